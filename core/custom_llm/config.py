@@ -1,0 +1,199 @@
+"""The run configuration: one typed record, read from YAML and command-line options, validated
+before any work starts so that a typo costs a second, not a training run."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from custom_llm.errors import ConfigError
+from custom_llm.suggest import did_you_mean
+
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+MODEL_SIZES = ("auto", "tiny", "small", "medium", "large")
+
+
+@dataclass
+class RunConfig:
+    """Every setting of a run. ``None`` means "the recipe or the domain decides"."""
+
+    domain: str = "text"
+    sources: list[str] = field(default_factory=list)
+    recipe: str | None = None
+    base_model: str | None = None
+    output: str | None = None
+    seed: int = 42
+    # data
+    eval_fraction: float = 0.1
+    seq_len: int | None = None
+    vocab_size: int | None = None
+    max_eval_documents: int = 200
+    max_eval_examples: int = 24
+    num_proc: int = 1
+    cache_dir: str | None = None
+    # training
+    max_steps: int | None = None
+    epochs: float | None = None
+    batch_size: int | None = None
+    gradient_accumulation_steps: int | None = None
+    learning_rate: float | None = None
+    weight_decay: float | None = None
+    warmup_ratio: float | None = None
+    eval_steps: int | None = None
+    patience: int | None = None
+    precision: str = "auto"
+    model_size: str = "auto"
+    lora_r: int | None = None
+    lora_alpha: int | None = None
+    lora_dropout: float | None = None
+    lora_targets: list[str] | None = None
+    report_to: list[str] = field(default_factory=list)
+    trainer_args: dict[str, Any] = field(default_factory=dict)
+    # the domain's own settings, validated against the domain's declared options
+    domain_options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+_HINTS = typing.get_type_hints(RunConfig)
+
+
+def _type_name(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        names = [_type_name(a) for a in typing.get_args(hint) if a is not type(None)]
+        return " or ".join(names)
+    if origin is list:
+        return "a list"
+    if origin is dict:
+        return "a mapping"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(hint, str(hint))
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        return isinstance(value, list) and all(_matches(v, item) for v in value)
+    if origin is dict:
+        return isinstance(value, dict)
+    if hint is Any:
+        return True
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def check_value(key: str, value: Any, where: str) -> Any:
+    """Refuse an unknown key or a value of the wrong type, naming the key and what it takes."""
+    if key not in FIELDS:
+        hint = did_you_mean(key, FIELDS)
+        raise ConfigError(
+            f"{where}: unknown setting {key!r}.{hint} See docs/configuration.md for every setting."
+        )
+    hint_type = _HINTS[key]
+    if key == "sources" and isinstance(value, str):
+        value = [value]
+    if not _matches(value, hint_type):
+        raise ConfigError(f"{where}: setting {key!r} must be {_type_name(hint_type)}, got {value!r}.")
+    if typing.get_args(hint_type) and float in typing.get_args(hint_type) and isinstance(value, int):
+        value = float(value)
+    return value
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """Read a YAML config file into checked settings."""
+    import yaml
+
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist. Pass the path of a YAML file to --config.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {error}".replace("\n", " ")) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of settings, not {type(data).__name__}.")
+    return {key: check_value(str(key), value, str(path)) for key, value in data.items()}
+
+
+def build_config(file_settings: Mapping[str, Any], cli_settings: Mapping[str, Any]) -> RunConfig:
+    """Merge the config file and the command line (the command line wins) into a RunConfig."""
+    merged = dict(file_settings)
+    for key, value in cli_settings.items():
+        if value is None or value == () or value == []:
+            continue
+        merged[key] = check_value(key, list(value) if isinstance(value, tuple) else value, "command line")
+    config = RunConfig(**merged)
+    _check_ranges(config)
+    return config
+
+
+def _check_ranges(config: RunConfig) -> None:
+    if not 0.0 < config.eval_fraction < 1.0:
+        raise ConfigError(f"eval_fraction must be between 0 and 1 (exclusive), got {config.eval_fraction}.")
+    if config.precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}; got {config.precision!r}.")
+    if config.model_size not in MODEL_SIZES:
+        raise ConfigError(f"model_size must be one of {', '.join(MODEL_SIZES)}; got {config.model_size!r}.")
+    for key in ("seq_len", "max_steps", "batch_size", "gradient_accumulation_steps", "eval_steps", "num_proc"):
+        value = getattr(config, key)
+        if value is not None and value < 1:
+            raise ConfigError(f"{key} must be at least 1, got {value}.")
+    if config.seq_len is not None and config.seq_len < 16:
+        raise ConfigError(f"seq_len must be at least 16 tokens, got {config.seq_len}.")
+    if config.epochs is not None and config.epochs <= 0:
+        raise ConfigError(f"epochs must be positive, got {config.epochs}.")
+
+
+def resolve_domain_options(declared: Mapping[str, Any], given: Mapping[str, Any], domain: str) -> dict[str, Any]:
+    """The domain's defaults with the user's values applied; unknown keys and wrong types refused."""
+    resolved = dict(declared)
+    for key, value in given.items():
+        if key not in declared:
+            hint = did_you_mean(key, declared)
+            known = ", ".join(sorted(declared)) or "none"
+            raise ConfigError(f"domain {domain!r} has no option {key!r}.{hint} Its options: {known}.")
+        default = declared[key]
+        if default is not None and not _same_kind(value, default):
+            raise ConfigError(
+                f"domain option {key!r} of {domain!r} must be {type(default).__name__} "
+                f"(like its default {default!r}), got {value!r}."
+            )
+        resolved[key] = value
+    return resolved
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
+
+
+def parse_domain_option(text: str) -> tuple[str, Any]:
+    """``key=value`` from ``--option``; the value is read as YAML so numbers and lists work."""
+    import yaml
+
+    if "=" not in text:
+        raise ConfigError(f"--option takes KEY=VALUE, got {text!r}.")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value

@@ -1,0 +1,1 @@
+"""Core's own features, registered through the same plugin manager as external plugins."""

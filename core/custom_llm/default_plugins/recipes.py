@@ -1,0 +1,41 @@
+"""The built-in training recipes: scratch (the embedded default), lora, full and qlora."""
+
+from __future__ import annotations
+
+from custom_llm import hookimpl
+from custom_llm.errors import ConfigError
+from custom_llm.records import Recipe
+
+_COMMON = {"warmup_ratio": 0.05, "patience": 3, "gradient_accumulation_steps": 1}
+
+
+def _check_qlora() -> None:
+    import importlib.util
+
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError("recipe 'qlora' needs a CUDA GPU (4-bit weights run only there); use --recipe lora on this machine.")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ConfigError("recipe 'qlora' needs bitsandbytes: pip install bitsandbytes, or use --recipe lora.")
+
+
+@hookimpl
+def register_recipes(register):
+    register(
+        Recipe(
+            name="scratch",
+            description="A small Mistral-architecture model built from a config and trained from scratch, sized to the corpus.",
+            defaults={**_COMMON, "learning_rate": 2e-3, "batch_size": 8, "seq_len": 256, "epochs": 40.0,
+                      "weight_decay": 0.1, "max_steps_cap": 500},
+        )
+    )
+    lora = {**_COMMON, "learning_rate": 2e-4, "batch_size": 8, "seq_len": 512, "epochs": 2.0, "weight_decay": 0.0,
+            "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "lora_targets": ["all-linear"]}
+    register(Recipe(name="lora", description="LoRA adapters (peft) on a local base model.", defaults=lora,
+                    needs_base_model=True, adapter="lora"))
+    register(Recipe(name="full", description="Full fine-tuning of every weight of a local base model.",
+                    defaults={**_COMMON, "learning_rate": 5e-5, "batch_size": 8, "seq_len": 512, "epochs": 2.0,
+                              "weight_decay": 0.01}, needs_base_model=True))
+    register(Recipe(name="qlora", description="LoRA on a 4-bit quantized base model (CUDA and bitsandbytes).",
+                    defaults=lora, needs_base_model=True, adapter="lora", quantize_4bit=True, check=_check_qlora))

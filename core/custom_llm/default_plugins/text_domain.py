@@ -1,0 +1,125 @@
+"""The built-in ``text`` domain: plain text, Markdown and JSONL (``text`` or ``messages`` lines).
+
+Written only with the public hooks, so it is also the smallest example of a domain plugin.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from custom_llm import hookimpl
+from custom_llm.records import Document, Domain, Example, StageReport
+from custom_llm.sources import read_text, relative_name, walk_files
+
+NAME = "text"
+OPTIONS: dict[str, Any] = {
+    "extensions": [".txt", ".md", ".markdown", ".rst", ".jsonl"],
+    "max_file_bytes": 50_000_000,
+}
+ROLE_TAGS = {"system": "<|system|>", "user": "<|user|>", "assistant": "<|assistant|>"}
+
+
+@hookimpl
+def register_domains(register):
+    register(
+        Domain(
+            name=NAME,
+            description="Plain text, Markdown and JSONL (text or chat messages), from files or folders.",
+            options=OPTIONS,
+            default_recipe="scratch",
+        )
+    )
+
+
+@hookimpl
+def discover_files(domain: str, source: Path, options: Mapping[str, Any], report: StageReport):
+    if domain != NAME:
+        return None
+    extensions = {e.lower() for e in options["extensions"]}
+    files = []
+    for path in walk_files(source, report):
+        if path.suffix.lower() in extensions:
+            files.append(path)
+        else:
+            report.skip(relative_name(path, source), f"unsupported file type {path.suffix or '(none)'!r}: the text domain reads {', '.join(sorted(extensions))}")
+    return files
+
+
+@hookimpl
+def ingest(domain: str, source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport):
+    if domain != NAME:
+        return None
+    return _ingest(source, files, options, report)
+
+
+def _ingest(source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport) -> Iterator[Document]:
+    for path in files:
+        name = relative_name(path, source)
+        text = read_text(path, report, options["max_file_bytes"], label=name)
+        if text is None:
+            continue
+        if path.suffix.lower() == ".jsonl":
+            yield from _jsonl_documents(name, text, report)
+        else:
+            report.count("documents: text")
+            yield Document(text=text, source=name, metadata={"format": path.suffix.lower().lstrip(".") or "txt"})
+
+
+def _jsonl_documents(name: str, text: str, report: StageReport) -> Iterator[Document]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{name}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            report.skip(where, f"invalid JSON: {error.msg}")
+            continue
+        if isinstance(record, dict) and isinstance(record.get("text"), str) and record["text"].strip():
+            report.count("documents: jsonl text")
+            yield Document(text=record["text"], source=where, group=where, metadata={"format": "jsonl"})
+        elif isinstance(record, dict) and _valid_messages(record.get("messages")):
+            messages = record["messages"]
+            report.count("documents: jsonl messages")
+            yield Document(
+                text=render_messages(messages),
+                source=where,
+                group=where,
+                metadata={"format": "messages", "messages": messages},
+            )
+        else:
+            report.skip(where, "no usable field: a JSONL line needs a non-empty 'text' string or a 'messages' list of {role, content}")
+
+
+def _valid_messages(messages: Any) -> bool:
+    return (
+        isinstance(messages, list)
+        and bool(messages)
+        and all(isinstance(m, dict) and m.get("role") in ROLE_TAGS and isinstance(m.get("content"), str) for m in messages)
+        and messages[-1]["role"] == "assistant"
+    )
+
+
+def render_messages(messages: list[dict[str, str]]) -> str:
+    """A plain chat layout; models without a chat template learn this one."""
+    return "".join(f"{ROLE_TAGS[m['role']]}\n{m['content']}\n" for m in messages)
+
+
+@hookimpl
+def special_tokens(domain: str):
+    if domain != NAME:
+        return None
+    return list(ROLE_TAGS.values())
+
+
+@hookimpl
+def make_examples(domain: str, document: Document):
+    if domain != NAME:
+        return None
+    messages = document.metadata.get("messages")
+    if messages:
+        prompt = render_messages(messages[:-1]) + ROLE_TAGS["assistant"] + "\n"
+        return [Example(completion=messages[-1]["content"] + "\n", prompt=prompt, kind="instruction", doc_id=document.id)]
+    return [Example(completion=document.text, kind="causal", doc_id=document.id)]

@@ -1,0 +1,29 @@
+"""Greedy text generation shared by the ``generate`` command and the generative evaluators."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+
+def greedy_generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 64, stop: Iterable[str] = ()) -> str:
+    """Greedy continuation of ``prompt`` (deterministic, so base and tuned are compared fairly),
+    cut at the first of ``stop``. The prompt is left-truncated to fit the model's context."""
+    import torch
+
+    limit = int(getattr(model.config, "max_position_embeddings", 2048) or 2048)
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    ids = ids[-max(1, limit - max_new_tokens):]
+    device = next(model.parameters()).device
+    input_ids = torch.tensor([ids], device=device)
+    with torch.no_grad():
+        output = model.generate(
+            input_ids=input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    text = tokenizer.decode(output[0, len(ids):], skip_special_tokens=True)
+    cut = min((text.find(s) for s in stop if s and s in text), default=-1)
+    return text[:cut] if cut >= 0 else text

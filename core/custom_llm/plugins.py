@@ -1,0 +1,188 @@
+"""The plugin manager: default plugins, entry-point plugins, and the registries core owns.
+
+Entry points load one at a time inside try/except, so a broken plugin is listed with its error
+and never takes the CLI down. ``CUSTOM_LLM_LOAD_PLUGINS`` is an allow-list of entry-point or
+distribution names (comma separated; set but empty loads none).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Callable, Generic, TypeVar
+
+import pluggy
+
+from custom_llm import hookspecs
+from custom_llm.errors import ConfigError, PluginError
+from custom_llm.records import Domain, Evaluator, Preparer, Recipe
+from custom_llm.suggest import did_you_mean
+
+ENTRY_POINT_GROUP = "custom_llm"
+ALLOW_LIST_VARIABLE = "CUSTOM_LLM_LOAD_PLUGINS"
+DEFAULT_PLUGINS = (
+    "custom_llm.default_plugins.text_domain",
+    "custom_llm.default_plugins.recipes",
+    "custom_llm.default_plugins.perplexity",
+    "custom_llm.default_plugins.cleaning",
+)
+
+T = TypeVar("T", Domain, Recipe, Evaluator, Preparer)
+
+
+@dataclass
+class PluginInfo:
+    """What ``custom-llm plugins`` shows about one plugin."""
+
+    name: str
+    origin: str
+    version: str = ""
+    hooks: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+class Registry(Generic[T]):
+    """Named objects registered by plugins; a second object under a taken name is refused."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+        self._owners: dict[str, str] = {}
+
+    def add(self, item: T, owner: str) -> None:
+        if item.name in self._items:
+            raise PluginError(
+                f"{self.kind} {item.name!r} is registered twice: by plugin {self._owners[item.name]!r} "
+                f"and by plugin {owner!r}. Uninstall one of them or rename its {self.kind}."
+            )
+        self._items[item.name] = item
+        self._owners[item.name] = owner
+
+    def get(self, name: str) -> T:
+        if name not in self._items:
+            hint = did_you_mean(name, self._items)
+            known = ", ".join(sorted(self._items)) or "none"
+            raise ConfigError(f"unknown {self.kind} {name!r}.{hint} Known {self.kind}s: {known}.")
+        return self._items[name]
+
+    def owner(self, name: str) -> str:
+        return self._owners[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def values(self) -> list[T]:
+        return [self._items[n] for n in self.names()]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+
+class Plugins:
+    """The pluggy manager plus the registries built from its ``register_*`` hooks."""
+
+    def __init__(self, load_entry_points: bool = True) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.infos: dict[str, PluginInfo] = {}
+        for module_name in DEFAULT_PLUGINS:
+            self.pm.register(importlib.import_module(module_name), name=module_name)
+            self.infos[module_name] = PluginInfo(module_name, "default")
+        if load_entry_points:
+            self._load_entry_points()
+        self._registries: dict[str, Registry[Any]] | None = None
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+    def _load_entry_points(self) -> None:
+        allowed = os.environ.get(ALLOW_LIST_VARIABLE)
+        allow = None if allowed is None else {n.strip() for n in allowed.split(",") if n.strip()}
+        for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = entry_point.dist
+            dist_name = dist.metadata["Name"] if dist is not None else ""
+            if allow is not None and entry_point.name not in allow and dist_name not in allow:
+                continue
+            info = PluginInfo(entry_point.name, f"entry point ({dist_name})", dist.version if dist else "")
+            self.infos[entry_point.name] = info
+            try:
+                plugin = entry_point.load()
+                self.pm.register(plugin, name=entry_point.name)
+            except Exception as error:  # a broken plugin must never take the CLI down
+                info.error = f"{type(error).__name__}: {error}"
+
+    def register(self, plugin: object, name: str) -> None:
+        """Register a plugin object at run time (tests and notebooks); registries are rebuilt."""
+        self.pm.register(plugin, name=name)
+        self.infos[name] = PluginInfo(name, "registered at run time")
+        self._registries = None
+
+    def unregister(self, name: str) -> None:
+        self.pm.unregister(name=name)
+        self.infos.pop(name, None)
+        self._registries = None
+
+    def plugin_infos(self) -> list[PluginInfo]:
+        for name, info in self.infos.items():
+            plugin = self.pm.get_plugin(name)
+            if plugin is not None:
+                info.hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
+        return list(self.infos.values())
+
+    def _registries_built(self) -> dict[str, Registry[Any]]:
+        if self._registries is None:
+            registries: dict[str, Registry[Any]] = {
+                "domain": Registry("domain"),
+                "recipe": Registry("recipe"),
+                "evaluator": Registry("evaluator"),
+                "preparer": Registry("preparer"),
+            }
+            for kind, registry in registries.items():
+                caller = getattr(self.pm.hook, f"register_{kind}s")
+                for impl in caller.get_hookimpls():
+                    impl.function(register=_registrar(registry, impl.plugin_name))
+            self._registries = registries
+        return self._registries
+
+    @property
+    def domains(self) -> Registry[Domain]:
+        return self._registries_built()["domain"]
+
+    @property
+    def recipes(self) -> Registry[Recipe]:
+        return self._registries_built()["recipe"]
+
+    @property
+    def evaluators(self) -> Registry[Evaluator]:
+        return self._registries_built()["evaluator"]
+
+    @property
+    def preparers(self) -> Registry[Preparer]:
+        return self._registries_built()["preparer"]
+
+
+def _registrar(registry: Registry[T], owner: str) -> Callable[[T], None]:
+    def register(item: T) -> None:
+        registry.add(item, owner)
+
+    return register
+
+
+_plugins: Plugins | None = None
+
+
+def get_plugins() -> Plugins:
+    """The process-wide plugin manager, created on first use."""
+    global _plugins
+    if _plugins is None:
+        _plugins = Plugins()
+    return _plugins
+
+
+def reset_plugins() -> None:
+    """Forget the process-wide manager (tests that change the allow-list use this)."""
+    global _plugins
+    _plugins = None

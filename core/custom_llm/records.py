@@ -1,0 +1,213 @@
+"""The records that travel between pipeline stages: the public API a plugin author imports.
+
+Every record is a small frozen dataclass holding plain JSON-able values, so that core can store
+it in Arrow datasets, hash it for caching and show it in reports without knowing the domain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+JSON = dict[str, Any]
+
+
+def stable_id(*parts: str) -> str:
+    """A short content-derived identifier; the same parts always give the same id."""
+    digest = hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=10)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Document:
+    """One unit of source text with where it came from.
+
+    ``source`` is the path relative to the source root (provenance); ``group`` decides the
+    train/eval split (all documents of one group land on the same side), defaulting to ``source``
+    so that units of one file never straddle the split.
+    """
+
+    text: str
+    source: str
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    id: str = ""
+    group: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", stable_id(self.source, self.text))
+        if not self.group:
+            object.__setattr__(self, "group", self.source)
+
+    def to_row(self) -> JSON:
+        import json
+
+        return {
+            "id": self.id,
+            "text": self.text,
+            "source": self.source,
+            "group": self.group,
+            "metadata": json.dumps(dict(self.metadata), sort_keys=True, default=str),
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Document:
+        import json
+
+        return cls(
+            text=row["text"],
+            source=row["source"],
+            metadata=json.loads(row["metadata"]),
+            id=row["id"],
+            group=row["group"],
+        )
+
+    def replace(self, **changes: Any) -> Document:
+        """A copy with some fields changed; the id is kept so provenance survives redaction."""
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training or evaluation sequence made from a document.
+
+    ``prompt`` is context the model sees but is not trained to produce (an instruction, the
+    prefix and suffix of an infilling example); ``completion`` is what the loss is computed on.
+    A plain causal example has an empty prompt.
+    """
+
+    completion: str
+    prompt: str = ""
+    kind: str = "causal"
+    doc_id: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return self.prompt + self.completion
+
+
+@dataclass(frozen=True)
+class FileIssue:
+    """A file that could not be used, and why; shown in the ingest report, never a crash."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class StageReport:
+    """Counts and per-file problems a stage collects; plugins add to it, core prints and stores it."""
+
+    counts: Counter = field(default_factory=Counter)
+    issues: list[FileIssue] = field(default_factory=list)
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.counts[key] += n
+
+    def skip(self, path: str | Path, reason: str) -> None:
+        """Record a file that is left out, with a reason a user can act on."""
+        self.issues.append(FileIssue(str(path), reason))
+        self.counts[f"skipped: {reason.split(':')[0]}"] += 1
+
+    def to_json(self) -> JSON:
+        return {
+            "counts": dict(sorted(self.counts.items())),
+            "issues": [{"path": i.path, "reason": i.reason} for i in self.issues],
+        }
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A vertical: what sources look like, its options and how its models are judged.
+
+    ``options`` maps every domain-specific setting to its default; the config's
+    ``domain_options`` are validated against it (unknown keys and wrong types are refused).
+    ``evaluators`` names the evaluators run for this domain besides perplexity.
+    ``default_source`` is used when the user gives no ``--source``.
+    """
+
+    name: str
+    description: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    evaluators: tuple[str, ...] = ()
+    default_recipe: str = "scratch"
+    default_source: str | None = None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named way of training: its hyperparameter defaults and how it gets its model.
+
+    ``defaults`` holds training settings (learning_rate, batch_size, ...); the domain may override
+    them through the ``recipe_overrides`` hook and the user through config and options.
+    ``needs_base_model`` says whether ``--base-model`` is required (otherwise core builds a
+    small model from a config, sized to the corpus); ``adapter`` is ``"lora"`` for peft adapters;
+    ``quantize_4bit`` loads the base in 4 bits (bitsandbytes).
+    ``check`` runs before any work and raises ConfigError when the machine cannot run the recipe.
+    """
+
+    name: str
+    description: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    needs_base_model: bool = False
+    adapter: str | None = None
+    quantize_4bit: bool = False
+    check: Callable[[], None] | None = None
+
+
+@dataclass
+class EvalContext:
+    """What an evaluator gets: a model, its tokenizer and the held-out documents of the domain."""
+
+    model: Any
+    tokenizer: Any
+    documents: list[Document]
+    settings: Mapping[str, Any]
+    domain_options: Mapping[str, Any]
+    packed_eval: Any = None
+    device: str = "cpu"
+    max_examples: int = 64
+    seed: int = 0
+
+    def generate(self, prompt: str, max_new_tokens: int = 64, stop: Iterable[str] = ()) -> str:
+        """Greedy completion of ``prompt``, cut at the first stop string: the shared way to sample."""
+        from custom_llm.generation import greedy_generate
+
+        return greedy_generate(self.model, self.tokenizer, prompt, max_new_tokens, stop)
+
+
+@dataclass(frozen=True)
+class Evaluator:
+    """A named metric family; ``evaluate`` returns metric name -> value (higher is better unless
+    the name is listed in ``lower_is_better``)."""
+
+    name: str
+    description: str
+    evaluate: Callable[[EvalContext], Mapping[str, float]]
+    lower_is_better: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Preparer:
+    """A preparation step (redaction, filtering, deduplication) for some domains.
+
+    ``start(options, report)`` is called once per run and returns the function applied to each
+    document in order; it returns the (possibly rewritten) document, or None to drop it. Being a
+    factory lets a step keep state across documents, as deduplication must. Steps run by
+    ascending ``order``: redaction (10) before filtering (20) before deduplication (30), so no
+    secret reaches a later step or any file.
+    """
+
+    name: str
+    start: Callable[[Mapping[str, Any], StageReport], Callable[[Document], Document | None]]
+    domains: tuple[str, ...] | None = None
+    order: int = 50
+
+    def applies_to(self, domain: str) -> bool:
+        return self.domains is None or domain in self.domains
