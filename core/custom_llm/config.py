@@ -6,9 +6,10 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from custom_llm.errors import ConfigError
 from custom_llm.suggest import did_you_mean

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 
 
 def greedy_generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 64, stop: Iterable[str] = ()) -> str:
@@ -27,3 +29,25 @@ def greedy_generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int
     text = tokenizer.decode(output[0, len(ids):], skip_special_tokens=True)
     cut = min((text.find(s) for s in stop if s and s in text), default=-1)
     return text[:cut] if cut >= 0 else text
+
+
+def load_for_generation(folder: Path) -> tuple[Any, Any]:
+    """A trained model and its tokenizer from a run directory or its ``model/`` folder."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from custom_llm.errors import RunDirError
+
+    if (folder / "model").is_dir():
+        folder = folder / "model"
+    if not (folder / "config.json").is_file() and not (folder / "adapter_config.json").is_file():
+        raise RunDirError(f"{folder} holds no saved model: pass a run directory or its model/ folder.")
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    if (folder / "adapter_config.json").is_file():
+        from peft import AutoPeftModelForCausalLM
+
+        model = AutoPeftModelForCausalLM.from_pretrained(folder, local_files_only=True)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
+    model.eval()
+    return model, tokenizer

@@ -7,8 +7,9 @@ docs/hooks.md (a test fails when one is not).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import pluggy
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pluggy
 
-from custom_llm import hookspecs
+from custom_llm import __version__, hookspecs
 from custom_llm.errors import ConfigError, PluginError
 from custom_llm.records import Domain, Evaluator, Preparer, Recipe
 from custom_llm.suggest import did_you_mean
@@ -88,8 +89,9 @@ class Plugins:
         self.pm.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
         for module_name in DEFAULT_PLUGINS:
-            self.pm.register(importlib.import_module(module_name), name=module_name)
-            self.infos[module_name] = PluginInfo(module_name, "default")
+            name = "builtin-" + module_name.rsplit(".", 1)[-1]
+            self.pm.register(importlib.import_module(module_name), name=name)
+            self.infos[name] = PluginInfo(name, f"built-in ({module_name})", __version__)
         if load_entry_points:
             self._load_entry_points()
         self._registries: dict[str, Registry[Any]] | None = None

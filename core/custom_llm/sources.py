@@ -7,8 +7,8 @@ plugin gives the same per-file reasons for the same problems.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from custom_llm.records import StageReport
 

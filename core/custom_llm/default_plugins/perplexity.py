@@ -7,7 +7,7 @@ text, so models with different tokenizers can be compared (and set against xz).
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 from custom_llm import hookimpl
 from custom_llm.records import EvalContext, Evaluator

@@ -6,8 +6,9 @@ Written only with the public hooks, so it is also the smallest example of a doma
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from custom_llm import hookimpl
 from custom_llm.records import Document, Domain, Example, StageReport

@@ -1,0 +1,238 @@
+"""The ``custom-llm`` command. Start-up stays light: torch and transformers are imported only by
+the commands that train or evaluate, never by ``--help``, ``plugins``, ``domains`` or ``recipes``."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from custom_llm import __version__
+from custom_llm.errors import CustomLLMError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _console(quiet: bool = False) -> Any:
+    from custom_llm.pipeline.progress import make_console
+
+    return make_console(quiet)
+
+
+def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Print a user's error as one line (no traceback) and exit with status 2."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except CustomLLMError as error:
+            click.secho(f"error: {error}", fg="red", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.secho("interrupted: run the same command with --resume to continue.", fg="yellow", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every pipeline command shares; see docs/configuration.md."""
+    options = [
+        click.option("--domain", help="Domain (vertical) to run; see `custom-llm domains`. Default: text."),
+        click.option("--source", "sources", multiple=True, type=click.Path(path_type=str),
+                     help="A file or folder to learn from (repeatable). Default: the domain's own default."),
+        click.option("--recipe", help="Training recipe; see `custom-llm recipes`. Default: the domain's default."),
+        click.option("--base-model", help="Local folder of a saved base model (for lora, full, qlora)."),
+        click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML config; options given here override it."),
+        click.option("--output", help="Run directory. Default: custom-llm-runs/DOMAIN-RECIPE."),
+        click.option("--max-steps", type=int, help="Training steps (overrides --epochs)."),
+        click.option("--epochs", type=float, help="Passes over the training blocks."),
+        click.option("--seq-len", type=int, help="Tokens per training block."),
+        click.option("--batch-size", type=int, help="Blocks per device per step."),
+        click.option("--learning-rate", type=float, help="Peak learning rate."),
+        click.option("--seed", type=int, help="Seed for the split, examples, initialization and training."),
+        click.option("--model-size", type=click.Choice(["auto", "tiny", "small", "medium", "large"]),
+                     help="Scratch model size (default auto: sized to the corpus)."),
+        click.option("--cache-dir", help="Stage cache folder (default: the user cache dir, or $CUSTOM_LLM_CACHE_DIR)."),
+        click.option("--option", "domain_option", multiple=True, metavar="KEY=VALUE", help="A domain option (repeatable)."),
+        click.option("--quiet", is_flag=True, help="No progress bars."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def make_run(kwargs: dict[str, Any]) -> Any:
+    """Build and validate the run from the config file and options, before any work starts."""
+    from custom_llm.config import build_config, load_config_file, parse_domain_option
+    from custom_llm.pipeline.run import build_run
+    from custom_llm.plugins import get_plugins
+
+    config_file = kwargs.pop("config_file", None)
+    quiet = kwargs.pop("quiet", False)
+    file_settings: dict[str, Any] = {}
+    if config_file is not None:
+        file_settings = load_config_file(config_file)
+    elif kwargs.get("output") and (Path(kwargs["output"]) / "config.yaml").is_file():
+        file_settings = load_config_file(Path(kwargs["output"]) / "config.yaml")
+    options = dict(file_settings.get("domain_options") or {})
+    options.update(dict(parse_domain_option(o) for o in kwargs.pop("domain_option", ())))
+    if options:
+        kwargs["domain_options"] = options
+    config = build_config(file_settings, kwargs)
+    return build_run(config, get_plugins(), console=_console(quiet))
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="custom-llm")
+def main() -> None:
+    """Turn your own data into a custom language model.
+
+    \b
+    custom-llm run --domain codebase            tune a code model on the current repository
+    custom-llm run --domain text --source DIR   tune on plain text, Markdown or JSONL
+    custom-llm plugins | domains | recipes      what is installed
+    """
+
+
+@main.command()
+@run_options
+@click.option("--dry-run", is_flag=True, help="Validate, prepare the data and print the plan; train nothing.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
+@user_errors
+def run(dry_run: bool, resume: bool, **kwargs: Any) -> None:
+    """Run every stage: ingest, prepare, tokenize, train, evaluate, export, report."""
+    from custom_llm.pipeline.runner import dry_run as plan_run
+    from custom_llm.pipeline.runner import print_summary, train
+
+    job = make_run(kwargs)
+    if dry_run:
+        _print_plan(job, plan_run(job))
+        return
+    print_summary(job, train(job, resume=resume))
+
+
+@main.command()
+@run_options
+@user_errors
+def ingest(**kwargs: Any) -> None:
+    """Ingest, prepare, split, tokenize and pack the sources (cached), and show what was found."""
+    from custom_llm.pipeline import rundir
+    from custom_llm.pipeline.runner import data_summary, prepare_data
+
+    job = make_run(kwargs)
+    rundir.claim(job)
+    summary = data_summary(job, prepare_data(job))
+    _print_mapping(job.console, "data", {k: v for k, v in summary.items() if k != "counts"})
+    _print_mapping(job.console, "ingest counts", summary["counts"])
+
+
+@main.command()
+@run_options
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint of this run directory.")
+@user_errors
+def train(resume: bool, **kwargs: Any) -> None:
+    """Train (reusing the cached data) and export the model; evaluates and reports as well."""
+    from custom_llm.pipeline.runner import print_summary
+    from custom_llm.pipeline.runner import train as train_run
+
+    job = make_run(kwargs)
+    print_summary(job, train_run(job, resume=resume))
+
+
+@main.command(name="eval")
+@run_options
+@user_errors
+def evaluate(**kwargs: Any) -> None:
+    """Evaluate a run's trained model against its base again and rewrite the reports."""
+    from custom_llm.pipeline.runner import evaluate_only, print_summary
+
+    job = make_run(kwargs)
+    print_summary(job, evaluate_only(job))
+
+
+@main.command()
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--prompt", required=True, help="Text to continue.")
+@click.option("--max-new-tokens", type=int, default=64, show_default=True)
+@user_errors
+def generate(model_dir: Path, prompt: str, max_new_tokens: int) -> None:
+    """Try a trained model: MODEL_DIR is a run directory or its model/ folder."""
+    from custom_llm.generation import greedy_generate, load_for_generation
+
+    model, tokenizer = load_for_generation(model_dir)
+    click.echo(prompt + greedy_generate(model, tokenizer, prompt, max_new_tokens))
+
+
+@main.command()
+def plugins() -> None:
+    """List plugins, the hooks each implements, and any that failed to load."""
+    from rich.table import Table
+
+    from custom_llm.plugins import get_plugins
+
+    table = Table(title="custom-llm plugins")
+    for column in ("plugin", "origin", "version", "hooks", "status"):
+        table.add_column(column)
+    for info in get_plugins().plugin_infos():
+        status = f"[red]failed to load: {info.error}" if info.error else "[green]loaded"
+        table.add_row(info.name, info.origin, info.version or "-", ", ".join(info.hooks), status)
+    _console().print(table)
+
+
+@main.command()
+@user_errors
+def domains() -> None:
+    """List domains with their options and evaluators."""
+    from rich.table import Table
+
+    from custom_llm.plugins import get_plugins
+
+    registry = get_plugins().domains
+    table = Table(title="domains")
+    for column in ("domain", "plugin", "description", "options (defaults)", "evaluators", "recipe"):
+        table.add_column(column)
+    for domain in registry.values():
+        options = ", ".join(f"{k}={v!r}" for k, v in domain.options.items())
+        table.add_row(domain.name, registry.owner(domain.name), domain.description, options,
+                      ", ".join(["perplexity", *domain.evaluators]), domain.default_recipe)
+    _console().print(table)
+
+
+@main.command()
+@user_errors
+def recipes() -> None:
+    """List training recipes and their defaults."""
+    from rich.table import Table
+
+    from custom_llm.plugins import get_plugins
+
+    registry = get_plugins().recipes
+    table = Table(title="recipes")
+    for column in ("recipe", "plugin", "description", "needs --base-model", "defaults"):
+        table.add_column(column)
+    for recipe in registry.values():
+        defaults = ", ".join(f"{k}={v}" for k, v in recipe.defaults.items())
+        table.add_row(recipe.name, registry.owner(recipe.name), recipe.description, "yes" if recipe.needs_base_model else "no", defaults)
+    _console().print(table)
+
+
+def _print_mapping(console: Any, title: str, mapping: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in mapping.items():
+        table.add_row(str(key), f"{value:,}" if isinstance(value, int) else str(value))
+    console.print(table)
+
+
+def _print_plan(job: Any, plan: dict[str, Any]) -> None:
+    _print_mapping(job.console, f"plan (dry run): {job.domain.name} / {job.recipe.name} -> {job.output}", plan)
+    job.console.print("Nothing was trained. Run the same command without --dry-run to train.")

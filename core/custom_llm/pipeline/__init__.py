@@ -1,0 +1,1 @@
+"""The stages of a run: ingest, prepare, split, tokenize/pack, train, evaluate, export."""

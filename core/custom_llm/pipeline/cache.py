@@ -1,0 +1,55 @@
+"""Content-addressed stage cache: a stage's output lives under a key derived from its inputs'
+content and the settings it used, so an unchanged re-run reuses it and a changed file or
+setting recomputes exactly what depends on it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+BUFFER = 1 << 20
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as handle:
+        while chunk := handle.read(BUFFER):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def key_of(*parts: Any) -> str:
+    """A short stable key of JSON-able parts (settings, upstream keys, file digests)."""
+    payload = json.dumps(parts, sort_keys=True, default=str).encode("utf-8")
+    return hashlib.blake2b(payload, digest_size=12).hexdigest()
+
+
+class StageCache:
+    """Folders ``<root>/<stage>-<key>/`` that become visible only when complete (a ``DONE`` marker)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def folder(self, stage: str, key: str) -> Path:
+        return self.root / f"{stage}-{key}"
+
+    def hit(self, stage: str, key: str) -> bool:
+        return (self.folder(stage, key) / "DONE").is_file()
+
+    def begin(self, stage: str, key: str) -> Path:
+        """A clean folder to write the stage into (leftovers of a killed run are removed)."""
+        folder = self.folder(stage, key)
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        return folder
+
+    def commit(self, stage: str, key: str) -> None:
+        marker = self.folder(stage, key) / "DONE"
+        temporary = marker.with_name("DONE.partial")
+        temporary.write_text("ok\n")
+        os.replace(temporary, marker)

@@ -1,0 +1,64 @@
+"""Evaluation: the perplexity evaluator plus every evaluator the domain names, on base and tuned
+models alike, and a no-learning baseline: what xz needs for the same held-out text."""
+
+from __future__ import annotations
+
+import lzma
+from collections.abc import Iterator
+from typing import Any
+
+from custom_llm.errors import PluginError
+from custom_llm.pipeline.packing import eval_documents
+from custom_llm.pipeline.progress import progress_bar
+from custom_llm.pipeline.run import Run
+from custom_llm.pipeline.storage import iter_documents
+from custom_llm.records import EvalContext
+
+XZ_CONTEXT_BYTES = 32 * 1024 * 1024  # within xz -9's 64 MiB dictionary, so all of it is usable context
+
+
+def evaluator_names(run: Run) -> list[str]:
+    names = ["perplexity", *run.domain.evaluators]
+    for name in names:
+        run.plugins.evaluators.get(name)  # unknown names fail here, with a suggestion
+    return list(dict.fromkeys(names))
+
+
+def evaluate_model(run: Run, model: Any, tokenizer: Any, split: dict[str, Any], packed: dict[str, Any], label: str) -> dict[str, dict[str, float]]:
+    """Every evaluator's metrics for one model."""
+    import torch
+
+    documents = eval_documents(run, split)
+    results: dict[str, dict[str, float]] = {}
+    names = evaluator_names(run)
+    with progress_bar(run.console) as progress:
+        task = progress.add_task(f"evaluate {label}", total=len(names))
+        for name in names:
+            evaluator = run.plugins.evaluators.get(name)
+            context = EvalContext(
+                model=model, tokenizer=tokenizer, documents=documents, settings=run.training, domain_options=run.options,
+                packed_eval=packed["eval"], device=str(next(model.parameters()).device),
+                max_examples=run.config.max_eval_examples, seed=run.config.seed,
+            )
+            torch.manual_seed(run.config.seed)
+            try:
+                metrics = evaluator.evaluate(context)
+            except Exception as error:
+                owner = run.plugins.evaluators.owner(name)
+                raise PluginError(f"evaluator {name!r} of plugin {owner!r} failed: {type(error).__name__}: {error}") from error
+            results[name] = {k: float(v) for k, v in metrics.items()}
+            progress.advance(task)
+    return results
+
+
+def xz_bits_per_byte(train_texts: Iterator[str], heldout_texts: list[str]) -> float:
+    """(len(xz(train + heldout)) - len(xz(train))) * 8 / len(heldout), xz preset 9 extreme."""
+    train = "\n".join(train_texts).encode("utf-8")[-XZ_CONTEXT_BYTES:]
+    heldout = "\n".join(heldout_texts).encode("utf-8")
+    preset = 9 | lzma.PRESET_EXTREME
+    return (len(lzma.compress(train + heldout, preset=preset)) - len(lzma.compress(train, preset=preset))) * 8 / max(1, len(heldout))
+
+
+def xz_baseline(run: Run, split: dict[str, Any]) -> float:
+    documents = eval_documents(run, split)
+    return round(xz_bits_per_byte((d.text for d in iter_documents(split["train"])), [d.text for d in documents]), 4)

@@ -1,0 +1,129 @@
+"""Ingest and prepare: sources -> documents -> redacted, filtered, deduplicated documents on disk.
+
+Preparation runs in the same stream as ingestion, so raw text (and any secret in it) is never
+written anywhere; only prepared documents reach the Arrow file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from custom_llm import __version__
+from custom_llm.errors import SourceError
+from custom_llm.pipeline.cache import file_digest, key_of
+from custom_llm.pipeline.progress import progress_bar
+from custom_llm.pipeline.run import Run
+from custom_llm.pipeline.storage import read_json, write_documents, write_json
+from custom_llm.records import Document, StageReport
+from custom_llm.sources import is_inside, relative_name
+
+
+def discover(run: Run) -> list[dict[str, Any]]:
+    """Every file the domain will read, with its content digest (for the cache key and manifest)."""
+    report = run.report("ingest")
+    found: list[dict[str, Any]] = []
+    excluded = [run.output, run.cache.root]
+    for source in run.sources:
+        files = run.hook.discover_files(domain=run.domain.name, source=source, options=run.options, report=report)
+        if files is None:
+            raise SourceError(f"no installed plugin discovers files for domain {run.domain.name!r}.")
+        for path in files:
+            if any(is_inside(path, folder) for folder in excluded if folder.exists()):
+                continue
+            try:
+                digest = file_digest(path)
+                size = path.stat().st_size
+            except OSError as error:
+                report.skip(relative_name(path, source), f"unreadable: {error.strerror or error}")
+                continue
+            found.append({"source": str(source), "path": relative_name(path, source), "blake2b": digest, "bytes": size, "_file": path})
+    return found
+
+
+def ingest_key(run: Run, files: list[dict[str, Any]]) -> str:
+    preparers = [p.name for p in _preparers(run)]
+    return key_of(
+        "ingest", __version__, run.domain.name, run.options, preparers, _plugin_versions(run),
+        [(f["source"], f["path"], f["blake2b"]) for f in files],
+    )
+
+
+def _plugin_versions(run: Run) -> dict[str, str]:
+    return {info.name: info.version for info in run.plugins.plugin_infos()}
+
+
+def _preparers(run: Run) -> list[Any]:
+    return sorted((p for p in run.plugins.preparers.values() if p.applies_to(run.domain.name)), key=lambda p: (p.order, p.name))
+
+
+def ingest_and_prepare(run: Run) -> dict[str, Any]:
+    """Run the ingest stage (cached) and return its artifact: the prepared documents' path and counts."""
+    with run.stage("ingest") as result:
+        files = discover(run)
+        key = ingest_key(run, files)
+        folder = run.cache.folder("ingest", key)
+        run.artifacts["files"] = [{k: v for k, v in f.items() if k != "_file"} for f in files]
+        if run.cache.hit("ingest", key):
+            saved = read_json(folder / "report.json")
+            run.reports["ingest"] = StageReport()
+            run.reports["ingest"].counts.update(saved["counts"])
+            run.reports["ingest"].issues.extend(_issues(saved["issues"]))
+            result.update(key=key, cached=True, documents=folder / "documents.arrow", count=saved["counts"].get("documents kept", 0))
+            return result
+        if not files:
+            raise SourceError(_nothing_to_read(run))
+        folder = run.cache.begin("ingest", key)
+        report = run.report("ingest")
+        count = write_documents(folder / "documents.arrow", _prepared_stream(run, files, report))
+        report.counts["documents kept"] = count
+        write_json(folder / "report.json", report.to_json())
+        run.cache.commit("ingest", key)
+        result.update(key=key, cached=False, documents=folder / "documents.arrow", count=count)
+    if count == 0:
+        raise SourceError("no documents were left after ingestion and preparation: " + _issue_summary(run.report("ingest")))
+    return result
+
+
+def _prepared_stream(run: Run, files: list[dict[str, Any]], report: StageReport) -> Iterator[Document]:
+    steps = [(p.name, p.start(run.options, report)) for p in _preparers(run)]
+    by_source: dict[str, list[Path]] = {}
+    for f in files:
+        by_source.setdefault(f["source"], []).append(f["_file"])
+    with progress_bar(run.console) as progress:
+        task = progress.add_task(f"ingest {len(files)} files", total=None)
+        for source, paths in by_source.items():
+            stream = run.hook.ingest(domain=run.domain.name, source=Path(source), files=paths, options=run.options, report=report)
+            if stream is None:
+                raise SourceError(f"no installed plugin ingests domain {run.domain.name!r}.")
+            for document in stream:
+                report.count("documents ingested")
+                progress.advance(task)
+                for _name, step in steps:
+                    document = step(document)
+                    if document is None:
+                        break
+                if document is not None:
+                    yield document
+        progress.update(task, total=progress.tasks[0].completed)
+
+
+def _issues(rows: list[dict[str, str]]) -> list[Any]:
+    from custom_llm.records import FileIssue
+
+    return [FileIssue(r["path"], r["reason"]) for r in rows]
+
+
+def _issue_summary(report: StageReport) -> str:
+    if not report.issues:
+        return "the sources hold no usable text."
+    shown = "; ".join(f"{i.path}: {i.reason}" for i in report.issues[:5])
+    more = f" (and {len(report.issues) - 5} more)" if len(report.issues) > 5 else ""
+    return shown + more
+
+
+def _nothing_to_read(run: Run) -> str:
+    names = ", ".join(str(s) for s in run.sources)
+    detail = _issue_summary(run.report("ingest")) if run.report("ingest").issues else "it is empty."
+    return f"no file in {names} can be read by domain {run.domain.name!r}: {detail}"

@@ -1,0 +1,29 @@
+"""Rich progress bars shared by the stages, so every long step looks and behaves the same."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+def make_console(quiet: bool = False) -> Console:
+    return Console(stderr=True, quiet=quiet, highlight=False)
+
+
+@contextmanager
+def progress_bar(console: Console, *extra_columns: Any) -> Iterator[Progress]:
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        *extra_columns,
+    ]
+    with Progress(*columns, console=console, transient=False, disable=console.quiet) as progress:
+        yield progress

@@ -1,0 +1,196 @@
+"""What a run leaves for people: report.json, report.md with a loss curve, the model card, the
+manifest, and the summary table printed at the end."""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from custom_llm import __version__
+from custom_llm.pipeline.run import Run
+from custom_llm.pipeline.storage import write_json, write_text
+
+PACKAGES = ("torch", "transformers", "peft", "datasets", "tokenizers", "accelerate", "pluggy")
+
+
+def versions(run: Run) -> dict[str, Any]:
+    found: dict[str, Any] = {"custom-llm": __version__}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    found["plugins"] = {i.name: i.version or "built-in" for i in run.plugins.plugin_infos() if not i.error}
+    return found
+
+
+def write_manifest(run: Run, extra: dict[str, Any]) -> dict[str, Any]:
+    manifest = {
+        "versions": versions(run),
+        "seed": run.config.seed,
+        "domain": run.domain.name,
+        "recipe": run.recipe.name,
+        "base_model": run.config.base_model,
+        "sources": [str(s) for s in run.sources],
+        "files": run.artifacts.get("files", []),
+        "counts": {stage: dict(report.counts) for stage, report in run.reports.items()},
+        "timings_seconds": run.timings,
+        **extra,
+    }
+    write_json(run.output / "manifest.json", manifest)
+    return manifest
+
+
+def comparison_rows(run: Run, base: dict[str, dict[str, float]], tuned: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    rows = []
+    for evaluator, metrics in tuned.items():
+        lower = set(run.plugins.evaluators.get(evaluator).lower_is_better)
+        for metric, value in metrics.items():
+            before = base.get(evaluator, {}).get(metric)
+            better = None
+            if before is not None and metric != "examples":
+                better = value < before if metric in lower else value > before
+            rows.append({"evaluator": evaluator, "metric": metric, "base": before, "tuned": value, "improved": better})
+    return rows
+
+
+def xz_verdict(tuned_bpb: float | None, xz_bpb: float | None) -> str:
+    if tuned_bpb is None or xz_bpb is None:
+        return ""
+    if tuned_bpb < xz_bpb:
+        return f"The tuned model needs {tuned_bpb:.3f} bits per held-out byte, less than xz's {xz_bpb:.3f}: it has learned more than a compressor."
+    return (
+        f"The tuned model needs {tuned_bpb:.3f} bits per held-out byte, more than xz's {xz_bpb:.3f} with the training split as context: "
+        "it has learned less than a compressor. Train longer, on more data, or start from a pretrained base model."
+    )
+
+
+def loss_curve(history: list[dict[str, Any]], path: Path) -> bool:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [(h["step"], h["loss"]) for h in history if "loss" in h]
+    held = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h]
+    if not train and not held:
+        return False
+    figure, axis = plt.subplots(figsize=(7, 4))
+    if train:
+        axis.plot(*zip(*train, strict=False), label="training loss")
+    if held:
+        axis.plot(*zip(*held, strict=False), marker="o", label="held-out loss")
+    axis.set_xlabel("step")
+    axis.set_ylabel("loss (nats/token)")
+    axis.legend()
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return True
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def render_markdown(report: dict[str, Any], has_curve: bool) -> str:
+    data, training = report["data"], report.get("training", {})
+    lines = [
+        f"# custom-llm run: {report['domain']} / {report['recipe']}",
+        "",
+        f"Base model: {report['base_description']}",
+        "",
+        "## Evaluation on held-out documents",
+        "",
+        "| evaluator | metric | base | tuned | better? |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row in report["comparison"]:
+        mark = {True: "yes", False: "no", None: ""}[row["improved"]]
+        lines.append(f"| {row['evaluator']} | {row['metric']} | {_fmt(row['base'])} | {_fmt(row['tuned'])} | {mark} |")
+    lines += ["", f"No-learning baseline (xz -9e, training split as context): {_fmt(report['xz_bits_per_byte'])} bits per byte.",
+              "", report["xz_verdict"], "", "## Data", "",
+              "| figure | value |", "| --- | --- |"]
+    for key, value in data.items():
+        if not isinstance(value, (dict, list)):
+            lines.append(f"| {key} | {_fmt(value)} |")
+    lines += ["", "## Training", "", "| figure | value |", "| --- | --- |"]
+    for key, value in training.items():
+        lines.append(f"| {key} | {_fmt(value)} |")
+    if has_curve:
+        lines += ["", "![loss curve](loss_curve.png)"]
+    issues = report.get("ingest_issues", [])
+    if issues:
+        lines += ["", f"## Files left out ({len(issues)})", ""]
+        lines += [f"- `{i['path']}`: {i['reason']}" for i in issues[:100]]
+        if len(issues) > 100:
+            lines.append(f"- ... and {len(issues) - 100} more (see report.json)")
+    return "\n".join(lines) + "\n"
+
+
+def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
+    redacted = {k: v for k, v in report["data"].get("counts", {}).items() if k.startswith("redacted")}
+    lines = [
+        "---", "library_name: transformers" if report["adapter"] is None else "library_name: peft", "tags: [custom-llm]", "---", "",
+        f"# {report['domain']} model trained with custom-llm ({report['recipe']})", "",
+        f"Base: {report['base_description']}.", "",
+        "## Data sources", "",
+        "| source | file | blake2b | bytes |", "| --- | --- | --- | --- |",
+    ]
+    for f in manifest["files"][:500]:
+        lines.append(f"| {f['source']} | {f['path']} | {f['blake2b']} | {f['bytes']} |")
+    if len(manifest["files"]) > 500:
+        lines.append(f"| ... | {len(manifest['files']) - 500} more files in manifest.json | | |")
+    lines += ["", "## Counts per stage", ""]
+    for stage, counts in manifest["counts"].items():
+        lines.append(f"- {stage}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    lines += ["", "## Redaction", ""]
+    lines += [f"- {k}: {v}" for k, v in sorted(redacted.items())] or ["- nothing was redacted"]
+    lines += ["", "## Evaluation (held-out documents)", "", "| evaluator | metric | base | tuned |", "| --- | --- | --- | --- |"]
+    for row in report["comparison"]:
+        lines.append(f"| {row['evaluator']} | {row['metric']} | {_fmt(row['base'])} | {_fmt(row['tuned'])} |")
+    lines += ["", f"xz baseline: {_fmt(report['xz_bits_per_byte'])} bits per byte. {report['xz_verdict']}", "",
+              "## Versions", ""]
+    for name, version in manifest["versions"].items():
+        lines.append(f"- {name}: {version}")
+    lines += ["", "## Loading", "", "```python"]
+    if report["adapter"]:
+        lines += ["from transformers import AutoModelForCausalLM, AutoTokenizer", "from peft import PeftModel",
+                  "tokenizer = AutoTokenizer.from_pretrained('model')",
+                  f"base = AutoModelForCausalLM.from_pretrained({report['base_model']!r})",
+                  "base.resize_token_embeddings(len(tokenizer))  # when the run added domain tokens",
+                  "model = PeftModel.from_pretrained(base, 'model')"]
+    else:
+        lines += ["from transformers import AutoModelForCausalLM, AutoTokenizer",
+                  "model = AutoModelForCausalLM.from_pretrained('model')", "tokenizer = AutoTokenizer.from_pretrained('model')"]
+    lines.append("```")
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(run: Run, report: dict[str, Any], manifest: dict[str, Any]) -> None:
+    has_curve = loss_curve(report.get("history", []), run.output / "loss_curve.png")
+    write_json(run.output / "report.json", report)
+    write_text(run.output / "report.md", render_markdown(report, has_curve))
+    card = render_model_card(report, manifest)
+    write_text(run.output / "README.md", card)
+    if (run.output / "model").is_dir():
+        write_text(run.output / "model" / "README.md", card)
+
+
+def summary_table(report: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"{report['domain']} / {report['recipe']}: base vs tuned on held-out documents")
+    for column in ("evaluator", "metric", "base", "tuned", "better?"):
+        table.add_column(column, justify="right" if column in ("base", "tuned") else "left")
+    for row in report["comparison"]:
+        mark = {True: "[green]yes", False: "[red]no", None: ""}[row["improved"]]
+        table.add_row(row["evaluator"], row["metric"], _fmt(row["base"]), _fmt(row["tuned"]), mark)
+    table.add_row("xz -9e baseline", "bits_per_byte", "", _fmt(report["xz_bits_per_byte"]), "")
+    return table

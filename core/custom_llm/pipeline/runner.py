@@ -1,0 +1,209 @@
+"""The job from end to end: each command runs a prefix of it, with cached stages served from disk."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from custom_llm.pipeline import rundir
+from custom_llm.pipeline.evaluate import evaluate_model, xz_baseline
+from custom_llm.pipeline.export import load_tuned_model, save_model
+from custom_llm.pipeline.ingest import ingest_and_prepare
+from custom_llm.pipeline.models import (
+    build_scratch_model,
+    count_parameters,
+    load_base_model,
+    scratch_size,
+    wrap_adapter,
+)
+from custom_llm.pipeline.packing import pack_datasets
+from custom_llm.pipeline.report import comparison_rows, summary_table, write_manifest, write_reports, xz_verdict
+from custom_llm.pipeline.run import Run
+from custom_llm.pipeline.split import split_documents
+from custom_llm.pipeline.storage import read_json, write_json, write_text
+from custom_llm.pipeline.tokenization import prepare_tokenizer
+from custom_llm.pipeline.training import plan_steps, train_model
+
+
+def prepare_data(run: Run) -> dict[str, Any]:
+    """Ingest, prepare, split, tokenize and pack: every step cached by content and settings."""
+    ingested = ingest_and_prepare(run)
+    split = split_documents(run, ingested)
+    tok = prepare_tokenizer(run, split)
+    packed = pack_datasets(run, split, tok)
+    data = {"ingested": ingested, "split": split, "tok": tok, "packed": packed}
+    run.artifacts["data"] = data
+    write_json(run.output / "ingest_report.json", run.report("ingest").to_json())
+    return data
+
+
+def data_summary(run: Run, data: dict[str, Any]) -> dict[str, Any]:
+    packed, split = data["packed"], data["split"]
+    return {
+        "files": len(run.artifacts.get("files", [])),
+        "documents": data["ingested"]["count"],
+        "files_left_out": len(run.report("ingest").issues),
+        "train_documents": split["counts"]["train_documents"],
+        "eval_documents": split["counts"]["eval_documents"],
+        "train_tokens": packed["train"].real_tokens,
+        "train_blocks": packed["train"].n_blocks,
+        "eval_tokens": packed["eval"].real_tokens,
+        "seq_len": packed["train"].seq_len,
+        "packing_efficiency": round(packed["train"].efficiency, 4),
+        "vocab_size": len(data["tok"]["tokenizer"]),
+        "added_tokens": ", ".join(data["tok"]["added_tokens"]) or "none",
+        "cached_stages": ", ".join(s for s in ("ingested",) if data[s].get("cached")) or "none",
+        "counts": dict(run.report("ingest").counts),
+    }
+
+
+def base_model(run: Run, data: dict[str, Any]) -> Any:
+    """The model before training: the scratch initialization (seeded) or the local base model."""
+    tok = data["tok"]
+    if run.recipe.needs_base_model:
+        model = load_base_model(run, tok["tokenizer"])
+    else:
+        model = build_scratch_model(run, tok["tokenizer"], data["packed"]["train"].real_tokens)
+    return model
+
+
+def base_description(run: Run, data: dict[str, Any]) -> str:
+    if run.recipe.needs_base_model:
+        return f"{run.config.base_model}"
+    size = scratch_size(run.config.model_size, data["packed"]["train"].real_tokens)
+    return f"untrained initialization of a '{size}' Mistral-architecture model (seed {run.config.seed}); the scratch recipe starts from random weights"
+
+
+def dry_run(run: Run) -> dict[str, Any]:
+    """Everything but training: the plan, with a time estimate from two timed steps."""
+    data = prepare_data(run)
+    model = base_model(run, data)
+    steps = plan_steps(run, data["packed"]["train"])
+    seconds_per_step = _time_steps(run, model, data)
+    total, trainable = count_parameters(model)
+    plan = {
+        **{k: v for k, v in data_summary(run, data).items() if k != "counts"},
+        "parameters": total, "trainable_parameters": trainable, **steps,
+        "seconds_per_step": round(seconds_per_step, 3),
+        "estimated_training_minutes": round(steps["max_steps"] * seconds_per_step / 60, 1),
+    }
+    return plan
+
+
+def _time_steps(run: Run, model: Any, data: dict[str, Any]) -> float:
+    import torch
+
+    from custom_llm.pipeline.scoring import collate_blocks
+    from custom_llm.pipeline.training import use_bf16
+
+    dataset = data["packed"]["train"].dataset
+    size = min(len(dataset), int(run.training["batch_size"]))
+    batch = collate_blocks([dataset[i] for i in range(size)])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(run.config.precision)):
+            loss = model(**batch, use_cache=False).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        timings.append(time.perf_counter() - started)
+    return min(timings[1:]) * int(run.training.get("gradient_accumulation_steps") or 1)
+
+
+def train(run: Run, resume: bool = False) -> dict[str, Any]:
+    """Prepare data, evaluate the base, train, export, evaluate the tuned model and report."""
+    rundir.claim(run)
+    try:
+        data = prepare_data(run)
+        _write_config(run)
+        with run.stage("train") as result:
+            model = base_model(run, data)
+            if run.recipe.adapter:
+                model = wrap_adapter(run, model, data["tok"]["tokenizer"].convert_tokens_to_ids(data["tok"]["added_tokens"]))
+            base_metrics = _base_metrics(run, model, data, resume)
+            record = train_model(run, model, data["packed"], resume)
+            model = record.pop("model")
+            record.pop("trainer")
+            total, trainable = count_parameters(model)
+            record.update(parameters=total, trainable_parameters=trainable)
+            write_json(run.output / "metrics" / "training.json", record)
+            result.update(record)
+        with run.stage("export"):
+            save_model(run, model, data["tok"]["tokenizer"])
+        report = _evaluate_and_report(run, data, model, base_metrics, record)
+        rundir.mark(run, "complete")
+        return report
+    except BaseException:
+        rundir.mark(run, "failed")
+        raise
+
+
+def evaluate_only(run: Run) -> dict[str, Any]:
+    """Re-evaluate a finished run's model (and its base) and rewrite the reports."""
+    data = prepare_data(run)
+    metrics_folder = run.output / "metrics"
+    record = read_json(metrics_folder / "training.json") if (metrics_folder / "training.json").is_file() else {}
+    model = load_tuned_model(run)
+    base = base_model(run, data)
+    with run.stage("evaluate"):
+        base_metrics = evaluate_model(run, base, data["tok"]["tokenizer"], data["split"], data["packed"], "base")
+    write_json(metrics_folder / "base.json", base_metrics)
+    return _evaluate_and_report(run, data, model, base_metrics, record)
+
+
+def _base_metrics(run: Run, model: Any, data: dict[str, Any], resume: bool) -> dict[str, dict[str, float]]:
+    path = run.output / "metrics" / "base.json"
+    if resume and path.is_file():
+        return read_json(path)
+    with run.stage("evaluate"):
+        metrics = evaluate_model(run, model, data["tok"]["tokenizer"], data["split"], data["packed"], "base")
+    write_json(path, metrics)
+    return metrics
+
+
+def _evaluate_and_report(run: Run, data: dict[str, Any], model: Any, base_metrics: dict, record: dict) -> dict[str, Any]:
+    with run.stage("evaluate"):
+        tuned = evaluate_model(run, model, data["tok"]["tokenizer"], data["split"], data["packed"], "tuned")
+        xz = xz_baseline(run, data["split"])
+    write_json(run.output / "metrics" / "tuned.json", tuned)
+    tuned_bpb = tuned.get("perplexity", {}).get("bits_per_byte")
+    history = record.get("history", [])
+    report = {
+        "domain": run.domain.name,
+        "recipe": run.recipe.name,
+        "adapter": run.recipe.adapter,
+        "base_model": run.config.base_model,
+        "base_description": base_description(run, data),
+        "output": str(run.output),
+        "data": data_summary(run, data),
+        "training": {k: v for k, v in record.items() if k != "history"},
+        "base": base_metrics,
+        "tuned": tuned,
+        "comparison": comparison_rows(run, base_metrics, tuned),
+        "xz_bits_per_byte": xz,
+        "xz_verdict": xz_verdict(tuned_bpb, xz),
+        "history": history,
+        "ingest_issues": run.report("ingest").to_json()["issues"],
+        "timings_seconds": run.timings,
+    }
+    manifest = write_manifest(run, {"stage_keys": {k: data[k]["key"] for k in ("ingested", "split", "tok", "packed")},
+                                    "training": report["training"]})
+    write_reports(run, report, manifest)
+    return report
+
+
+def _write_config(run: Run) -> None:
+    import yaml
+
+    resolved = {**run.config.to_dict(), "recipe": run.recipe.name, "sources": [str(s) for s in run.sources],
+                "domain_options": run.options, "resolved_training": run.training}
+    write_text(run.output / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+
+
+def print_summary(run: Run, report: dict[str, Any]) -> None:
+    run.console.print(summary_table(report))
+    if report["xz_verdict"]:
+        run.console.print(report["xz_verdict"])
+    run.console.print(f"Report: {run.output / 'report.md'}   Model: {run.output / 'model'}")

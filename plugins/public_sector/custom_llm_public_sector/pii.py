@@ -1,0 +1,273 @@
+"""Personal-data redaction: emails, phone numbers, national identifiers, IBANs, postal addresses.
+
+Each kind is replaced by a typed placeholder (``<EMAIL>``, ``<IBAN>``, ...) so a model still
+learns that "an email goes here" without ever seeing one. Identifiers with a check digit (French
+NIR, German Steuer-IdNr, IBAN) are redacted when the check digit is right or when a label such as
+"NIR" or "Steuer-ID" stands next to them; that keeps page numbers, docket numbers and statute
+citations out of the net. Person names are not covered: that needs an NER model, and none is
+available offline here (see the docs).
+
+Order matters: kinds whose values contain digits that another pattern would also match (IBAN,
+NIR, Steuer-IdNr, SSN) run before phone numbers; placeholders contain no digits, so a later
+pattern never matches inside them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable
+
+# --- check digits --------------------------------------------------------------------------------
+
+IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29,
+    "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "ES": 24, "FI": 18,
+    "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28,
+    "IE": 22, "IL": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LI": 21, "LT": 20,
+    "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18,
+    "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SE": 24,
+    "SI": 19, "SK": 24, "SM": 27, "TN": 24, "TR": 26, "UA": 29, "VG": 24, "XK": 20,
+}
+
+
+def iban_valid(candidate: str) -> bool:
+    """ISO 13616 mod-97 check (and the country's length when known)."""
+    value = re.sub(r"\s", "", candidate).upper()
+    if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}", value):
+        return False
+    expected = IBAN_LENGTHS.get(value[:2])
+    if expected is not None and len(value) != expected:
+        return False
+    rearranged = value[4:] + value[:4]
+    digits = "".join(str(int(ch, 36)) for ch in rearranged)
+    return int(digits) % 97 == 1
+
+
+def nir_valid(candidate: str) -> bool:
+    """French NIR (numéro de sécurité sociale): key = 97 - (first 13 digits mod 97); Corsica 2A/2B."""
+    value = re.sub(r"[\s.]", "", candidate).upper()
+    if len(value) != 15:
+        return False
+    body, key = value[:13], value[13:]
+    body = body.replace("2A", "19").replace("2B", "18")
+    if not (body.isdigit() and key.isdigit()):
+        return False
+    return 97 - int(body) % 97 == int(key)
+
+
+def steuer_id_valid(candidate: str) -> bool:
+    """German Steuer-IdNr: 11 digits, no leading zero, one digit repeated in the first ten, and
+    the ISO 7064 MOD 11,10 check digit."""
+    value = re.sub(r"[\s/.]", "", candidate)
+    if len(value) != 11 or not value.isdigit() or value[0] == "0":
+        return False
+    counts = Counter(value[:10])
+    if not (len(counts) in (8, 9) and max(counts.values()) in (2, 3)):
+        return False
+    product = 10
+    for ch in value[:10]:
+        total = (int(ch) + product) % 10 or 10
+        product = (total * 2) % 11
+    check = (11 - product) % 10
+    return check == int(value[10])
+
+
+# --- patterns ------------------------------------------------------------------------------------
+
+EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}\b")
+
+IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8}\b")
+
+NIR = re.compile(
+    r"(?<![\d])[12][ .]?\d{2}[ .]?(?:0[1-9]|1[0-2]|[2-9]\d)[ .]?(?:\d{2}|2[ABab])[ .]?\d{3}[ .]?\d{3}(?:[ .]?\d{2})(?!\d)"
+)
+NIR_LABEL = re.compile(r"(?:NIR|INSEE|s[ée]curit[ée] sociale|n° ss|num[ée]ro ss)\W{0,20}$", re.I)
+
+STEUER_ID = re.compile(r"(?<![\d])[1-9]\d[ ./]?\d{3}[ ./]?\d{3}[ ./]?\d{3}(?![\d])")
+STEUER_LABEL = re.compile(r"(?:Steuer-?ID(?:Nr)?|Steuer-?Identifikationsnummer|Identifikationsnummer|IdNr)\.?\W{0,20}$", re.I)
+
+SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])")
+SSN_SPACED = re.compile(r"(?i)(?<=\b(?:SSN|social security number|social security no\.?)\W{0,5})\d{3}[ ]\d{2}[ ]\d{4}\b")
+
+NINO = re.compile(r"\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
+
+PHONE_PATTERNS = [
+    # international: +33 1 23 45 67 89, +49 (0)30 1234567, +1-202-555-0143, +44 20 7946 0958
+    re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(0\))?(?:[ .-]?\(?\d{1,5}\)?){2,6}(?![\w])"),
+    # North American: (202) 555-0143, 202-555-0143, 202.555.0143
+    re.compile(r"(?<![\w-])(?:\(\d{3}\)[ ]?|\d{3}[.-])\d{3}[.-]\d{4}(?![\w-])"),
+    # French national: 01 23 45 67 89, 06.12.34.56.78
+    re.compile(r"(?<![\w.-])0[1-9](?:[ .-]\d{2}){4}(?![\w-])"),
+    # UK national: 020 7946 0958, 0161 496 0000, 07700 900123
+    re.compile(r"(?<![\w.-])0\d{2,4} \d{3,4} ?\d{3,4}(?![\w-])"),
+    # German national with a separator: 030 1234567, 030/1234567, 0711-123456
+    re.compile(r"(?<![\w./-])0\d{2,4}[ /-]\d{4,8}(?![\w./-])"),
+]
+PHONE_LABELLED = re.compile(
+    r"(?i)\b(?:tel|t[ée]l[ée]phone|telefon|tel[ée]fono|phone|fax|mobile?|handy|portable|m[óo]vil)\.?\s*(?:no\.?|nr\.?|n°)?\s*:?\s*"
+    r"(\+?\(?\d[\d ()./-]{5,18}\d)"
+)
+
+_US_STREET = (
+    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Drive|Dr|Lane|Ln|Court|Ct|Place|Pl|Way|Terrace|Ter|Parkway|Pkwy"
+    r"|Circle|Cir|Highway|Hwy|Square|Sq|Trail|Plaza|Close|Crescent|Gardens|Grove|Mews|Row|Hill)"
+)
+_DIRECTION = r"(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West|Northeast|Northwest|Southeast|Southwest)"
+ADDRESS_PATTERNS = [
+    # US / UK: 1600 Pennsylvania Avenue NW, Washington, DC 20500; 10 Downing Street, London SW1A 2AA
+    re.compile(
+        r"\b\d{1,6}[A-Za-z]?,? (?:" + _DIRECTION + r"\.? )?(?:[A-Z0-9][\w'.-]*[ ]){1,4}" + _US_STREET
+        + r"\b\.?(?: " + _DIRECTION + r"\b\.?)?"
+        r"(?:,? (?:Suite|Ste\.?|Apt\.?|Apartment|Unit|Room|Rm\.?|Floor|Flat|#) ?[\w-]+)?"
+        r"(?:,? [A-Z][A-Za-z .'-]{1,30},? (?:[A-Z]{2} \d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}))?"
+    ),
+    # UK: a postcode after a town: London SW1A 2AA
+    re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]? \d[ABD-HJLNP-UW-Z]{2}\b"),
+    # French: 12 bis rue de la Paix, 75002 Paris; 5, avenue Victor Hugo
+    re.compile(
+        r"\b\d{1,4}(?: ?(?:bis|ter|quater))?,? (?:rue|avenue|av\.|boulevard|bd|place|all[ée]e|impasse|chemin|quai|route"
+        r"|cours|square|passage|faubourg) [^\n,;]{2,60}?(?=,|;|\n|$| \d{5})(?:,? \d{5} [A-ZÉÈ][\w' -]{1,40}?(?=[,.;\n]|$|\s[a-z]))?",
+        re.I,
+    ),
+    # German: Musterstraße 12a, 10115 Berlin; Am Markt 3
+    re.compile(
+        r"\b[A-ZÄÖÜ][\wäöüß-]*(?:straße|strasse|str\.|weg|platz|allee|gasse|ring|damm|ufer|chaussee)"
+        r" \d{1,4}(?: ?[a-z])?\b(?:,? \d{5} [A-ZÄÖÜ][\wäöüß-]+)?"
+    ),
+    # Spanish: Calle Mayor 5, 28013 Madrid; C/ Alcalá, 45
+    re.compile(
+        r"(?:\bCalle|\bC/|\bAvenida|\bAvda\.|\bPlaza|\bPaseo|\bCamino|\bRonda) [^\n,;]{2,50}?,? (?:n[º°o]\.? ?)?\d{1,4}\b"
+        r"(?:,? \d{5} [A-ZÁÉÍÓÚ][\wáéíóúñ-]+)?"
+    ),
+]
+
+# A few characters before a match is enough to see its label ("NIR :", "Steuer-ID").
+_LOOKBEHIND = 40
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of personal data: its placeholder and how to find it."""
+
+    name: str
+    find: Callable[[str], list[tuple[int, int]]]
+
+    @property
+    def placeholder(self) -> str:
+        return f"<{self.name}>"
+
+
+def _spans(pattern: re.Pattern[str], text: str, group: int = 0) -> list[tuple[int, int]]:
+    return [m.span(group) for m in pattern.finditer(text)]
+
+
+def _checked(pattern: re.Pattern[str], valid: Callable[[str], bool], label: re.Pattern[str] | None = None):
+    def find(text: str) -> list[tuple[int, int]]:
+        found = []
+        for match in pattern.finditer(text):
+            before = text[max(0, match.start() - _LOOKBEHIND): match.start()]
+            if valid(match.group()) or (label is not None and label.search(before)):
+                found.append(match.span())
+        return found
+
+    return find
+
+
+def _iban(text: str) -> list[tuple[int, int]]:
+    """IBAN candidates are greedy (a following capitalized word may stick to them): try the
+    country's length first, then shorter groupings."""
+    found = []
+    for match in IBAN.finditer(text):
+        raw = match.group()
+        expected = IBAN_LENGTHS.get(raw[:2])
+        end = None
+        compact = 0
+        cut_points = []
+        for i, ch in enumerate(raw):
+            if ch != " ":
+                compact += 1
+                cut_points.append((compact, i + 1))
+        for length, cut in sorted(cut_points, reverse=True):
+            if expected is not None and length != expected:
+                continue
+            if length >= 15 and iban_valid(raw[:cut]):
+                end = cut
+                break
+        if end is not None:
+            found.append((match.start(), match.start() + end))
+    return found
+
+
+def _ssn(text: str) -> list[tuple[int, int]]:
+    return _spans(SSN, text) + _spans(SSN_SPACED, text)
+
+
+def _phone(text: str) -> list[tuple[int, int]]:
+    spans = [m.span(1) for m in PHONE_LABELLED.finditer(text)]
+    for pattern in PHONE_PATTERNS:
+        for match in pattern.finditer(text):
+            digits = sum(ch.isdigit() for ch in match.group())
+            if 8 <= digits <= 15:
+                spans.append(match.span())
+    return spans
+
+
+def _address(text: str) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for pattern in ADDRESS_PATTERNS:
+        spans.extend(_spans(pattern, text))
+    return spans
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind("EMAIL", lambda text: _spans(EMAIL, text)),
+    Kind("IBAN", _iban),
+    Kind("FR_NIR", _checked(NIR, nir_valid, NIR_LABEL)),
+    Kind("DE_TAX_ID", _checked(STEUER_ID, steuer_id_valid, STEUER_LABEL)),
+    Kind("US_SSN", _ssn),
+    Kind("UK_NINO", lambda text: _spans(NINO, text)),
+    Kind("PHONE", _phone),
+    Kind("ADDRESS", _address),
+)
+KIND_NAMES = tuple(kind.name for kind in KINDS)
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+class Redactor:
+    """Applies the chosen kinds in order and counts replacements per kind (never the values)."""
+
+    def __init__(self, kinds: tuple[str, ...] | list[str] = KIND_NAMES) -> None:
+        unknown = sorted(set(kinds) - set(KIND_NAMES))
+        if unknown:
+            raise ValueError(f"unknown personal-data kinds {unknown}; known: {', '.join(KIND_NAMES)}")
+        self.kinds = [kind for kind in KINDS if kind.name in set(kinds)]
+
+    def redact(self, text: str, counts: Counter | None = None) -> str:
+        for kind in self.kinds:
+            if not text:
+                break
+            spans = _merge(kind.find(text))
+            if not spans:
+                continue
+            pieces = []
+            last = 0
+            for start, end in spans:
+                pieces.append(text[last:start])
+                pieces.append(kind.placeholder)
+                last = end
+            pieces.append(text[last:])
+            text = "".join(pieces)
+            if counts is not None:
+                counts[kind.name] += len(spans)
+        return text
