@@ -17,10 +17,10 @@ from custom_llm.errors import CustomLLMError
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def _console(quiet: bool = False) -> Any:
+def _console(quiet: bool = False, stderr: bool = True) -> Any:
     from custom_llm.pipeline.progress import make_console
 
-    return make_console(quiet)
+    return make_console(quiet, stderr)
 
 
 def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -182,7 +182,7 @@ def plugins() -> None:
     for info in get_plugins().plugin_infos():
         status = f"[red]failed to load: {info.error}" if info.error else "[green]loaded"
         table.add_row(info.name, info.origin, info.version or "-", ", ".join(info.hooks), status)
-    _console().print(table)
+    _console(stderr=False).print(table)
 
 
 @main.command()
@@ -201,7 +201,7 @@ def domains() -> None:
         options = ", ".join(f"{k}={v!r}" for k, v in domain.options.items())
         table.add_row(domain.name, registry.owner(domain.name), domain.description, options,
                       ", ".join(["perplexity", *domain.evaluators]), domain.default_recipe)
-    _console().print(table)
+    _console(stderr=False).print(table)
 
 
 @main.command()
@@ -219,7 +219,7 @@ def recipes() -> None:
     for recipe in registry.values():
         defaults = ", ".join(f"{k}={v}" for k, v in recipe.defaults.items())
         table.add_row(recipe.name, registry.owner(recipe.name), recipe.description, "yes" if recipe.needs_base_model else "no", defaults)
-    _console().print(table)
+    _console(stderr=False).print(table)
 
 
 def _print_mapping(console: Any, title: str, mapping: dict[str, Any]) -> None:

@@ -160,7 +160,8 @@ def pack_datasets(run: Run, split: dict[str, Any], tok: dict[str, Any]) -> dict[
         seq_len = int(run.training["seq_len"])
         key = key_of("pack", split["key"], tok["key"], seq_len, run.options, run.config.seed, run.config.max_eval_documents)
         folder = run.cache.folder("pack", key)
-        if not run.cache.hit("pack", key):
+        result["cached"] = run.cache.hit("pack", key)
+        if not result["cached"]:
             folder = run.cache.begin("pack", key)
             n_train = split["counts"]["train_documents"]
             with progress_bar(run.console) as progress:

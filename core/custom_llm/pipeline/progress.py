@@ -10,8 +10,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
-def make_console(quiet: bool = False) -> Console:
-    return Console(stderr=True, quiet=quiet, highlight=False)
+def make_console(quiet: bool = False, stderr: bool = True) -> Console:
+    """A run's bars and tables go to stderr; ``quiet`` hides progress bars only, never results."""
+    console = Console(stderr=stderr, highlight=False)
+    console.show_progress = not quiet  # type: ignore[attr-defined]
+    return console
 
 
 @contextmanager
@@ -25,5 +28,5 @@ def progress_bar(console: Console, *extra_columns: Any) -> Iterator[Progress]:
         TimeRemainingColumn(),
         *extra_columns,
     ]
-    with Progress(*columns, console=console, transient=False, disable=console.quiet) as progress:
+    with Progress(*columns, console=console, transient=False, disable=not getattr(console, "show_progress", True)) as progress:
         yield progress

@@ -52,7 +52,7 @@ def data_summary(run: Run, data: dict[str, Any]) -> dict[str, Any]:
         "packing_efficiency": round(packed["train"].efficiency, 4),
         "vocab_size": len(data["tok"]["tokenizer"]),
         "added_tokens": ", ".join(data["tok"]["added_tokens"]) or "none",
-        "cached_stages": ", ".join(s for s in ("ingested",) if data[s].get("cached")) or "none",
+        "cached_stages": ", ".join(s for s in ("ingested", "split", "tok", "packed") if data[s].get("cached")) or "none",
         "counts": dict(run.report("ingest").counts),
     }
 
@@ -195,10 +195,14 @@ def _evaluate_and_report(run: Run, data: dict[str, Any], model: Any, base_metric
 
 
 def _write_config(run: Run) -> None:
+    """The fully resolved settings, as a config file that reproduces this run (``--config``)."""
     import yaml
 
-    resolved = {**run.config.to_dict(), "recipe": run.recipe.name, "sources": [str(s) for s in run.sources],
-                "domain_options": run.options, "resolved_training": run.training}
+    from custom_llm.config import FIELDS
+
+    resolved = run.config.to_dict()
+    resolved.update({k: v for k, v in run.training.items() if k in FIELDS})
+    resolved.update(recipe=run.recipe.name, sources=[str(s) for s in run.sources], domain_options=run.options, output=str(run.output))
     write_text(run.output / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
 
 

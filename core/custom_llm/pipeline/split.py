@@ -39,7 +39,8 @@ def split_documents(run: Run, ingested: dict[str, Any]) -> dict[str, Any]:
     with run.stage("split") as result:
         key = key_of("split", ingested["key"], run.config.seed, run.config.eval_fraction)
         folder = run.cache.folder("split", key)
-        if not run.cache.hit("split", key):
+        result["cached"] = run.cache.hit("split", key)
+        if not result["cached"]:
             documents: Path = ingested["documents"]
             groups = {d.group for d in iter_documents(documents)}
             held = choose_eval_groups(groups, run.config.seed, run.config.eval_fraction)

@@ -56,7 +56,8 @@ def prepare_tokenizer(run: Run, split: dict[str, Any]) -> dict[str, Any]:
         vocab = run.config.vocab_size or auto_vocab_size(train_bytes)
         key = key_of("tokenizer", split["key"], vocab, extra)
         folder = run.cache.folder("tokenizer", key)
-        if not run.cache.hit("tokenizer", key):
+        result["cached"] = run.cache.hit("tokenizer", key)
+        if not result["cached"]:
             folder = run.cache.begin("tokenizer", key)
             tokenizer = train_bpe_tokenizer((d.text for d in iter_documents(split["train"])), vocab, extra)
             tokenizer.save_pretrained(folder)

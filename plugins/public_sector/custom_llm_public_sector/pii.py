@@ -89,7 +89,7 @@ STEUER_ID = re.compile(r"(?<![\d])[1-9]\d[ ./]?\d{3}[ ./]?\d{3}[ ./]?\d{3}(?![\d
 STEUER_LABEL = re.compile(r"(?:Steuer-?ID(?:Nr)?|Steuer-?Identifikationsnummer|Identifikationsnummer|IdNr)\.?\W{0,20}$", re.I)
 
 SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])")
-SSN_SPACED = re.compile(r"(?i)(?<=\b(?:SSN|social security number|social security no\.?)\W{0,5})\d{3}[ ]\d{2}[ ]\d{4}\b")
+SSN_SPACED = re.compile(r"(?i)\b(?:SSN|social security (?:number|no\.?))\W{0,5}(\d{3} \d{2} \d{4})\b")
 
 NINO = re.compile(r"\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
 
@@ -102,8 +102,8 @@ PHONE_PATTERNS = [
     re.compile(r"(?<![\w.-])0[1-9](?:[ .-]\d{2}){4}(?![\w-])"),
     # UK national: 020 7946 0958, 0161 496 0000, 07700 900123
     re.compile(r"(?<![\w.-])0\d{2,4} \d{3,4} ?\d{3,4}(?![\w-])"),
-    # German national with a separator: 030 1234567, 030/1234567, 0711-123456
-    re.compile(r"(?<![\w./-])0\d{2,4}[ /-]\d{4,8}(?![\w./-])"),
+    # German national: 030 1234567, 030/1234567 (with a hyphen it would catch OMB numbers such as 0938-1234)
+    re.compile(r"(?<![\w./-])0\d{2,4}(?: |/| / )\d{5,8}(?![\w./-])"),
 ]
 PHONE_LABELLED = re.compile(
     r"(?i)\b(?:tel|t[ée]l[ée]phone|telefon|tel[ée]fono|phone|fax|mobile?|handy|portable|m[óo]vil)\.?\s*(?:no\.?|nr\.?|n°)?\s*:?\s*"
@@ -115,6 +115,7 @@ _US_STREET = (
     r"|Circle|Cir|Highway|Hwy|Square|Sq|Trail|Plaza|Close|Crescent|Gardens|Grove|Mews|Row|Hill)"
 )
 _DIRECTION = r"(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West|Northeast|Northwest|Southeast|Southwest)"
+_FR_LINK = r"(?:(?:de la|de l'|du|des|de|d'|la|le|les|l'|et|aux) ?)"
 ADDRESS_PATTERNS = [
     # US / UK: 1600 Pennsylvania Avenue NW, Washington, DC 20500; 10 Downing Street, London SW1A 2AA
     re.compile(
@@ -127,9 +128,10 @@ ADDRESS_PATTERNS = [
     re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]? \d[ABD-HJLNP-UW-Z]{2}\b"),
     # French: 12 bis rue de la Paix, 75002 Paris; 5, avenue Victor Hugo
     re.compile(
-        r"\b\d{1,4}(?: ?(?:bis|ter|quater))?,? (?:rue|avenue|av\.|boulevard|bd|place|all[ée]e|impasse|chemin|quai|route"
-        r"|cours|square|passage|faubourg) [^\n,;]{2,60}?(?=,|;|\n|$| \d{5})(?:,? \d{5} [A-ZÉÈ][\w' -]{1,40}?(?=[,.;\n]|$|\s[a-z]))?",
-        re.I,
+        r"\b\d{1,4}(?: ?(?:bis|ter|quater))?,? (?i:rue|avenue|av\.|boulevard|bd|place|all[ée]e|impasse|chemin|quai"
+        r"|route|cours|square|passage|faubourg) " + _FR_LINK + r"?[A-ZÉÈÀÂÎÔ0-9][\w'’-]*"
+        r"(?: " + _FR_LINK + r"?[A-ZÉÈÀÂÎÔ][\w'’-]*){0,4}"
+        r"(?:,? \d{5} [A-ZÉÈ][\w'’-]*(?:[ -][A-ZÉÈ][\w'’-]*)*)?"
     ),
     # German: Musterstraße 12a, 10115 Berlin; Am Markt 3
     re.compile(
@@ -201,7 +203,7 @@ def _iban(text: str) -> list[tuple[int, int]]:
 
 
 def _ssn(text: str) -> list[tuple[int, int]]:
-    return _spans(SSN, text) + _spans(SSN_SPACED, text)
+    return _spans(SSN, text) + _spans(SSN_SPACED, text, 1)
 
 
 def _phone(text: str) -> list[tuple[int, int]]:

@@ -21,7 +21,8 @@ class Level:
 
     def label(self) -> str:
         """A short human label such as ``Part 1 — Definitions``."""
-        name = f"{self.kind.capitalize()} {self.number}".strip() if self.number else self.kind.capitalize()
+        kind = self.kind[:1].upper() + self.kind[1:]
+        name = f"{kind} {self.number}".strip()
         return f"{name} — {self.heading}" if self.heading else name
 
     def to_json(self) -> dict[str, str]:
@@ -49,8 +50,12 @@ class Unit:
     extra: dict[str, Any] = field(default_factory=dict)
     container: str = ""
 
+    def levels(self) -> list[Level]:
+        """The containers and the unit itself, outermost first."""
+        return [*self.path, Level(self.kind, self.number, self.heading)]
+
     def hierarchy_path(self) -> str:
-        return " > ".join(level.label() for level in self.path)
+        return " > ".join(level.label() for level in self.levels())
 
 
 @dataclass

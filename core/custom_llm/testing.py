@@ -1,0 +1,61 @@
+"""Helpers for testing plugins: register a plugin for one test, build a tiny local base model,
+and run a domain end to end through the real CLI. Core and the bundled plugins use them too."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from custom_llm.plugins import Plugins, get_plugins
+
+TINY_RUN_OPTIONS = ("--model-size", "tiny", "--seq-len", "64", "--batch-size", "4", "--max-steps", "6", "--quiet")
+
+
+@contextmanager
+def registered_plugin(plugin: object, name: str, plugins: Plugins | None = None) -> Iterator[Plugins]:
+    """Register ``plugin`` on the process-wide manager for the duration of a ``with`` block."""
+    manager = plugins or get_plugins()
+    manager.register(plugin, name=name)
+    try:
+        yield manager
+    finally:
+        manager.unregister(name)
+
+
+def make_tiny_model(folder: Path, texts: Iterable[str], vocab_size: int = 512, extra_tokens: Iterable[str] = ()) -> Path:
+    """Save a tiny randomly initialized Llama-architecture model and a BPE tokenizer trained on
+    ``texts`` to ``folder``: a stand-in for a real base model, loaded through the same path."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from custom_llm.pipeline.tokenization import train_bpe_tokenizer
+
+    tokenizer = train_bpe_tokenizer(iter(list(texts)), vocab_size, list(extra_tokens))
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    model = LlamaForCausalLM(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def run_domain(domain: str, sources: Iterable[Path], output: Path, *extra: str) -> dict[str, Any]:
+    """``custom-llm run`` through the real CLI (in this process) with tiny settings; returns the
+    parsed report.json. Raises AssertionError with the CLI's output when the run fails."""
+    from click.testing import CliRunner
+
+    from custom_llm.cli import main
+
+    arguments = ["run", "--domain", domain, "--output", str(output), *TINY_RUN_OPTIONS, *extra]
+    for source in sources:
+        arguments += ["--source", str(source)]
+    result = CliRunner().invoke(main, arguments, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads((output / "report.json").read_text())

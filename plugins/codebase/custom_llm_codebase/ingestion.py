@@ -1,0 +1,88 @@
+"""From discovered files to file-level Documents with their language and syntax units.
+
+``ingest_one`` is a pure function of one file, so the same code runs in-process or in a pool of
+worker processes (``workers`` option); each worker reports into its own StageReport and the
+parent merges them in file order, so the result and the report do not depend on ``workers``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from custom_llm.records import Document, FileIssue, StageReport
+from custom_llm.sources import read_text, relative_name
+
+from custom_llm_codebase.discovery import generated_or_minified
+from custom_llm_codebase.languages import is_parsed, language_of
+from custom_llm_codebase.units import extract
+
+POOL_MIN_FILES = 64
+
+
+def document_metadata(text: str, language: str) -> dict[str, Any]:
+    """Language, parse status and units of ``text``: what ingest stores and redaction re-derives."""
+    metadata: dict[str, Any] = {"language": language, "chars": len(text)}
+    if not is_parsed(language):
+        metadata.update(parse_ok=None, parse_error=False, units=[], imports=[])
+        return metadata
+    result = extract(text, language)
+    metadata.update(parse_ok=result.ok, parse_error=not result.ok, units=result.units, imports=result.imports)
+    return metadata
+
+
+def ingest_one(path: Path, rel: str, options: Mapping[str, Any], report: StageReport) -> Document | None:
+    """One file as a Document, or None after reporting why it is left out."""
+    text = read_text(path, report, int(options["max_file_bytes"]), label=rel)
+    if text is None:
+        return None
+    reason = generated_or_minified(text)
+    if reason:
+        report.skip(rel, reason)
+        return None
+    language = language_of(rel)
+    metadata = document_metadata(text, language)
+    report.count(f"documents: {language}")
+    if metadata["parse_error"]:
+        report.count("parse errors")
+        report.issues.append(FileIssue(rel, f"parse error: kept as plain {language} text, without syntax units"))
+    for unit in metadata["units"]:
+        report.count(f"units: {unit['kind']}")
+    return Document(text=text, source=rel, metadata=metadata)
+
+
+def ingest_files(source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport) -> Iterator[Document]:
+    """Documents for ``files`` in order; uses ``options['workers']`` processes for large file lists."""
+    source = Path(source)
+    jobs = [(path, relative_name(path, source)) for path in files]
+    workers = int(options.get("workers", 1) or 1)
+    if workers > 1 and len(jobs) >= POOL_MIN_FILES:
+        yield from _ingest_pool(jobs, options, report, workers)
+        return
+    for path, rel in jobs:
+        document = ingest_one(path, rel, options, report)
+        if document is not None:
+            yield document
+
+
+def _work(job: tuple[Path, str, Mapping[str, Any]]) -> tuple[Document | None, Counter, list[FileIssue]]:
+    path, rel, options = job
+    local = StageReport()
+    document = ingest_one(path, rel, options, local)
+    return document, local.counts, local.issues
+
+
+def _ingest_pool(jobs: list[tuple[Path, str]], options: Mapping[str, Any], report: StageReport,
+                 workers: int) -> Iterator[Document]:
+    import multiprocessing
+
+    plain = dict(options)
+    # spawn, not fork: the parent may already run torch threads, which fork does not survive.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers) as pool:
+        for document, counts, issues in pool.imap(_work, [(p, r, plain) for p, r in jobs], chunksize=8):
+            report.counts.update(counts)
+            report.issues.extend(issues)
+            if document is not None:
+                yield document

@@ -1,0 +1,120 @@
+"""The plugin manager: default plugins, entry points, broken plugins, duplicates, allow-list."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from custom_llm import hookimpl
+from custom_llm.errors import ConfigError, PluginError
+from custom_llm.plugins import Plugins
+from custom_llm.records import Domain, Evaluator, Recipe
+from custom_llm.testing import registered_plugin
+
+
+def test_defaults_are_registered_through_the_manager():
+    plugins = Plugins(load_entry_points=False)
+    assert "text" in plugins.domains
+    assert {"scratch", "lora", "full", "qlora"} <= set(plugins.recipes.names())
+    assert "perplexity" in plugins.evaluators
+    assert {"drop-empty", "exact-dedup"} <= set(plugins.preparers.names())
+    assert plugins.domains.owner("text") == "builtin-text_domain"
+
+
+class DuplicateText:
+    @hookimpl
+    def register_domains(self, register):
+        register(Domain(name="text", description="a second text domain"))
+
+
+def test_duplicate_name_is_refused_naming_both_plugins():
+    plugins = Plugins(load_entry_points=False)
+    with registered_plugin(DuplicateText(), "my-vertical", plugins):
+        with pytest.raises(PluginError) as error:
+            plugins.domains.get("text")
+    assert "builtin-text_domain" in str(error.value) and "my-vertical" in str(error.value)
+
+
+def test_unknown_name_suggests_close_match():
+    with pytest.raises(ConfigError, match="Did you mean 'scratch'"):
+        Plugins(load_entry_points=False).recipes.get("scrach")
+
+
+class Extra:
+    @hookimpl
+    def register_recipes(self, register):
+        register(Recipe(name="tiny-recipe", description="test", defaults={"batch_size": 2, "seq_len": 32}))
+
+    @hookimpl
+    def register_evaluators(self, register):
+        register(Evaluator(name="always-one", description="test", evaluate=lambda ctx: {"one": 1.0}))
+
+
+def test_registering_and_unregistering_rebuilds_registries():
+    plugins = Plugins(load_entry_points=False)
+    with registered_plugin(Extra(), "extra", plugins):
+        assert "tiny-recipe" in plugins.recipes and "always-one" in plugins.evaluators
+    assert "tiny-recipe" not in plugins.recipes
+
+
+def _fake_distribution(root: Path, module_body: str) -> dict[str, str]:
+    """A distribution with a ``custom_llm`` entry point, found through sys.path like an installed one."""
+    (root / "fake_vertical.py").write_text(textwrap.dedent(module_body))
+    info = root / "fake_vertical-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-vertical\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[custom_llm]\nfake = fake_vertical\n")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "custom_llm", *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_broken_plugin_is_listed_with_its_error_and_breaks_nothing(tmp_path):
+    env = _fake_distribution(tmp_path, "raise ImportError('needs libfoo, which is not installed')\n")
+    env["COLUMNS"] = "250"
+    listing = _cli(env, "plugins")
+    assert listing.returncode == 0, listing.stderr
+    assert "fake" in listing.stdout + listing.stderr and "needs libfoo" in listing.stdout + listing.stderr
+    domains = _cli(env, "domains")
+    assert domains.returncode == 0 and "text" in domains.stdout + domains.stderr
+
+
+def test_entry_point_plugin_loads_and_allow_list_filters(tmp_path):
+    env = _fake_distribution(
+        tmp_path,
+        """
+        from custom_llm import hookimpl
+        from custom_llm.records import Domain
+
+        @hookimpl
+        def register_domains(register):
+            register(Domain(name="claims", description="insurance claims"))
+        """,
+    )
+    env["COLUMNS"] = "250"
+    assert "claims" in _cli(env, "domains").stdout
+    env["CUSTOM_LLM_LOAD_PLUGINS"] = ""
+    assert "claims" not in _cli(env, "domains").stdout
+    env["CUSTOM_LLM_LOAD_PLUGINS"] = "fake-vertical"
+    assert "claims" in _cli(env, "domains").stdout
+
+
+def test_cli_start_up_imports_no_heavy_module():
+    code = (
+        "import sys\nfrom click.testing import CliRunner\nfrom custom_llm.cli import main\n"
+        "for args in (['--help'], ['plugins'], ['domains'], ['recipes']):\n"
+        "    assert CliRunner().invoke(main, args).exit_code == 0\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'datasets', 'peft') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
