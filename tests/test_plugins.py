@@ -13,7 +13,7 @@ import pytest
 from custom_llm import hookimpl
 from custom_llm.errors import ConfigError, PluginError
 from custom_llm.plugins import Plugins
-from custom_llm.records import Domain, Evaluator, Recipe
+from custom_llm.records import Document, Domain, Evaluator, Preparer, Recipe
 from custom_llm.testing import registered_plugin
 
 
@@ -54,11 +54,18 @@ class Extra:
     def register_evaluators(self, register):
         register(Evaluator(name="always-one", description="test", evaluate=lambda ctx: {"one": 1.0}))
 
+    @hookimpl
+    def register_preparers(self, register):
+        register(Preparer(name="shout", start=lambda options, report: lambda d: d.replace(text=d.text.upper()), domains=("text",)))
+
 
 def test_registering_and_unregistering_rebuilds_registries():
     plugins = Plugins(load_entry_points=False)
     with registered_plugin(Extra(), "extra", plugins):
         assert "tiny-recipe" in plugins.recipes and "always-one" in plugins.evaluators
+        shout = plugins.preparers.get("shout")
+        assert shout.applies_to("text") and not shout.applies_to("codebase")
+        assert shout.start({}, None)(Document(text="hi", source="a")).text == "HI"
     assert "tiny-recipe" not in plugins.recipes
 
 

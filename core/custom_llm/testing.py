@@ -4,9 +4,10 @@ and run a domain end to end through the real CLI. Core and the bundled plugins u
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from custom_llm.plugins import Plugins, get_plugins
 

@@ -44,7 +44,8 @@ def discover_files(domain: str, source: Path, options: Mapping[str, Any], report
         if path.suffix.lower() in extensions:
             files.append(path)
         else:
-            report.skip(relative_name(path, source), f"unsupported file type {path.suffix or '(none)'!r}: the text domain reads {', '.join(sorted(extensions))}")
+            readable = ", ".join(sorted(extensions))
+            report.skip(relative_name(path, source), f"unsupported file type {path.suffix or '(none)'!r}: the text domain reads {readable}")
     return files
 
 

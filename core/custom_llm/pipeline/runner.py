@@ -71,7 +71,10 @@ def base_description(run: Run, data: dict[str, Any]) -> str:
     if run.recipe.needs_base_model:
         return f"{run.config.base_model}"
     size = scratch_size(run.config.model_size, data["packed"]["train"].real_tokens)
-    return f"untrained initialization of a '{size}' Mistral-architecture model (seed {run.config.seed}); the scratch recipe starts from random weights"
+    return (
+        f"untrained initialization of a '{size}' Mistral-architecture model (seed {run.config.seed}); "
+        "the scratch recipe starts from random weights"
+    )
 
 
 def dry_run(run: Run) -> dict[str, Any]:

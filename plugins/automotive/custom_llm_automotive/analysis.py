@@ -82,7 +82,7 @@ def _aligned(channels: list[Channel], cfc: int, options: Options, signed: bool =
         options.notes.append("channels " + ", ".join(c.code.raw for c in channels) + " do not overlap in time")
         return None
     grid = start + dt * np.arange(int(np.floor((end - start) / dt + 1e-9)) + 1)
-    return grid, [np.interp(grid, c.time, v) for c, v in zip(channels, values)]
+    return grid, [np.interp(grid, c.time, v) for c, v in zip(channels, values, strict=True)]
 
 
 def _pick(channels: list[Channel], location: str, dimension: str, direction: str | None = None,

@@ -20,7 +20,10 @@ DESIGN_FACTOR = {SAE_J211: 2.0775, ISO_6487: 1.25 / 0.6}
 STANDARD_CFCS = (60, 180, 600, 1000)
 
 
-def coefficients(cfc: float, dt: float, standard: str = SAE_J211) -> tuple[tuple[float, float, float], tuple[float, float]]:
+Coefficients = tuple[tuple[float, float, float], tuple[float, float]]
+
+
+def coefficients(cfc: float, dt: float, standard: str = SAE_J211) -> Coefficients:
     """``(a0, a1, a2), (b1, b2)`` of ``Y[t] = a0 X[t] + a1 X[t-1] + a2 X[t-2] + b1 Y[t-1] + b2 Y[t-2]``."""
     if standard not in DESIGN_FACTOR:
         raise ValueError(f"unknown filter standard {standard!r}: use {SAE_J211!r} or {ISO_6487!r}")

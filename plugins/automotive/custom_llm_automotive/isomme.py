@@ -66,10 +66,13 @@ class Header:
         value = self.get(name)
         if value is None:
             return None
-        try:
-            return float(value.replace(",", ".")) if value.count(",") == 1 and "." not in value else float(value)
-        except ValueError:
-            return None
+        text = value.split()[0] if value.split() else value
+        for candidate in (text, text.replace(",", ".")):
+            try:
+                return float(candidate)
+            except ValueError:
+                continue
+        return None
 
     def to_json(self) -> dict[str, Any]:
         """First value of each name (later duplicates are joined), for document metadata."""
@@ -196,7 +199,9 @@ def _raise_bad_sample(rows: list[str], columns: int, where: str) -> None:
         if any(p.upper() == NOVALUE for p in parts):
             raise ChannelError(f"NOVALUE sample: sample {number} of {where} is NOVALUE")
         if len(parts) != columns:
-            raise ChannelError(f"truncated file: sample {number} of {where} has {len(parts)} columns, expected {columns}")
+            raise ChannelError(
+                f"truncated file: sample {number} of {where} has {len(parts)} columns, expected {columns}"
+            )
         for part in parts:
             try:
                 float(part)
@@ -247,7 +252,7 @@ def read_channel(path: Path, data: bytes | None = None) -> Channel:
     reference = (header.get("Reference channel") or "implicit").strip().lower()
     if inline_time is not None:
         channel.time = inline_time
-        channel.dt = _uniform_step(inline_time, path.name)
+        channel.dt = uniform_step(inline_time, path.name)
     elif reference == "explicit":
         channel.explicit_reference = header.get("Reference channel name")
         if not channel.explicit_reference:
@@ -264,7 +269,7 @@ def read_channel(path: Path, data: bytes | None = None) -> Channel:
     return channel
 
 
-def _uniform_step(time: Any, where: str) -> float:
+def uniform_step(time: Any, where: str) -> float:
     import numpy as np
 
     if time.shape[0] < 2:
@@ -285,7 +290,7 @@ def attach_explicit_time(channel: Channel, time_channel: Channel) -> None:
         )
     seconds = time_channel.values
     channel.time = seconds
-    channel.dt = _uniform_step(seconds, Path(channel.path).name)
+    channel.dt = uniform_step(seconds, Path(channel.path).name)
 
 
 @dataclass
@@ -384,7 +389,8 @@ def read_test(mme_path: Path | None, index_path: Path | None = None, allowed: se
         test.channels.append(channel)
     for number, path in sorted(files.items()):
         if number not in named and (allowed is None or path in allowed):
-            test.issues.append((str(path), f"channel file not in the index: {index_path.name} does not name channel {number:03d}"))
+            test.issues.append((str(path), f"channel file not in the index: {index_path.name} does not name "
+                                f"channel {number:03d}"))
     _resolve_explicit_axes(test)
     return test
 

@@ -132,7 +132,8 @@ def data_sheet(results: dict[str, Any]) -> str:
             lines.append(f"{occupant['role'].capitalize()} ({occupant['dummy_name']}): " + "; ".join(values) + ".")
     deflections = results.get("deflection_channels", [])
     if len(deflections) > 1:
-        lines.append("Deflection channels: " + "; ".join(f"{d['code']} {d['peak_mm']:.1f} mm" for d in deflections) + ".")
+        listed = "; ".join(f"{d['code']} {d['peak_mm']:.1f} mm" for d in deflections)
+        lines.append(f"Deflection channels: {listed}.")
     return "\n".join(lines)
 
 

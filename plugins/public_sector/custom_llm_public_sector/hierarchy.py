@@ -3,8 +3,9 @@ citable units under their containers, and render a unit's body with one line per
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from custom_llm_public_sector.safe_xml import local_name
 from custom_llm_public_sector.units import Level, number_of, one_line, strip_heading_punctuation

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
 # --- check digits --------------------------------------------------------------------------------
 
@@ -216,10 +217,18 @@ def _phone(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+_YEAR_CONTEXT = re.compile(r"(?i)\b(?:the|in|of|since|by|until|during|fiscal|year|fy|before|after)\s+$")
+
+
 def _address(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for pattern in ADDRESS_PATTERNS:
-        spans.extend(_spans(pattern, text))
+        for match in pattern.finditer(text):
+            number = re.match(r"\d+", match.group())
+            year_like = number is not None and len(number.group()) == 4 and number.group()[:2] in {"18", "19", "20"}
+            if year_like and _YEAR_CONTEXT.search(text[max(0, match.start() - 12): match.start()]):
+                continue  # "the 2010 Supreme Court decision" is a year, not a street number
+            spans.append(match.span())
     return spans
 
 
@@ -273,3 +282,46 @@ class Redactor:
             if counts is not None:
                 counts[kind.name] += len(spans)
         return text
+
+
+# --- the preparation step --------------------------------------------------------------------------
+
+# Metadata values that are codes, not prose: never personal data, and redacting them would only
+# risk breaking what examples and metrics match on.
+_CODE_KEYS = frozenset({"format", "language", "language_source", "declared_language", "kind", "akn_version",
+                        "eId", "identifier", "node", "document_type", "citation_shared", "heading_shared"})
+
+
+def _redact_value(value: Any, redactor: Redactor, counts: Counter) -> Any:
+    if isinstance(value, str):
+        return redactor.redact(value, counts)
+    if isinstance(value, dict):
+        return {
+            redactor.redact(k, counts) if isinstance(k, str) else k:
+            (v if k in _CODE_KEYS else _redact_value(v, redactor, counts))
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [_redact_value(v, redactor, counts) for v in value]
+    return value
+
+
+def start(options: Mapping[str, Any], report: Any) -> Callable[[Any], Any]:
+    """The redaction step for one run: text and metadata of every document, counts per kind."""
+    if not options.get("redact_personal_data", True):
+        report.count("redaction: off (redact_personal_data is false)")
+        return lambda document: document
+    redactor = Redactor(tuple(options.get("redact_kinds", KIND_NAMES)))
+
+    def step(document: Any) -> Any:
+        counts: Counter = Counter()
+        text = redactor.redact(document.text, counts)
+        metadata = _redact_value(dict(document.metadata), redactor, counts)
+        if not counts:
+            return document
+        for kind, n in sorted(counts.items()):
+            report.count(f"redacted: {kind.lower()}", n)
+        report.count("documents with personal data redacted")
+        return document.replace(text=text, metadata=metadata)
+
+    return step

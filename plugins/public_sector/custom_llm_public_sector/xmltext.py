@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from custom_llm_public_sector.safe_xml import local_name
 from custom_llm_public_sector.units import one_line

@@ -1,0 +1,107 @@
+"""The ``automotive`` domain: crash tests in, a model that reads them like a safety engineer out.
+
+Hook implementations only; each imports the module that does the work when it is called, so loading
+this plugin (``custom-llm --help``, ``custom-llm plugins``) imports neither numpy, scipy nor pypdf.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from custom_llm import hookimpl
+from custom_llm.records import Document, Domain, StageReport
+from custom_llm.sources import relative_name, walk_files
+
+NAME = "automotive"
+EVALUATORS = ("automotive_numeric_qa", "automotive_verdicts", "automotive_report_fields")
+OPTIONS: dict[str, Any] = {
+    "cfc_standard": "SAE J211",  # or "ISO 6487": the CFC filter's design frequency factor
+    "questions_per_test": 12,  # instruction pairs drawn per test (0 = all of them)
+    "fields_per_section": 2,  # field-extraction pairs per report section
+    "qa_tolerance": 0.05,  # relative tolerance of the numeric QA evaluator
+    "eval_max_new_tokens": 32,
+    "max_report_bytes": 20_000_000,
+    "report_extensions": [".txt", ".pdf", ".md"],
+}
+CHANNEL_SUFFIX = re.compile(r"^\.\d{3,}$")
+
+
+@hookimpl
+def register_domains(register):
+    register(
+        Domain(
+            name=NAME,
+            description="Crash tests: ISO-MME test sets, NHTSA EV5 ASCII X-Y data and test reports (txt, PDF); "
+            "injury criteria against FMVSS 208 limits.",
+            options=OPTIONS,
+            evaluators=EVALUATORS,
+            default_recipe="scratch",
+        )
+    )
+
+
+def _kind(path: Path, report_extensions: set[str]) -> str | None:
+    suffix = path.suffix.lower()
+    if suffix == ".mme":
+        return "test"
+    if suffix == ".chn":
+        return "index"
+    if suffix == ".ev5":
+        return "ev5"
+    if CHANNEL_SUFFIX.match(suffix):
+        return "channel"
+    if suffix in report_extensions:
+        return "report"
+    return None
+
+
+@hookimpl
+def discover_files(domain: str, source: Path, options: Mapping[str, Any], report: StageReport):
+    if domain != NAME:
+        return None
+    extensions = {e.lower() for e in options["report_extensions"]}
+    files = []
+    for path in walk_files(source, report):
+        if _kind(path, extensions) is not None:
+            files.append(path)
+        else:
+            report.skip(
+                relative_name(path, source),
+                f"unsupported file type {path.suffix or '(none)'!r}: the automotive domain reads ISO-MME "
+                f"(.mme, .chn, .001 ...), NHTSA EV5 (.ev5 with curve files) and reports "
+                f"({', '.join(sorted(extensions))})",
+            )
+    return files
+
+
+@hookimpl
+def ingest(domain: str, source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport):
+    if domain != NAME:
+        return None
+    return _ingest(source, files, options, report)
+
+
+def _ingest(source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport) -> Iterator[Document]:
+    from custom_llm_automotive.ingestion import ingest_files
+
+    yield from ingest_files(source, files, options, report)
+
+
+@hookimpl
+def make_examples(domain: str, document: Document, options: Mapping[str, Any], rng: Any):
+    if domain != NAME:
+        return None
+    from custom_llm_automotive.examples import examples_for
+
+    return examples_for(document, options, rng)
+
+
+@hookimpl
+def register_evaluators(register):
+    from custom_llm_automotive.evaluators import EVALUATOR_OBJECTS
+
+    for evaluator in EVALUATOR_OBJECTS:
+        register(evaluator)

@@ -1,0 +1,156 @@
+"""The ``public_sector`` domain's hooks: the only module core loads (entry point ``public_sector``).
+
+Importing it must stay cheap (``custom-llm --help`` loads every plugin), so parsers, lxml, pypdf
+and python-docx are imported inside the hooks that need them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from custom_llm import hookimpl
+from custom_llm.records import Document, Domain, EvalContext, Evaluator, Preparer, StageReport
+from custom_llm.sources import relative_name, walk_files
+
+NAME = "public_sector"
+# Kept in step with pii.KIND_NAMES (a test checks); spelled out so this module need not import pii.
+PERSONAL_DATA_KINDS = ["EMAIL", "IBAN", "FR_NIR", "DE_TAX_ID", "US_SSN", "UK_NINO", "PHONE", "ADDRESS"]
+OPTIONS: dict[str, Any] = {
+    "extensions": [".xml", ".html", ".htm", ".xhtml", ".pdf", ".docx", ".txt", ".md"],
+    "max_file_bytes": 200_000_000,
+    "redact_personal_data": True,
+    "redact_kinds": list(PERSONAL_DATA_KINDS),
+    "group_by": "file",
+    "instruction_examples": True,
+    "max_answer_chars": 2000,
+    "max_definitions_per_unit": 8,
+}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".bmp", ".webp", ".jp2"}
+EVALUATORS = ("citation_accuracy", "definition_recall")
+
+
+def _options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Defaults filled in, so hooks also work when called with partial options (tests, notebooks)."""
+    return {**OPTIONS, **dict(options or {})}
+
+
+@hookimpl
+def register_domains(register):
+    register(
+        Domain(
+            name=NAME,
+            description="Legislation and government documents (USLM, Akoma Ntoso, eCFR, Federal Register XML, "
+            "HTML, PDF, DOCX, text) with citations, personal-data redaction and citation metrics.",
+            options=OPTIONS,
+            evaluators=EVALUATORS,
+            default_recipe="scratch",
+        )
+    )
+
+
+@hookimpl
+def discover_files(domain: str, source: Path, options: Mapping[str, Any], report: StageReport):
+    if domain != NAME:
+        return None
+    settings = _options(options)
+    extensions = {e.lower() for e in settings["extensions"]}
+    files = []
+    for path in walk_files(source, report):
+        suffix = path.suffix.lower()
+        if suffix in extensions:
+            files.append(path)
+        elif suffix in IMAGE_SUFFIXES:
+            report.skip(
+                relative_name(path, source),
+                "scanned image: no text layer; OCR it first and supply the text or a PDF with a text layer "
+                "(no OCR runs here)",
+            )
+        else:
+            report.skip(
+                relative_name(path, source),
+                f"unsupported file type {suffix or '(none)'!r}: the public_sector domain reads "
+                f"{', '.join(sorted(extensions))}",
+            )
+    return files
+
+
+@hookimpl
+def ingest(domain: str, source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport):
+    if domain != NAME:
+        return None
+    return _ingest(source, files, _options(options), report)
+
+
+def _ingest(source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport) -> Iterator[Document]:
+    from custom_llm_public_sector.ingestion import Refused, documents, read_file
+
+    for path in files:
+        name = relative_name(path, source)
+        try:
+            parsed = read_file(path, name, options)
+        except Refused as error:
+            report.skip(name, str(error))
+            continue
+        except RecursionError:
+            report.skip(name, "refused: the document nests too deeply to be read safely")
+            continue
+        except Exception as error:  # a parser bug must cost one file, not the run
+            report.skip(name, f"internal error: the public_sector parser failed ({type(error).__name__}: {error}); "
+                        "please report it with the file")
+            continue
+        report.count(f"files: {parsed.format}")
+        yield from documents(parsed, name, options, report)
+
+
+@hookimpl
+def register_preparers(register):
+    register(Preparer(name="public-sector-redact-personal-data", start=_start_redaction, domains=(NAME,), order=10))
+
+
+def _start_redaction(options: Mapping[str, Any], report: StageReport):
+    from custom_llm_public_sector import pii
+
+    return pii.start(_options(options), report)
+
+
+@hookimpl
+def make_examples(domain: str, document: Document, options: Mapping[str, Any], rng: Any, tokenizer: Any):
+    if domain != NAME:
+        return None
+    from custom_llm_public_sector.examples import make
+
+    return make(document, _options(options), rng)
+
+
+def _citations(ctx: EvalContext):
+    from custom_llm_public_sector.evaluators import evaluate_citations
+
+    return evaluate_citations(ctx)
+
+
+def _definitions(ctx: EvalContext):
+    from custom_llm_public_sector.evaluators import evaluate_definitions
+
+    return evaluate_definitions(ctx)
+
+
+@hookimpl
+def register_evaluators(register):
+    register(
+        Evaluator(
+            name="citation_accuracy",
+            description="Given a held-out provision's heading or opening text, does the model name its citation "
+            "(exact after normalization; also the right document)?",
+            evaluate=_citations,
+        )
+    )
+    register(
+        Evaluator(
+            name="definition_recall",
+            description="Given a defined term and where it is defined, how much of the definition's content does "
+            "the model recall?",
+            evaluate=_definitions,
+        )
+    )

@@ -1,0 +1,91 @@
+"""Hooks that the other tests do not reach, and the meta-tests: every hook documented and tested."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from custom_llm import hookimpl, hookspecs
+from custom_llm.cli import main
+from custom_llm.config import FIELDS, RunConfig
+from custom_llm.pipeline.run import build_run
+from custom_llm.plugins import get_plugins
+from custom_llm.records import Document
+from custom_llm.testing import registered_plugin
+
+ROOT = Path(__file__).resolve().parents[1]
+HOOKS = sorted(name for name, value in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(value, "custom_llm_spec"))
+
+
+class PrefersLongBlocks:
+    @hookimpl
+    def recipe_overrides(self, domain, recipe):
+        if domain == "text" and recipe == "scratch":
+            return {"seq_len": 512, "learning_rate": 1e-3}
+
+
+def test_recipe_overrides_apply_over_defaults_and_under_the_user(text_corpus):
+    with registered_plugin(PrefersLongBlocks(), "long"):
+        run = build_run(RunConfig(sources=[str(text_corpus)]), get_plugins())
+        assert run.training["seq_len"] == 512 and run.training["learning_rate"] == 1e-3
+        run = build_run(RunConfig(sources=[str(text_corpus)], seq_len=128), get_plugins())
+        assert run.training["seq_len"] == 128
+
+
+class FailingDomainIngest:
+    def __init__(self):
+        self.errors = []
+
+    @hookimpl(tryfirst=True)
+    def ingest(self, domain, source, files):
+        if domain == "text":
+            def broken():
+                yield Document(text="fine", source="a.txt")
+                raise RuntimeError("parser bug")
+            return broken()
+
+    @hookimpl
+    def on_stage_error(self, stage, error):
+        self.errors.append((stage, str(error)))
+
+
+def test_on_stage_error_sees_the_failing_stage(tmp_path, text_corpus):
+    plugin = FailingDomainIngest()
+    with registered_plugin(plugin, "failing"):
+        result = CliRunner().invoke(main, ["ingest", "--source", str(text_corpus), "--output", str(tmp_path / "r"), "--quiet"])
+    assert result.exit_code != 0
+    assert plugin.errors == [("ingest", "parser bug")]
+
+
+def test_hook_specs_are_found():
+    assert len(HOOKS) == 12
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented(hook):
+    assert re.search(rf"^### {hook}$", (ROOT / "docs" / "hooks.md").read_text(), re.MULTILINE), f"{hook} missing from docs/hooks.md"
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_has_a_test(hook):
+    tests = list((ROOT / "tests").glob("test_*.py")) + list((ROOT / "plugins").glob("*/tests/test_*.py"))
+    assert any(re.search(rf"def {hook}\(|hook\.{hook}\(", t.read_text()) for t in tests), f"no test exercises hook {hook}"
+
+
+@pytest.mark.parametrize("setting", sorted(FIELDS))
+def test_every_setting_is_documented(setting):
+    assert f"`{setting}`" in (ROOT / "docs" / "configuration.md").read_text(), f"{setting} missing from docs/configuration.md"
+
+
+def test_every_command_and_option_is_documented():
+    text = (ROOT / "docs" / "cli.md").read_text()
+    for name, command in main.commands.items():
+        assert f"custom-llm {name}" in text, name
+        for param in command.params:
+            for option in param.opts:
+                if option.startswith("--"):
+                    assert option in text, f"{name} {option}"
