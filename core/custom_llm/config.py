@@ -34,7 +34,6 @@ class RunConfig:
     vocab_size: int | None = None
     max_eval_documents: int = 200
     max_eval_examples: int = 24
-    num_proc: int = 1
     cache_dir: str | None = None
     # training
     max_steps: int | None = None
@@ -150,7 +149,7 @@ def _check_ranges(config: RunConfig) -> None:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}; got {config.precision!r}.")
     if config.model_size not in MODEL_SIZES:
         raise ConfigError(f"model_size must be one of {', '.join(MODEL_SIZES)}; got {config.model_size!r}.")
-    for key in ("seq_len", "max_steps", "batch_size", "gradient_accumulation_steps", "eval_steps", "num_proc"):
+    for key in ("seq_len", "max_steps", "batch_size", "gradient_accumulation_steps", "eval_steps"):
         value = getattr(config, key)
         if value is not None and value < 1:
             raise ConfigError(f"{key} must be at least 1, got {value}.")

@@ -31,6 +31,8 @@ def plan_steps(run: Run, train: PackedSet) -> dict[str, int]:
 
 
 def use_bf16(precision: str) -> bool:
+    """bf16 autocast where the hardware does bf16 natively; on other CPUs it is emulated and
+    measured about 10x slower than fp32 (docs/performance.md), so ``auto`` keeps fp32 there."""
     import torch
 
     if precision == "bf16":
@@ -39,7 +41,16 @@ def use_bf16(precision: str) -> bool:
         return False
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
-    return True  # bf16 autocast is measured faster than fp32 on our CPUs (docs/performance.md)
+    return cpu_has_native_bf16()
+
+
+def cpu_has_native_bf16() -> bool:
+    import torch
+
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # private probes moved: stay on the safe, always-fast fp32
+        return False
 
 
 def training_arguments(run: Run, steps: dict[str, int]) -> Any:

@@ -43,6 +43,7 @@ CRITERIA = {
 class Options:
     standard: str = filters.SAE_J211
     notes: list[str] = field(default_factory=list)
+    cache: dict[tuple[int, int], Any] = field(default_factory=dict)  # (id(channel), cfc) -> filtered values
 
 
 def _round(value: float, digits: int = 4) -> float:
@@ -59,11 +60,14 @@ def filtered(channel: Channel, cfc: int, options: Options) -> Any:
     current = FILTER_CLASSES.get(channel.code.filter_class, ("", None))[1]
     if current is not None and current <= cfc:
         return channel.values
-    try:
-        return filters.cfc_filter(channel.values, channel.dt, cfc, options.standard)
-    except ValueError as error:
-        options.notes.append(f"{channel.code.raw}: used unfiltered ({error})")
-        return channel.values
+    key = (id(channel), cfc)
+    if key not in options.cache:
+        try:
+            options.cache[key] = filters.cfc_filter(channel.values, channel.dt, cfc, options.standard)
+        except ValueError as error:
+            options.notes.append(f"{channel.code.raw}: used unfiltered ({error})")
+            options.cache[key] = channel.values
+    return options.cache[key]
 
 
 def _aligned(channels: list[Channel], cfc: int, options: Options, signed: bool = False) -> tuple[Any, list[Any]] | None:
@@ -129,8 +133,7 @@ def occupant_results(channels: list[Channel], dummy: str | None, options: Option
             time, parts = aligned
             res = filters.resultant(*parts)
             code = head[0].code.raw[:14] + "R" + head[0].code.raw[15]
-            h15 = criteria.hic(time, res, 0.015)
-            h36 = criteria.hic(time, res, 0.036)
+            h15, h36 = criteria.hic_windows(time, res, (0.015, 0.036))
             results["hic15"] = _criterion("hic15", h15.value, dummy, code, t1_ms=h15.t1 * 1e3, t2_ms=h15.t2 * 1e3)
             results["hic36"] = _criterion("hic36", h36.value, dummy, code, t1_ms=h36.t1 * 1e3, t2_ms=h36.t2 * 1e3)
             peak, i = criteria.peak_magnitude(res)

@@ -49,25 +49,59 @@ class HicResult:
 
 def hic(time: Any, acceleration_g: Any, window: float = 0.015) -> HicResult:
     """HIC over windows up to ``window`` seconds, exact for the sampled signal (trapezoidal integral)."""
+    return hic_windows(time, acceleration_g, (window,))[0]
+
+
+def hic_windows(time: Any, acceleration_g: Any, windows: tuple[float, ...] = (0.015, 0.036)) -> list[HicResult]:
+    """HIC for several maximum window lengths in one exact search (HIC15 and HIC36 share every window
+    up to 15 ms).
+
+    Every pair of samples (t1, t2) with t2 - t1 <= window is a candidate. Start samples are pruned
+    with a bound that cannot miss the maximum: a window starting at t1 has a mean no higher than the
+    largest sample within the longest window from t1, so its HIC is at most W * max^2.5; start samples
+    whose bound is below an HIC already found are skipped. The rest run as array operations.
+    """
     import numpy as np
+    from numpy.lib.stride_tricks import sliding_window_view
 
     t = np.asarray(time, dtype=np.float64)
     a = np.asarray(acceleration_g, dtype=np.float64)
     if t.shape != a.shape or t.shape[0] < 2:
         raise ValueError("HIC needs matching time and acceleration arrays of two samples or more")
     dt = float(t[1] - t[0])
+    n = t.shape[0]
     integral = np.concatenate([[0.0], np.cumsum((a[1:] + a[:-1]) * 0.5 * dt)])
-    steps = min(int(np.floor(window / dt + 1e-9)), t.shape[0] - 1)
-    best, best_i, best_k = 0.0, 0, 0
-    for k in range(1, steps + 1):
-        duration = k * dt
-        mean = (integral[k:] - integral[:-k]) / duration
-        np.maximum(mean, 0.0, out=mean)
-        values = duration * mean ** 2.5
-        i = int(np.argmax(values))
-        if values[i] > best:
-            best, best_i, best_k = float(values[i]), i, k
-    return HicResult(best, float(t[best_i]), float(t[best_i + best_k]))
+    limits = [max(min(int(np.floor(w / dt + 1e-9)), n - 1), 1) for w in windows]
+    longest = max(limits)
+    # Past the end the integral stays flat (zero acceleration): such a window is never better than
+    # the in-range window it contains, so the padding cannot create a false maximum.
+    padded = np.concatenate([integral, np.full(longest, integral[-1])])
+    durations = dt * np.arange(1, longest + 1)
+    peaks = sliding_window_view(np.concatenate([np.maximum(a, 0.0), np.zeros(longest)]), longest + 1).max(axis=1)
+    bound = longest * dt * peaks ** 2.5
+    best = [(0.0, 0, 1) for _ in windows]
+
+    def search(starts: Any) -> None:
+        for chunk in range(0, starts.shape[0], max(1, 262_144 // longest)):
+            rows = starts[chunk:chunk + max(1, 262_144 // longest)]
+            ends = padded[rows[:, None] + np.arange(1, longest + 1)]
+            mean = (ends - padded[rows][:, None]) / durations
+            np.maximum(mean, 0.0, out=mean)
+            values = durations * mean * mean * np.sqrt(mean)
+            for w, k_max in enumerate(limits):
+                part = values[:, :k_max]
+                flat = int(np.argmax(part))
+                if part.flat[flat] > best[w][0]:
+                    i, k = divmod(flat, k_max)
+                    best[w] = (float(part.flat[flat]), int(rows[i]), k + 1)
+
+    peak = int(np.argmax(a))
+    first = np.arange(max(0, peak - longest), min(n, peak + 1))
+    search(first)
+    rest = np.setdiff1d(np.flatnonzero(bound > min(b[0] for b in best)), first, assume_unique=True)
+    if rest.shape[0]:
+        search(rest)
+    return [HicResult(value, float(t[i]), float(t[i]) + k * dt) for value, i, k in best]
 
 
 def clip_3ms(acceleration: Any, dt: float, duration: float = 0.003, cumulative: bool = True) -> float:

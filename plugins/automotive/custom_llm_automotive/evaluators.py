@@ -6,6 +6,8 @@
   precision the value is quoted at.
 - ``automotive_verdicts``: "does X exceed the limit?"; the model must know the limit per dummy. An
   answer counts when its first yes/no word (or exceeds/within, above/below, fail/pass) is right.
+  Exceeded and within-limit questions alternate in the sample; ``balanced_accuracy`` is the mean of
+  the two recalls, so always answering "no" scores 0.5, not the share of passing criteria.
 - ``automotive_report_fields``: "what is the impact speed stated in report R?" against a report
   section; exact match after normalising case, spaces and a trailing period (numbers within tolerance).
 """
@@ -52,22 +54,23 @@ def _normalise(text: str) -> str:
     return " ".join(text.strip().strip(".").lower().split())
 
 
-def _test_items(ctx: EvalContext, types: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
-    from custom_llm_automotive.summaries import data_sheet, qa_items
+def _test_items(ctx: EvalContext, types: tuple[str, ...], limit: int | None = -1) -> list[tuple[str, dict[str, Any]]]:
+    from custom_llm_automotive.summaries import context_for, qa_items
 
     items = []
     for document in ctx.documents:
         if document.metadata.get("doc_type") != "test":
             continue
         results = document.metadata["results"]
-        sheet = data_sheet(results)
-        items += [(sheet, item) for item in qa_items(results) if item["type"] in types]
+        items += [(context_for(results, item), item) for item in qa_items(results) if item["type"] in types]
     random.Random(ctx.seed).shuffle(items)
-    return items[: max(ctx.max_examples, 0)]
+    if limit is None:
+        return items
+    return items[: max(ctx.max_examples if limit == -1 else limit, 0)]
 
 
 def _max_tokens(ctx: EvalContext) -> int:
-    return int(ctx.domain_options.get("eval_max_new_tokens", 32))
+    return int(ctx.domain_options.get("eval_max_new_tokens", 16))
 
 
 def evaluate_numeric(ctx: EvalContext) -> Mapping[str, float]:
@@ -88,18 +91,36 @@ def evaluate_numeric(ctx: EvalContext) -> Mapping[str, float]:
     return {"within_tolerance": hits / len(items), "answered": answered / len(items), "examples": float(len(items))}
 
 
+def _balanced(items: list[tuple[str, dict[str, Any]]], limit: int) -> list[tuple[str, dict[str, Any]]]:
+    """Alternate exceeded and within-limit questions (most criteria pass, so a model that always says
+    "no" would otherwise look good); the rarer kind is used up first."""
+    exceeded = [i for i in items if i[1]["exceeds"]]
+    within = [i for i in items if not i[1]["exceeds"]]
+    mixed = []
+    for pair in range(max(len(exceeded), len(within))):
+        mixed += ([exceeded[pair]] if pair < len(exceeded) else []) + ([within[pair]] if pair < len(within) else [])
+    return mixed[: max(limit, 0)]
+
+
 def evaluate_verdicts(ctx: EvalContext) -> Mapping[str, float]:
     from custom_llm_automotive.summaries import prompt
 
-    items = _test_items(ctx, ("verdict",))
+    items = _balanced(_test_items(ctx, ("verdict",), limit=None), ctx.max_examples)
     if not items:
         return {"examples": 0.0}
     hits = answered = 0
+    recall = {True: [0, 0], False: [0, 0]}
     for sheet, item in items:
         said = parse_verdict(ctx.generate(prompt(sheet, item["question"]), _max_tokens(ctx), STOP))
         answered += said is not None
-        hits += said is not None and said == item["exceeds"]
-    return {"accuracy": hits / len(items), "answered": answered / len(items), "examples": float(len(items))}
+        right = said is not None and said == item["exceeds"]
+        hits += right
+        recall[item["exceeds"]][0] += right
+        recall[item["exceeds"]][1] += 1
+    shares = [r / n for r, n in recall.values() if n]
+    return {"accuracy": hits / len(items), "balanced_accuracy": sum(shares) / len(shares),
+            "answered": answered / len(items), "examples": float(len(items)),
+            "exceeded_examples": float(recall[True][1])}
 
 
 def evaluate_report_fields(ctx: EvalContext) -> Mapping[str, float]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from custom_llm.records import Document, Example
 
-from custom_llm_automotive.summaries import data_sheet, prompt, qa_items
+from custom_llm_automotive.summaries import context_for, prompt, qa_items
 
 
 def field_question(report: str, key: str) -> str:
@@ -27,12 +27,15 @@ def examples_for(document: Document, options: Mapping[str, Any], rng: Any) -> li
         items = qa_items(results)
         limit = int(options.get("questions_per_test", 12))
         if 0 < limit < len(items):
-            items = rng.sample(items, limit)
-        sheet = data_sheet(results)
+            # exceeded limits are rare (most criteria pass): keep every such question, sample the rest
+            rare = [i for i in items if i["type"] == "verdict" and i["exceeds"]][:limit]
+            common = [i for i in items if not (i["type"] == "verdict" and i["exceeds"])]
+            items = rare + rng.sample(common, limit - len(rare))
         for item in items:
             examples.append(Example(
-                prompt=prompt(sheet, item["question"]), completion=f" {item['answer']}\n", kind="instruction",
-                doc_id=document.id, metadata={"type": item["type"], "criterion": item.get("criterion", "")},
+                prompt=prompt(context_for(results, item), item["question"]), completion=f" {item['answer']}\n",
+                kind="instruction", doc_id=document.id,
+                metadata={"type": item["type"], "criterion": item.get("criterion", "")},
             ))
     elif kind == "report_section":
         fields = sorted(document.metadata.get("fields", {}).items())

@@ -47,16 +47,16 @@ def coefficients(cfc: float, dt: float, standard: str = SAE_J211) -> Coefficient
 def _one_pass(x: Any, a: tuple[float, float, float], b: tuple[float, float]) -> Any:
     """One forward pass of the J211 recursion; the first two outputs are the mean of the first 10 inputs."""
     import numpy as np
-    from scipy.signal import lfilter, lfiltic
+    from scipy.signal import lfilter
 
     start = float(np.mean(x[:10]))
-    num = np.array(a)
-    den = np.array([1.0, -b[0], -b[1]])
     y = np.empty_like(x)
     y[0] = y[1] = start
     if x.shape[0] > 2:
-        zi = lfiltic(num, den, y=[start, start], x=[x[1], x[0]])
-        y[2:], _ = lfilter(num, den, x[2:], zi=zi)
+        # state of scipy's transposed direct form II after inputs x[0], x[1] and outputs y[0] = y[1] = start
+        # (denominator 1 - b1 z^-1 - b2 z^-2)
+        zi = np.array([a[1] * x[1] + b[0] * start + a[2] * x[0] + b[1] * start, a[2] * x[1] + b[1] * start])
+        y[2:], _ = lfilter(np.array(a), np.array([1.0, -b[0], -b[1]]), x[2:], zi=zi)
     return y
 
 

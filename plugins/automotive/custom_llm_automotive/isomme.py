@@ -49,17 +49,24 @@ class Header:
     """Ordered ``name -> value`` pairs; names may repeat (``Comments``), lookups ignore case and spacing."""
 
     items: list[tuple[str, str | None]] = field(default_factory=list)
+    _index: dict[str, list[str]] = field(default_factory=dict, repr=False, compare=False)
+    _indexed: int = field(default=-1, repr=False, compare=False)
+
+    def _lookup(self) -> dict[str, list[str]]:
+        if self._indexed != len(self.items):  # rebuilt when items were added
+            self._index = {}
+            for item_name, value in self.items:
+                if value is not None:
+                    self._index.setdefault(_norm(item_name), []).append(value)
+            self._indexed = len(self.items)
+        return self._index
 
     def get(self, name: str, default: Any = None) -> Any:
-        key = _norm(name)
-        for item_name, value in self.items:
-            if _norm(item_name) == key and value is not None:
-                return value
-        return default
+        values = self._lookup().get(_norm(name))
+        return values[0] if values else default
 
     def get_all(self, name: str) -> list[str]:
-        key = _norm(name)
-        return [v for n, v in self.items if _norm(n) == key and v is not None]
+        return list(self._lookup().get(_norm(name), []))
 
     def number(self, name: str) -> float | None:
         """The value as a float, or None when absent, NOVALUE or not a number."""
@@ -103,7 +110,7 @@ def split_header(lines: list[str]) -> tuple[Header, int]:
         if not line.strip():
             continue
         parsed = parse_header_line(line)
-        if parsed is None or _looks_numeric(line):
+        if parsed is None or (line[:1] in "+-.0123456789 " and _looks_numeric(line)):
             return header, number
         header.items.append(parsed)
     return header, len(lines)
@@ -170,24 +177,33 @@ class Channel:
 
 
 def parse_samples(lines: list[str], where: str) -> tuple[Any, Any]:
-    """Data lines -> (values, times or None). One value per line, or ``time value`` pairs."""
+    """Data lines -> (values, times or None). One value per line, or ``time value`` pairs.
+
+    The fast path converts all whitespace-separated tokens at once; only when that fails are the
+    lines walked one by one to name the bad sample."""
     import numpy as np
 
-    rows = [line for line in lines if line.strip()]
-    if not rows:
+    text = "\n".join(lines).replace(",", " ")
+    tokens = text.split()
+    if not tokens:
         raise ChannelError("no samples: the file ends after its header")
-    first = rows[0].replace(",", " ").split()
-    columns = len(first)
+    first = next(line for line in lines if line.strip())
+    columns = len(first.replace(",", " ").split())
+    rows = None
     try:
-        if columns == 1:
-            values = np.array(rows, dtype=np.float64)
-            times = None
-        else:
-            table = np.array([r.replace(",", " ").split() for r in rows], dtype=np.float64)
-            times, values = table[:, 0], table[:, 1]
+        if len(tokens) % columns:
+            raise ValueError("ragged")
+        table = np.array(tokens, dtype=np.float64)
     except ValueError:
+        rows = [line for line in lines if line.strip()]
         _raise_bad_sample(rows, columns, where)
+    if columns == 1:
+        values, times = table, None
+    else:
+        table = table.reshape(-1, columns)
+        times, values = table[:, 0], table[:, 1]
     if not np.all(np.isfinite(values)):
+        rows = [line for line in lines if line.strip()]
         bad = int(np.flatnonzero(~np.isfinite(values))[0])
         raise ChannelError(f"NaN sample: sample {bad + 1} of {where} is not a finite number ({rows[bad].strip()!r})")
     return values, times
@@ -257,11 +273,12 @@ def read_channel(path: Path, data: bytes | None = None) -> Channel:
         channel.explicit_reference = header.get("Reference channel name")
         if not channel.explicit_reference:
             raise ChannelError("explicit time axis without a 'Reference channel name'")
+    elif code.dimension == "TI" and header.number("Sampling interval") is None:
+        channel.time = values  # a time reference channel is its own axis
+        channel.dt = uniform_step(values, path.name)
     else:
         dt = header.number("Sampling interval")
         if dt is None or not dt > 0:
-            if code.dimension == "TI":
-                return channel
             raise ChannelError("no time axis: 'Sampling interval' is missing or not positive")
         t0 = header.number("Time of first sample") or 0.0
         channel.dt = dt

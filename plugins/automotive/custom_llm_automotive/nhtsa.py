@@ -26,6 +26,7 @@ from custom_llm_automotive.isomme import (
     TestSet,
     decode_text,
     parse_samples,
+    uniform_step,
 )
 from custom_llm_automotive.units import UnitError, normalise
 
@@ -105,6 +106,7 @@ def read_ev5(path: Path, allowed: set[Path] | None = None) -> TestSet:
         match = re.fullmatch(r"\.(\d{3,})", candidate.suffix)
         if match and candidate.stem.lower() == path.stem.lower():
             curves[int(match.group(1))] = candidate
+    named: set[int] = set()
     for record in sections.get("INSTRUMENTATION", []):
         try:
             number = int(record.get("CURNO", ""))
@@ -117,10 +119,15 @@ def read_ev5(path: Path, allowed: set[Path] | None = None) -> TestSet:
             test.issues.append((str(path.parent / f"{path.stem}.{number:03d}"),
                                 f"curve file absent: INSTRUMENTATION names curve {number:03d}"))
             continue
+        named.add(number)
         try:
             test.channels.append(_curve_channel(curve, record, dummies, np))
         except ChannelError as error:
             test.issues.append((str(curve), str(error)))
+    for number, curve in sorted(curves.items()):
+        if number not in named and (allowed is None or curve in allowed):
+            test.issues.append((str(curve), "curve file not in the header: INSTRUMENTATION names no "
+                                f"curve {number:03d}"))
     return test
 
 
@@ -167,9 +174,8 @@ def _curve_channel(curve: Path, record: dict[str, str], dummies: dict[tuple[str,
     channel = Channel(code=code, header=header, values=values * factor, unit=unit,
                       source_unit=unit_text, time=times * time_factor, path=str(curve), raw_values=values,
                       encoding=encoding)
-    from custom_llm_automotive.isomme import _uniform_step
 
-    channel.dt = _uniform_step(channel.time, curve.name)
+    channel.dt = uniform_step(channel.time, curve.name)
     return channel
 
 

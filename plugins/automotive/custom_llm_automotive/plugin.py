@@ -22,9 +22,9 @@ OPTIONS: dict[str, Any] = {
     "questions_per_test": 12,  # instruction pairs drawn per test (0 = all of them)
     "fields_per_section": 2,  # field-extraction pairs per report section
     "qa_tolerance": 0.05,  # relative tolerance of the numeric QA evaluator
-    "eval_max_new_tokens": 32,
+    "eval_max_new_tokens": 16,  # enough for the first number or yes/no of an answer
     "max_report_bytes": 20_000_000,
-    "report_extensions": [".txt", ".pdf", ".md"],
+    "report_extensions": [".txt", ".pdf"],
 }
 CHANNEL_SUFFIX = re.compile(r"^\.\d{3,}$")
 

@@ -116,25 +116,46 @@ def summary_text(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def data_sheet(results: dict[str, Any]) -> str:
-    """Measurements only (no limits, no verdicts): the context every question is asked against."""
-    lines = [f"Test {results['test_id']}: " + ", ".join(
+def _sheet_lines(results: dict[str, Any]) -> tuple[str, dict[str, str], str | None]:
+    """The data sheet's lines: test line, one line per occupant role, the deflection-channel line."""
+    head = f"Test {results['test_id']}: " + ", ".join(
         p for p in (
             results.get("test_type"),
             _vehicle(results) if any(v.get("name") for v in results.get("vehicles", [])) else None,
             f"{results['speed_kmh']:.1f} km/h" if results.get("speed_kmh") else None,
         ) if p
-    ) + "."]
+    ) + "."
+    occupants = {}
     for occupant in results.get("occupants", []):
         values = [f"{CRITERIA[n][0]} {fmt(n, occupant['criteria'][n]['value'])}" for n in ORDER
                   if n in occupant["criteria"]]
         if values:
-            lines.append(f"{occupant['role'].capitalize()} ({occupant['dummy_name']}): " + "; ".join(values) + ".")
+            occupants[occupant["role"]] = (f"{occupant['role'].capitalize()} ({occupant['dummy_name']}): "
+                                           + "; ".join(values) + ".")
     deflections = results.get("deflection_channels", [])
+    listed = None
     if len(deflections) > 1:
-        listed = "; ".join(f"{d['code']} {d['peak_mm']:.1f} mm" for d in deflections)
-        lines.append(f"Deflection channels: {listed}.")
-    return "\n".join(lines)
+        listed = "Deflection channels: " + "; ".join(f"{d['code']} {d['peak_mm']:.1f} mm" for d in deflections) + "."
+    return head, occupants, listed
+
+
+def data_sheet(results: dict[str, Any]) -> str:
+    """Measurements only (no limits, no verdicts): what a question about the test is asked against."""
+    head, occupants, listed = _sheet_lines(results)
+    return "\n".join([head, *occupants.values(), *([listed] if listed else [])])
+
+
+def context_for(results: dict[str, Any], item: dict[str, Any]) -> str:
+    """The part of the data sheet a question needs (the test line plus the occupant or channel line),
+    short enough to fit a small model's context with the question."""
+    head, occupants, listed = _sheet_lines(results)
+    if item["type"] == "channel" and listed:
+        return f"{head}\n{listed}"
+    if item.get("role") in occupants:
+        return f"{head}\n{occupants[item['role']]}"
+    if item.get("criterion") == "overall":
+        return "\n".join([head, *occupants.values()])
+    return head
 
 
 def prompt(context: str, question: str) -> str:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import random
 from pathlib import Path
 
 import pytest
 
-REAL_DATA = Path(os.environ.get("CUSTOM_LLM_CRASH_DATA", Path(__file__).resolve().parents[4] / "shared" / "data" / "crash"))
+# the repository's sibling folder ../shared/data/crash (override with CUSTOM_LLM_CRASH_DATA)
+REAL_DATA = Path(os.environ.get("CUSTOM_LLM_CRASH_DATA", Path(__file__).resolve().parents[4] / "shared/data/crash"))
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +40,8 @@ def ingested(plugins, options, corpus):
     source, written = corpus
     report = StageReport()
     files = plugins.hook.discover_files(domain="automotive", source=source, options=options, report=report)
-    documents = list(plugins.hook.ingest(domain="automotive", source=source, files=files, options=options, report=report))
+    documents = list(plugins.hook.ingest(domain="automotive", source=source, files=files, options=options,
+                                         report=report))
     return documents, report, written
 
 
@@ -49,18 +50,3 @@ def real_data() -> Path:
     if not (REAL_DATA / "Channel" / "test.001").is_file():
         pytest.skip(f"the real ISO-MME sample is not at {REAL_DATA} (a fresh clone without ../shared/data)")
     return REAL_DATA
-
-
-def ingest(plugins, options, source: Path):
-    """Discover and ingest ``source`` through the hooks, as core does; returns (documents, report)."""
-    from custom_llm.records import StageReport
-
-    report = StageReport()
-    files = plugins.hook.discover_files(domain="automotive", source=source, options=options, report=report)
-    documents = list(plugins.hook.ingest(domain="automotive", source=source, files=files, options=options, report=report))
-    return documents, report
-
-
-def examples(plugins, options, document, seed: int = 0):
-    return list(plugins.hook.make_examples(domain="automotive", document=document, options=options,
-                                           rng=random.Random(seed), tokenizer=None))

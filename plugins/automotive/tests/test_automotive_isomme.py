@@ -88,7 +88,7 @@ def test_utf8_bom_is_dropped():
 
 
 def _channel_file(tmp_path, samples, unit="g", extra=(), count=None, name="x.001"):
-    head = [f"Channel code                :11HEAD0000H3ACXP", f"Unit                        :{unit}",
+    head = ["Channel code                :11HEAD0000H3ACXP", f"Unit                        :{unit}",
             "Time of first sample        :0", "Sampling interval           :0.0001",
             f"Number of samples           :{len(samples) if count is None else count}", *extra]
     path = tmp_path / name

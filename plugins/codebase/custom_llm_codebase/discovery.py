@@ -12,8 +12,9 @@ from __future__ import annotations
 import fnmatch
 import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping
+from typing import Any
 
 from custom_llm.records import StageReport
 from custom_llm.sources import is_inside
@@ -22,9 +23,10 @@ from custom_llm.sources import is_inside
 VENDORED_DIRS = frozenset({
     "node_modules", "bower_components", "jspm_packages", "vendor", "vendors", "third_party", "third-party",
     "thirdparty", "_deps", ".venv", "venv", "virtualenv", "virtualenvs", ".virtualenvs", ".tox", ".nox",
-    "site-packages", "build", "dist", "out", "target", "obj", "__pycache__", ".git", ".hg", ".svn", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".cache",
-    ".gradle", ".idea", ".vscode", ".next", ".nuxt", ".parcel-cache", ".terraform", "htmlcov",
-    ".eggs", "Pods", "Carthage", ".bundle", ".yarn", ".pnpm-store", "elm-stuff", ".stack-work",
+    "site-packages", "build", "dist", "out", "target", "obj", "__pycache__", ".git", ".hg", ".svn",
+    ".mypy_cache", ".pytest_cache", ".ruff_cache", ".cache", ".gradle", ".idea", ".vscode", ".next", ".nuxt",
+    ".parcel-cache", ".terraform", "htmlcov", ".eggs", "Pods", "Carthage", ".bundle", ".yarn", ".pnpm-store",
+    "elm-stuff", ".stack-work",
 })
 LOCK_FILES = frozenset({
     "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "bun.lockb", "poetry.lock",
@@ -77,12 +79,15 @@ def _excluded(rel: str, patterns: list[str]) -> bool:
 
 def _git_files(source: Path) -> list[str] | None:
     """Paths (relative to ``source``) git lists as tracked or untracked-but-not-ignored; None when
-    ``source`` is not in a git work tree or git is unavailable."""
+    ``source`` is not in a git work tree, is itself ignored, or git is unavailable."""
     try:
         inside = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=source, capture_output=True,
                                 text=True, timeout=30)
         if inside.returncode != 0 or inside.stdout.strip() != "true":
             return None
+        ignored = subprocess.run(["git", "check-ignore", "-q", "."], cwd=source, capture_output=True, timeout=30)
+        if ignored.returncode == 0:
+            return None  # the folder asked for is itself git-ignored (a virtualenv, say): walk it instead
         listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
                                 cwd=source, capture_output=True, timeout=300)
     except (OSError, subprocess.SubprocessError):
@@ -96,14 +101,24 @@ def _git_files(source: Path) -> list[str] | None:
 def _from_git(source: Path, names: list[str], report: StageReport) -> list[tuple[Path, str]]:
     found: list[tuple[Path, str]] = []
     reported_dirs: set[str] = set()
+    virtualenv: dict[str, bool] = {}
     for rel in names:
         parts = rel.split("/")
-        vendored = next((i for i, part in enumerate(parts[:-1]) if part in VENDORED_DIRS), None)
-        if vendored is not None:
-            folder = "/".join(parts[: vendored + 1])
-            if folder not in reported_dirs:
-                reported_dirs.add(folder)
-                report.skip(folder + "/", f"vendored or dependency folder: {parts[vendored]}")
+        skipped = None
+        for depth, part in enumerate(parts[:-1]):
+            folder = "/".join(parts[: depth + 1])
+            if part in VENDORED_DIRS:
+                skipped = (folder, f"vendored or dependency folder: {part}")
+                break
+            if folder not in virtualenv:
+                virtualenv[folder] = (source / folder / "pyvenv.cfg").is_file()
+            if virtualenv[folder]:
+                skipped = (folder, "vendored or dependency folder: a virtualenv")
+                break
+        if skipped is not None:
+            if skipped[0] not in reported_dirs:
+                reported_dirs.add(skipped[0])
+                report.skip(skipped[0] + "/", skipped[1])
             continue
         path = source / rel
         if not _usable_entry(path, rel, source, report):

@@ -3,17 +3,22 @@
 ``ingest_one`` is a pure function of one file, so the same code runs in-process or in a pool of
 worker processes (``workers`` option); each worker reports into its own StageReport and the
 parent merges them in file order, so the result and the report do not depend on ``workers``.
+
+With workers, the per-file parts of preparation run there too: redaction (the document is marked
+``secrets_redacted`` so the redaction preparer does not redo it) and the MinHash signature
+(carried in ``metadata["_minhash"]``, which the near-dedup preparer removes before anything is
+stored). Only the LSH lookup, which needs every earlier file, stays in the parent.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from custom_llm.records import Document, FileIssue, StageReport
 from custom_llm.sources import read_text, relative_name
-
 from custom_llm_codebase.discovery import generated_or_minified
 from custom_llm_codebase.languages import is_parsed, language_of
 from custom_llm_codebase.units import extract
@@ -52,7 +57,9 @@ def ingest_one(path: Path, rel: str, options: Mapping[str, Any], report: StageRe
     return Document(text=text, source=rel, metadata=metadata)
 
 
-def ingest_files(source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport) -> Iterator[Document]:
+def ingest_files(
+    source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport
+) -> Iterator[Document]:
     """Documents for ``files`` in order; uses ``options['workers']`` processes for large file lists."""
     source = Path(source)
     jobs = [(path, relative_name(path, source)) for path in files]
@@ -67,9 +74,16 @@ def ingest_files(source: Path, files: list[Path], options: Mapping[str, Any], re
 
 
 def _work(job: tuple[Path, str, Mapping[str, Any]]) -> tuple[Document | None, Counter, list[FileIssue]]:
+    from custom_llm_codebase.dedup import signature_bytes
+    from custom_llm_codebase.redaction import redact_document
+
     path, rel, options = job
     local = StageReport()
     document = ingest_one(path, rel, options, local)
+    if document is not None:
+        document = redact_document(document, local)
+        signature = signature_bytes(document.text, int(options.get("num_perm", 256)))
+        document = document.replace(metadata={**document.metadata, "_minhash": signature})
     return document, local.counts, local.issues
 
 

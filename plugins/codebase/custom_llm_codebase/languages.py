@@ -8,7 +8,7 @@ stays cheap.
 from __future__ import annotations
 
 import importlib
-from functools import lru_cache
+from functools import cache
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -91,7 +91,7 @@ def header(path: str, language: str) -> str:
     return comment(language, f"path: {path}") + comment(language, f"language: {language}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def ts_language(language: str) -> Any:
     """The tree-sitter Language object (cached per process)."""
     import tree_sitter
@@ -101,7 +101,7 @@ def ts_language(language: str) -> Any:
     return tree_sitter.Language(getattr(module, function)())
 
 
-@lru_cache(maxsize=None)
+@cache
 def parser_for(language: str) -> Any:
     """A reusable tree-sitter Parser for ``language`` (one per process; parsers are not thread-safe)."""
     import tree_sitter

@@ -24,30 +24,31 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from pathlib import PurePosixPath
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from custom_llm.records import Document, StageReport
 
 # (type, literal triggers (any must occur in the text), pattern, left boundary needed). Every pattern
-# starts with a literal so that the regex engine can skip to it; priority is list order.
+# starts with a literal so that the regex engine can skip to it; priority is list order. An empty
+# type means the pattern's named group that matched is the type.
 PATTERNS: list[tuple[str, tuple[str, ...], re.Pattern[str], bool]] = [
     ("private_key", ("PRIVATE KEY",), re.compile(
-        r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----"), False),
+        r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
+        r"-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----"), False),
     ("private_key", ("PRIVATE KEY",), re.compile(  # a block without its END line (cut, or split over strings)
         r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?:(?:\\[nr]|[\s\"'+,;])*[A-Za-z0-9+/=]{8,})*"), False),
-    ("aws_access_key", ("AKIA",), re.compile(r"AKIA[A-Z0-9]{16}(?![A-Z0-9])"), True),
-    ("aws_access_key", ("ASIA",), re.compile(r"ASIA[A-Z0-9]{16}(?![A-Z0-9])"), True),
+    ("", (), re.compile(r"A(?:(?P<aws_access_key>KIA[A-Z0-9]{16}|SIA[A-Z0-9]{16})(?![A-Z0-9])"
+                        r"|(?P<google_api_key>Iza[0-9A-Za-z_-]{35}))"), True),
     ("github_token", (), re.compile(r"gh[pousr]_[A-Za-z0-9]{36,251}(?![A-Za-z0-9_])"), True),
     ("github_token", (), re.compile(r"github_pat_[A-Za-z0-9_]{22,255}"), True),
     ("gitlab_token", (), re.compile(r"glpat-[A-Za-z0-9_-]{20,}"), True),
     ("slack_token", (), re.compile(r"xox[abposr]-[A-Za-z0-9-]{10,}"), True),
     ("slack_webhook", (), re.compile(r"https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9_/-]+"), False),
     ("jwt", (), re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"), True),
-    ("stripe_key", (), re.compile(r"k_live_[A-Za-z0-9]{16,}"), True),  # sk_live_ / rk_live_: see _pattern_spans
-    ("stripe_key", (), re.compile(r"k_test_[A-Za-z0-9]{16,}"), True),
-    ("google_api_key", (), re.compile(r"AIza[0-9A-Za-z_-]{35}"), True),
+    ("stripe_key", (), re.compile(r"k_(?:live|test)_[A-Za-z0-9]{16,}"), True),  # sk_/rk_: see _pattern_spans
     ("api_key", (), re.compile(r"sk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{32,}"), True),
     ("huggingface_token", (), re.compile(r"hf_[A-Za-z0-9]{34}(?![A-Za-z0-9_])"), True),
     ("npm_token", (), re.compile(r"npm_[A-Za-z0-9]{36}(?![A-Za-z0-9_])"), True),
@@ -59,15 +60,17 @@ _WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 # Lines naming a secret (keywords searched in lower-cased UTF-8 bytes) must pass a gate anchored right
 # after the keyword: an assignment (``=``, ``:``, ``:=``, ``=>``, an argument) of a value of four or
 # more characters, quoted in code files. ``[ \t]`` rather than ``\s`` keeps the gate on one line.
-KEYWORDS = (b"pass", b"pwd", b"secret", b"token", b"key", b"credential", b"contrase", b"bearer")
+KEYWORDS = (b"pass", b"pwd", b"secret", b"token", b"key", b"credential", b"contrase")
 _TAIL = rb"[\w\]'\"\-.]*[ \t]*(?::[ \t]*[\w\[\]., |]{1,40}?[ \t]*)?(?:=|:|=>|,)[ \t]*[@(]?"
-_TAIL_QUOTED = re.compile(_TAIL + rb"[\"'`][^\s\"'`]{4,}")  # code: the value is a literal
-_TAIL_ANY = re.compile(_TAIL + rb"[\"'`]?[^\s\"'`]{4,}")  # configuration and text files
-_BEARER_TAIL = re.compile(rb"[ \t]+[a-z0-9._~+/\-]{16,}")
+# One pattern per keyword, each starting with its literal so the regex engine skips to it in C.
+_GATES_QUOTED = [re.compile(k + _TAIL + rb"[\"'`][^\s\"'`]{4,}") for k in KEYWORDS]  # code: a literal value
+_GATES_ANY = [re.compile(k + _TAIL + rb"[\"'`]?[^\s\"'`]{4,}") for k in KEYWORDS]  # configuration, text
+_GATE_BEARER = re.compile(rb"bearer[ \t]+[a-z0-9._~+/\-]{16,}")
 _ASSIGNMENT = re.compile(
     r"(?P<name>(?<![\w.\-])[\w.\-]*?(?:pass(?!age|ing|ed|es|through|thru|ive|enger)(?:word|wd|phrase)?|pwd|secret(?!ary)|token(?!iz)|api[_-]?key|apikey|access[_-]?key|"
     r"private[_-]?key|priv[_-]?key|client[_-]?key|auth[_-]?key|credentials?|contrase(?:ñ|n)a)[\w.\-]*)"
-    r"[\]'\"]{0,2}(?:\s*:\s*[A-Za-z_][\w\[\]., |]*?(?=\s*=))?\s*(?::=|=>|==|=|:)\s*@?(?:(?P<q>[\"'`])(?P<quoted>[^\"'`\n]{4,}?)(?P=q)|(?P<bare>[^\s\"'`,;]{4,}))",
+    r"[\]'\"]{0,2}(?:\s*:\s*[A-Za-z_][\w\[\]., |]*?(?=\s*=))?\s*(?::=|=>|==|=|:)\s*@?"
+    r"(?:(?P<q>[\"'`])(?P<quoted>[^\"'`\n]{4,}?)(?P=q)|(?P<bare>[^\s\"'`,;]{4,}))",
     re.IGNORECASE)
 _BEARER = re.compile(r"\b[Bb]earer\s+(?P<value>[A-Za-z0-9._~+/-]{16,}=*)")
 _PASSWORD_NAME = re.compile(r"pass(?!age|ing|ed|es|through|thru|ive|enger)|pwd|contrase", re.IGNORECASE)
@@ -103,6 +106,7 @@ _DS_SKIP = ("Base64 High Entropy String", "Hex High Entropy String", "Public IP 
 CODE_LANGUAGES = frozenset({"python", "javascript", "typescript", "tsx", "java", "go", "rust", "c", "cpp", "ruby",
                             "php", "kotlin", "swift", "scala", "csharp", "lua", "perl", "dart", "groovy", "cuda",
                             "objective-c", "julia", "r", "elixir", "haskell", "zig", "nim", "vue", "html"})
+REDACTED_MARK = "secrets_redacted"
 MIN_VALUE = 6  # detect-secrets findings shorter than this are fragments (it reports "ghp" for a GitHub token)
 
 
@@ -153,13 +157,14 @@ def _pattern_spans(text: str) -> Iterator[tuple[int, int, str, int]]:
             continue
         for match in pattern.finditer(text):
             start = match.start()
-            if kind == "stripe_key":  # the regex starts at a literal for speed; the s/r comes before it
+            found = kind or match.lastgroup or "secret"
+            if found == "stripe_key":  # the regex starts at a literal for speed; the s/r comes before it
                 if start == 0 or text[start - 1] not in "sr":
                     continue
                 start -= 1
             if left_boundary and start > 0 and text[start - 1] in _WORD:
                 continue  # inside a longer identifier: not a token
-            yield start, match.end(), kind, priority
+            yield start, match.end(), found, priority
 
 
 def _connection_spans(text: str) -> list[tuple[int, int, str, int]]:
@@ -198,16 +203,10 @@ def _email_spans(text: str) -> list[tuple[int, int, str, int]]:
 def _keyword_line_spans(text: str, filename: str, language: str) -> list[tuple[int, int, str, int]]:
     data = text.encode("utf-8")
     lowered = data.lower()
-    tail = _TAIL_QUOTED if language in CODE_LANGUAGES else _TAIL_ANY
     line_starts: set[int] = set()
-    for keyword in KEYWORDS:
-        gate = _BEARER_TAIL if keyword == b"bearer" else tail
-        position = lowered.find(keyword)
-        while position >= 0:
-            end = position + len(keyword)
-            if gate.match(lowered, end):
-                line_starts.add(lowered.rfind(b"\n", 0, position) + 1)
-            position = lowered.find(keyword, end)
+    for gate in (*(_GATES_QUOTED if language in CODE_LANGUAGES else _GATES_ANY), _GATE_BEARER):
+        for match in gate.finditer(lowered):
+            line_starts.add(lowered.rfind(b"\n", 0, match.start()) + 1)
     if not line_starts:
         return []
     to_chars = _char_offsets(data, text)
@@ -311,19 +310,28 @@ def _detect_secrets_setup() -> tuple[list[Any], list[Callable[[str, str, Any], b
     return plugins, filters
 
 
-def redaction_step(options: Mapping[str, Any], report: StageReport) -> Callable[[Document], Document | None]:
-    """The Preparer factory: redact each document and re-derive its units when the text changed
-    (placeholders shift every offset after them)."""
+def redact_document(document: Document, report: StageReport) -> Document:
+    """``document`` with its secrets replaced and units re-derived when the text changed
+    (placeholders shift every offset after them); marked so that it is not redacted twice."""
     from custom_llm_codebase.ingestion import document_metadata
 
-    def step(document: Document) -> Document | None:
-        language = str(document.metadata.get("language", "text"))
-        text, counts = redact(document.text, document.source, language)
-        if not counts:
-            return document
+    language = str(document.metadata.get("language", "text"))
+    text, counts = redact(document.text, document.source, language)
+    metadata = {**document.metadata, REDACTED_MARK: True}
+    if counts:
         for kind, n in sorted(counts.items()):
             report.count(f"redacted: {kind}", n)
-        metadata = {**document.metadata, **document_metadata(text, language), "redacted": sum(counts.values())}
-        return document.replace(text=text, metadata=metadata)
+        metadata.update(document_metadata(text, language), redacted=sum(counts.values()))
+    return document.replace(text=text, metadata=metadata)
+
+
+def redaction_step(options: Mapping[str, Any], report: StageReport) -> Callable[[Document], Document | None]:
+    """The Preparer factory. Documents ingested by worker processes arrive already redacted (and
+    marked); every other document is redacted here."""
+
+    def step(document: Document) -> Document | None:
+        if document.metadata.get(REDACTED_MARK):
+            return document
+        return redact_document(document, report)
 
     return step

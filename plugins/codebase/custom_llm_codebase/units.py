@@ -14,8 +14,9 @@ nodes, which keeps unit extraction a fraction of the parse time.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from custom_llm_codebase.languages import is_parsed, parser_for, ts_language
@@ -97,7 +98,7 @@ class ParseResult:
     imports: list[list[int]]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _query(language: str) -> Any:
     import tree_sitter
 
@@ -251,17 +252,21 @@ def _python_code_start(node: Any, body: Any, data: bytes) -> int:
     return line_start
 
 
-def _to_chars(units: list[dict[str, Any]], imports: list[list[int]], data: bytes, text: str) -> None:
-    """Tree-sitter counts bytes; Python strings count characters. Identical for ASCII text."""
+def char_converter(data: bytes, text: str) -> Callable[[int], int]:
+    """Byte offset -> character offset: tree-sitter counts bytes, Python strings count characters
+    (the same for ASCII text). Negative offsets (``-1`` = none) pass through."""
     if len(data) == len(text):
-        return
+        return int
     import numpy as np
 
-    starts = (np.frombuffer(data, dtype=np.uint8) & 0xC0) != 0x80
-    chars_before = np.concatenate(([0], np.cumsum(starts)))
+    chars_before = np.concatenate(([0], np.cumsum((np.frombuffer(data, dtype=np.uint8) & 0xC0) != 0x80)))
+    return lambda offset: int(chars_before[offset]) if offset >= 0 else offset
 
-    def convert(offset: int) -> int:
-        return int(chars_before[offset]) if offset >= 0 else offset
+
+def _to_chars(units: list[dict[str, Any]], imports: list[list[int]], data: bytes, text: str) -> None:
+    if len(data) == len(text):
+        return
+    convert = char_converter(data, text)
 
     for unit in units:
         for key in ("start", "end", "body_start", "body_end", "code_start"):

@@ -77,6 +77,7 @@ def normalize(citation: str) -> str:
     text = re.sub(r"(?<!\d)\.|\.(?!\d)", " ", text)  # periods not between digits
     text = re.sub(r"[,;:\"'“”‘’`]", " ", text)
     text = re.sub(r"\s*([()#/-])\s*", r"\1", text)
+    text = re.sub(r"\b(cfr|usc)\s+sec\b", r"\1", text)  # "3 CFR § 101.1" is "3 CFR 101.1"
     return " ".join(text.split())
 
 

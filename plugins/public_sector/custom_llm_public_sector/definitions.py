@@ -16,7 +16,8 @@ _END = r"(?P<definition>.+?)(?:;\s|;$|\.\s+(?=[A-Z(\"“«„])|\.$|$)"
 _LEAD = r"(?:^|(?<=[\s(—–-]))"
 
 _VERBS_AFTER = (
-    r"means|includes|shall mean|shall include|refers to|has the (?:same )?meaning(?: given (?:such|that|the) term)?(?: in)?"
+    r"means|includes|shall mean|shall include|refers to"
+    r"|has the (?:same )?meaning(?: given (?:such|that|the) term)?(?: in)?"
     r"|désigne|désignent|s'entend(?:ent)?(?: de| du| des| d')?|signifie|vise"
     r"|bezeichnet|bezeichnen|bedeutet|bedeuten|umfasst|umfassen|ist|sind"
     r"|significa|designa|se entiende(?:n)?(?: por)?|comprende"
@@ -30,6 +31,11 @@ PATTERNS = [
     re.compile(r"^(?:\(?[\w.]{1,4}[).]\s+)?" + _TERM + r"\s*:\s+" + _END),
 ]
 MAX_DEFINITION_CHARS = 600
+_QUOTED = re.compile(rf"[{_OPEN}]")
+_CUE = re.compile(
+    r"mean|includ|refers|meaning|désign|entend|entiend|signifi|vise|bezeichn|bedeut|umfass|\bist\b|\bsind\b|Sinne|signific"
+    r"|designa|comprend|entender|[”\"»“‘’]\s*:"
+)
 
 
 def find_definitions(text: str) -> dict[str, str]:
@@ -39,7 +45,7 @@ def find_definitions(text: str) -> dict[str, str]:
     found: dict[str, str] = {}
     lines = text.splitlines()
     for index, line in enumerate(lines):
-        if len(line) < 8:
+        if len(line) < 8 or not _QUOTED.search(line) or not _CUE.search(line):  # a quoted term and a cue word
             continue
         for pattern in PATTERNS:
             for match in pattern.finditer(line):

@@ -30,7 +30,10 @@ TEXT_BLOCKS = {"P", "FP", "FP-1", "FP-2", "FP-DASH", "NOTE", "EDNOTE", "HD", "HD
 ROWS = {"ROW", "TR"}
 _MARKERS = re.compile(r"^\s*((?:\((?:\w{1,5})\)\s*)+)")
 _ROMAN = re.compile(r"^(?=[ivxl]+$)l?x{0,3}(?:ix|iv|v?i{0,3})$")
-_DEFINITION = r"^(?:\(\w{{1,5}}\)\s*)*{term}\s*,?\s+(?P<verb>means|include|includes|refers to|is|are)\s+(?P<definition>.+?)(?:;\s*(?:and|or)?$|\.$|$)"
+_DEFINITION = (
+    r"^(?:\(\w{{1,5}}\)\s*)*{term}\s*,?\s+(?P<verb>means|include|includes|refers to|is|are)\s+"
+    r"(?P<definition>.+?)(?:;\s*(?:and|or)?$|\.$|$)"
+)
 
 
 def is_ecfr(namespace: str, name: str) -> bool:

@@ -18,12 +18,13 @@ from custom_llm_public_sector import citations
 from custom_llm_public_sector.definitions import find_definitions
 from custom_llm_public_sector.safe_xml import local_name
 from custom_llm_public_sector.units import Level, ParsedFile, Unit, one_line, strip_heading_punctuation
-from custom_llm_public_sector.xmltext import children, descendants, first, first_text, has_ancestor, text_of
+from custom_llm_public_sector.xmltext import children, descendants, first, first_text, text_of
 
 ROOTS = {"FEDREG", "RULE", "PRORULE", "NOTICE", "PRESDOCU", "RULES", "PRORULES", "NOTICES", "PRESDOCS"}
 DOCUMENTS = {"RULE", "PRORULE", "NOTICE", "CORRECT", "PROCLA", "EXECORD", "PRMEMO", "PRNOTICE", "DETERM",
              "PRORDER", "PRESORDR", "ADMINORDER", "MEMO", "SUNSHINE"}
-CATEGORIES = {"RULES": "Rules", "PRORULES": "Proposed Rules", "NOTICES": "Notices", "PRESDOCS": "Presidential Documents",
+CATEGORIES = {"RULES": "Rules", "PRORULES": "Proposed Rules", "NOTICES": "Notices",
+              "PRESDOCS": "Presidential Documents",
               "CORRECT": "Corrections", "SUNSHINE": "Sunshine Act Meetings"}
 KINDS = {"RULE": "rule", "PRORULE": "proposed rule", "NOTICE": "notice", "CORRECT": "correction",
          "PROCLA": "proclamation", "EXECORD": "executive order", "PRMEMO": "presidential memorandum",
@@ -106,20 +107,34 @@ def parse(root: Any) -> ParsedFile:
     units: list[Unit] = []
     page = ""
     documents = 0
-    for node in root.iter():
-        if not isinstance(node.tag, str):
-            continue
-        name = local_name(node)
-        if name == "PRTPAGE" and not has_ancestor(node, DOCUMENTS):
-            page = node.get("P", page)
-        if name not in DOCUMENTS or has_ancestor(node, DOCUMENTS) or has_ancestor(node, {"CNTNTS"}):
-            continue
-        documents += 1
-        found, page = _document(node, volume or "?", page, contents, issue if volume else None)
-        units.extend(found)
+
+    def walk(element: Any) -> None:
+        """Down to the documents, never into them (nor into the table of contents)."""
+        nonlocal page, documents
+        for child in children(element):
+            name = local_name(child)
+            if name == "PRTPAGE":
+                page = child.get("P", page)
+            elif name in DOCUMENTS:
+                documents += 1
+                found, page = _document(child, volume or "?", page, contents, issue if volume else None)
+                units.extend(found)
+            elif name != "CNTNTS":
+                walk(child)
+
+    walk([root])
     title = f"Federal Register Vol. {volume}, No. {issue_number}, {date}" if volume else "Federal Register document"
     return ParsedFile(format="federal_register", title=title, units=units, declared_language="en",
                       extra={"fr_documents": documents, "volume": volume, "date": date})
+
+
+_SMALL_WORDS = {"of", "and", "the", "for", "on", "in", "to", "a", "an", "at", "by"}
+
+
+def _title_case(text: str) -> str:
+    """``DEPARTMENT OF TRANSPORTATION`` -> ``Department of Transportation``."""
+    words = text.lower().split()
+    return " ".join(w if i and w in _SMALL_WORDS else w[:1].upper() + w[1:] for i, w in enumerate(words))
 
 
 def _category(document: Any) -> str:
@@ -152,7 +167,7 @@ def _document(
     path = [level for level in (
         issue,
         Level("category", "", _category(document)) if _category(document) else None,
-        Level("agency", "", agency.title() if agency.isupper() else agency) if agency else None,
+        Level("agency", "", _title_case(agency) if agency.isupper() else agency) if agency else None,
         Level(kind, doc_number, subject),
     ) if level is not None]
     extra = {"fr_doc": doc_number, "document_citation": doc_citation, "document_type": kind, "agency": agency,
@@ -178,7 +193,8 @@ def _document(
             _lines(part, state)
             add("preamble", doc_number, subject, state.lines, start, {})
         elif part_name == "SUPLINF":
-            _supplementary(part, state, add)
+            cfr_title = re.match(r"\s*(\d+)\s+CFR", extra["cfr"])
+            _supplementary(part, state, add, cfr_title.group(1) if cfr_title else "")
         else:
             if not rest:
                 rest_page = state.page
@@ -188,11 +204,12 @@ def _document(
     return units, state.page or page_before
 
 
-def _supplementary(element: Any, state: _State, add: Any) -> None:
+def _supplementary(element: Any, state: _State, add: Any, title: str) -> None:
+    """The supplementary information: one part per first-level heading, and each regulatory
+    section with text of its own (``title`` is the CFR title the document amends)."""
     heading = "Supplementary information"
     started = state.page
     state.lines = []
-    title = ""
     for child in children(element):
         name = local_name(child)
         if name == "PRTPAGE":

@@ -102,6 +102,8 @@ def _render(
     own_head: bool,
     cite: bool,
 ) -> None:
+    """Append ``element``'s lines to ``out``: inline text gathers on the current line, blocks and
+    subdivisions start new ones, and ``prefix`` (a subdivision's number and heading) opens the first."""
     pending: list[str] = [prefix] if prefix else []
 
     def flush() -> None:
@@ -134,15 +136,12 @@ def _render(
         elif name in spec.quoted:
             flush()
             _render(child, spec, citation, cite_sub, out, prefix="", own_head=False, cite=False)
-        elif name in spec.blocks and _contains_levels(child, spec):
+        elif _contains_levels(child, spec):  # a wrapper (content, p, mod) around subdivisions
             flush()
             _render(child, spec, citation, cite_sub, out, prefix="", own_head=False, cite=cite)
         elif name in spec.blocks:
             pending.append(text_of(child, spec.skip))
             flush()
-        elif _contains_levels(child, spec):
-            flush()
-            _render(child, spec, citation, cite_sub, out, prefix="", own_head=False, cite=cite)
         else:
             pending.append(text_of(child, spec.skip))
         if child.tail and child.tail.strip():

@@ -57,8 +57,9 @@ def read_file(path: Path, name: str, options: Mapping[str, Any]) -> ParsedFile:
         if suffix in XML_SUFFIXES or suffix in HTML_SUFFIXES or data.lstrip()[:5] == b"<?xml":
             return parse_xml(data, name)
         text = _decode(data)
-        title, lines = unstructured.text_lines(text)
-        return unstructured.parse_lines("markdown" if suffix in {".md", ".markdown"} else "text", title, lines,
+        _, lines = unstructured.text_lines(text)
+        # Plain text names nothing: the file's name is its most stable title.
+        return unstructured.parse_lines("markdown" if suffix in {".md", ".markdown"} else "text", path.stem, lines,
                                         path.stem)
     except unstructured.Unreadable as error:
         raise Refused(str(error)) from None
@@ -127,6 +128,10 @@ def documents(parsed: ParsedFile, name: str, options: Mapping[str, Any], report:
     citations = Counter(unit.citation for unit in parsed.units)
     headings = Counter(unit.heading.lower() for unit in parsed.units if unit.heading)
     declared = language.normalize_code(parsed.declared_language)
+    if not declared:  # a short unit borrows the language of its file
+        sample = "\n".join(unit.text for unit in parsed.units[:50])
+        file_language, _ = language.detect(sample, sample_chars=20_000)
+        declared = "" if file_language == "und" else file_language
     document_citation = parsed.extra.get("document_citation") or _document_citation(parsed)
     for index, unit in enumerate(parsed.units):
         lang, how = language.choose(unit.text, declared)

@@ -8,6 +8,7 @@ words of each language tells them apart reliably from a few dozen words on. It i
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 _STOP_WORDS: dict[str, str] = {
     "en": "the of and to in a is that for be by shall this with as or on are any such which an not "
@@ -27,9 +28,16 @@ _STOP_WORDS: dict[str, str] = {
 }
 _PROFILES = {lang: frozenset(words.split()) for lang, words in _STOP_WORDS.items()}
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
-# Words so common across languages that they prove nothing.
-_SHARED = frozenset({"a", "de", "la", "en", "in", "e", "o", "se", "die", "van", "un", "is", "es", "ha", "le"})
+_ACRONYM = re.compile(r"\b[A-Z]{2,}")
+# A word found in several profiles ("de", "in", "die") counts for each of them by 1/n of a hit.
+_WEIGHT = {}
+for _profile in _PROFILES.values():
+    for _word in _profile:
+        _WEIGHT[_word] = 1.0 / sum(_word in p for p in _PROFILES.values())
 
+_INDEX: dict[str, tuple[str, ...]] = {
+    word: tuple(lang for lang, profile in _PROFILES.items() if word in profile) for word in _WEIGHT
+}
 SUPPORTED = tuple(sorted(_PROFILES))
 ISO_639_2 = {
     "eng": "en", "fra": "fr", "fre": "fr", "deu": "de", "ger": "de", "spa": "es", "ita": "it",
@@ -37,21 +45,21 @@ ISO_639_2 = {
 }
 
 
-def detect(text: str, sample_chars: int = 4000, min_hits: int = 3) -> tuple[str, float]:
+def detect(text: str, sample_chars: int = 2500, min_hits: int = 3) -> tuple[str, float]:
     """``(language, confidence)``: an ISO 639-1 code or ``"und"`` when too little text to tell.
 
     Confidence is the winner's share of stop-word hits among all languages.
     """
-    words = [w.lower() for w in _WORD.findall(text[:sample_chars])]
-    if not words:
+    # Acronyms and codes ("ER24-1", "EC", "DE 19971") are no evidence of a language.
+    sample = _ACRONYM.sub(" ", text[:sample_chars]).lower()
+    tokens = Counter(_WORD.findall(sample))
+    if not tokens:
         return "und", 0.0
-    scores: dict[str, float] = {}
-    for lang, profile in _PROFILES.items():
-        score = 0.0
-        for word in words:
-            if word in profile:
-                score += 0.25 if word in _SHARED else 1.0
-        scores[lang] = score
+    scores = dict.fromkeys(_PROFILES, 0.0)
+    for token in tokens.keys() & _INDEX.keys():
+        weight = tokens[token] * _WEIGHT[token]
+        for lang in _INDEX[token]:
+            scores[lang] += weight
     best = max(scores, key=lambda k: (scores[k], k == "en"))
     total = sum(scores.values())
     if scores[best] < min_hits or total == 0:

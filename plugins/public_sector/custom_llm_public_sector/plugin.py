@@ -36,6 +36,21 @@ def _options(options: Mapping[str, Any] | None) -> dict[str, Any]:
     return {**OPTIONS, **dict(options or {})}
 
 
+def check_options(options: Mapping[str, Any]) -> None:
+    """Refuse values core's type check lets through, before any file is read."""
+    from custom_llm.errors import ConfigError
+
+    if options["group_by"] not in ("file", "document"):
+        raise ConfigError(f"public_sector option group_by must be 'file' or 'document', not {options['group_by']!r}.")
+    unknown = sorted(set(options["redact_kinds"]) - set(PERSONAL_DATA_KINDS))
+    if unknown:
+        raise ConfigError(f"public_sector option redact_kinds: unknown kinds {unknown}; "
+                          f"known: {', '.join(PERSONAL_DATA_KINDS)}.")
+    for key in ("max_file_bytes", "max_answer_chars", "max_definitions_per_unit"):
+        if int(options[key]) < 0:
+            raise ConfigError(f"public_sector option {key} must not be negative, got {options[key]!r}.")
+
+
 @hookimpl
 def register_domains(register):
     register(
@@ -55,6 +70,7 @@ def discover_files(domain: str, source: Path, options: Mapping[str, Any], report
     if domain != NAME:
         return None
     settings = _options(options)
+    check_options(settings)
     extensions = {e.lower() for e in settings["extensions"]}
     files = []
     for path in walk_files(source, report):

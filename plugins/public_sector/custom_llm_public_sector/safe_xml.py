@@ -100,6 +100,8 @@ def parse_unchecked(data: bytes) -> Any:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as error:
         message = str(error).split("\n")[0]
+        if "amplification" in message.lower() or "entity reference loop" in message.lower():
+            raise UnsafeXML(f"unsafe XML: {message}") from None
         if "Premature end" in message or "EndTag" in message or "end of data" in message.lower():
             raise BadXML(f"truncated or malformed XML: {message}") from None
         raise BadXML(f"malformed XML: {message}") from None
@@ -116,4 +118,4 @@ def local_name(element: Any) -> str:
     tag = element.tag
     if not isinstance(tag, str):
         return ""
-    return tag.rpartition("}")[2]
+    return tag.rpartition("}")[2] if tag[0] == "{" else tag

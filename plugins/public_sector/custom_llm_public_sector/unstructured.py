@@ -51,7 +51,8 @@ _UNIT = re.compile(
 )
 _CONTAINER = re.compile(
     r"^(?P<kind>" + "|".join(_CONTAINER_WORDS.values()) + r")\s+"
-    r"(?P<number>\d+[A-Za-z]?(?:[.-]\d+)*|[IVXLC]+|[A-Z]|premier|PREMIER|1er|preliminar|PRELIMINAR|préliminaire)(?![\w])"
+    r"(?P<number>\d+(?:er|re)?[A-Za-z]?(?:[.-]\d+)*|[IVXLC]+(?:er|ER|re)?|[A-Z]|premier|PREMIER|preliminar|PRELIMINAR"
+    r"|préliminaire)(?![\w])"
     r"\.?\s*[-—–.:]?\s*(?P<title>.*)$"
 )
 _NUMBERED = re.compile(r"^(?P<number>\d{1,2}(?:\.\d{1,2}){0,4})\.?\s+(?P<title>[A-ZÀ-Ý][^\n]{1,90})$")

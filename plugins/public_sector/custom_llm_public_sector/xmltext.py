@@ -49,12 +49,3 @@ def descendants(element: Any, names: set[str]) -> Iterator[Any]:
     for node in element.iter():
         if isinstance(node.tag, str) and local_name(node) in names and node is not element:
             yield node
-
-
-def has_ancestor(element: Any, names: set[str], stop: Any = None) -> bool:
-    parent = element.getparent()
-    while parent is not None and parent is not stop:
-        if local_name(parent) in names:
-            return True
-        parent = parent.getparent()
-    return False

@@ -1,0 +1,229 @@
+"""The domain through its hooks: registration, ingestion, examples and evaluators."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from automotive_helpers import examples, ingest
+from custom_llm.records import EvalContext
+
+from custom_llm_automotive import criteria, filters
+from custom_llm_automotive.evaluators import first_number, parse_verdict
+from custom_llm_automotive.isomme import read_channel, read_test
+from custom_llm_automotive.limits import limit_for
+from custom_llm_automotive.summaries import qa_items
+
+
+def test_domain_and_evaluators_are_registered(plugins):
+    domain = plugins.domains.get("automotive")
+    assert domain.options["cfc_standard"] == "SAE J211"
+    for name in domain.evaluators:
+        assert name in plugins.evaluators
+
+
+def test_importing_the_plugin_imports_no_numeric_library():
+    code = ("import sys, custom_llm_automotive.plugin; "
+            "print(sorted(m for m in ('numpy', 'scipy', 'pypdf') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_one_test_document_per_test_grouped_with_its_report(ingested):
+    documents, report, written = ingested
+    tests = [d for d in documents if d.metadata["doc_type"] == "test"]
+    assert [d.group for d in tests] == [t.test_id for t in written]
+    assert not report.issues
+    sections = [d for d in documents if d.metadata["doc_type"] == "report_section"]
+    assert {d.group for d in sections} == {t.test_id for t in written}
+    assert {d.metadata["format"] for d in sections} == {"txt", "pdf"}
+    for document in tests:
+        assert document.text.startswith(f"Test {document.group} is a ")
+        assert document.metadata["results"]["occupants"]
+
+
+def test_unsupported_files_are_reported_at_discovery(plugins, options, tmp_path):
+    from custom_llm.records import StageReport
+
+    (tmp_path / "notes.docx").write_bytes(b"PK")
+    (tmp_path / "r.txt").write_text("REPORT\nTest number: X\n")
+    report = StageReport()
+    files = plugins.hook.discover_files(domain="automotive", source=tmp_path, options=options, report=report)
+    assert [f.name for f in files] == ["r.txt"]
+    assert "unsupported file type '.docx'" in report.issues[0].reason
+
+
+def _independent_deflections(test):
+    """Peak CFC 180 deflection per chest / rib channel, straight from the files."""
+    return {c.code.raw: criteria.peak_magnitude(filters.cfc_filter(c.values, c.dt, 180))[0]
+            for c in read_test(test.mme).channels
+            if c.code.dimension == "DS" and c.code.main_location in ("CHST", "RIBS")}
+
+
+def test_examples_answers_match_the_computed_criteria(plugins, options, ingested):
+    documents, _, written = ingested
+    all_options = {**options, "questions_per_test": 0}
+    for document, test in zip([d for d in documents if d.metadata["doc_type"] == "test"], written, strict=True):
+        results = document.metadata["results"]
+        made = examples(plugins, all_options, document)
+        assert made[0].kind == "causal" and made[0].completion == document.text
+        pairs = [e for e in made if e.kind == "instruction"]
+        items = qa_items(results)
+        assert len(pairs) == len(items) > 5
+        for example, item in zip(pairs, items, strict=True):
+            assert example.prompt.endswith(f"Question: {item['question']}\nAnswer:")
+            answer = example.completion
+            if item["type"] == "numeric":
+                assert first_number(answer) == pytest.approx(item["value"], rel=0.002, abs=0.5)
+            elif item["type"] == "verdict" and item["criterion"] != "overall":
+                occupant = next(o for o in results["occupants"] if o["role"] == item["role"])
+                entry = occupant["criteria"][item["criterion"]]
+                limit = limit_for(occupant["dummy"], item["criterion"])
+                assert parse_verdict(answer) == (entry["value"] > limit.value)
+        # the channel question, recomputed independently from the channel files
+        deflection = _independent_deflections(test)
+        channel_items = [i for i in items if i["type"] == "channel"]
+        if len(deflection) > 1:
+            assert channel_items[0]["value"] == max(deflection, key=deflection.get)
+            assert example_for(pairs, channel_items[0]).completion.strip().startswith(channel_items[0]["value"])
+
+
+def example_for(pairs, item):
+    return next(e for e in pairs if e.prompt.endswith(f"Question: {item['question']}\nAnswer:"))
+
+
+def test_questions_per_test_is_sampled_reproducibly(plugins, options, ingested):
+    document = next(d for d in ingested[0] if d.metadata["doc_type"] == "test")
+    first = examples(plugins, options, document, seed=3)
+    again = examples(plugins, options, document, seed=3)
+    assert [e.prompt for e in first] == [e.prompt for e in again]
+    assert len([e for e in first if e.kind == "instruction"]) == options["questions_per_test"]
+
+
+def test_report_sections_give_text_and_field_questions(plugins, options, ingested):
+    section = next(d for d in ingested[0] if d.metadata["doc_type"] == "report_section"
+                   and "Impact speed" in d.metadata["fields"])
+    made = examples(plugins, {**options, "fields_per_section": 0}, section)
+    assert made[0].kind == "causal"
+    speed = next(e for e in made if e.kind == "instruction" and "impact speed" in e.prompt.splitlines()[-2])
+    assert speed.completion.strip() == section.metadata["fields"]["Impact speed"]
+    assert speed.completion.strip() in section.text
+
+
+class ScriptedContext(EvalContext):
+    """An evaluation context whose model answers from a script (prompt -> answer)."""
+
+    def __init__(self, documents, options, answer):
+        super().__init__(model=None, tokenizer=None, documents=documents, settings={}, domain_options=options,
+                         max_examples=40)
+        self.answer = answer
+        self.calls = 0
+
+    def generate(self, prompt, max_new_tokens=64, stop=()):
+        self.calls += 1
+        return self.answer(prompt)
+
+
+def _oracle(plugins, options, documents):
+    answers = {}
+    for document in documents:
+        for example in examples(plugins, {**options, "questions_per_test": 0, "fields_per_section": 0}, document):
+            if example.kind == "instruction":
+                answers[example.prompt] = example.completion.rstrip("\n")
+    return lambda prompt: answers[prompt]
+
+
+def test_evaluators_score_a_perfect_and_a_useless_model(plugins, options, ingested):
+    documents = ingested[0]
+    perfect = ScriptedContext(documents, options, _oracle(plugins, options, documents))
+    useless = ScriptedContext(documents, options, lambda prompt: " the the the")
+    numeric = plugins.evaluators.get("automotive_numeric_qa").evaluate
+    verdicts = plugins.evaluators.get("automotive_verdicts").evaluate
+    fields = plugins.evaluators.get("automotive_report_fields").evaluate
+    assert numeric(perfect)["within_tolerance"] == 1.0 and numeric(perfect)["examples"] == 40
+    assert verdicts(perfect)["accuracy"] == 1.0
+    assert fields(perfect)["exact_match"] == 1.0
+    assert numeric(useless)["within_tolerance"] == 0.0 and numeric(useless)["answered"] == 0.0
+    assert verdicts(useless)["accuracy"] == 0.0
+    assert fields(useless)["exact_match"] == 0.0
+    always_no = verdicts(ScriptedContext(documents, options, lambda prompt: " No."))
+    assert always_no["exceeded_examples"] > 0 and always_no["balanced_accuracy"] == 0.5
+
+
+def test_evaluators_without_documents(plugins, options):
+    empty = ScriptedContext([], options, lambda prompt: "")
+    for name in ("automotive_numeric_qa", "automotive_verdicts", "automotive_report_fields"):
+        assert plugins.evaluators.get(name).evaluate(empty) == {"examples": 0.0}
+
+
+def test_answer_parsing():
+    assert first_number(" 1,234.5 N (driver)") == 1234.5
+    assert first_number("HIC is -3.5e2") == -350.0
+    assert first_number("none") is None
+    assert parse_verdict(" No. It is within") is False and parse_verdict("It exceeds the limit") is True
+    assert parse_verdict("unclear") is None
+
+
+def test_real_data_through_the_hooks(plugins, options, real_data):
+    documents, report = ingest(plugins, options, real_data)
+    assert [d.metadata["doc_type"] for d in documents] == ["test"]
+    document = documents[0]
+    assert document.group == "test" and "24NECKUP00P2MOZP" in document.text
+    absent = [i for i in report.issues if "channel file absent" in i.reason]
+    assert len(absent) == 78  # the index names 79 channels; only channel 001 was published
+    assert [i.path for i in report.issues if i not in absent] == ["SOURCES.md"]  # not a report format
+
+
+def test_nhtsa_ev5_gives_the_same_criteria_as_iso_mme(plugins, options, corpus, tmp_path):
+    from custom_llm_automotive.nhtsa import write_ev5
+
+    _, written = corpus
+    test = next(t for t in written if t.kind == "frontal" and not t.explicit_time)
+    curves = []
+    axes = {"X": "XL", "Y": "YL", "Z": "ZL"}
+    for channel in test.channels:
+        read = read_channel(channel.path)
+        if read.code.position != "1" or read.code.main_location not in ("HEAD", "FEMR"):
+            continue
+        attachment = "HDCG" if read.code.main_location == "HEAD" else ("FMRL" if read.code.fine_location_1 == "LE"
+                                                                       else "FMRR")
+        unit = {"g": "G'S", "N": "NWT"}[read.unit]
+        record = {"VEHNO": "1", "SENLOC": "01", "SENATT": attachment, "AXIS": axes[read.code.direction],
+                  "YUNITS": unit, "XUNITS": "MSEC"}
+        curves.append((record, read.time * 1000.0, read.values))
+    path = write_ev5(tmp_path / "nhtsa", "9999", {"TITLE": "Research frontal", "TSTTYP": "Full frontal barrier"},
+                     [{"TSTNO": "9999", "VEHNO": "1", "MAKED": "AVELA", "MODELD": "C", "YEAR": "2020",
+                       "VEHSPD": "56.0", "VEHTWT": "1500"}],
+                     [{"TSTNO": "9999", "VEHNO": "1", "OCCLOC": "01", "OCCTYP": "H3", "DUMSIZ": "50"}], curves)
+    (path.parent / "9999.099").write_text("1 2\n")  # a curve nobody names
+    documents, report = ingest(plugins, options, path.parent)
+    assert len(documents) == 1
+    nhtsa = documents[0].metadata["results"]
+    assert nhtsa["source_format"] == "NHTSA EV5" and nhtsa["speed_kmh"] == 56.0
+    iso = next(d for d in ingested_results(plugins, options, test) if d["test_id"] == test.test_id)
+    driver_iso = next(o for o in iso["occupants"] if o["role"] == "driver")["criteria"]
+    driver_nhtsa = nhtsa["occupants"][0]["criteria"]
+    assert nhtsa["occupants"][0]["dummy"] == "H3"
+    for name in ("hic15", "hic36", "femur_left", "femur_right"):
+        assert driver_nhtsa[name]["value"] == pytest.approx(driver_iso[name]["value"], rel=1e-3)
+    assert [(i.path, i.reason) for i in report.issues] == [
+        ("9999.099", "curve file not in the header: INSTRUMENTATION names no curve 099")]
+
+
+def ingested_results(plugins, options, test):
+    documents, _ = ingest(plugins, options, test.folder)
+    return [d.metadata["results"] for d in documents if d.metadata["doc_type"] == "test"]
+
+
+def test_iso_6487_option_changes_the_filter_only_slightly(plugins, options, corpus):
+    _, written = corpus
+    folder = written[0].folder
+    sae = ingest(plugins, options, folder)[0][0].metadata["results"]
+    iso = ingest(plugins, {**options, "cfc_standard": "ISO 6487"}, folder)[0][0].metadata["results"]
+    assert iso["filter_standard"] == "ISO 6487"
+    a = sae["occupants"][0]["criteria"]["hic15"]["value"]
+    b = iso["occupants"][0]["criteria"]["hic15"]["value"]
+    assert a == pytest.approx(b, rel=0.02)
+    assert np.isfinite(a)

@@ -1,0 +1,214 @@
+"""Code evaluators on held-out files: function-body completion, line completion, infilling.
+
+Each draws at most ``ctx.max_examples`` cases with ``random.Random(ctx.seed)`` (so base and tuned
+model see the same cases), generates greedily through ``ctx.generate`` and scores exact match and
+edit similarity (1 - Levenshtein distance / length of the longer string). Prompts are
+left-truncated to ``PROMPT_CHARS`` so that a tiny model evaluates in seconds.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from custom_llm.records import Document, EvalContext
+from custom_llm_codebase.examples import units_of
+from custom_llm_codebase.fim import fim_prompt, fim_tokens
+from custom_llm_codebase.units import BRACE_LANGUAGES
+
+PROMPT_CHARS = 1500
+SUFFIX_CHARS = 500
+MAX_BODY_CHARS = 600
+MAX_BODY_TOKENS = 128
+MIN_LINE_CHARS = 8
+CODE_LIKE = frozenset({"python", "javascript", "typescript", "tsx", "java", "go", "rust", "c", "cpp"})
+
+
+def levenshtein(a: str, b: str) -> int:
+    """Edit distance with Myers' bit-parallel algorithm (Hyyrö's formulation): one pass over ``b``
+    with ``len(a)``-bit integers, fast enough for every evaluator case in pure Python."""
+    if not a:
+        return len(b)
+    if not b:
+        return len(a)
+    full = (1 << len(a)) - 1
+    top = 1 << (len(a) - 1)
+    masks: dict[str, int] = {}
+    for index, char in enumerate(a):
+        masks[char] = masks.get(char, 0) | (1 << index)
+    plus, minus, score = full, 0, len(a)
+    for char in b:
+        eq = masks.get(char, 0)
+        xv = eq | minus
+        xh = (((eq & plus) + plus) ^ plus) | eq
+        horizontal_plus = (minus | ~(xh | plus)) & full
+        horizontal_minus = plus & xh
+        if horizontal_plus & top:
+            score += 1
+        elif horizontal_minus & top:
+            score -= 1
+        horizontal_plus = ((horizontal_plus << 1) | 1) & full
+        horizontal_minus = (horizontal_minus << 1) & full
+        plus = (horizontal_minus | ~(xv | horizontal_plus)) & full
+        minus = horizontal_plus & xv
+    return score
+
+
+def edit_similarity(prediction: str, truth: str) -> float:
+    longest = max(len(prediction), len(truth))
+    return 1.0 if longest == 0 else 1.0 - levenshtein(prediction, truth) / longest
+
+
+def _normalize(code: str) -> str:
+    return "\n".join(line.rstrip() for line in code.strip("\n").splitlines()).strip()
+
+
+def _score(cases: list[tuple[str, str]]) -> dict[str, float]:
+    if not cases:
+        return {"examples": 0}
+    exact = sum(_normalize(p) == _normalize(t) for p, t in cases) / len(cases)
+    similarity = sum(edit_similarity(_normalize(p), _normalize(t)) for p, t in cases) / len(cases)
+    return {"exact_match": exact, "edit_similarity": similarity, "examples": len(cases)}
+
+
+def _left(text: str, limit: int = PROMPT_CHARS) -> str:
+    return text[-limit:]
+
+
+def _code_documents(ctx: EvalContext) -> list[Document]:
+    return [d for d in ctx.documents if d.metadata.get("language") in CODE_LIKE]
+
+
+# --- function body ------------------------------------------------------------------------------
+
+
+def function_body_cases(documents: list[Document], limit: int, seed: int) -> list[dict[str, Any]]:
+    """Functions whose body can be asked for: the prompt is the file up to the signature and
+    docstring (or opening brace), the truth is the rest of the function."""
+    cases = []
+    for document in documents:
+        language = document.metadata.get("language")
+        text = document.text
+        for unit in units_of(document):
+            start = unit.get("code_start", -1)
+            if unit["kind"] not in ("function", "method") or start is None or start < 0:
+                continue
+            end = unit["body_end"] if language in BRACE_LANGUAGES else unit["end"]
+            truth = text[start:end]
+            if not truth.strip() or len(truth) > MAX_BODY_CHARS:
+                continue
+            line_start = text.rfind("\n", 0, unit["start"]) + 1
+            indent = text[line_start:unit["start"]]
+            cases.append({"text": text, "start": start, "truth": truth, "language": language,
+                          "indent": indent if not indent.strip() else "", "source": document.source})
+    return [{**case, "prompt": _left(case["text"][:case["start"]])} for case in _sample(cases, limit, seed)]
+
+
+def cut_body(generated: str, language: str, indent: str) -> str:
+    """The generated body up to where the function ends: the first line indented no deeper than the
+    ``def`` (Python), or the brace that closes the body (brace languages)."""
+    if language in BRACE_LANGUAGES:
+        depth = 1
+        for index, char in enumerate(generated):
+            if char == "{":
+                depth += 1
+            elif char == "}":
+                depth -= 1
+                if depth == 0:
+                    return generated[:index + 1]
+        return generated
+    lines = generated.split("\n")
+    kept = []
+    for index, line in enumerate(lines):
+        if index > 0 and line.strip() and len(line) - len(line.lstrip()) <= len(indent):
+            break
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def evaluate_function_body(ctx: EvalContext) -> Mapping[str, float]:
+    results = []
+    for case in function_body_cases(_code_documents(ctx), ctx.max_examples, ctx.seed):
+        stop = () if case["language"] in BRACE_LANGUAGES else tuple(
+            "\n" + case["indent"] + keyword for keyword in ("def ", "class ", "@", "async def "))
+        tokens = min(MAX_BODY_TOKENS, max(16, len(case["truth"]) // 2))
+        generated = ctx.generate(case["prompt"], tokens, stop=stop)
+        results.append((cut_body(generated, case["language"], case["indent"]), case["truth"]))
+    return _score(results)
+
+
+# --- line completion ----------------------------------------------------------------------------
+
+
+def line_cases(documents: list[Document], limit: int, seed: int) -> list[dict[str, Any]]:
+    """Held-out lines cut at a random point of their first half: the prompt is the file up to the
+    cut, the truth is the rest of the line."""
+    rng = random.Random(seed)
+    cases = []
+    for document in documents:
+        text = document.text
+        position = 0
+        for line in text.split("\n"):
+            stripped = line.strip()
+            if len(stripped) >= MIN_LINE_CHARS and not stripped.startswith(("#", "//", "/*", "*")):
+                indent = len(line) - len(line.lstrip())
+                cut = indent + rng.randint(1, max(1, len(stripped) // 2))
+                cases.append({"text": text, "cut": position + cut, "end": position + len(line)})
+            position += len(line) + 1
+    return [{"prompt": _left(c["text"][:c["cut"]]), "truth": c["text"][c["cut"]:c["end"]]}
+            for c in _sample(cases, limit, seed)]
+
+
+def evaluate_line_completion(ctx: EvalContext) -> Mapping[str, float]:
+    results = []
+    for case in line_cases(_code_documents(ctx), ctx.max_examples, ctx.seed):
+        tokens = min(48, max(8, len(case["truth"]) // 2 + 4))
+        generated = ctx.generate(case["prompt"], tokens, stop=("\n",))
+        results.append((generated.split("\n", 1)[0], case["truth"]))
+    return _score(results)
+
+
+# --- infilling ----------------------------------------------------------------------------------
+
+
+def infilling_cases(documents: list[Document], limit: int, seed: int) -> list[dict[str, Any]]:
+    """A held-out line's code (without its indentation) is the middle; the file around it is
+    prefix and suffix."""
+    cases = []
+    for document in documents:
+        text = document.text
+        position = 0
+        for line in text.split("\n"):
+            stripped = line.strip()
+            if len(stripped) >= MIN_LINE_CHARS:
+                start = position + len(line) - len(line.lstrip())
+                end = start + len(stripped)
+                cases.append({"text": text, "start": start, "end": end})
+            position += len(line) + 1
+    return [{"prefix": _left(c["text"][:c["start"]]), "middle": c["text"][c["start"]:c["end"]],
+             "suffix": c["text"][c["end"]:c["end"] + SUFFIX_CHARS]} for c in _sample(cases, limit, seed)]
+
+
+def evaluate_infilling(ctx: EvalContext) -> Mapping[str, float]:
+    tokens = fim_tokens(ctx.tokenizer)
+    results = []
+    for case in infilling_cases(_code_documents(ctx), ctx.max_examples, ctx.seed):
+        prompt = fim_prompt(case["prefix"], case["suffix"], tokens, "psm")
+        budget = min(48, max(8, len(case["middle"]) // 2 + 4))
+        generated = ctx.generate(prompt, budget, stop=("\n",))
+        results.append((generated.split("\n", 1)[0], case["middle"]))
+    return _score(results)
+
+
+def _sample(cases: list[dict[str, Any]], limit: int, seed: int) -> list[dict[str, Any]]:
+    if len(cases) <= limit:
+        return cases
+    return random.Random(seed).sample(cases, limit)
+
+
+EVALUATORS: dict[str, Callable[[EvalContext], Mapping[str, float]]] = {
+    "code-function-body": evaluate_function_body,
+    "code-line-completion": evaluate_line_completion,
+    "code-infilling": evaluate_infilling,
+}

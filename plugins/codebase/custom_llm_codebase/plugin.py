@@ -1,0 +1,138 @@
+"""The ``codebase`` domain's hook implementations: what custom-llm loads from the entry point.
+
+Importing this module stays cheap (no tree-sitter, detect-secrets, datasketch or numpy): each hook
+imports the module that does the work when it is called, so ``custom-llm --help`` and
+``custom-llm plugins`` are not slowed down by this plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from custom_llm import hookimpl
+from custom_llm.records import Document, Domain, Evaluator, Preparer, StageReport
+
+NAME = "codebase"
+OPTIONS: dict[str, Any] = {
+    "max_file_bytes": 1_000_000,
+    "exclude": [],
+    "workers": 1,
+    "include_units": True,
+    "max_unit_chars": 4000,
+    "fim_rate": 0.5,
+    "fim_spm_rate": 0.5,
+    "fim_syntax_rate": 0.5,
+    "near_dedup_threshold": 0.7,
+    "num_perm": 256,
+}
+EVALUATOR_NAMES = ("code-function-body", "code-line-completion", "code-infilling")
+
+
+@hookimpl
+def register_domains(register):
+    register(
+        Domain(
+            name=NAME,
+            description="A code repository (git work tree or folder): tree-sitter units, secret redaction, "
+            "near-dedup, fill-in-the-middle, code completion evaluators.",
+            options=OPTIONS,
+            evaluators=EVALUATOR_NAMES,
+            default_recipe="scratch",
+            default_source=".",
+        )
+    )
+
+
+@hookimpl
+def discover_files(domain: str, source: Path, options: Mapping[str, Any], report: StageReport):
+    if domain != NAME:
+        return None
+    from custom_llm_codebase.discovery import discover
+
+    return discover(Path(source), options, report)
+
+
+@hookimpl
+def ingest(domain: str, source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport):
+    if domain != NAME:
+        return None
+    from custom_llm_codebase.ingestion import ingest_files
+
+    return ingest_files(Path(source), files, options, report)
+
+
+def _redaction(options: Mapping[str, Any], report: StageReport):
+    from custom_llm_codebase.redaction import redaction_step
+
+    return redaction_step(options, report)
+
+
+def _near_dedup(options: Mapping[str, Any], report: StageReport):
+    from custom_llm_codebase.dedup import near_dedup_step
+
+    return near_dedup_step(options, report)
+
+
+@hookimpl
+def register_preparers(register):
+    register(Preparer(name="code-secret-redaction", start=_redaction, domains=(NAME,), order=10))
+    register(Preparer(name="code-near-dedup", start=_near_dedup, domains=(NAME,), order=35))
+
+
+@hookimpl
+def special_tokens(domain: str, options: Mapping[str, Any], tokenizer: Any):
+    if domain != NAME:
+        return None
+    from custom_llm_codebase.fim import existing_fim_tokens, fim_tokens
+
+    if existing_fim_tokens(tokenizer) is not None:
+        return []  # the base model's own FIM tokens are used; nothing to add
+    return fim_tokens(tokenizer).as_list()
+
+
+@hookimpl
+def make_examples(domain: str, document: Document, options: Mapping[str, Any], rng: Any, tokenizer: Any):
+    if domain != NAME:
+        return None
+    from custom_llm_codebase.examples import make_examples as build
+
+    return build(document, options, rng, tokenizer)
+
+
+@hookimpl
+def recipe_overrides(domain: str, recipe: str):
+    if domain != NAME:
+        return None
+    if recipe in ("lora", "qlora"):
+        return {"seq_len": 512, "lora_targets": ["all-linear"]}
+    if recipe == "full":
+        return {"seq_len": 512}
+    if recipe == "scratch":
+        return {"seq_len": 256}
+    return None
+
+
+def _evaluator(name: str):
+    def evaluate(ctx):
+        from custom_llm_codebase.evaluators import EVALUATORS
+
+        return EVALUATORS[name](ctx)
+
+    return evaluate
+
+
+_DESCRIPTIONS = {
+    "code-function-body": "Write a held-out function's body from the file up to its signature and docstring; "
+    "exact match and edit similarity.",
+    "code-line-completion": "Complete the rest of a held-out line; exact match and edit similarity.",
+    "code-infilling": "Fill in a held-out line between its prefix and suffix with the FIM tokens; "
+    "exact match and edit similarity.",
+}
+
+
+@hookimpl
+def register_evaluators(register):
+    for name in EVALUATOR_NAMES:
+        register(Evaluator(name=name, description=_DESCRIPTIONS[name], evaluate=_evaluator(name)))

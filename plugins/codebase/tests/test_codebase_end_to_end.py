@@ -1,0 +1,53 @@
+"""A whole ``custom-llm run --domain codebase`` through the real CLI with a tiny model: the evaluation
+table has the code evaluators for base and tuned, and no planted secret reaches any artifact
+(datasets, tokenizer, tokenized data, logs, report, model card)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import CLICK_SOURCE
+from test_codebase_ingestion import SOURCES, write
+from test_codebase_redaction import ENV_FILE, PEM_BODY, PLANTED
+
+from custom_llm.testing import run_domain
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_tiny_run_reports_code_metrics_and_leaks_no_secret(tmp_path, monkeypatch):
+    repo = tmp_path / "repo"
+    write(repo, SOURCES)
+    for name in ("decorators.py", "exceptions.py", "formatting.py", "globals.py", "termui.py", "utils.py"):
+        shutil.copy(CLICK_SOURCE / name, repo / name)
+    planted: dict[str, str] = {}
+    for name, template, value in PLANTED.values():
+        planted[name] = planted.get(name, "") + template.format(value=value)
+    planted["config/.env"] = ENV_FILE[0].format(pw=ENV_FILE[1], sk=ENV_FILE[2])
+    write(repo, {f"secrets/{k}": v for k, v in planted.items()})
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("CUSTOM_LLM_CACHE_DIR", str(cache))
+    config = tmp_path / "config.yaml"
+    config.write_text("max_eval_examples: 3\neval_fraction: 0.3\n")
+    output = tmp_path / "run"
+
+    report = run_domain("codebase", [repo], output, "--config", str(config), "--max-steps", "4")
+
+    for model in ("base", "tuned"):
+        for name in ("code-function-body", "code-line-completion", "code-infilling"):
+            metrics = report[model][name]
+            assert 0.0 <= metrics.get("edit_similarity", 0.0) <= 1.0, (model, name, metrics)
+    assert "code-infilling" in (output / "report.md").read_text()
+    assert report["data"]["counts"]["redacted: aws_access_key"] == 1
+
+    values = [v for _, _, v in PLANTED.values()] + [ENV_FILE[1], ENV_FILE[2], *PEM_BODY.splitlines()]
+    leaks = []
+    for root in (output, cache):
+        for folder, _, files in os.walk(root):
+            for name in files:
+                data = (Path(folder) / name).read_bytes()
+                leaks += [(name, v[:12]) for v in values if v.encode() in data]
+    assert leaks == []
