@@ -1,12 +1,13 @@
 """Training throughput, side by side in one process: real (non-padding) tokens per second of
 
   A. a plain transformers Trainer with per-batch padding in fp32 (what users write themselves),
-  B. custom-llm's recipe path: packed blocks with document masking, bf16 autocast, the Trainer,
-  C. a hand-written packed training loop with bf16 autocast and no Trainer (the practical limit),
+  B. custom-llm's recipe path: packed blocks with document masking, the Trainer, and the precision
+     ``auto`` picks (bf16 autocast where the hardware has native bf16, fp32 elsewhere),
+  C. a hand-written packed training loop with the same precision and no Trainer (the practical limit),
 
 on the same model and the same real corpus (the top-level functions of installed packages, so
-documents have realistic, varied lengths). Also prints model FLOP utilization against the bf16
-matmul rate measured in the same run.
+documents have realistic, varied lengths). Also prints model FLOP utilization against the matmul
+rate (bf16 and fp32) measured in the same run.
 
     python benchmarks/training_throughput.py [--steps 30] [--seq-len 512] [--batch 8]
 """
@@ -20,6 +21,11 @@ import time
 from pathlib import Path
 
 import torch
+
+from custom_llm.pipeline.training import use_bf16
+
+BF16 = use_bf16("auto")
+PRECISION = "bf16" if BF16 else "fp32"
 
 
 def corpus(packages: tuple[str, ...] = ("click", "rich", "pluggy", "yaml")) -> list[str]:
@@ -51,9 +57,9 @@ def model_for(vocab: int, seq_len: int):
     return MistralForCausalLM(config)
 
 
-def bf16_matmul_rate(size: int = 1024, repeats: int = 20) -> float:
-    a = torch.randn(size, size, dtype=torch.bfloat16)
-    b = torch.randn(size, size, dtype=torch.bfloat16)
+def matmul_rate(dtype: torch.dtype, size: int = 1024, repeats: int = 10) -> float:
+    a = torch.randn(size, size, dtype=dtype)
+    b = torch.randn(size, size, dtype=dtype)
     a @ b
     started = time.perf_counter()
     for _ in range(repeats):
@@ -62,9 +68,8 @@ def bf16_matmul_rate(size: int = 1024, repeats: int = 20) -> float:
 
 
 def run_plain_trainer(docs_ids: list[list[int]], tokenizer, vocab: int, seq_len: int, batch: int, steps: int) -> float:
-    from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
-
     from datasets import Dataset
+    from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
 
     dataset = Dataset.from_dict({"input_ids": [ids[:seq_len] for ids in docs_ids]})
     real = {"n": 0}
@@ -96,14 +101,14 @@ def packed_blocks(docs_ids: list[list[int]], eos: int, seq_len: int) -> tuple[li
 
 
 def run_custom_llm(blocks: list[dict], efficiency: float, vocab: int, seq_len: int, batch: int, steps: int) -> float:
+    from datasets import Dataset
     from transformers import Trainer, TrainingArguments
 
     from custom_llm.pipeline.scoring import collate_blocks
-    from datasets import Dataset
 
     dataset = Dataset.from_list(blocks).with_format("torch")
     args = TrainingArguments(output_dir="/tmp/bench-cllm", per_device_train_batch_size=batch, max_steps=steps, learning_rate=1e-3,
-                             report_to="none", use_cpu=True, disable_tqdm=True, save_strategy="no", logging_strategy="no", bf16=True,
+                             report_to="none", use_cpu=True, disable_tqdm=True, save_strategy="no", logging_strategy="no", bf16=BF16,
                              dataloader_num_workers=0, remove_unused_columns=False)
     trainer = Trainer(model=model_for(vocab, seq_len), args=args, train_dataset=dataset, data_collator=collate_blocks)
     started = time.perf_counter()
@@ -120,7 +125,7 @@ def run_hand_loop(blocks: list[dict], efficiency: float, vocab: int, seq_len: in
     for step in range(steps):
         rows = [blocks[(step * batch + i) % len(blocks)] for i in range(batch)]
         batch_tensors = collate_blocks(rows)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=BF16):
             loss = model(**batch_tensors).loss
         loss.backward()
         optimizer.step()
@@ -149,11 +154,13 @@ def main() -> None:
     torch.manual_seed(0)
     rates = {
         "A plain Trainer, padded, fp32": run_plain_trainer(docs_ids, tokenizer, vocab, args.seq_len, args.batch, args.steps),
-        "B custom-llm (packed, bf16, Trainer)": run_custom_llm(blocks, efficiency, vocab, args.seq_len, args.batch, args.steps),
-        "C hand-written packed bf16 loop": run_hand_loop(blocks, efficiency, vocab, args.seq_len, args.batch, args.steps),
+        f"B custom-llm (packed, {PRECISION}, Trainer)": run_custom_llm(blocks, efficiency, vocab, args.seq_len, args.batch, args.steps),
+        f"C hand-written packed {PRECISION} loop": run_hand_loop(blocks, efficiency, vocab, args.seq_len, args.batch, args.steps),
     }
-    peak = bf16_matmul_rate()
-    print(f"bf16 matmul rate measured here: {peak / 1e9:,.0f} GFLOP/s")
+    rates_bf16, rates_fp32 = matmul_rate(torch.bfloat16), matmul_rate(torch.float32)
+    peak = rates_bf16 if BF16 else rates_fp32
+    print(f"matmul rate measured here: bf16 {rates_bf16 / 1e9:,.0f} GFLOP/s, fp32 {rates_fp32 / 1e9:,.0f} GFLOP/s; "
+          f"MFU below is against {PRECISION}")
     print(f"{'contender':40s} {'real tokens/s':>14s} {'MFU':>7s}")
     for name, rate in rates.items():
         print(f"{name:40s} {rate:14,.0f} {6 * parameters * rate / peak:7.1%}")

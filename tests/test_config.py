@@ -70,3 +70,17 @@ def test_domain_options_are_checked(text_corpus):
 def test_bad_option_value_from_click(text_corpus):
     result = _run("--max-steps", "many", "--source", str(text_corpus))
     assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_empty_source_folder_is_one_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    line = _one_line_error(_run("--source", str(tmp_path / "empty"), "--output", str(tmp_path / "out")))
+    assert "it is empty" in line
+
+
+def test_source_with_only_unusable_files_names_them(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_bytes(b"\xff\xfe\x00")
+    (tmp_path / "src" / "b.txt").write_text("")
+    line = _one_line_error(_run("--source", str(tmp_path / "src"), "--output", str(tmp_path / "out"), "--quiet"))
+    assert "a.txt: binary" in line and "b.txt: empty" in line

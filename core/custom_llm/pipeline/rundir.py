@@ -46,3 +46,10 @@ def mark(run: Run, status: str) -> None:
     data = read_json(path) if path.is_file() else {"identity": identity(run)}
     data["status"] = status
     write_json(path, data)
+
+
+def clear_checkpoints(run: Run) -> None:
+    """A fresh (not resumed) run must not mix with checkpoints of an earlier one."""
+    import shutil
+
+    shutil.rmtree(run.output / "checkpoints", ignore_errors=True)

@@ -118,6 +118,8 @@ def _time_steps(run: Run, model: Any, data: dict[str, Any]) -> float:
 def train(run: Run, resume: bool = False) -> dict[str, Any]:
     """Prepare data, evaluate the base, train, export, evaluate the tuned model and report."""
     rundir.claim(run)
+    if not resume:
+        rundir.clear_checkpoints(run)
     try:
         data = prepare_data(run)
         _write_config(run)

@@ -15,6 +15,7 @@ Python's randomized ``hash``, so the same files are dropped in every run and eve
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
@@ -98,6 +99,7 @@ def shingle_hashes(text: str, ngram: int = NGRAM) -> Any:
 
 
 SCHEME = "affine32"
+_LITTLE_ENDIAN = sys.byteorder == "little"
 
 
 def fmix32(values: Any) -> Any:
@@ -125,28 +127,29 @@ class Signer:
         self.seed = seed
         self.a = np.asarray(a, dtype=np.uint64)[:, None]
         self.b = np.asarray(b, dtype=np.uint64)[:, None]
-        self._low32 = np.uint64(0xFFFFFFFF)
         self._buffer = np.empty((num_perm, CHUNK), dtype=np.uint64)
-        self._mins = np.empty(num_perm, dtype=np.uint64)
+        self._mins = np.empty(num_perm, dtype=np.uint32)
 
     def signature(self, hashes: Any) -> Any:
         """min over the shingles of (a * fmix(h) + b) mod 2^32, per permutation. The products are
-        taken in uint64 and masked (numpy multiplies uint64 faster than uint32 here; the low 32
-        bits are the same), in chunks written into one preallocated buffer: allocating a fresh
-        permutations x chunk matrix per chunk doubled the cost."""
+        taken in uint64 (numpy multiplies uint64 faster than uint32 here) and the minimum is taken
+        over their low 32-bit halves, in chunks written into one preallocated buffer: allocating
+        a permutations x chunk matrix per chunk doubled the cost."""
         import numpy as np
 
-        result = np.full(self.num_perm, 0xFFFFFFFF, dtype=np.uint64)
+        result = np.full(self.num_perm, 0xFFFFFFFF, dtype=np.uint32)
         mixed = fmix32(hashes.astype(np.uint32)).astype(np.uint64)
         for start in range(0, len(mixed), CHUNK):
             chunk = mixed[None, start:start + CHUNK]
             block = self._buffer[:, :chunk.shape[1]]
             np.multiply(chunk, self.a, out=block)
             np.add(block, self.b, out=block)
-            np.bitwise_and(block, self._low32, out=block)
-            np.minimum.reduce(block, axis=1, out=self._mins)
+            if _LITTLE_ENDIAN:  # the low halves, read in place
+                np.minimum.reduce(block.view(np.uint32)[:, 0::2], axis=1, out=self._mins)
+            else:
+                self._mins[:] = np.minimum.reduce(block & np.uint64(0xFFFFFFFF), axis=1)
             np.minimum(result, self._mins, out=result)
-        return result.astype(np.uint32)
+        return result
 
 
 class NearDuplicateIndex:
