@@ -119,6 +119,21 @@ def test_an_output_folder_holding_another_run_is_refused(tmp_path, text_corpus):
     assert result.exit_code == 2 and "holds a different run" in result.output
 
 
+def test_a_run_directory_in_use_is_refused_and_a_stale_lock_recovered(tmp_path, text_corpus):
+    output = tmp_path / "run"
+    output.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (output / "run.lock").write_text(str(sleeper.pid))
+        arguments = ["ingest", "--source", str(text_corpus), "--output", str(output), "--quiet"]
+        result = CliRunner().invoke(main, arguments)
+        assert result.exit_code == 2 and "in use by another custom-llm process" in result.output
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert CliRunner().invoke(main, arguments).exit_code == 0
+
+
 def _cli_command(output, corpus, config, *extra):
     return [sys.executable, "-m", "custom_llm", "run", "--source", str(corpus), "--output", str(output), "--config", str(config),
             "--model-size", "tiny", "--seq-len", "64", "--batch-size", "4", "--quiet", *extra]

@@ -78,8 +78,6 @@ def _dummy_code(record: dict[str, str]) -> str:
 
 def read_ev5(path: Path, allowed: set[Path] | None = None) -> TestSet:
     """One NHTSA test from its EV5 header and the curve files next to it."""
-    import numpy as np
-
     text, encoding = decode_text(path.read_bytes())
     sections = parse_ev5(text)
     if not sections.get("TEST"):
@@ -121,7 +119,7 @@ def read_ev5(path: Path, allowed: set[Path] | None = None) -> TestSet:
             continue
         named.add(number)
         try:
-            test.channels.append(_curve_channel(curve, record, dummies, np))
+            test.channels.append(_curve_channel(curve, record, dummies))
         except ChannelError as error:
             test.issues.append((str(curve), str(error)))
     for number, curve in sorted(curves.items()):
@@ -131,7 +129,7 @@ def read_ev5(path: Path, allowed: set[Path] | None = None) -> TestSet:
     return test
 
 
-def _curve_channel(curve: Path, record: dict[str, str], dummies: dict[tuple[str, str], str], np: Any) -> Channel:
+def _curve_channel(curve: Path, record: dict[str, str], dummies: dict[tuple[str, str], str]) -> Channel:
     text, encoding = decode_text(curve.read_bytes())
     lines = [line for line in text.splitlines() if line.strip()]
     values, times = parse_samples(lines, curve.name)

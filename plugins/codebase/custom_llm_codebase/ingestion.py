@@ -74,7 +74,7 @@ def ingest_files(
 
 
 def _work(job: tuple[Path, str, Mapping[str, Any]]) -> tuple[Document | None, Counter, list[FileIssue]]:
-    from custom_llm_codebase.dedup import signature_bytes
+    from custom_llm_codebase.dedup import MINHASH_KEY, signature_bytes
     from custom_llm_codebase.redaction import redact_document
 
     path, rel, options = job
@@ -83,8 +83,21 @@ def _work(job: tuple[Path, str, Mapping[str, Any]]) -> tuple[Document | None, Co
     if document is not None:
         document = redact_document(document, local)
         signature = signature_bytes(document.text, int(options.get("num_perm", 256)))
-        document = document.replace(metadata={**document.metadata, "_minhash": signature})
+        document = document.replace(metadata={**document.metadata, MINHASH_KEY: signature})
     return document, local.counts, local.issues
+
+
+def _pool_context(multiprocessing: Any) -> Any:
+    """forkserver where there is one: workers fork from a clean server process that has already
+    imported the ingestion modules and torch (used for MinHash), so starting them is cheap, and it
+    is safe although the parent may run torch threads, which plain fork does not survive; spawn
+    elsewhere."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["custom_llm_codebase.ingestion", "custom_llm_codebase.redaction",
+                                        "custom_llm_codebase.dedup", "numpy", "tree_sitter", "torch"])
+        return context
+    return multiprocessing.get_context("spawn")
 
 
 def _ingest_pool(jobs: list[tuple[Path, str]], options: Mapping[str, Any], report: StageReport,
@@ -92,8 +105,7 @@ def _ingest_pool(jobs: list[tuple[Path, str]], options: Mapping[str, Any], repor
     import multiprocessing
 
     plain = dict(options)
-    # spawn, not fork: the parent may already run torch threads, which fork does not survive.
-    context = multiprocessing.get_context("spawn")
+    context = _pool_context(multiprocessing)
     with context.Pool(workers) as pool:
         for document, counts, issues in pool.imap(_work, [(p, r, plain) for p, r in jobs], chunksize=8):
             report.counts.update(counts)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import DOMAIN
 
-from custom_llm_codebase.dedup import NearDuplicateIndex, Signer, shingle_hashes
+from custom_llm_codebase.dedup import TORCH_CHUNK, NearDuplicateIndex, Signer, shingle_hashes
 from custom_llm_codebase.fim import DEFAULT_SET, FimTokens, parse_fim
 from custom_llm_codebase.languages import header
 
@@ -28,14 +28,16 @@ def test_near_duplicates_are_dropped_and_distinct_files_kept(click_copy, ingest)
     assert {"core.py", "types.py", "utils.py", "parser.py", "decorators.py"} <= sources
 
 
-def test_signatures_are_datasketch_affine32_minhashes_and_estimate_jaccard(click_ingested):
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_signatures_are_datasketch_affine32_minhashes_and_estimate_jaccard(click_ingested, backend):
     from datasketch import MinHash
 
-    text = click_ingested.by_source()["utils.py"].text
+    text = click_ingested.by_source()["core.py"].text
     hashes = shingle_hashes(text)
+    assert len(hashes) > 2 * TORCH_CHUNK  # several chunks
     reference = MinHash(num_perm=256, seed=1, scheme="affine32", hashfunc=int)
     reference.update_batch(hashes.tolist())
-    assert np.array_equal(reference.hashvalues, Signer(256).signature(hashes))
+    assert np.array_equal(reference.hashvalues, Signer(256).signature(hashes, backend=backend))
 
     other = text.replace("def ", "def renamed_", 15)
     a, b = set(shingle_hashes(text).tolist()), set(shingle_hashes(other).tolist())
