@@ -81,7 +81,7 @@ def _work(job: tuple[Path, str, Mapping[str, Any]]) -> tuple[Document | None, Co
     local = StageReport()
     document = ingest_one(path, rel, options, local)
     if document is not None:
-        document = redact_document(document, local)
+        document = redact_document(document, local, mark=True)
         signature = signature_bytes(document.text, int(options.get("num_perm", 256)))
         document = document.replace(metadata={**document.metadata, MINHASH_KEY: signature})
     return document, local.counts, local.issues

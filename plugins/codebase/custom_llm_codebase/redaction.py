@@ -310,14 +310,17 @@ def _detect_secrets_setup() -> tuple[list[Any], list[Callable[[str, str, Any], b
     return plugins, filters
 
 
-def redact_document(document: Document, report: StageReport) -> Document:
+def redact_document(document: Document, report: StageReport, mark: bool = False) -> Document:
     """``document`` with its secrets replaced and units re-derived when the text changed
-    (placeholders shift every offset after them); marked so that it is not redacted twice."""
+    (placeholders shift every offset after them). ``mark`` records that it was done, so that the
+    redaction preparer does not redo it (for documents redacted in an ingest worker)."""
     from custom_llm_codebase.ingestion import document_metadata
 
     language = str(document.metadata.get("language", "text"))
     text, counts = redact(document.text, document.source, language)
-    metadata = {**document.metadata, REDACTED_MARK: True}
+    if not counts and not mark:
+        return document
+    metadata = {**document.metadata, REDACTED_MARK: True} if mark else dict(document.metadata)
     if counts:
         for kind, n in sorted(counts.items()):
             report.count(f"redacted: {kind}", n)
@@ -327,11 +330,11 @@ def redact_document(document: Document, report: StageReport) -> Document:
 
 def redaction_step(options: Mapping[str, Any], report: StageReport) -> Callable[[Document], Document | None]:
     """The Preparer factory. Documents ingested by worker processes arrive already redacted (and
-    marked); every other document is redacted here."""
+    marked); every other document is redacted here. Either way the stored documents are the same."""
 
     def step(document: Document) -> Document | None:
-        if document.metadata.get(REDACTED_MARK):
-            return document
+        if document.metadata.get(REDACTED_MARK):  # done in a worker: drop the mark, keep the result
+            return document.replace(metadata={k: v for k, v in document.metadata.items() if k != REDACTED_MARK})
         return redact_document(document, report)
 
     return step
