@@ -9,7 +9,8 @@ from typing import Any
 
 def greedy_generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 64, stop: Iterable[str] = ()) -> str:
     """Greedy continuation of ``prompt`` (deterministic, so base and tuned are compared fairly),
-    cut at the first of ``stop``. The prompt is left-truncated to fit the model's context."""
+    cut at the first of ``stop``; generation ends as soon as a stop string appears, which is what
+    keeps generative evaluation affordable on a CPU. The prompt is left-truncated to fit."""
     import torch
 
     limit = int(getattr(model.config, "max_position_embeddings", 2048) or 2048)
@@ -17,6 +18,8 @@ def greedy_generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int
     ids = ids[-max(1, limit - max_new_tokens):]
     device = next(model.parameters()).device
     input_ids = torch.tensor([ids], device=device)
+    stop = [s for s in stop if s]
+    extra: dict[str, Any] = {"stop_strings": stop, "tokenizer": tokenizer} if stop else {}
     with torch.no_grad():
         output = model.generate(
             input_ids=input_ids,
@@ -25,9 +28,10 @@ def greedy_generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int
             do_sample=False,
             pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
             eos_token_id=tokenizer.eos_token_id,
+            **extra,
         )
     text = tokenizer.decode(output[0, len(ids):], skip_special_tokens=True)
-    cut = min((text.find(s) for s in stop if s and s in text), default=-1)
+    cut = min((text.find(s) for s in stop if s in text), default=-1)
     return text[:cut] if cut >= 0 else text
 
 

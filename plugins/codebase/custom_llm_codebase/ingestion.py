@@ -102,13 +102,26 @@ def _pool_context(multiprocessing: Any) -> Any:
 
 def _ingest_pool(jobs: list[tuple[Path, str]], options: Mapping[str, Any], report: StageReport,
                  workers: int) -> Iterator[Document]:
+    """The pool's results in file order. Should the workers die (out of memory, or a calling script
+    without the ``if __name__ == "__main__":`` guard that process start-up needs), the remaining
+    files are ingested in this process instead of hanging or failing the run."""
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     plain = dict(options)
-    context = _pool_context(multiprocessing)
-    with context.Pool(workers) as pool:
-        for document, counts, issues in pool.imap(_work, [(p, r, plain) for p, r in jobs], chunksize=8):
-            report.counts.update(counts)
-            report.issues.extend(issues)
+    done = 0
+    try:
+        with ProcessPoolExecutor(workers, mp_context=_pool_context(multiprocessing)) as pool:
+            for document, counts, issues in pool.map(_work, [(p, r, plain) for p, r in jobs], chunksize=8):
+                done += 1
+                report.counts.update(counts)
+                report.issues.extend(issues)
+                if document is not None:
+                    yield document
+    except BrokenProcessPool:
+        report.count("workers failed: the remaining files were ingested in one process")
+        for path, rel in jobs[done:]:
+            document = ingest_one(path, rel, options, report)
             if document is not None:
                 yield document
