@@ -9,7 +9,7 @@ Generates a corpus of sample ISO-MME tests (or uses ``--corpus``), then times in
 Prints channels per second for each and the ratio of full processing to bare parsing. With
 ``--write-docs`` the figures replace the "Automotive channels" section of docs/performance.md.
 
-    python plugins/automotive/benchmarks/automotive_channels.py --tests 200 --write-docs
+    python benchmarks/automotive_channels.py --tests 200 --write-docs
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DOCS = Path(__file__).resolve().parents[3] / "docs" / "performance.md"
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 HEADING = "## Automotive channels"
 
 
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     read_rate = processed / read_seconds
     full_rate = processed / full_seconds
     criteria = sum(len(o["criteria"]) for r in results for o in r["occupants"])
-    command = "python plugins/automotive/benchmarks/automotive_channels.py " + " ".join(argv or sys.argv[1:])
+    command = "python benchmarks/automotive_channels.py " + " ".join(argv or sys.argv[1:])
     machine = f"{os.cpu_count()}-core CPU ({platform.machine()}), Python {platform.python_version()}"
     rows = [
         ("bare numpy parsing", bare_seconds, bare_rate),
