@@ -33,7 +33,7 @@ class RunConfig:
     seq_len: int | None = None
     vocab_size: int | None = None
     max_eval_documents: int = 200
-    max_eval_examples: int = 24
+    max_eval_examples: int = 16
     cache_dir: str | None = None
     # training
     max_steps: int | None = None

@@ -84,10 +84,11 @@ def special_tokens(domain: str, options: Mapping[str, Any], tokenizer: Any) -> l
 
 @hookspec(firstresult=True)
 def make_examples(
-    domain: str, document: Document, options: Mapping[str, Any], rng: Any, tokenizer: Any
+    domain: str, document: Document, options: Mapping[str, Any], rng: Any, tokenizer: Any, settings: Mapping[str, Any]
 ) -> Iterable[Example] | None:
     """Turn one prepared document into training examples (causal text, instruction pairs,
-    infilling). ``rng`` is a seeded ``random.Random`` so examples are reproducible."""
+    infilling). ``rng`` is a seeded ``random.Random`` so examples are reproducible; ``settings``
+    holds ``seq_len`` and ``seed``, for sizing examples to the blocks they will be packed into."""
 
 
 # --- training ---------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ def register_recipes(register):
             name="scratch",
             description="A small Mistral-architecture model built from a config and trained from scratch, sized to the corpus.",
             defaults={**_COMMON, "learning_rate": 2e-3, "batch_size": 8, "seq_len": 256, "epochs": 40.0,
-                      "weight_decay": 0.1, "max_steps_cap": 500},
+                      "weight_decay": 0.1, "max_steps_cap": 400},
         )
     )
     lora = {**_COMMON, "learning_rate": 2e-4, "batch_size": 8, "seq_len": 512, "epochs": 2.0, "weight_decay": 0.0,

@@ -107,7 +107,10 @@ def encode_examples(tokenizer: Any, examples: list[Example]) -> list[tuple[list[
 
 def document_examples(run: Run, document: Document, tokenizer: Any) -> list[Example]:
     rng = random.Random(f"{run.config.seed}\x1f{document.id}")
-    made = run.hook.make_examples(domain=run.domain.name, document=document, options=run.options, rng=rng, tokenizer=tokenizer)
+    made = run.hook.make_examples(
+        domain=run.domain.name, document=document, options=run.options, rng=rng, tokenizer=tokenizer,
+        settings={"seq_len": int(run.training["seq_len"]), "seed": run.config.seed},  # both are in the pack cache key
+    )
     if made is None:
         return [Example(completion=document.text, doc_id=document.id)]
     return list(made)
