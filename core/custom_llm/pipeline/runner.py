@@ -123,11 +123,11 @@ def train(run: Run, resume: bool = False) -> dict[str, Any]:
     try:
         data = prepare_data(run)
         _write_config(run)
+        model = base_model(run, data)
+        if run.recipe.adapter:
+            model = wrap_adapter(run, model, data["tok"]["tokenizer"].convert_tokens_to_ids(data["tok"]["added_tokens"]))
+        base_metrics = _base_metrics(run, model, data, resume)
         with run.stage("train") as result:
-            model = base_model(run, data)
-            if run.recipe.adapter:
-                model = wrap_adapter(run, model, data["tok"]["tokenizer"].convert_tokens_to_ids(data["tok"]["added_tokens"]))
-            base_metrics = _base_metrics(run, model, data, resume)
             record = train_model(run, model, data["packed"], resume)
             model = record.pop("model")
             record.pop("trainer")
