@@ -92,3 +92,12 @@ def test_xz_baseline_follows_its_definition():
     expected = (len(lzma.compress(expected_train + "\n".join(held).encode(), preset=9 | lzma.PRESET_EXTREME))
                 - len(lzma.compress(expected_train, preset=9 | lzma.PRESET_EXTREME))) * 8 / len("\n".join(held).encode())
     assert xz_bits_per_byte(iter(train), held) == pytest.approx(expected)
+
+
+def test_xz_context_is_the_tail_of_the_training_text():
+    from custom_llm.pipeline.evaluate import _tail_bytes
+
+    texts = ["first document", "second", "a third, longer document"]
+    joined = "\n".join(texts).encode()
+    for limit in (1, 5, 24, 40, 100):
+        assert _tail_bytes(iter(texts), limit) == joined[-limit:]

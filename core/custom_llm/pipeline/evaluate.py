@@ -4,6 +4,7 @@ models alike, and a no-learning baseline: what xz needs for the same held-out te
 from __future__ import annotations
 
 import lzma
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,10 +54,23 @@ def evaluate_model(run: Run, model: Any, tokenizer: Any, split: dict[str, Any], 
 
 def xz_bits_per_byte(train_texts: Iterator[str], heldout_texts: list[str]) -> float:
     """(len(xz(train + heldout)) - len(xz(train))) * 8 / len(heldout), xz preset 9 extreme."""
-    train = "\n".join(train_texts).encode("utf-8")[-XZ_CONTEXT_BYTES:]
+    train = _tail_bytes(train_texts, XZ_CONTEXT_BYTES)
     heldout = "\n".join(heldout_texts).encode("utf-8")
     preset = 9 | lzma.PRESET_EXTREME
     return (len(lzma.compress(train + heldout, preset=preset)) - len(lzma.compress(train, preset=preset))) * 8 / max(1, len(heldout))
+
+
+def _tail_bytes(texts: Iterator[str], limit: int) -> bytes:
+    """The last ``limit`` bytes of the texts joined by newlines, holding little more than that in memory."""
+    kept: deque[bytes] = deque()
+    size = 0
+    for index, text in enumerate(texts):
+        chunk = (b"\n" if index else b"") + text.encode("utf-8")
+        kept.append(chunk)
+        size += len(chunk)
+        while size - len(kept[0]) >= limit:
+            size -= len(kept.popleft())
+    return b"".join(kept)[-limit:]
 
 
 def xz_baseline(run: Run, split: dict[str, Any]) -> float:
