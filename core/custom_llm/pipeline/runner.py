@@ -32,7 +32,6 @@ def prepare_data(run: Run) -> dict[str, Any]:
     tok = prepare_tokenizer(run, split)
     packed = pack_datasets(run, split, tok)
     data = {"ingested": ingested, "split": split, "tok": tok, "packed": packed}
-    run.artifacts["data"] = data
     write_json(run.output / "ingest_report.json", run.report("ingest").to_json())
     return data
 

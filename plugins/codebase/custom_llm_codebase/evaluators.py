@@ -9,7 +9,7 @@ left-truncated to ``PROMPT_CHARS`` so that a tiny model evaluates in seconds.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from custom_llm.records import Document, EvalContext
@@ -137,6 +137,17 @@ def evaluate_function_body(ctx: EvalContext) -> Mapping[str, float]:
         results.append((cut_body(generated, case["language"], case["indent"]), case["truth"]))
     return _score(results)
 
+def _code_lines(documents: list[Document]) -> Iterator[tuple[str, int, str, str]]:
+    """(file text, line offset, line, stripped line) for every line long enough to be a case."""
+    for document in documents:
+        text = document.text
+        position = 0
+        for line in text.split("\n"):
+            stripped = line.strip()
+            if len(stripped) >= MIN_LINE_CHARS:
+                yield text, position, line, stripped
+            position += len(line) + 1
+
 
 # --- line completion ----------------------------------------------------------------------------
 
@@ -146,16 +157,11 @@ def line_cases(documents: list[Document], limit: int, seed: int) -> list[dict[st
     cut, the truth is the rest of the line."""
     rng = random.Random(seed)
     cases = []
-    for document in documents:
-        text = document.text
-        position = 0
-        for line in text.split("\n"):
-            stripped = line.strip()
-            if len(stripped) >= MIN_LINE_CHARS and not stripped.startswith(("#", "//", "/*", "*")):
-                indent = len(line) - len(line.lstrip())
-                cut = indent + rng.randint(1, max(1, len(stripped) // 2))
-                cases.append({"text": text, "cut": position + cut, "end": position + len(line)})
-            position += len(line) + 1
+    for text, position, line, stripped in _code_lines(documents):
+        if not stripped.startswith(("#", "//", "/*", "*")):
+            indent = len(line) - len(line.lstrip())
+            cut = indent + rng.randint(1, max(1, len(stripped) // 2))
+            cases.append({"text": text, "cut": position + cut, "end": position + len(line)})
     return [{"prompt": _left(c["text"][:c["cut"]]), "truth": c["text"][c["cut"]:c["end"]]}
             for c in _sample(cases, limit, seed)]
 
@@ -176,16 +182,9 @@ def infilling_cases(documents: list[Document], limit: int, seed: int) -> list[di
     """A held-out line's code (without its indentation) is the middle; the file around it is
     prefix and suffix."""
     cases = []
-    for document in documents:
-        text = document.text
-        position = 0
-        for line in text.split("\n"):
-            stripped = line.strip()
-            if len(stripped) >= MIN_LINE_CHARS:
-                start = position + len(line) - len(line.lstrip())
-                end = start + len(stripped)
-                cases.append({"text": text, "start": start, "end": end})
-            position += len(line) + 1
+    for text, position, line, stripped in _code_lines(documents):
+        start = position + len(line) - len(line.lstrip())
+        cases.append({"text": text, "start": start, "end": start + len(stripped)})
     return [{"prefix": _left(c["text"][:c["start"]]), "middle": c["text"][c["start"]:c["end"]],
              "suffix": c["text"][c["end"]:c["end"] + SUFFIX_CHARS]} for c in _sample(cases, limit, seed)]
 
