@@ -67,7 +67,7 @@ def test_hook_specs_are_found():
 
 @pytest.mark.parametrize("hook", HOOKS)
 def test_every_hook_is_documented(hook):
-    assert re.search(rf"^### {hook}$", (ROOT / "docs" / "hooks.md").read_text(), re.MULTILINE), f"{hook} missing from docs/hooks.md"
+    assert re.search(rf"^### {hook}$", (ROOT / "docs" / "plugins" / "hooks.md").read_text(), re.MULTILINE), f"{hook} missing from docs/plugins/hooks.md"
 
 
 @pytest.mark.parametrize("hook", HOOKS)

@@ -2,7 +2,7 @@
 
 Hooks evolve by adding arguments only; pluggy lets an implementation accept fewer arguments than
 the spec passes, so a plugin written today keeps working. Every hook here is documented in
-docs/hooks.md (a test fails when one is not).
+docs/plugins/hooks.md (a test fails when one is not).
 """
 
 from __future__ import annotations
