@@ -69,12 +69,13 @@ def test_registering_and_unregistering_rebuilds_registries():
     assert "tiny-recipe" not in plugins.recipes
 
 
-def _fake_distribution(root: Path, module_body: str) -> dict[str, str]:
+def _fake_distribution(root: Path, module_body: str, requires: tuple[str, ...] = ()) -> dict[str, str]:
     """A distribution with a ``custom_llm`` entry point, found through sys.path like an installed one."""
     (root / "fake_vertical.py").write_text(textwrap.dedent(module_body))
     info = root / "fake_vertical-1.0.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-vertical\nVersion: 1.0\n")
+    requirements = "".join(f"Requires-Dist: {r}\n" for r in requires)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-vertical\nVersion: 1.0\n" + requirements)
     (info / "entry_points.txt").write_text("[custom_llm]\nfake = fake_vertical\n")
     env = dict(os.environ)
     env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
@@ -113,6 +114,35 @@ def test_entry_point_plugin_loads_and_allow_list_filters(tmp_path):
     assert "claims" not in _cli(env, "domains").stdout
     env["CUSTOM_LLM_LOAD_PLUGINS"] = "fake-vertical"
     assert "claims" in _cli(env, "domains").stdout
+
+
+CLAIMS_PLUGIN = """
+    from custom_llm import hookimpl
+    from custom_llm.records import Domain
+
+    @hookimpl
+    def register_domains(register):
+        register(Domain(name="claims", description="insurance claims"))
+    """
+
+
+def test_plugin_supporting_this_core_loads(tmp_path):
+    env = _fake_distribution(tmp_path, CLAIMS_PLUGIN, requires=("custom-llm>=0.1,<0.2", "custom-llm>=99; python_version < '3'", "numpy"))
+    env["COLUMNS"] = "250"
+    assert "claims" in _cli(env, "domains").stdout
+
+
+def test_incompatible_plugin_is_refused_by_name_before_any_work(tmp_path):
+    env = _fake_distribution(tmp_path, CLAIMS_PLUGIN, requires=("Custom_LLM>=99.0",))
+    env["COLUMNS"] = "250"
+    listing = _cli(env, "plugins")
+    assert listing.returncode == 0
+    assert "incompatible:" in listing.stdout and "custom-llm>=99.0" in listing.stdout
+    assert "claims" not in _cli(env, "domains").stdout
+    run = _cli(env, "run", "--domain", "claims", "--source", str(tmp_path), "--output", str(tmp_path / "out"))
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "unknown domain 'claims'" in run.stderr and "fake (incompatible: fake-vertical 1.0 supports custom-llm>=99.0" in run.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_start_up_imports_no_heavy_module():

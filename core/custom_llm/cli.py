@@ -222,6 +222,24 @@ def recipes() -> None:
     _console(stderr=False).print(table)
 
 
+@main.command(name="new-plugin")
+@click.argument("name")
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the package to. Default: ./custom-llm-NAME.")
+@user_errors
+def new_plugin(name: str, folder: Path | None) -> None:
+    """Write a working domain plugin package for a new vertical NAME, with tests and sample data."""
+    from custom_llm.plugins import get_plugins
+    from custom_llm.scaffold import write_plugin
+
+    written = write_plugin(name, folder, taken=get_plugins().domains.names())
+    click.echo(f"Wrote plugin '{name}' to {written}. Next:")
+    click.echo(f"  pip install -e {written}            # register it (entry point group custom_llm)")
+    click.echo("  custom-llm plugins                  # lists it with its hooks")
+    click.echo(f"  custom-llm run --domain {name}       # trains on its sample data; --source DIR for yours")
+    click.echo(f"  cd {written} && pytest             # its own tests")
+
+
 def _print_mapping(console: Any, title: str, mapping: dict[str, Any]) -> None:
     from rich.table import Table
 
@@ -236,3 +254,5 @@ def _print_mapping(console: Any, title: str, mapping: dict[str, Any]) -> None:
 def _print_plan(job: Any, plan: dict[str, Any]) -> None:
     _print_mapping(job.console, f"plan (dry run): {job.domain.name} / {job.recipe.name} -> {job.output}", plan)
     job.console.print("Nothing was trained. Run the same command without --dry-run to train.")
+
+

@@ -22,6 +22,7 @@ from custom_llm.records import Domain, Evaluator, Preparer, Recipe
 from custom_llm.suggest import did_you_mean
 
 ENTRY_POINT_GROUP = "custom_llm"
+CORE_DISTRIBUTION = "custom-llm"
 ALLOW_LIST_VARIABLE = "CUSTOM_LLM_LOAD_PLUGINS"
 DEFAULT_PLUGINS = (
     "custom_llm.default_plugins.text_domain",
@@ -51,6 +52,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self._items: dict[str, T] = {}
         self._owners: dict[str, str] = {}
+        self.failed_plugins: list[str] = []
 
     def add(self, item: T, owner: str) -> None:
         if item.name in self._items:
@@ -65,7 +67,8 @@ class Registry(Generic[T]):
         if name not in self._items:
             hint = did_you_mean(name, self._items)
             known = ", ".join(sorted(self._items)) or "none"
-            raise ConfigError(f"unknown {self.kind} {name!r}.{hint} Known {self.kind}s: {known}.")
+            failed = f" Plugins that failed to load (see `custom-llm plugins`): {'; '.join(self.failed_plugins)}." if self.failed_plugins else ""
+            raise ConfigError(f"unknown {self.kind} {name!r}.{hint} Known {self.kind}s: {known}.{failed}")
         return self._items[name]
 
     def owner(self, name: str) -> str:
@@ -110,6 +113,10 @@ class Plugins:
                 continue
             info = PluginInfo(entry_point.name, f"entry point ({dist_name})", dist.version if dist else "")
             self.infos[entry_point.name] = info
+            refusal = compatibility_problem(dist)
+            if refusal:
+                info.error = refusal
+                continue
             try:
                 plugin = entry_point.load()
                 self.pm.register(plugin, name=entry_point.name)
@@ -142,7 +149,9 @@ class Plugins:
                 "evaluator": Registry("evaluator"),
                 "preparer": Registry("preparer"),
             }
+            failed = [f"{i.name} ({i.error})" for i in self.infos.values() if i.error]
             for kind, registry in registries.items():
+                registry.failed_plugins = failed
                 caller = getattr(self.pm.hook, f"register_{kind}s")
                 for impl in caller.get_hookimpls():
                     impl.function(register=_registrar(registry, impl.plugin_name))
@@ -164,6 +173,35 @@ class Plugins:
     @property
     def preparers(self) -> Registry[Preparer]:
         return self._registries_built()["preparer"]
+
+
+def compatibility_problem(dist: metadata.Distribution | None) -> str:
+    """Why a plugin distribution cannot run on this core, or "" when it can.
+
+    A plugin declares the core versions it supports the standard way, as its dependency on
+    ``custom-llm`` (``dependencies = ["custom-llm>=0.1,<0.2"]``). pip checks it at install time;
+    core checks it again at load time, because editable and ``--no-deps`` installs skip pip's check,
+    so an incompatible plugin is refused by name instead of failing later inside a hook.
+    """
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    if dist is None:
+        return ""
+    for line in dist.requires or []:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if canonicalize_name(requirement.name) != CORE_DISTRIBUTION or requirement.marker is not None:
+            continue
+        if requirement.specifier and not requirement.specifier.contains(__version__, prereleases=True):
+            name = dist.metadata["Name"]
+            return (
+                f"incompatible: {name} {dist.version} supports custom-llm{requirement.specifier}, this is custom-llm {__version__}. "
+                f"Install a version of {name} made for custom-llm {__version__}, or a custom-llm it supports."
+            )
+    return ""
 
 
 def _registrar(registry: Registry[T], owner: str) -> Callable[[T], None]:

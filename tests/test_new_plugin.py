@@ -1,0 +1,113 @@
+"""``custom-llm new-plugin``: the package it writes installs, is listed, runs end to end and passes
+its own tests, exactly as a plugin author would do it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from custom_llm.cli import main
+from custom_llm.scaffold import core_requirement, names_for, sample_records, write_plugin
+
+
+def test_names_follow_the_bundled_plugins_conventions():
+    names = names_for("field-reports")
+    assert (names["module"], names["dist"], names["ident"]) == ("custom_llm_field_reports", "custom-llm-field-reports", "field_reports")
+
+
+@pytest.mark.parametrize("bad", ["", "Claims", "1claims", "claims!", "a/b", "_x", "claims-"])
+def test_unusable_names_are_refused_before_anything_is_written(tmp_path, bad):
+    result = CliRunner().invoke(main, ["new-plugin", bad, "--dir", str(tmp_path / "p")])
+    assert result.exit_code == 2 and "is not usable" in result.output
+    assert not (tmp_path / "p").exists()
+
+
+def test_a_taken_domain_or_a_full_folder_is_refused(tmp_path):
+    result = CliRunner().invoke(main, ["new-plugin", "codebase", "--dir", str(tmp_path / "p")])
+    assert result.exit_code == 2 and "already installed" in result.output
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(main, ["new-plugin", "claims", "--dir", str(tmp_path / "full")])
+    assert result.exit_code == 2 and "not an empty folder" in result.output
+    assert (tmp_path / "full" / "notes.txt").read_text() == "mine"
+
+
+def test_core_requirement_covers_this_release_series():
+    assert core_requirement("0.1.0") == "custom-llm>=0.1,<0.2"
+    assert core_requirement("1.4.2") == "custom-llm>=1.4,<2"
+
+
+def test_written_package_is_complete_and_lint_clean(tmp_path):
+    folder = write_plugin("claims", tmp_path / "claims")
+    written = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    assert written == [
+        "README.md", "custom_llm_claims/__init__.py", "custom_llm_claims/plugin.py", "custom_llm_claims/records_csv.py",
+        "custom_llm_claims/sample_data/records.csv", "pyproject.toml", "tests/test_claims.py",
+    ]
+    pyproject = (folder / "pyproject.toml").read_text()
+    assert 'claims = "custom_llm_claims.plugin"' in pyproject and f'"{core_requirement()}"' in pyproject
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=folder, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert sample_records() == sample_records() and sample_records().count("\n") == 321
+
+
+def _child_environment(root: Path) -> Path:
+    """A fresh virtual environment that sees this one's packages: installing into it leaves the
+    environment running the tests untouched. Returns its python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    python = root / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    child_site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+    parent_site = sysconfig.get_paths()["purelib"]
+    # an `import` line in a .pth file runs at start-up; addsitedir also runs the parent's own .pth
+    # files, which is where the editable installs of custom-llm and its plugins live
+    Path(child_site, "_custom_llm_parent.pth").write_text(f"import site; site.addsitedir({parent_site!r})\n")
+    return python
+
+
+def _in(python: Path, *args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "250"}
+    env.pop("CUSTOM_LLM_LOAD_PLUGINS", None)
+    return subprocess.run([str(python), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_scaffold_install_list_run_and_its_own_tests(tmp_path):
+    python = _child_environment(tmp_path / "venv")
+    made = _in(python, "-m", "custom_llm", "new-plugin", "claims", "--dir", str(tmp_path / "claims"))
+    assert made.returncode == 0, made.stderr
+    install = _in(python, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-e", str(tmp_path / "claims"))
+    assert install.returncode == 0, install.stdout + install.stderr
+
+    listing = _in(python, "-m", "custom_llm", "plugins")
+    assert listing.returncode == 0 and "claims" in listing.stdout and "loaded" in listing.stdout, listing.stdout
+    assert "claims" not in _in(Path(sys.executable), "-m", "custom_llm", "domains").stdout  # this environment is untouched
+
+    data = tmp_path / "claims" / "custom_llm_claims" / "sample_data"
+    run = _in(python, "-m", "custom_llm", "run", "--domain", "claims", "--source", str(data), "--output", str(tmp_path / "run"),
+              "--model-size", "tiny", "--seq-len", "64", "--batch-size", "4", "--max-steps", "4", "--quiet")
+    assert run.returncode == 0, run.stderr
+    assert "claims-field" in run.stderr and (tmp_path / "run" / "model" / "model.safetensors").is_file()
+
+    own_tests = _in(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=tmp_path / "claims")
+    assert own_tests.returncode == 0, own_tests.stdout[-3000:]
+    assert "5 passed" in own_tests.stdout
+
+
+@pytest.mark.slow
+def test_scaffolded_plugin_declaring_another_core_is_refused(tmp_path):
+    python = _child_environment(tmp_path / "venv")
+    folder = write_plugin("claims", tmp_path / "claims")
+    pyproject = folder / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(core_requirement(), "custom-llm>=9.0"))
+    assert _in(python, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-e", str(folder)).returncode == 0
+    listing = _in(python, "-m", "custom_llm", "plugins")
+    assert "incompatible:" in listing.stdout and "custom-llm>=9.0" in listing.stdout
+    run = _in(python, "-m", "custom_llm", "run", "--domain", "claims", "--output", str(tmp_path / "run"))
+    assert run.returncode == 2 and "Traceback" not in run.stderr and "incompatible" in run.stderr
