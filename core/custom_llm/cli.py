@@ -256,3 +256,6 @@ def _print_plan(job: Any, plan: dict[str, Any]) -> None:
     job.console.print("Nothing was trained. Run the same command without --dry-run to train.")
 
 
+from custom_llm.cli_runs import runs  # noqa: E402  (the run registry's commands; kept in their own module)
+
+main.add_command(runs)

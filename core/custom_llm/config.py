@@ -27,6 +27,7 @@ class RunConfig:
     recipe: str | None = None
     base_model: str | None = None
     output: str | None = None
+    registry: str | None = None
     seed: int = 42
     # data
     eval_fraction: float = 0.1

@@ -21,7 +21,7 @@ def versions(run: Run) -> dict[str, Any]:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             found[name] = None
-    found["plugins"] = {i.name: i.version or "built-in" for i in run.plugins.plugin_infos() if not i.error}
+    found["plugins"] = {i.name: i.version or "unversioned" for i in run.plugins.plugin_infos() if not i.error}
     return found
 
 
@@ -34,6 +34,8 @@ def write_manifest(run: Run, extra: dict[str, Any]) -> dict[str, Any]:
         "base_model": run.config.base_model,
         "sources": [str(s) for s in run.sources],
         "files": run.artifacts.get("files", []),
+        "preparers": [p.name for p in sorted((p for p in run.plugins.preparers.values() if p.applies_to(run.domain.name)),
+                                             key=lambda p: (p.order, p.name))],
         "counts": {stage: dict(report.counts) for stage, report in run.reports.items()},
         "timings_seconds": run.timings,
         **extra,
@@ -134,8 +136,16 @@ def render_markdown(report: dict[str, Any], has_curve: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+_STAGE_FIGURES = (
+    ("discover", ("files", "files_left_out")),
+    ("split", ("train_documents", "eval_documents")),
+    ("tokenize and pack", ("train_tokens", "train_blocks", "eval_tokens", "seq_len", "packing_efficiency")),
+)
+
+
 def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
-    redacted = {k: v for k, v in report["data"].get("counts", {}).items() if k.startswith("redacted")}
+    counts = report["data"].get("counts", {})
+    redacted = {k: v for k, v in counts.items() if k.startswith("redact")}
     lines = [
         "---", "library_name: transformers" if report["adapter"] is None else "library_name: peft", "tags: [custom-llm]", "---", "",
         f"# {report['domain']} model trained with custom-llm ({report['recipe']})", "",
@@ -148,9 +158,16 @@ def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
     if len(manifest["files"]) > 500:
         lines.append(f"| ... | {len(manifest['files']) - 500} more files in manifest.json | | |")
     lines += ["", "## Counts per stage", ""]
-    for stage, counts in manifest["counts"].items():
-        lines.append(f"- {stage}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    data = report["data"]
+    stage_lines = {stage: ", ".join(f"{k.replace('_', ' ')} {_fmt(data[k])}" for k in keys if k in data) for stage, keys in _STAGE_FIGURES}
+    lines.append(f"- discover: {stage_lines['discover']}")
+    for stage, stage_counts in manifest["counts"].items():
+        lines.append(f"- {stage}: " + ", ".join(f"{k} {v}" for k, v in sorted(stage_counts.items())))
+    lines += [f"- {stage}: {text}" for stage, text in stage_lines.items() if stage != "discover" and text]
     lines += ["", "## Redaction", ""]
+    steps = manifest.get("preparers")
+    if steps is not None:
+        lines += [f"Preparation steps, in order: {', '.join(steps) or 'none'}.", ""]
     lines += [f"- {k}: {v}" for k, v in sorted(redacted.items())] or ["- nothing was redacted"]
     lines += ["", "## Evaluation (held-out documents)", "", "| evaluator | metric | base | tuned |", "| --- | --- | --- | --- |"]
     for row in report["comparison"]:
@@ -158,7 +175,10 @@ def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
     lines += ["", f"xz baseline: {_fmt(report['xz_bits_per_byte'])} bits per byte. {report['xz_verdict']}", "",
               "## Versions", ""]
     for name, version in manifest["versions"].items():
-        lines.append(f"- {name}: {version}")
+        if name == "plugins" and isinstance(version, dict):
+            lines += [f"- plugin {plugin}: {plugin_version}" for plugin, plugin_version in version.items()]
+        else:
+            lines.append(f"- {name}{' (core)' if name == 'custom-llm' else ''}: {version}")
     lines += ["", "## Loading", "", "```python"]
     if report["adapter"]:
         lines += ["from transformers import AutoModelForCausalLM, AutoTokenizer", "from peft import PeftModel",

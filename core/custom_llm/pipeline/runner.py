@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from custom_llm import registry
 from custom_llm.pipeline import rundir
 from custom_llm.pipeline.evaluate import evaluate_model, xz_baseline
 from custom_llm.pipeline.export import load_tuned_model, save_model
@@ -119,6 +120,7 @@ def train(run: Run, resume: bool = False) -> dict[str, Any]:
     rundir.claim(run)
     if not resume:
         rundir.clear_checkpoints(run)
+    recording = registry.record_start(run, resume, resolved_config(run))
     try:
         data = prepare_data(run)
         _write_config(run)
@@ -138,9 +140,11 @@ def train(run: Run, resume: bool = False) -> dict[str, Any]:
             save_model(run, model, data["tok"]["tokenizer"])
         report = _evaluate_and_report(run, data, model, base_metrics, record)
         rundir.mark(run, "complete")
+        recording.complete(run)
         return report
-    except BaseException:
+    except BaseException as error:
         rundir.mark(run, "failed")
+        recording.fail(run, error)
         raise
 
 
@@ -198,16 +202,21 @@ def _evaluate_and_report(run: Run, data: dict[str, Any], model: Any, base_metric
     return report
 
 
-def _write_config(run: Run) -> None:
-    """The fully resolved settings, as a config file that reproduces this run (``--config``)."""
-    import yaml
-
+def resolved_config(run: Run) -> dict[str, Any]:
+    """The fully resolved settings: what config.yaml holds and the run registry records."""
     from custom_llm.config import FIELDS
 
     resolved = run.config.to_dict()
     resolved.update({k: v for k, v in run.training.items() if k in FIELDS})
     resolved.update(recipe=run.recipe.name, sources=[str(s) for s in run.sources], domain_options=run.options, output=str(run.output))
-    write_text(run.output / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    return resolved
+
+
+def _write_config(run: Run) -> None:
+    """The fully resolved settings, as a config file that reproduces this run (``--config``)."""
+    import yaml
+
+    write_text(run.output / "config.yaml", yaml.safe_dump(resolved_config(run), sort_keys=False))
 
 
 def print_summary(run: Run, report: dict[str, Any]) -> None:

@@ -1,0 +1,293 @@
+"""``custom-llm runs``: the run registry from the command line (list, show, compare).
+
+Light like ``--help``: only click, rich and the standard library (custom_llm.registry) are imported,
+never torch or transformers. A registry that cannot be read is one line on stderr and status 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from custom_llm.registry import KEY_METRIC, STATUSES, Registry, RegistryError, RunRecord, registry_path
+
+FILES_SHOWN = 20
+
+
+def _registry_errors(function: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except RegistryError as error:
+            click.secho(f"error: {error}", fg="red", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def _registry_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--registry", "registry_file", type=click.Path(dir_okay=False, path_type=Path),
+        help="Registry file (default: $CUSTOM_LLM_REGISTRY, else runs.sqlite3 in the user data folder).",
+    )(function)
+
+
+def _open(registry_file: Path | None) -> Registry:
+    registry = Registry(registry_path(registry_file))
+    try:
+        registry.mark_vanished()  # runs whose process died are shown as interrupted
+    except RegistryError:
+        pass  # a read-only registry can still be read: the read below reports anything worse
+    return registry
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _fmt(value: Any) -> str:
+    """A table cell: numbers rounded, structures as JSON, never read as rich markup."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, (dict, list)):
+        return escape(json.dumps(value, sort_keys=True))
+    return escape(str(value))
+
+
+def _delta(before: Any, after: Any) -> str:
+    if isinstance(before, (int, float)) and isinstance(after, (int, float)) and not isinstance(before, bool):
+        difference = after - before
+        return f"{difference:+.4f}" if abs(difference) < 100 else f"{difference:+,.1f}"
+    return ""
+
+
+def _when(stamp: str | None) -> str:
+    """A stored UTC time in local time, to the minute."""
+    if not stamp:
+        return "-"
+    try:
+        return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return stamp
+
+
+def _duration(record: RunRecord) -> str:
+    if not record.finished:
+        return "-"
+    seconds = (datetime.fromisoformat(record.finished) - datetime.fromisoformat(record.started)).total_seconds()
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {seconds:02d}s" if hours else f"{minutes}m {seconds:02d}s"
+
+
+def _status(status: str) -> str:
+    colour = {"complete": "green", "running": "cyan", "failed": "red", "interrupted": "yellow"}.get(status, "white")
+    return f"[{colour}]{status}[/{colour}]"
+
+
+def _flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _metric_rows(record: RunRecord) -> dict[tuple[str, str], tuple[Any, Any]]:
+    """(evaluator, metric) -> (base, tuned), in the tuned report's order."""
+    base, tuned = record.metrics.get("base", {}), record.metrics.get("tuned", {})
+    rows: dict[tuple[str, str], tuple[Any, Any]] = {}
+    for evaluator in [*tuned, *(e for e in base if e not in tuned)]:
+        metrics = {**base.get(evaluator, {}), **tuned.get(evaluator, {})}
+        for metric in metrics:
+            rows[(evaluator, metric)] = (base.get(evaluator, {}).get(metric), tuned.get(evaluator, {}).get(metric))
+    return rows
+
+
+def _table(title: str, *columns: str, right: tuple[str, ...] = ()) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="right" if column in right else "left", overflow="fold")
+    return table
+
+
+@click.group()
+def runs() -> None:
+    """The run registry: every training run with its config, data hashes, status and metrics.
+
+    \b
+    custom-llm runs list                 recent runs, newest first
+    custom-llm runs show ID              everything recorded about one run (an id prefix will do)
+    custom-llm runs compare ID ID        config and metric differences side by side
+    """
+
+
+@runs.command(name="list")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Show at most this many runs.")
+@click.option("--status", type=click.Choice(STATUSES), help="Only runs with this status.")
+@click.option("--domain", help="Only runs of this domain.")
+@click.option("--recipe", help="Only runs of this recipe.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_registry_option
+@_registry_errors
+def list_runs(limit: int, status: str | None, domain: str | None, recipe: str | None, as_json: bool, registry_file: Path | None) -> None:
+    """List recorded runs, newest first."""
+    registry = _open(registry_file)
+    records = registry.list_runs(limit=limit, status=status, domain=domain, recipe=recipe)
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in records], indent=2))
+        return
+    console = _console()
+    if not records:
+        console.print(f"No runs recorded in {escape(str(registry.path))}" + (" match these filters." if status or domain or recipe else " yet."))
+        return
+    evaluator, metric = KEY_METRIC
+    table = _table(f"runs in {escape(str(registry.path))}", "id", "started", "status", "domain", "recipe", f"tuned {metric}", "output",
+                   right=(f"tuned {metric}",))
+    table.columns[0].no_wrap = True
+    for record in records:
+        table.add_row(record.id, _when(record.started), _status(record.status), _fmt(record.domain), _fmt(record.recipe),
+                      _fmt(record.key_metric), _fmt(record.output))
+    console.print(table)
+
+
+@runs.command()
+@click.argument("run_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole record (every source file included) as JSON.")
+@_registry_option
+@_registry_errors
+def show(run_id: str, as_json: bool, registry_file: Path | None) -> None:
+    """Show everything recorded about one run; ID may be the start of an id."""
+    record = _open(registry_file).get(run_id)
+    if as_json:
+        click.echo(json.dumps(record.to_json(), indent=2))
+        return
+    console = _console()
+    about = _table(f"run {record.id}", "field", "value")
+    fields = {
+        "status": _status(record.status), "started": _when(record.started), "finished": _when(record.finished),
+        "duration": _duration(record), "command": record.command, "domain": record.domain, "recipe": record.recipe,
+        "base model": record.base_model, "seed": record.seed, "output": record.output, "manifest blake2b": record.manifest_hash,
+        "resumed": f"{record.resumes} time(s)" if record.resumes else None, "error": record.error,
+        "host": record.host, "versions": ", ".join(f"{k} {v}" for k, v in _flatten(record.versions).items() if v is not None),
+    }
+    for key, value in fields.items():
+        if value not in (None, ""):
+            about.add_row(key, value if key == "status" else _fmt(value))
+    console.print(about)
+
+    rows = _metric_rows(record)
+    if rows:
+        metrics = _table("metrics (held-out documents)", "evaluator", "metric", "base", "tuned", "delta", right=("base", "tuned", "delta"))
+        for (evaluator, metric), (before, after) in rows.items():
+            metrics.add_row(_fmt(evaluator), _fmt(metric), _fmt(before), _fmt(after), _delta(before, after))
+        if record.metrics.get("xz_bits_per_byte") is not None:
+            metrics.add_row("xz -9e baseline", "bits_per_byte", "", _fmt(record.metrics["xz_bits_per_byte"]), "")
+        console.print(metrics)
+    training = record.metrics.get("training") or {}
+    if training:
+        table = _table("training", "figure", "value", right=("value",))
+        for key, value in training.items():
+            table.add_row(_fmt(key), _fmt(value))
+        console.print(table)
+
+    config = _table("config (resolved)", "setting", "value")
+    for key, value in _flatten(record.config).items():
+        config.add_row(_fmt(key), _fmt(value))
+    console.print(config)
+
+    files = _table(f"source files ({len(record.files)})", "source", "path", "blake2b", "bytes", right=("bytes",))
+    for f in record.files[:FILES_SHOWN]:
+        files.add_row(_fmt(f["source"]), _fmt(f["path"]), _fmt(f["blake2b"]), _fmt(f["bytes"]))
+    console.print(files)
+    if len(record.files) > FILES_SHOWN:
+        console.print(f"... and {len(record.files) - FILES_SHOWN} more files: `custom-llm runs show {record.id} --json` lists them all.")
+
+
+@runs.command()
+@click.argument("first", metavar="ID")
+@click.argument("second", metavar="ID")
+@_registry_option
+@_registry_errors
+def compare(first: str, second: str, registry_file: Path | None) -> None:
+    """Compare two runs: config differences, then metrics side by side (base, tuned, delta)."""
+    registry = _open(registry_file)
+    a, b = registry.get(first), registry.get(second)
+    console = _console()
+    header = _table(f"runs {a.id} and {b.id}", "", a.id, b.id)
+    for label, get in (("status", lambda r: r.status), ("started", lambda r: _when(r.started)), ("domain", lambda r: r.domain),
+                       ("recipe", lambda r: r.recipe), ("output", lambda r: r.output), ("manifest blake2b", lambda r: r.manifest_hash)):
+        header.add_row(label, _fmt(get(a)), _fmt(get(b)))
+    console.print(header)
+
+    config_a, config_b = _flatten(a.config), _flatten(b.config)
+    changed = [k for k in [*config_a, *(k for k in config_b if k not in config_a)] if config_a.get(k) != config_b.get(k)]
+    if changed:
+        table = _table("config differences", "setting", a.id, b.id)
+        for key in changed:
+            table.add_row(_fmt(key), _fmt(config_a.get(key)), _fmt(config_b.get(key)))
+        console.print(table)
+    else:
+        console.print("config: identical")
+
+    rows_a, rows_b = _metric_rows(a), _metric_rows(b)
+    keys = [*rows_a, *(k for k in rows_b if k not in rows_a)]
+    if keys:
+        metrics = _table("metrics (held-out documents)", "evaluator", "metric", f"{a.id} base", f"{a.id} tuned", f"{a.id} delta",
+                         f"{b.id} base", f"{b.id} tuned", f"{b.id} delta", "tuned: b - a",
+                         right=(f"{a.id} base", f"{a.id} tuned", f"{a.id} delta", f"{b.id} base", f"{b.id} tuned", f"{b.id} delta",
+                                "tuned: b - a"))
+        for key in keys:
+            base_a, tuned_a = rows_a.get(key, (None, None))
+            base_b, tuned_b = rows_b.get(key, (None, None))
+            metrics.add_row(*map(_fmt, key), _fmt(base_a), _fmt(tuned_a), _delta(base_a, tuned_a),
+                            _fmt(base_b), _fmt(tuned_b), _delta(base_b, tuned_b), _delta(tuned_a, tuned_b))
+        console.print(metrics)
+    else:
+        console.print("metrics: neither run recorded any")
+
+    training_a, training_b = a.metrics.get("training") or {}, b.metrics.get("training") or {}
+    training_keys = [k for k in [*training_a, *(k for k in training_b if k not in training_a)] if training_a.get(k) != training_b.get(k)]
+    if training_keys:
+        table = _table("training differences", "figure", a.id, b.id, right=(a.id, b.id))
+        for key in training_keys:
+            table.add_row(_fmt(key), _fmt(training_a.get(key)), _fmt(training_b.get(key)))
+        console.print(table)
+
+    console.print(_files_summary(a, b))
+
+
+def _files_summary(a: RunRecord, b: RunRecord) -> str:
+    """How the two runs' source files differ, by path and blake2b."""
+    files_a = {(f["source"], f["path"]): f["blake2b"] for f in a.files}
+    files_b = {(f["source"], f["path"]): f["blake2b"] for f in b.files}
+    same = sum(1 for k, v in files_a.items() if files_b.get(k) == v)
+    changed = sorted(k[1] for k, v in files_a.items() if k in files_b and files_b[k] != v)
+    only_a = sorted(k[1] for k in files_a if k not in files_b)
+    only_b = sorted(k[1] for k in files_b if k not in files_a)
+    parts = [f"source files: {same} identical", f"{len(changed)} changed", f"{len(only_a)} only in {a.id}", f"{len(only_b)} only in {b.id}"]
+    lines = [", ".join(parts)]
+    for label, names in (("changed", changed), (f"only in {a.id}", only_a), (f"only in {b.id}", only_b)):
+        if names:
+            more = f" and {len(names) - FILES_SHOWN} more" if len(names) > FILES_SHOWN else ""
+            lines.append(f"  {label}: " + ", ".join(names[:FILES_SHOWN]) + more)
+    return escape("\n".join(lines))
