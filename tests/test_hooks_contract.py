@@ -67,7 +67,24 @@ def test_hook_specs_are_found():
 
 @pytest.mark.parametrize("hook", HOOKS)
 def test_every_hook_is_documented(hook):
-    assert re.search(rf"^### {hook}$", (ROOT / "docs" / "plugins" / "hooks.md").read_text(), re.MULTILINE), f"{hook} missing from docs/plugins/hooks.md"
+    page = (ROOT / "docs" / "plugins" / "hooks.md").read_text()
+    assert re.search(rf"^### {hook}$", page, re.MULTILINE), f"{hook} missing from docs/plugins/hooks.md"
+
+
+BUNDLED = {"builtin-text_domain": "text", "builtin-recipes": "recipes", "builtin-perplexity": "perplexity",
+           "builtin-cleaning": "cleaning", "codebase": "codebase", "automotive": "automotive", "public_sector": "public_sector"}
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_hook_table_names_exactly_the_bundled_plugins_implementing_it(hook):
+    infos = {info.name: info for info in get_plugins().plugin_infos() if info.name in BUNDLED}
+    if len(infos) < len(BUNDLED):
+        pytest.skip("the bundled plugins are not all installed (pip install -e plugins/...)")
+    row = re.search(rf"^\| `{hook}` \|[^|]*\|(.*)\|$", (ROOT / "docs" / "plugins" / "hooks.md").read_text(), re.MULTILINE)
+    assert row, f"{hook} has no row in the table of docs/plugins/hooks.md"
+    named = {label for label in BUNDLED.values() if re.search(rf"\b{label}\b", row.group(1))}
+    implementing = {BUNDLED[name] for name, info in infos.items() if hook in info.hooks}
+    assert named == implementing, f"docs/plugins/hooks.md names {sorted(named)} for {hook}; implemented by {sorted(implementing)}"
 
 
 @pytest.mark.parametrize("hook", HOOKS)

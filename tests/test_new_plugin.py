@@ -3,13 +3,12 @@ its own tests, exactly as a plugin author would do it."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
+from child_environment import make_child_environment, pip_install_editable, run_in
 from click.testing import CliRunner
 
 from custom_llm.cli import main
@@ -57,57 +56,37 @@ def test_written_package_is_complete_and_lint_clean(tmp_path):
     assert sample_records() == sample_records() and sample_records().count("\n") == 321
 
 
-def _child_environment(root: Path) -> Path:
-    """A fresh virtual environment that sees this one's packages: installing into it leaves the
-    environment running the tests untouched. Returns its python."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
-    python = root / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    child_site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                capture_output=True, text=True, check=True).stdout.strip()
-    parent_site = sysconfig.get_paths()["purelib"]
-    # an `import` line in a .pth file runs at start-up; addsitedir also runs the parent's own .pth
-    # files, which is where the editable installs of custom-llm and its plugins live
-    Path(child_site, "_custom_llm_parent.pth").write_text(f"import site; site.addsitedir({parent_site!r})\n")
-    return python
-
-
-def _in(python: Path, *args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "250"}
-    env.pop("CUSTOM_LLM_LOAD_PLUGINS", None)
-    return subprocess.run([str(python), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-
-
 @pytest.mark.slow
 def test_scaffold_install_list_run_and_its_own_tests(tmp_path):
-    python = _child_environment(tmp_path / "venv")
-    made = _in(python, "-m", "custom_llm", "new-plugin", "claims", "--dir", str(tmp_path / "claims"))
+    python = make_child_environment(tmp_path / "venv")
+    made = run_in(python, "-m", "custom_llm", "new-plugin", "claims", "--dir", str(tmp_path / "claims"))
     assert made.returncode == 0, made.stderr
-    install = _in(python, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-e", str(tmp_path / "claims"))
+    install = pip_install_editable(python, tmp_path / "claims")
     assert install.returncode == 0, install.stdout + install.stderr
 
-    listing = _in(python, "-m", "custom_llm", "plugins")
+    listing = run_in(python, "-m", "custom_llm", "plugins")
     assert listing.returncode == 0 and "claims" in listing.stdout and "loaded" in listing.stdout, listing.stdout
-    assert "claims" not in _in(Path(sys.executable), "-m", "custom_llm", "domains").stdout  # this environment is untouched
+    assert "claims" not in run_in(Path(sys.executable), "-m", "custom_llm", "domains").stdout  # this environment is untouched
 
     data = tmp_path / "claims" / "custom_llm_claims" / "sample_data"
-    run = _in(python, "-m", "custom_llm", "run", "--domain", "claims", "--source", str(data), "--output", str(tmp_path / "run"),
+    run = run_in(python, "-m", "custom_llm", "run", "--domain", "claims", "--source", str(data), "--output", str(tmp_path / "run"),
               "--model-size", "tiny", "--seq-len", "64", "--batch-size", "4", "--max-steps", "4", "--quiet")
     assert run.returncode == 0, run.stderr
     assert "claims-field" in run.stderr and (tmp_path / "run" / "model" / "model.safetensors").is_file()
 
-    own_tests = _in(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=tmp_path / "claims")
+    own_tests = run_in(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=tmp_path / "claims")
     assert own_tests.returncode == 0, own_tests.stdout[-3000:]
     assert "5 passed" in own_tests.stdout
 
 
 @pytest.mark.slow
 def test_scaffolded_plugin_declaring_another_core_is_refused(tmp_path):
-    python = _child_environment(tmp_path / "venv")
+    python = make_child_environment(tmp_path / "venv")
     folder = write_plugin("claims", tmp_path / "claims")
     pyproject = folder / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace(core_requirement(), "custom-llm>=9.0"))
-    assert _in(python, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-e", str(folder)).returncode == 0
-    listing = _in(python, "-m", "custom_llm", "plugins")
+    assert pip_install_editable(python, folder).returncode == 0
+    listing = run_in(python, "-m", "custom_llm", "plugins")
     assert "incompatible:" in listing.stdout and "custom-llm>=9.0" in listing.stdout
-    run = _in(python, "-m", "custom_llm", "run", "--domain", "claims", "--output", str(tmp_path / "run"))
+    run = run_in(python, "-m", "custom_llm", "run", "--domain", "claims", "--output", str(tmp_path / "run"))
     assert run.returncode == 2 and "Traceback" not in run.stderr and "incompatible" in run.stderr
