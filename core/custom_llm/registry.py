@@ -23,7 +23,7 @@ import socket
 import sqlite3
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -186,7 +186,8 @@ class Registry:
             try:
                 yield connection
             except BaseException:
-                connection.execute("ROLLBACK")
+                with suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
         except (sqlite3.Error, OSError) as error:
@@ -196,35 +197,53 @@ class Registry:
                 connection.close()
 
     def _migrate(self, connection: sqlite3.Connection, write: bool) -> None:
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise RegistryError(
-                f"run registry {self.path} has schema version {version}, newer than this custom-llm understands "
-                f"({SCHEMA_VERSION}); upgrade custom-llm or set ${ENVIRONMENT_VARIABLE} to another file"
-            )
-        if version == SCHEMA_VERSION:
-            return
-        if version == 0 and connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0:
-            raise RegistryError(f"{self.path} is a SQLite database but not a custom-llm run registry; "
-                                f"point ${ENVIRONMENT_VARIABLE} at another file")
+        """Bring the file to SCHEMA_VERSION (creating it when empty); reading never writes. The
+        version and the tables are read in one transaction: another process may be creating them."""
+        connection.execute("BEGIN")
+        try:
+            version, tables = self._state(connection)
+        except BaseException:
+            with suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+        if version == SCHEMA_VERSION or (not write and version == 0 and tables == 0):
+            return  # current, or an empty file that a reader leaves as it is
         if not write:
-            return  # an empty file: nothing recorded yet, and reading creates nothing
+            self._check(version, tables)
         try:
             connection.execute("PRAGMA journal_mode = WAL")  # readers never wait for a writer
         except sqlite3.OperationalError:
             pass  # a file system without shared memory: the default rollback journal still protects the file
         connection.execute("BEGIN IMMEDIATE")
         try:
-            version = connection.execute("PRAGMA user_version").fetchone()[0]  # another process may have just done it
+            version, tables = self._state(connection)  # another process may have just created it
+            self._check(version, tables)
             for step in range(version, SCHEMA_VERSION):
                 for statement in MIGRATIONS[step].split(";"):
                     if statement.strip():
                         connection.execute(statement)
             connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
-            connection.execute("ROLLBACK")
+            with suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
+
+    @staticmethod
+    def _state(connection: sqlite3.Connection) -> tuple[int, int]:
+        version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+        return version, int(connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
+
+    def _check(self, version: int, tables: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise RegistryError(
+                f"run registry {self.path} has schema version {version}, newer than this custom-llm understands "
+                f"({SCHEMA_VERSION}); upgrade custom-llm or set ${ENVIRONMENT_VARIABLE} to another file"
+            )
+        if version == 0 and tables > 0:
+            raise RegistryError(f"{self.path} is a SQLite database but not a custom-llm run registry; "
+                                f"point ${ENVIRONMENT_VARIABLE} at another file")
 
     def schema_version(self) -> int:
         with self._connection(write=True) as connection:
