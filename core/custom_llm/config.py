@@ -36,6 +36,7 @@ class RunConfig:
     max_eval_documents: int = 200
     max_eval_examples: int = 16
     cache_dir: str | None = None
+    num_proc: int | str = "auto"
     # training
     max_steps: int | None = None
     epochs: float | None = None
@@ -156,6 +157,8 @@ def _check_ranges(config: RunConfig) -> None:
             raise ConfigError(f"{key} must be at least 1, got {value}.")
     if config.seq_len is not None and config.seq_len < 16:
         raise ConfigError(f"seq_len must be at least 16 tokens, got {config.seq_len}.")
+    if config.num_proc != "auto" and not (type(config.num_proc) is int and config.num_proc >= 1):
+        raise ConfigError(f"num_proc must be 'auto' or a whole number of processes (1 or more), got {config.num_proc!r}.")
     if config.epochs is not None and config.epochs <= 0:
         raise ConfigError(f"epochs must be positive, got {config.epochs}.")
 

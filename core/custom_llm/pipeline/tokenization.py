@@ -10,7 +10,7 @@ from typing import Any
 
 from custom_llm.pipeline.cache import key_of
 from custom_llm.pipeline.run import Run
-from custom_llm.pipeline.storage import iter_documents
+from custom_llm.pipeline.storage import iter_documents, text_bytes
 
 END_OF_TEXT = "<|endoftext|>"
 PADDING = "<|pad|>"
@@ -52,7 +52,7 @@ def prepare_tokenizer(run: Run, split: dict[str, Any]) -> dict[str, Any]:
             result.update(tokenizer=tokenizer, key=key, added_tokens=added, trained=False)
             return result
         extra = domain_tokens(run, None)
-        train_bytes = sum(len(d.text.encode("utf-8")) for d in iter_documents(split["train"]))
+        train_bytes = text_bytes(split["train"])  # from the Arrow offsets: a cache hit does not read the text
         vocab = run.config.vocab_size or auto_vocab_size(train_bytes)
         key = key_of("tokenizer", split["key"], vocab, extra)
         folder = run.cache.folder("tokenizer", key)

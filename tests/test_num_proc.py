@@ -1,0 +1,169 @@
+"""Data preparation in several processes (``num_proc``) gives the same packed data as one process,
+and the array packer and encoder give the same blocks as the reference ``Packer`` and ``tokenizer(...)``."""
+
+from __future__ import annotations
+
+import random
+import sys
+
+import pytest
+
+from custom_llm import hookimpl
+from custom_llm.config import RunConfig, build_config
+from custom_llm.errors import ConfigError
+from custom_llm.pipeline import packing, storage
+from custom_llm.pipeline.ingest import ingest_and_prepare
+from custom_llm.pipeline.packing import IGNORE, BlockPacker, Encoded, Packer, encode_flat, pack_datasets, resolve_num_proc
+from custom_llm.pipeline.run import build_run
+from custom_llm.pipeline.split import split_documents
+from custom_llm.pipeline.tokenization import prepare_tokenizer, train_bpe_tokenizer
+from custom_llm.plugins import get_plugins
+from custom_llm.records import Document, Example
+from custom_llm.testing import registered_plugin
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes use fork, on Linux only")
+
+
+def _reference_blocks(examples: list[tuple[list[int], list[int]]], seq_len: int, pad_id: int) -> list[dict]:
+    packer = Packer(seq_len, pad_id)
+    blocks = [block for ids, labels in examples for block in packer.add(ids, labels)]
+    return blocks + list(packer.finish())
+
+
+def _array_blocks(examples: list[tuple[list[int], list[int]]], seq_len: int, pad_id: int, split_every: int) -> list[dict]:
+    import numpy as np
+
+    packer = BlockPacker(seq_len, pad_id)
+    parts = []
+    for start in range(0, len(examples), split_every):
+        chunk = examples[start:start + split_every]
+        encoded = Encoded(np.array([t for ids, _ in chunk for t in ids], dtype=np.int32),
+                          np.array([t for _, labels in chunk for t in labels], dtype=np.int32),
+                          np.array([len(ids) for ids, _ in chunk], dtype=np.int64), 0)
+        parts.append(packer.add(encoded))
+    parts.append(packer.finish())
+    return [{"input_ids": i.tolist(), "labels": la.tolist(), "position_ids": p.tolist()}
+            for ids, labels, positions in parts for i, la, p in zip(ids, labels, positions, strict=True)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_array_packer_gives_the_reference_blocks(seed):
+    rng = random.Random(seed)
+    seq_len = rng.choice([8, 16, 37])
+    examples = []
+    for _ in range(rng.randint(1, 60)):
+        length = rng.choice([2, 3, rng.randint(2, 20), rng.randint(20, 120)])  # some examples span several blocks
+        ids = [rng.randint(1, 500) for _ in range(length)]
+        labels = [IGNORE if rng.random() < 0.3 else t for t in ids]
+        examples.append((ids, labels))
+    expected = _reference_blocks(examples, seq_len, pad_id=0)
+    for split_every in (1, 3, len(examples)):
+        assert _array_blocks(examples, seq_len, 0, split_every) == expected
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    texts = ["def add(a, b):\n    return a + b\n" * 20, "The quick brown fox jumps over the lazy dog.\n" * 20, "<|user|> café ☕ 漢字"]
+    return train_bpe_tokenizer(iter(texts), 300, ["<|user|>"])
+
+
+EXAMPLES = [
+    Example(completion="def add(a, b):\n    return a + b\n"),
+    Example(prompt="<|user|>\nhi\n", completion="hello there <|user|> again"),
+    Example(completion=""),
+    Example(prompt="fox ", completion="café ☕ 漢字 \n\n  spaces   "),
+]
+
+
+def _by_call(tokenizer, examples):
+    """The definition: ``[eos] + prompt + completion + [eos]`` from ``tokenizer(...)``, the prompt masked."""
+    eos = tokenizer.eos_token_id
+    prompts = tokenizer([e.prompt for e in examples], add_special_tokens=False)["input_ids"]
+    completions = tokenizer([e.completion for e in examples], add_special_tokens=False)["input_ids"]
+    ids = [t for p, c in zip(prompts, completions, strict=True) for t in [eos, *p, *c, eos]]
+    labels = [t for p, c in zip(prompts, completions, strict=True) for t in [IGNORE] * (1 + len(p)) + [*c, eos]]
+    return ids, labels
+
+
+def test_fast_encoder_matches_the_tokenizer_call(tokenizer):
+    encoded = encode_flat(tokenizer, EXAMPLES)
+    ids, labels = _by_call(tokenizer, EXAMPLES)
+    assert encoded.ids.tolist() == ids and encoded.labels.tolist() == labels
+    assert sum(encoded.lengths) == len(ids)
+    assert encoded.n_bytes == sum(len(e.completion.encode()) for e in EXAMPLES)
+
+
+def test_base_model_tokenizer_encodes_like_its_call(tiny_base_model):
+    from custom_llm.pipeline.tokenization import load_base_tokenizer
+
+    base = load_base_tokenizer(tiny_base_model)
+    encoded = encode_flat(base, EXAMPLES)
+    assert (encoded.ids.tolist(), encoded.labels.tolist()) == _by_call(base, EXAMPLES)
+
+
+def test_text_bytes_and_slices_of_the_documents_file(tmp_path):
+    documents = [Document(text="é" * n + "x", source=f"f{n}") for n in range(0, 300, 7)]
+    path = tmp_path / "docs.arrow"
+    storage.write_documents(path, documents)
+    assert storage.text_bytes(path) == sum(len(d.text.encode()) for d in documents)
+    slices = list(storage.iter_document_batches(path, max_rows=5, max_bytes=200))
+    assert [d for s in slices for d in storage.batch_documents(s)] == documents
+    for piece in slices:
+        texts = [d.text for d in storage.batch_documents(piece)]
+        assert len(texts) <= 5 and (len(texts) == 1 or sum(len(t.encode()) for t in texts) <= 200)
+
+
+def test_num_proc_setting_is_checked():
+    assert build_config({}, {}).num_proc == "auto"
+    assert build_config({"num_proc": 3}, {}).num_proc == 3
+    for bad in (0, -1, "many", 1.5, True):
+        with pytest.raises(ConfigError, match="num_proc"):
+            build_config({"num_proc": bad}, {})
+
+
+def test_auto_uses_one_process_for_small_corpora():
+    assert resolve_num_proc("auto", packing.AUTO_MIN_BYTES - 1) == 1
+    assert resolve_num_proc(1, 10**12) == 1
+    big = resolve_num_proc("auto", packing.AUTO_MIN_BYTES)
+    assert 1 <= big <= packing.AUTO_MAX_PROC
+    if sys.platform.startswith("linux"):
+        assert resolve_num_proc(3, 0) == 3
+        assert big == min(packing.available_cpus(), packing.AUTO_MAX_PROC)
+
+
+class InstructionExamples:
+    """Registered in this process only: each document becomes a prompt/completion pair plus its
+    plain text, with a random cut from the seeded rng."""
+
+    @hookimpl(tryfirst=True)
+    def make_examples(self, domain, document, rng):
+        if domain != "text":
+            return None
+        cut = rng.randint(0, max(0, len(document.text) - 1))
+        return [Example(prompt=document.text[:cut], completion=document.text[cut:], kind="instruction", doc_id=document.id),
+                Example(completion=document.text, doc_id=document.id)]
+
+
+def _pack_with(num_proc: int, corpus, cache_dir):
+    run = build_run(RunConfig(sources=[str(corpus)], num_proc=num_proc, cache_dir=str(cache_dir), seq_len=64), get_plugins())
+    split = split_documents(run, ingest_and_prepare(run))
+    packed = pack_datasets(run, split, prepare_tokenizer(run, split))
+    assert packed["num_proc"] == num_proc
+    return packed
+
+
+@linux_only
+def test_several_processes_give_the_same_packed_data(monkeypatch, tmp_path, text_corpus):
+    monkeypatch.setattr(packing, "ENCODE_BATCH", 2)  # many small units of work, so the workers share them
+    monkeypatch.setattr(packing, "BLOCK_ROWS", 7)
+    with registered_plugin(InstructionExamples(), "instructions"):
+        results = {n: _pack_with(n, text_corpus, tmp_path / f"cache{n}") for n in (1, 2, 3)}
+    files = {n: (r["train"].path.read_bytes(), r["eval"].path.read_bytes()) for n, r in results.items()}
+    assert files[1] == files[2] == files[3]
+    assert results[1]["key"] == results[2]["key"] == results[3]["key"]
+    stats = {n: (r["train"].to_json(), r["eval"].to_json()) for n, r in results.items()}
+    assert stats[1] == stats[2] == stats[3]
+    train = results[1]["train"]
+    assert train.target_tokens < train.real_tokens - train.n_examples  # the prompts were masked: the plugin ran in the workers
+    documents = list(storage.iter_documents(next((tmp_path / "cache1").glob("split-*")) / "train.arrow"))
+    assert train.n_examples == 2 * len(documents)
