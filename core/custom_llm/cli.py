@@ -3,6 +3,7 @@ the commands that train or evaluate, never by ``--help``, ``plugins``, ``domains
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -36,8 +37,39 @@ def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             click.secho("interrupted: run the same command with --resume to continue.", fg="yellow", err=True)
             sys.exit(130)
+        except Exception as error:
+            full = no_space_error(error)
+            if full is None:
+                raise
+            where = f" {full.filename}" if getattr(full, "filename", None) else " the run's files"
+            click.secho(
+                f"error: no space left for{where} ({full.strerror or full}). Free space on that disk or choose another "
+                "--output / --cache-dir, then run the same command with --resume: stages finished before this one are kept.",
+                fg="red", err=True,
+            )
+            sys.exit(1)
 
     return wrapper
+
+
+NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+NO_SPACE_MESSAGES = ("No space left on device", "Disk quota exceeded", "File too large")
+
+
+def no_space_error(error: BaseException) -> OSError | None:
+    """The full-disk error behind ``error``, if one is: libraries wrap it (safetensors, torch and
+    pyarrow raise their own types), so the whole chain of causes is searched."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in NO_SPACE_ERRNOS:
+            return current
+        for message, number in zip(NO_SPACE_MESSAGES, NO_SPACE_ERRNOS, strict=True):
+            if message in str(current):
+                return OSError(number, message)
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def run_options(function: Callable[..., Any]) -> Callable[..., Any]:

@@ -3,6 +3,8 @@ plain ``AutoModelForCausalLM.from_pretrained`` / ``PeftModel.from_pretrained``."
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +17,33 @@ def model_folder(run: Run) -> Path:
 
 
 def save_model(run: Run, model: Any, tokenizer: Any) -> Path:
+    """Write the model beside its final place and swap it in, so ``model/`` is always either the
+    previous complete export or the new complete one, never half of one (a kill or a full disk
+    during the write leaves the previous export untouched)."""
     folder = model_folder(run)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
+    partial = folder.with_name(folder.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    try:
+        model.save_pretrained(partial, safe_serialization=True)
+        tokenizer.save_pretrained(partial)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    replace_folder(partial, folder)
     return folder
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Put ``new`` at ``target`` with renames only; an older ``target`` is removed afterwards."""
+    old = target.with_name(target.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def load_tuned_model(run: Run) -> Any:

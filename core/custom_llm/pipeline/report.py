@@ -9,7 +9,7 @@ from typing import Any
 
 from custom_llm import __version__
 from custom_llm.pipeline.run import Run
-from custom_llm.pipeline.storage import write_json, write_text
+from custom_llm.pipeline.storage import replacing, write_json, write_text
 
 PACKAGES = ("torch", "transformers", "peft", "datasets", "tokenizers", "accelerate", "pluggy")
 
@@ -88,7 +88,8 @@ def loss_curve(history: list[dict[str, Any]], path: Path) -> bool:
     axis.legend()
     axis.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    with replacing(path) as temporary:  # atomic, like every file a run writes
+        figure.savefig(temporary, dpi=100, format="png")
     plt.close(figure)
     return True
 

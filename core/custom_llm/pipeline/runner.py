@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -23,7 +24,7 @@ from custom_llm.pipeline.run import Run
 from custom_llm.pipeline.split import split_documents
 from custom_llm.pipeline.storage import read_json, write_json, write_text
 from custom_llm.pipeline.tokenization import prepare_tokenizer
-from custom_llm.pipeline.training import plan_steps, train_model
+from custom_llm.pipeline.training import finished_training, plan_steps, train_model
 
 
 def prepare_data(run: Run) -> dict[str, Any]:
@@ -129,7 +130,7 @@ def train(run: Run, resume: bool = False) -> dict[str, Any]:
             model = wrap_adapter(run, model, data["tok"]["tokenizer"].convert_tokens_to_ids(data["tok"]["added_tokens"]))
         base_metrics = _base_metrics(run, model, data, resume)
         with run.stage("train") as result:
-            record = train_model(run, model, data["packed"], resume)
+            record = (resume and finished_training(run, model)) or train_model(run, model, data["packed"], resume)
             model = record.pop("model")
             record.pop("trainer")
             total, trainable = count_parameters(model)
@@ -143,7 +144,8 @@ def train(run: Run, resume: bool = False) -> dict[str, Any]:
         recording.complete(run)
         return report
     except BaseException as error:
-        rundir.mark(run, "failed")
+        with contextlib.suppress(OSError):  # on a full disk even this small write may fail; the first error is the one to show
+            rundir.mark(run, "failed")
         recording.fail(run, error)
         raise
 

@@ -205,13 +205,52 @@ def train_model(run: Run, model: Any, packed: dict[str, Any], resume: bool) -> d
     }
 
 
+def finished_training(run: Run, model: Any) -> dict[str, Any] | None:
+    """On ``--resume`` after training had finished (the run died while exporting, evaluating or
+    reporting): the saved training record, with ``model`` holding the best checkpoint's weights,
+    exactly what the Trainer loads at the end of training. None when training has to run."""
+    import json
+
+    record_path = run.output / "metrics" / "training.json"
+    if not record_path.is_file():
+        return None
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    best = Path(record.get("best_checkpoint") or "")
+    if not record.get("best_checkpoint") or last_checkpoint(best.parent) is None or not (best / "trainer_state.json").is_file():
+        return None
+    if run.recipe.adapter:
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        set_peft_model_state_dict(model, load_file(str(best / "adapter_model.safetensors")))
+    else:
+        from safetensors.torch import load_model
+
+        load_model(model, str(best / "model.safetensors"), strict=False)
+    run.console.print(f"--resume: training had finished; using its best checkpoint {best.name}.")
+    return {**record, "model": model, "trainer": None}
+
+
 def last_checkpoint(folder: Path) -> Path | None:
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest complete checkpoint; incomplete ones (a kill or a full disk during a save) are removed.
+
+    The Trainer writes ``trainer_state.json`` last, after the weights, optimizer, scheduler and
+    RNG states, so a checkpoint whose state file reads back as JSON is complete.
+    """
+    import json
+    import shutil
 
     if not folder.is_dir():
         return None
-    found = get_last_checkpoint(str(folder))
-    return Path(found) if found else None
+    checkpoints = sorted((p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.rsplit("-", 1)[-1].isdigit()),
+                         key=_step_of, reverse=True)
+    for checkpoint in checkpoints:
+        try:
+            json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+            return checkpoint
+        except (OSError, ValueError):
+            shutil.rmtree(checkpoint, ignore_errors=True)
+    return None
 
 
 def _step_of(checkpoint: Path) -> int:

@@ -1,0 +1,106 @@
+"""Run ``custom-llm`` in this process with a SIGKILL planted at one point of the job: the fault
+half of the kill-and-resume tests. The process dies exactly there, as it would from the OOM killer
+or a pulled plug, with no chance to clean up.
+
+    python fault_driver.py POINT CLI-ARGUMENTS...      (POINT "none" plants nothing)
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from custom_llm import hookimpl
+
+DOCUMENTS_BEFORE_KILL = 5
+
+
+def die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def on_call(owner: Any, name: str, number: int, when: Callable[..., bool] = lambda *a, **k: True) -> None:
+    """Kill the process at the ``number``-th call of ``owner.name`` that matches ``when``."""
+    original = getattr(owner, name)
+    calls = 0
+
+    def planted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        if when(*args, **kwargs):
+            calls += 1
+            if calls == number:
+                die()
+        return original(*args, **kwargs)
+
+    setattr(owner, name, planted)
+
+
+class KillDuringIngestion:
+    """Dies in the middle of the ingestion stream, after a few documents."""
+
+    @hookimpl(wrapper=True)
+    def ingest(self):
+        stream = yield
+        return None if stream is None else self._dying(stream)
+
+    @staticmethod
+    def _dying(stream):
+        for number, document in enumerate(stream, start=1):
+            if number > DOCUMENTS_BEFORE_KILL:
+                die()
+            yield document
+
+
+class KillDuringTokenization:
+    """Dies while training documents are turned into examples and tokenized."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @hookimpl(wrapper=True)
+    def make_examples(self):
+        self.calls += 1
+        if self.calls > DOCUMENTS_BEFORE_KILL:
+            die()
+        return (yield)
+
+
+def plant(point: str) -> None:
+    from custom_llm.plugins import get_plugins
+
+    if point == "ingestion":
+        get_plugins().register(KillDuringIngestion(), "kill-during-ingestion")
+    elif point == "tokenization":
+        get_plugins().register(KillDuringTokenization(), "kill-during-tokenization")
+    elif point in ("base-evaluation", "tuned-evaluation"):
+        from custom_llm.pipeline import scoring
+
+        on_call(scoring, "score_packed", 1 if point == "base-evaluation" else 2)
+    elif point == "training":
+        from transformers import Trainer
+
+        on_call(Trainer, "training_step", 10)  # between the checkpoints of steps 8 and 12
+    elif point == "checkpoint-save":
+        from transformers import Trainer
+
+        on_call(Trainer, "_save_rng_state", 2)  # weights and optimizer of the 2nd checkpoint written, its state not
+    elif point == "export":
+        from transformers import PreTrainedTokenizerBase
+
+        on_call(PreTrainedTokenizerBase, "save_pretrained", 1, lambda self, folder, *a, **k: str(folder).endswith("model.partial"))
+    elif point == "report":
+        from custom_llm.pipeline import report
+
+        on_call(report, "render_model_card", 1)  # report.json and report.md written, the model card not
+    elif point != "none":
+        raise SystemExit(f"unknown fault point {point!r}")
+
+
+if __name__ == "__main__":
+    plant(sys.argv[1])
+    from custom_llm.cli import main
+
+    main(args=sys.argv[2:], prog_name="custom-llm")
