@@ -47,7 +47,7 @@ def test_written_package_is_complete_and_lint_clean(tmp_path):
     written = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
     assert written == [
         "README.md", "custom_llm_claims/__init__.py", "custom_llm_claims/plugin.py", "custom_llm_claims/records_csv.py",
-        "custom_llm_claims/sample_data/records.csv", "pyproject.toml", "tests/test_claims.py",
+        "custom_llm_claims/sample_data/records.csv", "pyproject.toml", "tests/conftest.py", "tests/test_claims.py",
     ]
     pyproject = (folder / "pyproject.toml").read_text()
     assert 'claims = "custom_llm_claims.plugin"' in pyproject and f'"{core_requirement()}"' in pyproject

@@ -26,6 +26,7 @@ FILES = {
     "package/records_csv.py.tmpl": "{module}/records_csv.py",
     "package/plugin.py.tmpl": "{module}/plugin.py",
     "tests/test_plugin.py.tmpl": "tests/test_{ident}.py",
+    "tests/conftest.py.tmpl": "tests/conftest.py",
 }
 SAMPLE_FILE = "{module}/sample_data/records.csv"
 
