@@ -8,6 +8,7 @@ from typing import Any
 
 from custom_llm import registry
 from custom_llm.pipeline import rundir
+from custom_llm.pipeline.cache import file_digest
 from custom_llm.pipeline.evaluate import evaluate_model, xz_baseline
 from custom_llm.pipeline.export import load_tuned_model, save_model
 from custom_llm.pipeline.ingest import ingest_and_prepare
@@ -51,6 +52,8 @@ def data_summary(run: Run, data: dict[str, Any]) -> dict[str, Any]:
         "eval_tokens": packed["eval"].real_tokens,
         "seq_len": packed["train"].seq_len,
         "packing_efficiency": round(packed["train"].efficiency, 4),
+        # a content hash of the packed training blocks: equal fingerprints mean the model saw the same tokens
+        "packed_fingerprint": file_digest(packed["train"].path),
         "vocab_size": len(data["tok"]["tokenizer"]),
         "added_tokens": ", ".join(data["tok"]["added_tokens"]) or "none",
         "cached_stages": ", ".join(s for s in ("ingested", "split", "tok", "packed") if data[s].get("cached")) or "none",
