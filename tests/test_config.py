@@ -28,6 +28,9 @@ def _one_line_error(result) -> str:
         ("- just\n- a list\n", "must hold a mapping"),
         ("domain: [unclosed\n", "not valid YAML"),
         ("eval_fraction: 1.5\n", "eval_fraction must be between 0 and 1"),
+        ("report_to: [tensorbord]\n", "Did you mean 'tensorboard'"),
+        ("report_to: [all]\n", "Name them one by one"),
+        ("report_to: [mlflow]\n", "'mlflow' is not installed here: pip install mlflow"),
     ],
 )
 def test_config_file_errors(tmp_path, text_corpus, yaml_text, expected):

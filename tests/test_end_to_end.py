@@ -163,3 +163,20 @@ def test_resume_after_a_killed_run_matches_an_uninterrupted_run(tmp_path, text_c
     assert after_kill["training"]["resumed_from"].endswith(("checkpoint-8", "checkpoint-12", "checkpoint-16", "checkpoint-20"))
     assert after_kill["training"]["steps_done"] == 24
     assert after_kill["tuned"]["perplexity"]["loss"] == pytest.approx(uninterrupted["tuned"]["perplexity"]["loss"], abs=1e-4)
+
+
+def test_no_tracker_by_default_and_tensorboard_when_asked(tmp_path, text_corpus):
+    from custom_llm.config import RunConfig
+    from custom_llm.pipeline.run import build_run
+    from custom_llm.pipeline.training import training_arguments
+    from custom_llm.plugins import get_plugins
+
+    quiet = build_run(RunConfig(sources=[str(text_corpus)], output=str(tmp_path / "quiet")), get_plugins())
+    assert training_arguments(quiet, {"max_steps": 4, "eval_steps": 2}).report_to == []
+
+    config = tmp_path / "config.yaml"
+    config.write_text("report_to: [tensorboard]\n")
+    result = CliRunner().invoke(main, ["run", "--source", str(text_corpus), "--output", str(tmp_path / "run"), "--config", str(config),
+                                       *TINY_RUN_OPTIONS])
+    assert result.exit_code == 0, result.output
+    assert list((tmp_path / "run" / "checkpoints" / "runs").glob("*/events.out.tfevents.*"))

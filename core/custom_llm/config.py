@@ -161,6 +161,27 @@ def _check_ranges(config: RunConfig) -> None:
         raise ConfigError(f"num_proc must be 'auto' or a whole number of processes (1 or more), got {config.num_proc!r}.")
     if config.epochs is not None and config.epochs <= 0:
         raise ConfigError(f"epochs must be positive, got {config.epochs}.")
+    _check_trackers(config.report_to)
+
+
+TRACKER_PACKAGES = {"tensorboard": "tensorboard (or tensorboardX)", "comet_ml": "comet-ml", "azure_ml": "azureml-core"}
+
+
+def _check_trackers(names: list[str]) -> None:
+    """Experiment trackers are named one by one ("all" is refused: nothing is sent anywhere the user
+    did not name), and each must be installed, so a run never fails at its first log line."""
+    if not names:
+        return
+    from transformers.integrations import get_available_reporting_integrations
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+    for name in names:
+        if name not in INTEGRATION_TO_CALLBACK:
+            hint = did_you_mean(name, INTEGRATION_TO_CALLBACK)
+            known = ", ".join(sorted(INTEGRATION_TO_CALLBACK))
+            raise ConfigError(f"report_to: unknown experiment tracker {name!r}.{hint} Name them one by one: {known}.")
+        if name not in get_available_reporting_integrations():
+            raise ConfigError(f"report_to: {name!r} is not installed here: pip install {TRACKER_PACKAGES.get(name, name)}, or leave it out.")
 
 
 def resolve_domain_options(declared: Mapping[str, Any], given: Mapping[str, Any], domain: str) -> dict[str, Any]:
