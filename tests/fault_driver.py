@@ -3,6 +3,9 @@ half of the kill-and-resume tests. The process dies exactly there, as it would f
 or a pulled plug, with no chance to clean up.
 
     python fault_driver.py POINT CLI-ARGUMENTS...      (POINT "none" plants nothing)
+
+With ``STAGE_LOG=FILE`` set, every process also appends "RANK STAGE CACHED" to FILE after each
+stage: how the distributed tests see which process prepared the data.
 """
 
 from __future__ import annotations
@@ -68,8 +71,21 @@ class KillDuringTokenization:
         return (yield)
 
 
+class StageLog:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @hookimpl
+    def after_stage(self, stage, result):
+        with open(self.path, "a", encoding="utf-8") as log:
+            log.write(f"{os.environ.get('RANK', '0')} {stage} {bool(result.get('cached'))}\n")
+
+
 def plant(point: str) -> None:
     from custom_llm.plugins import get_plugins
+
+    if os.environ.get("STAGE_LOG"):
+        get_plugins().register(StageLog(os.environ["STAGE_LOG"]), "stage-log")
 
     if point == "ingestion":
         get_plugins().register(KillDuringIngestion(), "kill-during-ingestion")

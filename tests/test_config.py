@@ -31,6 +31,8 @@ def _one_line_error(result) -> str:
         ("report_to: [tensorbord]\n", "Did you mean 'tensorboard'"),
         ("report_to: [all]\n", "Name them one by one"),
         ("report_to: [mlflow]\n", "'mlflow' is not installed here: pip install mlflow"),
+        ("trainer_args: {fsdp_confg: {}}\n", "Did you mean 'fsdp_config'"),
+        ("trainer_args: {output_dir: elsewhere}\n", "set output_dir with --output"),
     ],
 )
 def test_config_file_errors(tmp_path, text_corpus, yaml_text, expected):
@@ -87,3 +89,16 @@ def test_source_with_only_unusable_files_names_them(tmp_path):
     (tmp_path / "src" / "b.txt").write_text("")
     line = _one_line_error(_run("--source", str(tmp_path / "src"), "--output", str(tmp_path / "out"), "--quiet"))
     assert "a.txt: binary" in line and "b.txt: empty" in line
+
+
+def test_trainer_args_reach_the_trainer_last(text_corpus, tmp_path):
+    from custom_llm.config import RunConfig
+    from custom_llm.pipeline.run import build_run
+    from custom_llm.pipeline.training import training_arguments
+    from custom_llm.plugins import get_plugins
+
+    settings = {"fsdp": True, "fsdp_config": {"transformer_layer_cls_to_wrap": ["MistralDecoderLayer"]}, "save_total_limit": 5}
+    run = build_run(RunConfig(sources=[str(text_corpus)], output=str(tmp_path / "run"), trainer_args=settings), get_plugins())
+    arguments = training_arguments(run, {"max_steps": 4, "eval_steps": 2})
+    assert arguments.fsdp_config["transformer_layer_cls_to_wrap"] == ["MistralDecoderLayer"]
+    assert arguments.save_total_limit == 5  # over custom-llm's own choice of 2

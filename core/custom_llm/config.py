@@ -162,6 +162,26 @@ def _check_ranges(config: RunConfig) -> None:
     if config.epochs is not None and config.epochs <= 0:
         raise ConfigError(f"epochs must be positive, got {config.epochs}.")
     _check_trackers(config.report_to)
+    _check_trainer_args(config.trainer_args)
+
+
+OWNED_TRAINER_ARGS = {"output_dir": "--output", "report_to": "the report_to setting"}
+
+
+def _check_trainer_args(arguments: Mapping[str, Any]) -> None:
+    """``trainer_args`` are real ``TrainingArguments`` fields, refused by name before any work."""
+    if not arguments:
+        return
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    known = {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
+    for key in arguments:
+        if key in OWNED_TRAINER_ARGS:
+            raise ConfigError(f"trainer_args: set {key} with {OWNED_TRAINER_ARGS[key]}, not in trainer_args.")
+        if key not in known:
+            raise ConfigError(f"trainer_args: {key!r} is not a transformers.TrainingArguments field.{did_you_mean(key, known)}")
 
 
 TRACKER_PACKAGES = {"tensorboard": "tensorboard (or tensorboardX)", "comet_ml": "comet-ml", "azure_ml": "azureml-core"}

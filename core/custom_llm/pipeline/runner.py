@@ -9,6 +9,7 @@ from typing import Any
 from custom_llm import registry
 from custom_llm.pipeline import rundir
 from custom_llm.pipeline.cache import file_digest
+from custom_llm.pipeline.distributed import main_process_first, world
 from custom_llm.pipeline.evaluate import evaluate_model, xz_baseline
 from custom_llm.pipeline.export import load_tuned_model, save_model
 from custom_llm.pipeline.ingest import ingest_and_prepare
@@ -30,12 +31,14 @@ from custom_llm.pipeline.training import finished_training, plan_steps, train_mo
 
 def prepare_data(run: Run) -> dict[str, Any]:
     """Ingest, prepare, split, tokenize and pack: every step cached by content and settings."""
-    ingested = ingest_and_prepare(run)
-    split = split_documents(run, ingested)
-    tok = prepare_tokenizer(run, split)
-    packed = pack_datasets(run, split, tok)
+    with main_process_first():  # under torchrun / accelerate: prepared once, reused by the other processes
+        ingested = ingest_and_prepare(run)
+        split = split_documents(run, ingested)
+        tok = prepare_tokenizer(run, split)
+        packed = pack_datasets(run, split, tok)
     data = {"ingested": ingested, "split": split, "tok": tok, "packed": packed}
-    write_json(run.output / "ingest_report.json", run.report("ingest").to_json())
+    if world().is_main:
+        write_json(run.output / "ingest_report.json", run.report("ingest").to_json())
     return data
 
 
@@ -119,8 +122,16 @@ def _time_steps(run: Run, model: Any, data: dict[str, Any]) -> float:
     return min(timings[1:]) * int(run.training.get("gradient_accumulation_steps") or 1)
 
 
-def train(run: Run, resume: bool = False) -> dict[str, Any]:
-    """Prepare data, evaluate the base, train, export, evaluate the tuned model and report."""
+def train(run: Run, resume: bool = False) -> dict[str, Any] | None:
+    """Prepare data, evaluate the base, train, export, evaluate the tuned model and report.
+
+    Under a launcher every process trains (data-parallel, through the Trainer); only rank 0 writes
+    the run directory and returns the report, the others return None once training is done."""
+    main = world().is_main
+    if not main:
+        run.console.show_progress = False
+        run.console.quiet = True
+        return _train_as_worker(run, resume)
     rundir.claim(run)
     if not resume:
         rundir.clear_checkpoints(run)
@@ -128,16 +139,11 @@ def train(run: Run, resume: bool = False) -> dict[str, Any]:
     try:
         data = prepare_data(run)
         _write_config(run)
-        model = base_model(run, data)
-        if run.recipe.adapter:
-            model = wrap_adapter(run, model, data["tok"]["tokenizer"].convert_tokens_to_ids(data["tok"]["added_tokens"]))
+        model = _model_to_train(run, data)
         base_metrics = _base_metrics(run, model, data, resume)
         with run.stage("train") as result:
-            record = (resume and finished_training(run, model)) or train_model(run, model, data["packed"], resume)
+            record = _trained(run, model, data, resume)
             model = record.pop("model")
-            record.pop("trainer")
-            total, trainable = count_parameters(model)
-            record.update(parameters=total, trainable_parameters=trainable)
             write_json(run.output / "metrics" / "training.json", record)
             result.update(record)
         with run.stage("export"):
@@ -151,6 +157,30 @@ def train(run: Run, resume: bool = False) -> dict[str, Any]:
             rundir.mark(run, "failed")
         recording.fail(run, error)
         raise
+
+
+def _train_as_worker(run: Run, resume: bool) -> None:
+    """A process other than rank 0: the same data (from the cache) and the same model, trained in step."""
+    data = prepare_data(run)
+    model = _model_to_train(run, data)
+    _trained(run, model, data, resume)
+    return None
+
+
+def _model_to_train(run: Run, data: dict[str, Any]) -> Any:
+    model = base_model(run, data)
+    if run.recipe.adapter:
+        model = wrap_adapter(run, model, data["tok"]["tokenizer"].convert_tokens_to_ids(data["tok"]["added_tokens"]))
+    return model
+
+
+def _trained(run: Run, model: Any, data: dict[str, Any], resume: bool) -> dict[str, Any]:
+    """Train (or, on --resume after training had finished, reload its best checkpoint); the record."""
+    record = (resume and finished_training(run, model)) or train_model(run, model, data["packed"], resume)
+    record.pop("trainer")
+    total, trainable = count_parameters(record["model"])
+    record.update(parameters=total, trainable_parameters=trainable)
+    return record
 
 
 def evaluate_only(run: Run) -> dict[str, Any]:
@@ -224,7 +254,9 @@ def _write_config(run: Run) -> None:
     write_text(run.output / "config.yaml", yaml.safe_dump(resolved_config(run), sort_keys=False))
 
 
-def print_summary(run: Run, report: dict[str, Any]) -> None:
+def print_summary(run: Run, report: dict[str, Any] | None) -> None:
+    if report is None:  # a process other than rank 0: rank 0 prints the summary
+        return
     run.console.print(summary_table(report))
     if report["xz_verdict"]:
         run.console.print(report["xz_verdict"])

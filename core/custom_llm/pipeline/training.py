@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from custom_llm.pipeline.distributed import world
 from custom_llm.pipeline.packing import PackedSet
 from custom_llm.pipeline.run import Run
 from custom_llm.pipeline.scoring import collate_blocks
@@ -60,8 +61,7 @@ def training_arguments(run: Run, steps: dict[str, int]) -> Any:
     t = run.training
     precision = run.config.precision
     bf16 = use_bf16(precision)
-    extra = dict(run.config.trainer_args)
-    return TrainingArguments(
+    arguments = dict(
         output_dir=str(run.output / "checkpoints"),
         per_device_train_batch_size=int(t["batch_size"]),
         per_device_eval_batch_size=int(t["batch_size"]),
@@ -90,8 +90,10 @@ def training_arguments(run: Run, steps: dict[str, int]) -> Any:
         disable_tqdm=True,
         remove_unused_columns=False,
         save_only_model=False,
-        **extra,
+        ddp_find_unused_parameters=False,  # every trainable parameter gets a gradient; True costs a graph walk per step
     )
+    arguments.update(run.config.trainer_args)  # the user's own TrainingArguments (fsdp, deepspeed, ...) come last
+    return TrainingArguments(**arguments)
 
 
 class _Progress:
@@ -249,7 +251,8 @@ def last_checkpoint(folder: Path) -> Path | None:
             json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
             return checkpoint
         except (OSError, ValueError):
-            shutil.rmtree(checkpoint, ignore_errors=True)
+            if world().is_main:  # rank 0 owns the run directory; the other processes only skip it
+                shutil.rmtree(checkpoint, ignore_errors=True)
     return None
 
 
