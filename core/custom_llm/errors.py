@@ -21,3 +21,12 @@ class SourceError(CustomLLMError):
 
 class RunDirError(CustomLLMError):
     """The output directory holds something that is not this run."""
+
+
+class InputError(CustomLLMError):
+    """A file's content cannot be used; reported per file, the run goes on.
+
+    Every parser of core and of the bundled plugins raises this type (or a subclass of it) for bad
+    input and nothing else: truncated, malformed or hostile files, invalid encodings, values out
+    of range. The message is the reason shown in the ingest report, next to the file's name.
+    """

@@ -93,12 +93,37 @@ class Example:
         return self.prompt + self.completion
 
 
+def printable(text: str) -> str:
+    """``text`` safe to store, print and write as UTF-8: a file name that is not valid UTF-8 (its
+    undecodable bytes arrive as lone surrogates) shows them as ``\\xff``, and control characters
+    such as a newline inside a file name are escaped, so a name stays one readable line."""
+    if text.isprintable():
+        return text
+    try:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # surrogates that did not come from undecodable bytes
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 @dataclass(frozen=True)
 class FileIssue:
-    """A file that could not be used, and why; shown in the ingest report, never a crash."""
+    """A file that could not be used, and why; shown in the ingest report, never a crash.
+
+    Both fields are made printable (see :func:`printable`), whatever the file's name holds, and a
+    reason is cut at ``MAX_REASON`` characters (it may quote a line of the file, which can be huge)."""
+
+    MAX_REASON = 500
 
     path: str
     reason: str
+
+    def __post_init__(self) -> None:
+        reason = str(self.reason)
+        if len(reason) > self.MAX_REASON:
+            reason = f"{reason[:self.MAX_REASON]}... ({len(reason) - self.MAX_REASON:,} more characters)"
+        object.__setattr__(self, "path", printable(str(self.path)))
+        object.__setattr__(self, "reason", printable(reason))
 
 
 @dataclass

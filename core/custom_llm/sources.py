@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from custom_llm.records import StageReport
+from custom_llm.records import StageReport, printable
 
 SNIFF_BYTES = 8192
 
@@ -31,21 +31,26 @@ def walk_files(
 ) -> list[Path]:
     """Every regular file under ``root`` in a stable order.
 
-    Symlinked folders are not entered (no loops); a symlinked file is kept only when it resolves
-    inside ``root``. Skipped files are reported with their reason.
+    Symlinked folders are not entered (no loops, nothing outside ``root``); a symlinked file is
+    kept only when it resolves inside ``root``; FIFOs, sockets and devices are left out (reading
+    a FIFO would block). Skipped files are reported by their name relative to ``root``.
     """
     if root.is_file():
         return [root]
     skip = set(skip_dir_names)
     found: list[Path] = []
-    for folder, dirs, files in os.walk(root, followlinks=False, onerror=lambda e: report.skip(e.filename, f"unreadable folder: {e.strerror}")):
+
+    def on_error(error: OSError) -> None:
+        report.skip(relative_name(Path(error.filename), root), f"unreadable folder: {error.strerror}")
+
+    for folder, dirs, files in os.walk(root, followlinks=False, onerror=on_error):
         base = Path(folder)
         kept_dirs = []
         for name in sorted(dirs):
             if name in skip or (not include_hidden and name.startswith(".")):
                 continue
             if (base / name).is_symlink():
-                report.skip(base / name, "symlinked folder: not followed")
+                report.skip(relative_name(base / name, root), "symlinked folder: not followed")
                 continue
             kept_dirs.append(name)
         dirs[:] = kept_dirs
@@ -55,13 +60,13 @@ def walk_files(
                 continue
             if path.is_symlink():
                 if not path.exists():
-                    report.skip(path, "broken symlink")
+                    report.skip(relative_name(path, root), "broken symlink: its target does not exist or it loops")
                     continue
                 if not is_inside(path, root):
-                    report.skip(path, "symlink leads outside the source: not followed")
+                    report.skip(relative_name(path, root), "symlink leads outside the source: not followed")
                     continue
             if not path.is_file():
-                report.skip(path, "not a regular file")
+                report.skip(relative_name(path, root), "not a regular file")
                 continue
             found.append(path)
     return found
@@ -97,10 +102,11 @@ def read_text(path: Path, report: StageReport, max_bytes: int | None = None, lab
 
 
 def relative_name(path: Path, root: Path) -> str:
-    """The path as provenance: relative to the source root, with forward slashes."""
+    """The path as provenance: relative to the source root, with forward slashes, printable
+    (undecodable bytes and control characters in a file name are escaped, see ``printable``)."""
     if root.is_file():
-        return path.name
+        return printable(path.name)
     try:
-        return path.relative_to(root).as_posix()
+        return printable(path.relative_to(root).as_posix())
     except ValueError:
-        return path.as_posix()
+        return printable(path.as_posix())

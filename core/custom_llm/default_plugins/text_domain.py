@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from custom_llm import hookimpl
+from custom_llm.errors import InputError
 from custom_llm.records import Document, Domain, Example, StageReport
 from custom_llm.sources import read_text, relative_name, walk_files
 
@@ -70,19 +71,18 @@ def _ingest(source: Path, files: list[Path], options: Mapping[str, Any], report:
 
 
 def _jsonl_documents(name: str, text: str, report: StageReport) -> Iterator[Document]:
-    for number, line in enumerate(text.splitlines(), start=1):
+    # JSON Lines are separated by "\n" only: str.splitlines would also cut at U+2028 and other
+    # separators that a JSON string may hold unescaped.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         where = f"{name}:{number}"
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            report.skip(where, f"invalid JSON: {error.msg}")
+            record = read_jsonl_line(line)
+        except InputError as error:
+            report.skip(where, str(error))
             continue
-        if isinstance(record, dict) and isinstance(record.get("text"), str) and record["text"].strip():
-            report.count("documents: jsonl text")
-            yield Document(text=record["text"], source=where, group=where, metadata={"format": "jsonl"})
-        elif isinstance(record, dict) and _valid_messages(record.get("messages")):
+        if "messages" in record:
             messages = record["messages"]
             report.count("documents: jsonl messages")
             yield Document(
@@ -92,7 +92,39 @@ def _jsonl_documents(name: str, text: str, report: StageReport) -> Iterator[Docu
                 metadata={"format": "messages", "messages": messages},
             )
         else:
-            report.skip(where, "no usable field: a JSONL line needs a non-empty 'text' string or a 'messages' list of {role, content}")
+            report.count("documents: jsonl text")
+            yield Document(text=record["text"], source=where, group=where, metadata={"format": "jsonl"})
+
+
+def read_jsonl_line(line: str) -> dict[str, Any]:
+    """The usable part of one JSONL line: ``{"text": str}`` or ``{"messages": [...]}``.
+
+    Raises InputError with the reason when the line is not JSON, has no usable field or holds
+    text that is not valid Unicode (a lone surrogate escaped as ``\\ud800``)."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise InputError(f"invalid JSON: {error.msg}") from None
+    except RecursionError:
+        raise InputError("invalid JSON: nested too deeply to be read") from None
+    except ValueError as error:  # an integer of more than 4,300 digits
+        raise InputError(f"invalid JSON: {error}") from None
+    if isinstance(record, dict) and isinstance(record.get("text"), str) and record["text"].strip():
+        _check_unicode(record["text"])
+        return {"text": record["text"]}
+    if isinstance(record, dict) and _valid_messages(record.get("messages")):
+        messages = [{"role": m["role"], "content": m["content"]} for m in record["messages"]]
+        for message in messages:
+            _check_unicode(message["content"])
+        return {"messages": messages}
+    raise InputError("no usable field: a JSONL line needs a non-empty 'text' string or a 'messages' list of {role, content}")
+
+
+def _check_unicode(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InputError(f"invalid text: {text[error.start]!r} at character {error.start} is a lone surrogate, not valid Unicode") from None
 
 
 def _valid_messages(messages: Any) -> bool:

@@ -32,6 +32,9 @@ def discover(run: Run) -> list[dict[str, Any]]:
         for path in files:
             if any(is_inside(path, folder) for folder in excluded if folder.exists()):
                 continue
+            if not is_inside(path, source):  # a plugin's discovery must never lead out of the source
+                report.skip(relative_name(path, source), "outside the source (a symlink or a path leading out of it): not read")
+                continue
             try:
                 digest = file_digest(path)
                 size = path.stat().st_size

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
+from custom_llm.errors import InputError
+
 CODE_LENGTH = 16
 _VALID = re.compile(r"[A-Za-z0-9?]{16}")
 
@@ -137,7 +139,7 @@ class ChannelCode:
         return asdict(self)
 
 
-class ChannelCodeError(ValueError):
+class ChannelCodeError(InputError, ValueError):
     """A channel code that is not 16 letters, digits or '?'."""
 
 

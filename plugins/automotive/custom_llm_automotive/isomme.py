@@ -10,10 +10,14 @@ reports the file and carries on with the rest of the test.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from custom_llm.errors import InputError
+from custom_llm.records import printable
 
 from custom_llm_automotive.channel_codes import ChannelCode, ChannelCodeError, decode
 from custom_llm_automotive.units import UnitError, normalise
@@ -24,7 +28,7 @@ CHANNEL_SUFFIX = re.compile(r"^\.(\d{3,})$")
 _INDEX_LINE = re.compile(r"name\s+of\s+channel\s+(\d+)", re.IGNORECASE)
 
 
-class ChannelError(ValueError):
+class ChannelError(InputError, ValueError):
     """A channel file that cannot be used; the message is the reason shown to the user."""
 
 
@@ -69,7 +73,8 @@ class Header:
         return list(self._lookup().get(_norm(name), []))
 
     def number(self, name: str) -> float | None:
-        """The value as a float, or None when absent, NOVALUE or not a number."""
+        """The value as a float, or None when absent, NOVALUE or not a number (``inf`` and ``nan``
+        can come back: callers that need a finite value check it)."""
         value = self.get(name)
         if value is None:
             return None
@@ -189,23 +194,26 @@ def parse_samples(lines: list[str], where: str) -> tuple[Any, Any]:
         raise ChannelError("no samples: the file ends after its header")
     first = next(line for line in lines if line.strip())
     columns = len(first.replace(",", " ").split())
-    rows = None
+    if columns == 0:
+        raise ChannelError(f"bad sample: sample 1 of {where} holds no number ({first.strip()!r})")
     try:
-        if len(tokens) % columns:
+        # as many numbers as lines times columns, else a line holds more or fewer than the first
+        # (counting the lines that are not empty costs a pass over them only when some are blank)
+        if len(tokens) != (len(lines) - lines.count("")) * columns \
+                and len(tokens) != sum(1 for line in lines if line.strip()) * columns:
             raise ValueError("ragged")
         table = np.array(tokens, dtype=np.float64)
     except ValueError:
-        rows = [line for line in lines if line.strip()]
-        _raise_bad_sample(rows, columns, where)
+        _raise_bad_sample([line for line in lines if line.strip()], columns, where)
     if columns == 1:
         values, times = table, None
     else:
         table = table.reshape(-1, columns)
         times, values = table[:, 0], table[:, 1]
     if not np.all(np.isfinite(values)):
-        rows = [line for line in lines if line.strip()]
         bad = int(np.flatnonzero(~np.isfinite(values))[0])
-        raise ChannelError(f"NaN sample: sample {bad + 1} of {where} is not a finite number ({rows[bad].strip()!r})")
+        shown = tokens[bad * columns + (1 if columns > 1 else 0)]
+        raise ChannelError(f"NaN sample: sample {bad + 1} of {where} is not a finite number ({shown!r})")
     return values, times
 
 
@@ -250,6 +258,8 @@ def read_channel(path: Path, data: bytes | None = None) -> Channel:
         raise ChannelError(f"bad channel code: {error}") from None
     raw, inline_time = parse_samples(lines[start:], path.name)
     declared = header.number("Number of samples")
+    if declared is not None and not (math.isfinite(declared) and declared >= 0):
+        raise ChannelError(f"bad header: 'Number of samples' is {header.get('Number of samples')!r}, not a count")
     if declared is not None and int(declared) != raw.shape[0]:
         kind = "truncated file" if raw.shape[0] < declared else "sample count mismatch"
         raise ChannelError(
@@ -262,7 +272,11 @@ def read_channel(path: Path, data: bytes | None = None) -> Channel:
         unit, factor = normalise(unit_text, code.dimension)
     except UnitError as error:
         raise ChannelError(str(error)) from None
-    values = raw * factor if factor != 1.0 else raw
+    with np.errstate(over="ignore"):
+        values = raw * factor if factor != 1.0 else raw
+    if factor != 1.0 and not np.all(np.isfinite(values)):
+        raise ChannelError(f"sample out of range: a sample of {path.name} overflows when converted from "
+                           f"{unit_text.strip()!r} to {unit}")
     channel = Channel(code=code, header=header, values=values, unit=unit, source_unit=unit_text.strip(),
                       path=str(path), raw_values=raw, encoding=encoding)
     reference = (header.get("Reference channel") or "implicit").strip().lower()
@@ -278,11 +292,15 @@ def read_channel(path: Path, data: bytes | None = None) -> Channel:
         channel.dt = uniform_step(values, path.name)
     else:
         dt = header.number("Sampling interval")
-        if dt is None or not dt > 0:
-            raise ChannelError("no time axis: 'Sampling interval' is missing or not positive")
+        if dt is None or not dt > 0 or not math.isfinite(dt):
+            raise ChannelError("no time axis: 'Sampling interval' is missing or not a positive number")
         t0 = header.number("Time of first sample") or 0.0
         channel.dt = dt
-        channel.time = t0 + dt * np.arange(raw.shape[0], dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            channel.time = t0 + dt * np.arange(raw.shape[0], dtype=np.float64)
+        if not math.isfinite(channel.time[-1]):  # also catches an infinite or NaN time of first sample
+            raise ChannelError(f"no time axis: 'Time of first sample' {t0!r} and 'Sampling interval' {dt!r} give "
+                               "times that are not finite numbers")
     return channel
 
 
@@ -291,6 +309,8 @@ def uniform_step(time: Any, where: str) -> float:
 
     if time.shape[0] < 2:
         raise ChannelError(f"no time axis: {where} has fewer than two time values")
+    if not np.all(np.isfinite(time)):
+        raise ChannelError(f"no time axis: {where} has time values that are not finite numbers")
     steps = np.diff(time)
     dt = float(np.median(steps))
     if not dt > 0 or np.max(np.abs(steps - dt)) > 1e-3 * dt + 1e-12:
@@ -331,9 +351,11 @@ def find_channel_folder(test_folder: Path) -> Path | None:
     return None
 
 
-def find_index(channel_folder: Path, stem: str | None) -> Path | None:
-    """The ``.chn`` file for ``stem`` (any case); the only ``.chn`` in the folder if the stem has none."""
-    candidates = sorted(p for p in channel_folder.iterdir() if p.is_file() and p.suffix.lower() == ".chn")
+def find_index(channel_folder: Path, stem: str | None, allowed: set[Path] | None = None) -> Path | None:
+    """The ``.chn`` file for ``stem`` (any case); the only ``.chn`` in the folder if the stem has none.
+    With ``allowed``, only those files count (a symlink leading out of the source never does)."""
+    candidates = sorted(p for p in channel_folder.iterdir() if p.is_file() and p.suffix.lower() == ".chn"
+                        and (allowed is None or p in allowed))
     if stem is not None:
         for path in candidates:
             if path.stem.lower() == stem.lower():
@@ -363,16 +385,16 @@ def read_test(mme_path: Path | None, index_path: Path | None = None, allowed: se
         except OSError as error:
             raise ChannelError(f"unreadable: {error.strerror or error}") from None
         stem = mme_path.stem
-        test_id = header.get("Test number") or header.get("Laboratory test ref. number") or stem
+        test_id = header.get("Test number") or header.get("Laboratory test ref. number") or printable(stem)
         folder = find_channel_folder(mme_path.parent)
         if index_path is None and folder is not None:
-            index_path = find_index(folder, stem)
+            index_path = find_index(folder, stem, allowed)
     else:
         if index_path is None:
             raise ChannelError("neither a test file (.mme) nor a channel index (.chn)")
         header, encoding = Header(), "utf-8"
         stem = index_path.stem
-        test_id = stem
+        test_id = printable(stem)
         folder = index_path.parent
     test = TestSet(test_id=str(test_id).strip(), header=header, channels=[], mme_path=mme_path,
                    index_path=index_path, encoding=encoding)
@@ -385,7 +407,7 @@ def read_test(mme_path: Path | None, index_path: Path | None = None, allowed: se
     except OSError as error:
         raise ChannelError(f"unreadable channel index: {error.strerror or error}") from None
     declared = index_header.number("Number of channels")
-    if declared is not None and int(declared) != len(entries):
+    if declared is not None and math.isfinite(declared) and int(declared) != len(entries):
         test.notes.append(f"the channel index declares {int(declared)} channels and names {len(entries)}")
     files = channel_files(folder, index_path.stem)
     named = {e.number for e in entries}

@@ -18,6 +18,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from custom_llm.records import printable
+
 from custom_llm_automotive.channel_codes import ChannelCodeError, decode
 from custom_llm_automotive.isomme import (
     Channel,
@@ -78,12 +80,12 @@ def _dummy_code(record: dict[str, str]) -> str:
 
 def read_ev5(path: Path, allowed: set[Path] | None = None) -> TestSet:
     """One NHTSA test from its EV5 header and the curve files next to it."""
-    text, encoding = decode_text(path.read_bytes())
+    text, encoding = decode_text(_read(path))
     sections = parse_ev5(text)
     if not sections.get("TEST"):
         raise ChannelError("not an EV5 header: no TEST section with a field line and a record")
     test_record = sections["TEST"][0]
-    test_id = test_record.get("TSTNO") or path.stem
+    test_id = test_record.get("TSTNO") or printable(path.stem)
     header = Header([(f"{k}", v or None) for k, v in test_record.items()])
     vehicles = sections.get("VEHICLE", [])
     header.items.append(("Number of test objects", str(len(vehicles))))
@@ -129,8 +131,15 @@ def read_ev5(path: Path, allowed: set[Path] | None = None) -> TestSet:
     return test
 
 
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise ChannelError(f"unreadable: {error.strerror or error}") from None
+
+
 def _curve_channel(curve: Path, record: dict[str, str], dummies: dict[tuple[str, str], str]) -> Channel:
-    text, encoding = decode_text(curve.read_bytes())
+    text, encoding = decode_text(_read(curve))
     lines = [line for line in text.splitlines() if line.strip()]
     values, times = parse_samples(lines, curve.name)
     if times is None:

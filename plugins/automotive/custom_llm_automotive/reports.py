@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from custom_llm.errors import InputError
+
 _NUMBERED = re.compile(r"^\s*(\d+(?:\.\d+)*)\.?\s+([A-Za-z][^:]{1,78})$")
 _MARKDOWN = re.compile(r"^\s*#{1,6}\s+(.+?)\s*#*\s*$")
 _UNDERLINE = re.compile(r"^\s*(=+|-+)\s*$")
@@ -20,7 +22,7 @@ _FIELD = re.compile(r"^\s*([A-Z][A-Za-z0-9 ./()-]{1,40}?)\s*:\s+(\S.{0,80}?)\s*$
 REPORT_SUFFIXES = (".txt", ".pdf", ".md")
 
 
-class ReportError(ValueError):
+class ReportError(InputError, ValueError):
     """A report that cannot be read (the message is the reason)."""
 
 
@@ -100,7 +102,10 @@ def read_report_text(path: Path, max_bytes: int | None = None) -> str:
         raise ReportError(f"too large: {size:,} bytes, the limit is {max_bytes:,}")
     if path.suffix.lower() == ".pdf":
         return _pdf_text(path)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ReportError(f"unreadable: {error.strerror or error}") from None
     if b"\x00" in data[:8192]:
         raise ReportError("binary: contains NUL bytes")
     text, _ = decode_text(data)
@@ -113,7 +118,7 @@ def _pdf_text(path: Path) -> str:
     import logging
 
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import PyPdfError
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
@@ -123,7 +128,7 @@ def _pdf_text(path: Path) -> str:
         pages = [page.extract_text() or "" for page in reader.pages]
     except ReportError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as error:
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as error:  # PyPdfError: every pypdf error, limits too
         raise ReportError(f"unreadable PDF: {type(error).__name__}: {error}") from None
     text = "\n".join(pages)
     if not text.strip():

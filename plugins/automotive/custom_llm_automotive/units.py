@@ -7,6 +7,8 @@ angular velocity deg/s, time s. A unit that is not in this table is refused with
 
 from __future__ import annotations
 
+from custom_llm.errors import InputError
+
 STANDARD_GRAVITY = 9.80665  # m/s², ISO 80000-3
 
 CANONICAL = {"AC": "g", "FO": "N", "MO": "Nm", "DS": "mm", "DC": "mm", "VE": "m/s", "AN": "deg",
@@ -63,7 +65,7 @@ _add("J", 1.0, "j")
 _add("1", 1.0, "1", "-", "none", "%")
 
 
-class UnitError(ValueError):
+class UnitError(InputError, ValueError):
     """A unit that is unknown, or that does not fit the channel's physical dimension."""
 
 

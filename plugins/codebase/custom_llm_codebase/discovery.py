@@ -102,6 +102,7 @@ def _from_git(source: Path, names: list[str], report: StageReport) -> list[tuple
     found: list[tuple[Path, str]] = []
     reported_dirs: set[str] = set()
     virtualenv: dict[str, bool] = {}
+    symlinked: dict[str, bool] = {}
     for rel in names:
         parts = rel.split("/")
         skipped = None
@@ -109,6 +110,11 @@ def _from_git(source: Path, names: list[str], report: StageReport) -> list[tuple
             folder = "/".join(parts[: depth + 1])
             if part in VENDORED_DIRS:
                 skipped = (folder, f"vendored or dependency folder: {part}")
+                break
+            if folder not in symlinked:  # git's index may name files below a folder since replaced by a symlink
+                symlinked[folder] = (source / folder).is_symlink()
+            if symlinked[folder]:
+                skipped = (folder, "symlinked folder: not followed")
                 break
             if folder not in virtualenv:
                 virtualenv[folder] = (source / folder / "pyvenv.cfg").is_file()

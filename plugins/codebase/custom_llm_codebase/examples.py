@@ -32,7 +32,9 @@ def make_examples(document: Document, options: Mapping[str, Any], rng: Any, toke
         for text in unit_chunks(document.text, path, language, units, int(options.get("max_unit_chars", 4000)),
                                 document.metadata.get("imports") or []):
             examples.append(Example(completion=text, kind="unit", doc_id=document.id, metadata={"language": language}))
-    if len(document.text) >= 2 and rng.random() < float(options.get("fim_rate", 0.5)):
+    if len(document.text) >= 2 and rng.random() < float(options.get("fim_rate", 0.5)) \
+            and not any(token in document.text for token in fim_tokens(tokenizer).as_list()):
+        # a file that spells out a sentinel (a FIM implementation, say) would make the layout ambiguous
         examples.append(fim_example(document, units, options, rng, tokenizer))
     return examples
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from custom_llm.errors import InputError
+
 # Sentinel sets known from released code models, tried in this order on a base tokenizer.
 KNOWN_SETS: tuple[tuple[str, str, str], ...] = (
     ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),  # StarCoder, SantaCoder
@@ -108,18 +110,24 @@ def fim_prompt(prefix: str, suffix: str, tokens: FimTokens, mode: str = "psm") -
 
 def parse_fim(sequence: str, tokens: FimTokens, mode: str, prefix_chars: int | None = None) -> tuple[str, str, str]:
     """(prefix, middle, suffix) back from a formatted sequence; SPM needs ``prefix_chars`` since
-    prefix and middle are contiguous there."""
+    prefix and middle are contiguous there. A sequence that is not laid out with ``tokens`` in
+    ``mode`` raises InputError."""
     if mode == "psm":
-        assert sequence.startswith(tokens.prefix)
-        body = sequence[len(tokens.prefix):]
-        prefix, rest = body.split(tokens.suffix, 1)
+        if not sequence.startswith(tokens.prefix) or tokens.suffix not in sequence:
+            raise InputError("not a PSM sequence: it must start with the prefix sentinel and hold the suffix sentinel")
+        prefix, rest = sequence[len(tokens.prefix):].split(tokens.suffix, 1)
+        if tokens.middle not in rest:
+            raise InputError("not a PSM sequence: no middle sentinel after the suffix sentinel")
         suffix, middle = rest.rsplit(tokens.middle, 1)
         return prefix, middle, suffix
-    head = tokens.prefix + tokens.suffix
-    assert sequence.startswith(head)
-    suffix, rest = sequence[len(head):].rsplit(tokens.middle, 1)
     if prefix_chars is None:
         raise ValueError("an SPM sequence needs prefix_chars to split prefix from middle")
+    head = tokens.prefix + tokens.suffix
+    if not sequence.startswith(head) or tokens.middle not in sequence[len(head):]:
+        raise InputError("not an SPM sequence: it must start with the prefix and suffix sentinels and hold the middle sentinel")
+    suffix, rest = sequence[len(head):].rsplit(tokens.middle, 1)
+    if not 0 <= prefix_chars <= len(rest):
+        raise InputError(f"not an SPM sequence of a {prefix_chars}-character prefix: prefix and middle hold {len(rest)}")
     return rest[:prefix_chars], rest[prefix_chars:], suffix
 
 
@@ -165,14 +173,12 @@ def _block_query(language: str) -> Any:
 def _block_or_statement(text: str, language: str, kind: str, rng: Any) -> tuple[int, int] | None:
     if language not in BLOCK_QUERIES:
         return None
-    import tree_sitter
-
-    from custom_llm_codebase.units import char_converter, parse_tree
+    from custom_llm_codebase.units import char_converter, parse_tree, query_cursor
 
     tree, data = parse_tree(text, language)
     if tree.root_node.has_error:
         return None
-    blocks = tree_sitter.QueryCursor(_block_query(language)).captures(tree.root_node).get("block", [])
+    blocks = query_cursor(_block_query(language)).captures(tree.root_node).get("block", [])
     if not blocks:
         return None
     to_char = char_converter(data, text)

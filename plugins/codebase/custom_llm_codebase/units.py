@@ -86,6 +86,10 @@ _PY_CONTAINERS = frozenset({
 })
 BRACE_LANGUAGES = frozenset({"javascript", "typescript", "tsx", "java", "go", "rust", "c", "cpp"})
 MAX_IMPORTS = 64
+# Deepest syntax node (counted from the root) a query starts a match at. Real code stays far below;
+# without a bound, a hostile file of deeply nested blocks (``fn a() {fn a() {...`` 40,000 times, under
+# 400 kB) makes tree-sitter's query cursor take minutes, since it keeps every nested match in progress.
+MAX_QUERY_DEPTH = 1000
 _RECEIVER_TYPE = re.compile(r"(\w+)\s*(?:\[[^\]]*\])?\s*\)\s*$")
 
 
@@ -103,6 +107,15 @@ def _query(language: str) -> Any:
     import tree_sitter
 
     return tree_sitter.Query(ts_language(language), QUERIES[language])
+
+
+def query_cursor(query: Any) -> Any:
+    """A query cursor that starts no match deeper than ``MAX_QUERY_DEPTH`` nodes."""
+    import tree_sitter
+
+    cursor = tree_sitter.QueryCursor(query)
+    cursor.set_max_start_depth(MAX_QUERY_DEPTH)
+    return cursor
 
 
 def parse_tree(text: str, language: str) -> tuple[Any, bytes]:
@@ -128,13 +141,11 @@ def extract(text: str, language: str) -> ParseResult:
 
 
 def units_from_tree(tree: Any, data: bytes, text: str, language: str) -> ParseResult:
-    import tree_sitter
-
     root = tree.root_node
     if language == "python":
         raw = _python_definitions(root)
     else:
-        captures = tree_sitter.QueryCursor(_query(language)).captures(root)
+        captures = query_cursor(_query(language)).captures(root)
         raw = [(node, _FUNCTION) for node in captures.get(_FUNCTION, ())]
         raw += [(node, _CLASS) for node in captures.get(_CLASS, ())]
     import_types = IMPORT_TYPES.get(language, frozenset())

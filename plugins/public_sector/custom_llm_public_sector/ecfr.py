@@ -65,7 +65,7 @@ def _hierarchy_citation(node: Any) -> str:
         raw = raw.replace("&quot;", '"').replace("&amp;", "&")
     try:
         return str(json.loads(raw).get("citation", ""))
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # not JSON, not an object, nested too deeply
         return ""
 
 

@@ -12,7 +12,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from custom_llm.records import Document, StageReport, stable_id
+from custom_llm.errors import InputError
+from custom_llm.records import Document, StageReport, printable, stable_id
 
 from custom_llm_public_sector import language
 from custom_llm_public_sector.units import ParsedFile, Unit
@@ -21,9 +22,10 @@ XML_SUFFIXES = {".xml"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 MAX_SUBUNITS = 200
 XHTML_NAMESPACE = "http://www.w3.org/1999/xhtml"
+UTF16_32_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")  # text in these encodings holds NUL bytes
 
 
-class Refused(Exception):
+class Refused(InputError):
     """A file this domain cannot use; the message is the reason."""
 
 
@@ -32,6 +34,7 @@ def read_file(path: Path, name: str, options: Mapping[str, Any]) -> ParsedFile:
     from custom_llm_public_sector import unstructured
 
     limit = int(options.get("max_file_bytes", 200_000_000))
+    stem = printable(path.stem)  # the fallback title; a file name need not be valid UTF-8
     try:
         size = path.stat().st_size
         if size > limit:
@@ -39,10 +42,10 @@ def read_file(path: Path, name: str, options: Mapping[str, Any]) -> ParsedFile:
         suffix = path.suffix.lower()
         if suffix == ".pdf":
             title, lines = unstructured.pdf_lines(path)
-            return unstructured.parse_lines("pdf", title, lines, path.stem)
+            return unstructured.parse_lines("pdf", title, lines, stem)
         if suffix == ".docx":
             title, lines = unstructured.docx_lines(path, limit)
-            return unstructured.parse_lines("docx", title, lines, path.stem)
+            return unstructured.parse_lines("docx", title, lines, stem)
         data = path.read_bytes()
     except OSError as error:
         raise Refused(f"unreadable: {error.strerror or error}") from None
@@ -52,15 +55,16 @@ def read_file(path: Path, name: str, options: Mapping[str, Any]) -> ParsedFile:
         raise Refused("empty: no text")
     try:
         if suffix in HTML_SUFFIXES and not _is_xml_legislation(data):
+            if b"\x00" in data[:8192] and not data.startswith(UTF16_32_BOMS):
+                raise Refused("binary: contains NUL bytes")
             title, lines = unstructured.html_lines(data)
-            return unstructured.parse_lines("html", title, lines, path.stem)
+            return unstructured.parse_lines("html", title, lines, stem)
         if suffix in XML_SUFFIXES or suffix in HTML_SUFFIXES or data.lstrip()[:5] == b"<?xml":
             return parse_xml(data, name)
         text = _decode(data)
         _, lines = unstructured.text_lines(text)
         # Plain text names nothing: the file's name is its most stable title.
-        return unstructured.parse_lines("markdown" if suffix in {".md", ".markdown"} else "text", path.stem, lines,
-                                        path.stem)
+        return unstructured.parse_lines("markdown" if suffix in {".md", ".markdown"} else "text", stem, lines, stem)
     except unstructured.Unreadable as error:
         raise Refused(str(error)) from None
 

@@ -4,7 +4,8 @@ Two locks. defusedxml (expat) reads the prolog up to the root element and refuse
 declares entities (entity-expansion bombs, external entities such as ``file:///etc/passwd``);
 that first event also names the root element, which is how the format is detected. lxml then
 parses the file with entity substitution, DTD loading and network access off and its size
-limits on (``huge_tree=False``), and a declared entity found there is refused as well.
+limits on (``huge_tree=False``) and a resolver that reads no external resource (an external DTD
+named by a path is never opened), and a declared entity found there is refused as well.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
+from custom_llm.errors import InputError
 
-class UnsafeXML(Exception):
+
+class UnsafeXML(InputError):
     """The file is refused for safety (entities, external references); the message says why."""
 
 
-class BadXML(Exception):
+class BadXML(InputError):
     """The file is not well-formed XML (truncated, broken); the message says where."""
 
 
@@ -64,13 +67,23 @@ def sniff_root(data: bytes) -> RootInfo:
         raise UnsafeXML("unsafe XML: DTD refused") from None
     except ElementTree.ParseError as error:
         raise BadXML(f"malformed XML: {error}") from None
+    except LookupError as error:  # expat asks Python for the codec the XML declaration names
+        raise BadXML(f"malformed XML: the XML declaration names an {error}") from None
     raise BadXML("malformed XML: no root element")
 
 
 def _parser() -> Any:
     from lxml import etree
 
-    return etree.XMLParser(
+    class NothingExternal(etree.Resolver):
+        """Every external resource (an external DTD such as ``<!DOCTYPE x SYSTEM "local.dtd">``)
+        resolves to nothing. Without it libxml2 opens a local DTD path even with ``load_dtd=False``
+        (a file outside the source, or a FIFO that would block the run); with it nothing is read."""
+
+        def resolve(self, url: str, public_id: str, context: Any) -> Any:
+            return self.resolve_string("", context)
+
+    parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -81,6 +94,8 @@ def _parser() -> Any:
         collect_ids=False,
         recover=False,
     )
+    parser.resolvers.add(NothingExternal())
+    return parser
 
 
 def parse(data: bytes) -> Any:

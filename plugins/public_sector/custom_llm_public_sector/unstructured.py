@@ -12,14 +12,17 @@ from __future__ import annotations
 import logging
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from custom_llm.errors import InputError
 
 from custom_llm_public_sector.definitions import find_definitions
 from custom_llm_public_sector.units import Level, ParsedFile, Unit, one_line, strip_heading_punctuation
 
 
-class Unreadable(Exception):
+class Unreadable(InputError):
     """The file cannot give text; the message is the reason shown to the user."""
 
 
@@ -258,7 +261,7 @@ def html_lines(data: bytes) -> tuple[str, list[Line]]:
 def pdf_lines(path: Path) -> tuple[str, list[Line]]:
     """Lines of a PDF's text layer (pypdf); refused when there is none (a scan)."""
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import PyPdfError
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
@@ -269,7 +272,7 @@ def pdf_lines(path: Path) -> tuple[str, list[Line]]:
         metadata = reader.metadata
     except Unreadable:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as error:
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as error:  # PyPdfError: every pypdf error, limits too
         raise Unreadable(f"unreadable PDF: {type(error).__name__}: {error}") from None
     characters = sum(len(p.strip()) for p in pages)
     if not pages:
@@ -301,11 +304,14 @@ def docx_lines(path: Path, max_uncompressed: int) -> tuple[str, list[Line]]:
     try:
         with zipfile.ZipFile(path) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, OSError) as error:
-        raise Unreadable(f"not a valid DOCX (zip) file: {error}") from None
-    if unpacked > max_uncompressed:
-        raise Unreadable(f"refused: the DOCX unpacks to {unpacked:,} bytes, over the limit {max_uncompressed:,}")
+            if unpacked > max_uncompressed:
+                raise Unreadable(f"refused: the DOCX unpacks to {unpacked:,} bytes, over the limit "
+                                 f"{max_uncompressed:,}")
+            _refuse_dtds(archive)
+    except _ZIP_ERRORS as error:
+        raise Unreadable(f"not a valid DOCX (zip) file: {type(error).__name__}: {error}") from None
     import docx
+    from docx.oxml.ns import qn
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 
@@ -313,8 +319,12 @@ def docx_lines(path: Path, max_uncompressed: int) -> tuple[str, list[Line]]:
         document = docx.Document(str(path))
     except Exception as error:  # python-docx raises many types for broken packages
         raise Unreadable(f"unreadable DOCX: {type(error).__name__}: {error}") from None
+    root = document.element
+    body = root.find(qn("w:body")) if root.tag == qn("w:document") else None
+    if body is None:  # python-docx hands back any XML as the main part; only WordprocessingML has a body
+        raise Unreadable(f"unreadable DOCX: the main part is <{root.tag}>, not a WordprocessingML document with a body")
     lines: list[Line] = []
-    for block in document.element.body.iterchildren():
+    for block in body.iterchildren(qn("w:p"), qn("w:tbl")):  # comments and other vocabularies are skipped
         tag = block.tag.rpartition("}")[2]
         if tag == "p":
             paragraph = Paragraph(block, document)
@@ -333,6 +343,23 @@ def docx_lines(path: Path, max_uncompressed: int) -> tuple[str, list[Line]]:
                     lines.append(Line(line))
     title = one_line(document.core_properties.title or "")
     return title, lines
+
+
+# What zipfile raises for a damaged archive: a bad directory or CRC, broken deflate data, a cut file,
+# an unknown compression method, impossible header values.
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError, NotImplementedError, ValueError)
+_DOCTYPES = (b"<!DOCTYPE", "<!DOCTYPE".encode("utf-16-le"), "<!DOCTYPE".encode("utf-16-be"))
+
+
+def _refuse_dtds(archive: zipfile.ZipFile) -> None:
+    """Office Open XML parts never declare a DTD (the packaging standard forbids it); one that does
+    is hostile (entities, an external DTD naming a local file), so the whole file is refused."""
+    for info in archive.infolist():
+        if info.filename.lower().endswith((".xml", ".rels")):
+            data = archive.read(info)
+            if any(marker in data for marker in _DOCTYPES):
+                raise Unreadable(f"unsafe DOCX: {info.filename} declares a DTD (<!DOCTYPE>), which Office documents "
+                                 "never do")
 
 
 def text_lines(text: str) -> tuple[str, list[Line]]:

@@ -1,0 +1,4 @@
+int main() {
+  const char *s = "â‚";
+  return 0;
+}

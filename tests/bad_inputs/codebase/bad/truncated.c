@@ -1,0 +1,10 @@
+/* A ring buffer: the good C file of the bad-input corpus. */
+#include <stddef.h>
+
+struct ring {
+    int data[16];
+    size_t head;
+    size_t count;
+};
+
+int ring_push(struct ring *r, int value) {

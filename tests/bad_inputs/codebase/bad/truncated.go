@@ -1,0 +1,14 @@
+// Package stack is the good Go file of the bad-input corpus.
+package stack
+
+import "errors"
+
+type Stack struct {
+	items []int
+}
+
+func (s *Stack) Push(v int) {
+	s.items = append(s.items, v)
+}
+
+func (s *Stack) Pop() (int, error

@@ -1,0 +1,11 @@
+// A shopping cart: the good JavaScript file of the bad-input corpus.
+import { round } from "./money.js";
+
+export class Cart {
+  constructor() {
+    this.lines = [];
+  }
+
+  add(name, price, quantity = 1) {
+    this.lines.push({ name, price, quantity });
+    return 
