@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 from bad_input_corpus import CANARY, CORPUS, DOMAINS, GENERATORS, MANIFEST, PLUGIN_MODULES, build, manifest, summary
 
+from custom_llm import hookimpl
 from custom_llm.plugins import Plugins, reset_plugins
-from custom_llm.records import Document, StageReport
+from custom_llm.records import Document, Domain, StageReport
 
 # Reasons written by the catch-alls around a domain's parsers: a reason starting so means a parser
 # crashed on the file (and the catch-all saved the run), which the corpus must never show.
@@ -221,3 +222,44 @@ def test_a_run_on_good_and_bad_files_finishes_and_lists_every_bad_file(domain, t
     assert missing == []
     assert not any(r.startswith(SAFETY_NETS) for reasons in listed.values() for r in reasons)
     assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
+
+
+class LeakyDiscovery:
+    """A domain whose discovery hands core a file outside the source, as a careless plugin might."""
+
+    @hookimpl
+    def register_domains(self, register):
+        register(Domain(name="leaky", description="discovers a file outside its source"))
+
+    @hookimpl
+    def discover_files(self, domain, source, options, report):
+        if domain != "leaky":
+            return None
+        return [source / "inside.txt", source / "second.txt", source.parent / "outside.txt"]
+
+    @hookimpl
+    def ingest(self, domain, source, files, options, report):
+        if domain != "leaky":
+            return None
+        return (Document(text=path.read_text(encoding="utf-8"), source=path.name) for path in files)
+
+
+def test_core_never_reads_a_discovered_file_outside_the_source(tmp_path):
+    from click.testing import CliRunner
+
+    from custom_llm.cli import main
+    from custom_llm.testing import registered_plugin
+
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "inside.txt").write_text("The inside file is read.\n" * 20, encoding="utf-8")
+    (source / "second.txt").write_text("So is the second one.\n" * 20, encoding="utf-8")
+    (tmp_path / "outside.txt").write_text(f"{CANARY}\n", encoding="utf-8")
+    with registered_plugin(LeakyDiscovery(), "leaky"):
+        result = CliRunner().invoke(main, ["ingest", "--domain", "leaky", "--source", str(source), "--output",
+                                           str(tmp_path / "run"), "--quiet"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "run" / "ingest_report.json").read_text(encoding="utf-8"))
+    assert [issue["reason"].split(" (")[0] for issue in report["issues"]] == ["outside the source"]
+    stored = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.name != "outside.txt")
+    assert CANARY.encode() not in stored
