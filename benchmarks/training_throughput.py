@@ -14,7 +14,11 @@ document at the sequence length; B, C and D also train the end-of-text token bet
 which is not counted). Also prints model FLOP utilization against the bf16 and the fp32 matmul
 rates measured in the same run, and A's padding waste, which bounds the ratio B/A.
 
-    python benchmarks/training_throughput.py [--steps 30] [--seq-len 512] [--batch 8] [--bf16-steps 2]
+    python benchmarks/training_throughput.py [--rounds 5] [--steps 4] [--seq-len 512] [--batch 8] [--bf16-steps 1]
+
+The contenders take turns in rounds (each round: one untimed step, then ``--steps`` timed steps of
+each), so a change of load on a shared machine hits them alike; the ratios are printed over all
+rounds and per round.
 """
 
 from __future__ import annotations
@@ -62,40 +66,78 @@ def model_for(vocab: int, seq_len: int):
     return MistralForCausalLM(config)
 
 
-def matmul_rate(dtype: torch.dtype, size: int = 1024, repeats: int = 10) -> float:
+def matmul_rate(dtype: torch.dtype, size: int = 1024, repeats: int = 10, rounds: int = 3) -> float:
+    """FLOP/s of square matmuls, the best of ``rounds`` timed rounds (a busy core slows some)."""
     a = torch.randn(size, size, dtype=dtype)
     b = torch.randn(size, size, dtype=dtype)
     a @ b
-    started = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * size**3 * repeats / (time.perf_counter() - started)
+    best = 0.0
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        best = max(best, 2 * size**3 * repeats / (time.perf_counter() - started))
+    return best
 
 
-def run_plain_trainer(docs_ids: list[list[int]], tokenizer, vocab: int, seq_len: int, batch: int, steps: int) -> dict:
+def peak_rates(size: int) -> tuple[float, float]:
+    """(bf16, fp32) matmul rates; bf16 gets few repeats, since where it is emulated it runs at
+    about 1 GFLOP/s (2 s per 1024^3 product)."""
+    return matmul_rate(torch.bfloat16, size, repeats=2, rounds=2), matmul_rate(torch.float32, size)
+
+
+class StepClock:
+    """A TrainerCallback's times: the end of every step. A round's first step (data loader and
+    optimizer set-up, first-call overheads) is not timed."""
+
+    def __init__(self) -> None:
+        from transformers import TrainerCallback
+
+        self.marks: list[float] = []
+        outer = self
+
+        class Callback(TrainerCallback):
+            def on_step_end(self, args, state, control, **kwargs):
+                outer.marks.append(time.perf_counter())
+
+        self.callback = Callback()
+
+
+class PlainTrainer:
     """A: what users write: a Dataset of token ids truncated to seq_len, the LM data collator
-    (dynamic padding to the longest row of each batch), the Trainer, fp32."""
-    from datasets import Dataset
-    from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
+    (dynamic padding to the longest row of each batch), the Trainer, fp32. Each round reshuffles
+    (a new seed), so the padding is averaged over many batches."""
 
-    dataset = Dataset.from_dict({"input_ids": [ids[:seq_len] for ids in docs_ids]})
-    seen = {"real": 0, "padded": 0}
-    collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
+    def __init__(self, docs_ids: list[list[int]], tokenizer, vocab: int, seq_len: int, batch: int) -> None:
+        from datasets import Dataset
+        from transformers import DataCollatorForLanguageModeling
 
-    def counting(rows):
-        collated = collator(rows)
-        seen["real"] += sum(len(r["input_ids"]) for r in rows)
-        seen["padded"] += collated["input_ids"].numel()
+        self.dataset = Dataset.from_dict({"input_ids": [ids[:seq_len] for ids in docs_ids]})
+        self.collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
+        self.model = model_for(vocab, seq_len)
+        self.batch, self.seq_len, self.rounds = batch, seq_len, 0
+        self.real: list[int] = []
+        self.padded: list[int] = []
+
+    def _counting(self, rows):
+        collated = self.collator(rows)
+        self.real.append(sum(len(r["input_ids"]) for r in rows))
+        self.padded.append(collated["input_ids"].numel())
         return collated
 
-    args = TrainingArguments(output_dir="/tmp/bench-plain", per_device_train_batch_size=batch, max_steps=steps, learning_rate=1e-3,
-                             report_to="none", use_cpu=True, disable_tqdm=True, save_strategy="no", logging_strategy="no",
-                             dataloader_num_workers=0)
-    trainer = Trainer(model=model_for(vocab, seq_len), args=args, train_dataset=dataset, data_collator=counting)
-    started = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - started
-    return {"rate": seen["real"] / seconds, "efficiency": seen["real"] / seen["padded"], "context": seen["padded"] / (steps * batch)}
+    def round(self, steps: int) -> tuple[float, float, float]:
+        """(real tokens, padded tokens, seconds) of ``steps`` timed steps."""
+        from transformers import Trainer, TrainingArguments
+
+        self.rounds += 1
+        args = TrainingArguments(output_dir="/tmp/bench-plain", per_device_train_batch_size=self.batch, max_steps=steps + 1,
+                                 learning_rate=1e-3, report_to="none", use_cpu=True, disable_tqdm=True, save_strategy="no",
+                                 logging_strategy="no", dataloader_num_workers=0, seed=self.rounds, data_seed=self.rounds)
+        clock = StepClock()
+        self.real, self.padded = [], []
+        Trainer(model=self.model, args=args, train_dataset=self.dataset, data_collator=self._counting, callbacks=[clock.callback]).train()
+        # the batch of step i is collated just before it; step 0 is the untimed first step
+        return sum(self.real[1:steps + 1]), sum(self.padded[1:steps + 1]), clock.marks[steps] - clock.marks[0]
 
 
 def packed_blocks(docs_ids: list[list[int]], eos: int, seq_len: int) -> tuple[list[dict], int]:
@@ -112,37 +154,61 @@ def packed_blocks(docs_ids: list[list[int]], eos: int, seq_len: int) -> tuple[li
     return blocks, sum(map(len, docs_ids))
 
 
-def run_custom_llm(blocks: list[dict], efficiency: float, vocab: int, seq_len: int, batch: int, steps: int) -> dict:
-    from datasets import Dataset
-    from transformers import Trainer, TrainingArguments
+class CustomLLM:
+    """B: custom-llm's recipe path: packed, document-masked blocks, its collator, the Trainer, and
+    the precision ``auto`` picks."""
 
-    from custom_llm.pipeline.scoring import collate_blocks
+    def __init__(self, blocks: list[dict], efficiency: float, vocab: int, seq_len: int, batch: int) -> None:
+        from datasets import Dataset
 
-    dataset = Dataset.from_list(blocks).with_format("torch")
-    args = TrainingArguments(output_dir="/tmp/bench-cllm", per_device_train_batch_size=batch, max_steps=steps, learning_rate=1e-3,
-                             report_to="none", use_cpu=True, disable_tqdm=True, save_strategy="no", logging_strategy="no", bf16=BF16,
-                             dataloader_num_workers=0, remove_unused_columns=False)
-    trainer = Trainer(model=model_for(vocab, seq_len), args=args, train_dataset=dataset, data_collator=collate_blocks)
-    started = time.perf_counter()
-    trainer.train()
-    return {"rate": steps * batch * seq_len * efficiency / (time.perf_counter() - started), "efficiency": efficiency, "context": seq_len}
+        self.dataset = Dataset.from_list(blocks).with_format("torch")
+        self.model = model_for(vocab, seq_len)
+        self.tokens_per_step = batch * seq_len * efficiency
+        self.batch, self.rounds = batch, 0
+
+    def round(self, steps: int) -> tuple[float, float, float]:
+        from transformers import Trainer, TrainingArguments
+
+        from custom_llm.pipeline.scoring import collate_blocks
+
+        self.rounds += 1
+        args = TrainingArguments(output_dir="/tmp/bench-cllm", per_device_train_batch_size=self.batch, max_steps=steps + 1,
+                                 learning_rate=1e-3, report_to="none", use_cpu=True, disable_tqdm=True, save_strategy="no",
+                                 logging_strategy="no", bf16=BF16, dataloader_num_workers=0, remove_unused_columns=False,
+                                 seed=self.rounds, data_seed=self.rounds)
+        clock = StepClock()
+        Trainer(model=self.model, args=args, train_dataset=self.dataset, data_collator=collate_blocks, callbacks=[clock.callback]).train()
+        tokens = steps * self.tokens_per_step
+        return tokens, steps * self.batch * len(self.dataset[0]["input_ids"]), clock.marks[steps] - clock.marks[0]
 
 
-def run_hand_loop(blocks: list[dict], efficiency: float, vocab: int, seq_len: int, batch: int, steps: int, bf16: bool) -> dict:
-    from custom_llm.pipeline.scoring import collate_blocks
+class HandLoop:
+    """C (fp32) and D (bf16 autocast): a hand-written packed training loop, no Trainer."""
 
-    model = model_for(vocab, seq_len).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    started = time.perf_counter()
-    for step in range(steps):
-        rows = [blocks[(step * batch + i) % len(blocks)] for i in range(batch)]
+    def __init__(self, blocks: list[dict], efficiency: float, vocab: int, seq_len: int, batch: int, bf16: bool) -> None:
+        self.model = model_for(vocab, seq_len).train()
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-3)
+        self.blocks, self.batch, self.bf16, self.step = blocks, batch, bf16, 0
+        self.tokens_per_step = batch * seq_len * efficiency
+
+    def _one_step(self) -> None:
+        from custom_llm.pipeline.scoring import collate_blocks
+
+        rows = [self.blocks[(self.step * self.batch + i) % len(self.blocks)] for i in range(self.batch)]
+        self.step += 1
         batch_tensors = collate_blocks(rows)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = model(**batch_tensors).loss
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            loss = self.model(**batch_tensors).loss
         loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    return {"rate": steps * batch * seq_len * efficiency / (time.perf_counter() - started), "efficiency": efficiency, "context": seq_len}
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def round(self, steps: int) -> tuple[float, float, float]:
+        self._one_step()  # untimed, like the Trainer's first step
+        started = time.perf_counter()
+        for _ in range(steps):
+            self._one_step()
+        return steps * self.tokens_per_step, steps * self.batch * len(self.blocks[0]["input_ids"]), time.perf_counter() - started
 
 
 def flops_per_token(parameters: int, layers: int, attention_width: int, context: float) -> tuple[float, float]:
@@ -153,10 +219,11 @@ def flops_per_token(parameters: int, layers: int, attention_width: int, context:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=4, help="timed steps of each contender per round (after one untimed step)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds in which the contenders take turns")
     parser.add_argument("--seq-len", type=int, default=512)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--bf16-steps", type=int, default=2, help="steps of the bf16 hand-written loop (0: skip it)")
+    parser.add_argument("--bf16-steps", type=int, default=1, help="steps of the bf16 hand-written loop (0: skip it)")
     parser.add_argument("--matmul-size", type=int, default=1024, help="side of the square matmuls that measure the peak rates")
     args = parser.parse_args()
 
@@ -180,19 +247,39 @@ def main() -> None:
           f"native bf16: {BF16}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start")
     print(f"corpus: {len(documents)} documents, {sum(lengths):,} tokens, median {lengths[len(lengths) // 2]} tokens/document, "
           f"{sum(n > args.seq_len for n in lengths)} longer than {args.seq_len}; model {parameters / 1e6:.1f}M parameters; "
-          f"seq {args.seq_len}, batch {args.batch}, {args.steps} steps; packed: {len(blocks)} blocks, {efficiency:.1%} document tokens")
+          f"seq {args.seq_len}, batch {args.batch}, {args.rounds} rounds of {args.steps} timed steps; "
+          f"packed: {len(blocks)} blocks, {efficiency:.1%} document tokens")
+    before = peak_rates(args.matmul_size)  # measured before and after the contenders; the best is the peak
     torch.manual_seed(0)
-    results = {
-        "A plain Trainer, padded, fp32": run_plain_trainer(docs_ids, tokenizer, vocab, args.seq_len, args.batch, args.steps),
-        f"B custom-llm (packed, {PRECISION}, Trainer)": run_custom_llm(blocks, efficiency, vocab, args.seq_len, args.batch, args.steps),
-        "C hand-written packed fp32 loop": run_hand_loop(blocks, efficiency, vocab, args.seq_len, args.batch, args.steps, bf16=False),
+    contenders = {
+        "A plain Trainer, padded, fp32": PlainTrainer(docs_ids, tokenizer, vocab, args.seq_len, args.batch),
+        f"B custom-llm (packed, {PRECISION}, Trainer)": CustomLLM(blocks, efficiency, vocab, args.seq_len, args.batch),
+        "C hand-written packed fp32 loop": HandLoop(blocks, efficiency, vocab, args.seq_len, args.batch, bf16=False),
     }
+    # rounds, the contenders taking turns, so that a change of load on this shared machine hits them alike
+    totals = {name: [0.0, 0.0, 0.0] for name in contenders}
+    round_ratios: list[tuple[float, float]] = []
+    for _ in range(args.rounds):
+        rates = {}
+        for name, contender in contenders.items():
+            real, computed, seconds = contender.round(args.steps)
+            totals[name] = [t + v for t, v in zip(totals[name], (real, computed, seconds), strict=True)]
+            rates[name] = real / seconds
+        a, b, c = rates.values()
+        round_ratios.append((b / a, b / c))
     if args.bf16_steps:
-        results[f"D hand-written packed bf16 loop ({args.bf16_steps} steps)"] = run_hand_loop(
-            blocks, efficiency, vocab, args.seq_len, args.batch, args.bf16_steps, bf16=True)
-    rate_bf16, rate_fp32 = matmul_rate(torch.bfloat16, args.matmul_size), matmul_rate(torch.float32, args.matmul_size)
-    print(f"matmul rate measured here ({args.matmul_size} x {args.matmul_size}): bf16 {rate_bf16 / 1e9:,.1f} GFLOP/s, "
-          f"fp32 {rate_fp32 / 1e9:,.1f} GFLOP/s")
+        loop = HandLoop(blocks, efficiency, vocab, args.seq_len, args.batch, bf16=True)
+        totals[f"D hand-written packed bf16 loop ({args.bf16_steps} steps)"] = list(loop.round(args.bf16_steps))
+    results = {}
+    for name, (real, computed, seconds) in totals.items():
+        steps = args.bf16_steps if name.startswith("D") else args.rounds * args.steps
+        # context: the sequence length computed on average (A pads each batch to its longest row)
+        results[name] = {"rate": real / seconds, "efficiency": real / computed, "context": computed / (steps * args.batch)}
+    after = peak_rates(args.matmul_size)
+    rate_bf16, rate_fp32 = max(before[0], after[0]), max(before[1], after[1])
+    print(f"matmul rate measured here ({args.matmul_size} x {args.matmul_size}, best of before and after the contenders): "
+          f"bf16 {rate_bf16 / 1e9:,.1f} GFLOP/s, fp32 {rate_fp32 / 1e9:,.1f} GFLOP/s (before: {before[0] / 1e9:,.1f} and "
+          f"{before[1] / 1e9:,.1f}; after: {after[0] / 1e9:,.1f} and {after[1] / 1e9:,.1f})")
     print(f"{'contender':44s} {'real tokens/s':>14s} {'waste':>8s} {'MFU bf16':>9s} {'MFU fp32':>9s} {'+attn fp32':>10s}")
     for name, result in results.items():
         dense, with_attention = flops_per_token(parameters, layers, width, result["context"])
@@ -201,9 +288,13 @@ def main() -> None:
               f"{with_attention * rate / rate_fp32:10.1%}")
     a, b, c = (results[name]["rate"] for name in list(results)[:3])
     waste = results["A plain Trainer, padded, fp32"]["efficiency"]
-    print(f"ratio B/A (custom-llm vs plain Trainer): {b / a:.2f}x (target >= 3.5x); A trains {waste:.1%} real tokens of what it "
-          f"computes, so removing padding alone gives at most {1 / waste:.2f}x at equal cost per computed token")
-    print(f"ratio B/C (custom-llm vs hand-written fp32 loop): {b / c:.2f}x (target >= 0.9x)")
+    ba = sorted(r[0] for r in round_ratios)
+    bc = sorted(r[1] for r in round_ratios)
+    print(f"ratio B/A (custom-llm vs plain Trainer): {b / a:.2f}x over all rounds; per round median {ba[len(ba) // 2]:.2f}x, "
+          f"range {ba[0]:.2f}-{ba[-1]:.2f}x (target >= 3.5x). A trains {waste:.1%} real tokens of what it computes, so removing "
+          f"padding alone gives at most {1 / waste:.2f}x at equal cost per computed token")
+    print(f"ratio B/C (custom-llm vs hand-written fp32 loop): {b / c:.2f}x over all rounds; per round median {bc[len(bc) // 2]:.2f}x, "
+          f"range {bc[0]:.2f}-{bc[-1]:.2f}x (target >= 0.9x)")
     if args.bf16_steps:
         d = list(results.values())[3]["rate"]
         print(f"ratio B/D (custom-llm vs hand-written bf16 loop): {b / d:.2f}x; D/C (bf16 vs fp32 autocast here): {d / c:.2f}x")

@@ -39,6 +39,6 @@ def test_memory_and_cache_benchmarks_on_a_small_corpus():
 
 @pytest.mark.slow
 def test_training_throughput_benchmark():
-    out = _run("training_throughput.py", "--steps", "1", "--seq-len", "64", "--batch", "2", "--bf16-steps", "1", "--matmul-size", "128",
-               timeout=600)
+    arguments = ("--rounds", "1", "--steps", "1", "--seq-len", "64", "--batch", "2", "--bf16-steps", "1", "--matmul-size", "128")
+    out = _run("training_throughput.py", *arguments, timeout=600)
     assert "ratio B/A" in out and "ratio B/C" in out and "ratio B/D" in out and "matmul rate measured here" in out

@@ -101,6 +101,33 @@ def test_base_model_tokenizer_encodes_like_its_call(tiny_base_model):
     assert (encoded.ids.tolist(), encoded.labels.tolist()) == _by_call(base, EXAMPLES)
 
 
+def _long_text(rng: random.Random, words: int) -> str:
+    vocabulary = ["def", "return", "fox", "café", "漢字", "☕", "don't", "it's", "x1", "42", "3.5", "(a,", "b)", "<|user|>", "--", "'s"]
+    separators = [" ", " ", " ", "\n", "  ", "\n\n", "\t", " \n", "\r\n", "\u00a0", "\u2003", "", ".", ", "]
+    return "".join(rng.choice(vocabulary) + rng.choice(separators) for _ in range(words))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_long_texts_in_pieces_give_the_same_ids(tokenizer, monkeypatch, seed):
+    monkeypatch.setattr(packing, "PIECE_CHARS", 37)  # many cuts, in every kind of context
+    monkeypatch.setattr(packing, "ENCODE_BYTES", 150)
+    rng = random.Random(seed)
+    examples = [Example(prompt=_long_text(rng, 30), completion=_long_text(rng, rng.randint(0, 400))) for _ in range(5)]
+    assert packing.splits_cleanly(tokenizer)
+    encoded = encode_flat(tokenizer, examples)
+    assert (encoded.ids.tolist(), encoded.labels.tolist()) == _by_call(tokenizer, examples)
+
+
+def test_text_pieces_cut_only_before_a_lone_space_or_newline():
+    rng = random.Random(0)
+    text = _long_text(rng, 3000)
+    pieces = packing.text_pieces(text, 100)
+    assert "".join(pieces) == text and len(pieces) > 20
+    for piece in pieces[1:]:
+        assert piece[0] in " \n" and not piece[1].isspace()
+    assert packing.text_pieces("x" * 500, 100) == ["x" * 500]  # no place to cut: one piece
+
+
 def test_text_bytes_and_slices_of_the_documents_file(tmp_path):
     documents = [Document(text="é" * n + "x", source=f"f{n}") for n in range(0, 300, 7)]
     path = tmp_path / "docs.arrow"

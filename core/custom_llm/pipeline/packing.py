@@ -8,12 +8,13 @@ attending to one another inside a block.
 
 Making and encoding examples runs in ``num_proc`` worker processes (the ``num_proc`` setting)
 over slices of the training split, taken back in order and packed in this process, so the
-packed file is the same, byte for byte, whatever ``num_proc`` is.
+packed file is the same, byte for byte, whatever ``num_proc`` is. Memory stays bounded: work
+comes in units of at most ``ENCODE_BATCH`` documents or ``ENCODE_BYTES`` of text, and a long text
+is encoded in pieces where the tokenizer gives the same ids that way (``splits_cleanly``).
 """
 
 from __future__ import annotations
 
-import itertools
 import multiprocessing
 import os
 import random
@@ -50,6 +51,7 @@ BLOCK_SCHEMA = pa.schema(
 )
 ENCODE_BATCH = 256  # documents (or examples) per tokenizer call: the unit of work of a worker
 ENCODE_BYTES = 2 << 20  # ... or this much text, whichever comes first (bounds the memory a call takes)
+PIECE_CHARS = 1 << 18  # long texts are encoded in pieces of about this many characters where that gives the same ids
 BLOCK_ROWS = 512  # blocks per Arrow record batch in the packed files
 AUTO_MIN_BYTES = 16 << 20  # num_proc "auto": below this much training text, one process (starting workers costs more)
 AUTO_MAX_PROC = 8
@@ -168,17 +170,97 @@ def _batch_encoder(tokenizer: Any) -> Callable[[list[str]], list[list[int]]]:
     return fast
 
 
-def _flat(lists: list[list[int]], total: int) -> np.ndarray:
-    return np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int32, count=total)
+_CUT_NEIGHBOURS = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+def splits_cleanly(tokenizer: Any) -> bool:
+    """Whether a long text may be encoded in pieces, cut before a single space or newline between
+    two visible characters, with the same ids as in one piece. True for a byte-level BPE with
+    GPT-2's pre-tokenizer regex, no normalizer and no prefix space (the scratch tokenizer, GPT-2
+    style base models): its pre-tokens never end in whitespace unless they are all whitespace, and
+    such a space or newline starts a pre-token whatever precedes it. Added tokens must hold no
+    space or newline and strip nothing, so that no cut falls inside or next to one."""
+    backend = getattr(tokenizer, "_tokenizer", None)
+    if backend is None:
+        return False
+    try:
+        from tokenizers import models, pre_tokenizers
+    except ImportError:
+        return False
+    pre = backend.pre_tokenizer
+    if backend.normalizer is not None or not isinstance(backend.model, models.BPE) or not isinstance(pre, pre_tokenizers.ByteLevel):
+        return False
+    if not getattr(pre, "use_regex", False) or getattr(pre, "add_prefix_space", True):
+        return False
+    return all(not (t.lstrip or t.rstrip or " " in t.content or "\n" in t.content) for t in backend.get_added_tokens_decoder().values())
+
+
+def text_pieces(text: str, size: int) -> list[str]:
+    """``text`` cut into pieces of about ``size`` characters, each cut just before a single space
+    or newline that has a letter, digit or ASCII punctuation mark on both sides (a piece runs
+    longer when no such place comes soon)."""
+    if len(text) <= size:
+        return [text]
+    pieces, start = [], 0
+    while len(text) - start > size:
+        cut = _cut_after(text, start + size)
+        if cut is None:
+            break
+        pieces.append(text[start:cut])
+        start = cut
+    pieces.append(text[start:])
+    return pieces
+
+
+def _visible(character: str) -> bool:
+    return character.isalnum() or character in _CUT_NEIGHBOURS
+
+
+def _cut_after(text: str, position: int) -> int | None:
+    """The first place at or after ``position`` where a cut keeps every pre-token whole."""
+    best = None
+    for separator in (" ", "\n"):
+        at = text.find(separator, position)
+        while at != -1 and at + 1 < len(text) and (best is None or at < best):
+            if _visible(text[at - 1]) and _visible(text[at + 1]):
+                best = at
+                break
+            at = text.find(separator, at + 1)
+    return best
+
+
+def _encode_texts(encode: Callable[[list[str]], list[list[int]]], texts: list[str], pieces: int | None) -> list[np.ndarray]:
+    """Each text's token ids, encoded in calls of at most ``ENCODE_BYTES`` characters (a longer
+    text alone), long texts in pieces where ``pieces`` (their size) is given: the memory one call
+    takes (about 500 bytes per token inside the tokenizer, measured) stays bounded for any document."""
+    parts: list[list[np.ndarray]] = [[] for _ in texts]
+    batch: list[tuple[int, str]] = []
+    size = 0
+
+    def flush() -> None:
+        for (owner, _), ids in zip(batch, encode([piece for _, piece in batch]), strict=True):
+            parts[owner].append(np.array(ids, dtype=np.int32))
+
+    for owner, text in enumerate(texts):
+        for piece in text_pieces(text, pieces) if pieces else [text]:
+            if batch and size + len(piece) > ENCODE_BYTES:
+                flush()
+                batch, size = [], 0
+            batch.append((owner, piece))
+            size += len(piece)
+    if batch:
+        flush()
+    return [np.concatenate(p) if len(p) > 1 else (p[0] if p else np.empty(0, dtype=np.int32)) for p in parts]
 
 
 def encode_flat(tokenizer: Any, examples: list[Example], encode: Callable[[list[str]], list[list[int]]] | None = None) -> Encoded:
     """Token ids and labels of a batch of examples, end to end (prompt tokens masked from the loss)."""
     encode = encode or _batch_encoder(tokenizer)
+    pieces = PIECE_CHARS if splits_cleanly(tokenizer) else None
     eos = tokenizer.eos_token_id
     n = len(examples)
-    prompts = encode([e.prompt for e in examples]) if n else []
-    completions = encode([e.completion for e in examples]) if n else []
+    prompts = _encode_texts(encode, [e.prompt for e in examples], pieces)
+    completions = _encode_texts(encode, [e.completion for e in examples], pieces)
     prompt_lengths = np.fromiter(map(len, prompts), dtype=np.int64, count=n)
     completion_lengths = np.fromiter(map(len, completions), dtype=np.int64, count=n)
     lengths = prompt_lengths + completion_lengths + 2
@@ -191,8 +273,9 @@ def encode_flat(tokenizer: Any, examples: list[Example], encode: Callable[[list[
     prompt_at = np.repeat(starts + 1 - (np.cumsum(prompt_lengths) - prompt_lengths), prompt_lengths) + np.arange(n_prompt)
     completion_at = (np.repeat(starts + 1 + prompt_lengths - (np.cumsum(completion_lengths) - completion_lengths), completion_lengths)
                      + np.arange(n_completion))
-    ids[prompt_at] = _flat(prompts, n_prompt)
-    ids[completion_at] = _flat(completions, n_completion)
+    if n:
+        ids[prompt_at] = np.concatenate(prompts)
+        ids[completion_at] = np.concatenate(completions)
     labels = ids.copy()
     labels[starts] = IGNORE
     labels[prompt_at] = IGNORE
@@ -268,11 +351,13 @@ def _record_batches(blocks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]],
         if len(part[0]):
             pending.append(part)
             rows += len(part[0])
-        while rows >= BLOCK_ROWS:
+        if rows >= BLOCK_ROWS:
             joined = [np.concatenate(column) for column in zip(*pending, strict=True)]
-            yield _record_batch([column[:BLOCK_ROWS] for column in joined], seq_len)
-            pending = [tuple(column[BLOCK_ROWS:] for column in joined)]
-            rows -= BLOCK_ROWS
+            full = rows // BLOCK_ROWS * BLOCK_ROWS
+            for start in range(0, full, BLOCK_ROWS):
+                yield _record_batch([column[start:start + BLOCK_ROWS] for column in joined], seq_len)
+            pending = [tuple(column[full:] for column in joined)]
+            rows -= full
     if rows:
         yield _record_batch([np.concatenate(column) for column in zip(*pending, strict=True)], seq_len)
 
