@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Tests train tiny models: one thread each is as fast when the machine is idle and far faster when it
+# is busy (two spinning threads per process made a tiny forward pass 60x slower on 2 cores). Set
+# before torch is imported, so it holds in this process and in every subprocess a test starts.
+os.environ["OMP_NUM_THREADS"] = "1"
 
 
 @pytest.fixture(autouse=True)

@@ -185,21 +185,9 @@ def test_an_external_dtd_is_never_opened(tmp_path, monkeypatch):
 # --- whole runs ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def one_thread():
-    """The tiny model runs on one thread: on a busy two-core machine two threads made its forward
-    pass sixty times slower (5 ms against 300 ms), and the result is the same either way."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("domain", DOMAINS)
-def test_a_run_on_good_and_bad_files_finishes_and_lists_every_bad_file(domain, tmp_path, monkeypatch, one_thread):
+def test_a_run_on_good_and_bad_files_finishes_and_lists_every_bad_file(domain, tmp_path, monkeypatch):
     from custom_llm.testing import registered_plugin, run_domain
 
     source = build(domain, tmp_path / "corpus")

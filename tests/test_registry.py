@@ -303,26 +303,19 @@ def recorded(tmp_path_factory):
     (corpus / "contacts.txt").write_text("Write to ada@example.com or to grace.hopper@navy.example.org for access.\n" * 3)
     (root / "a.yaml").write_text("max_steps: 4\neval_steps: 4\nmax_eval_documents: 8\n")
     (root / "b.yaml").write_text("max_steps: 2\neval_steps: 2\nmax_eval_documents: 8\nseed: 7\n")
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny model gains nothing from threads, and they spin on a busy machine
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("CUSTOM_LLM_CACHE_DIR", str(root / "cache"))
-            patch.setenv("CUSTOM_LLM_REGISTRY", str(root / "runs.sqlite3"))
-            patch.delenv("CUSTOM_LLM_LOAD_PLUGINS", raising=False)
-            redaction = RedactsEmails()
-            with registered_plugin(redaction, "test-email-redaction"):
-                finished = _tiny_run(corpus, root / "a", root / "a.yaml")
-                assert finished.exit_code == 0, finished.output
-                with registered_plugin(StopsAt("split", KeyboardInterrupt()), "stops"):
-                    stopped = _tiny_run(corpus, root / "b", root / "b.yaml")
-                interrupted = Registry(root / "runs.sqlite3").list_runs()[0]
-                resumed = _tiny_run(corpus, root / "b", root / "b.yaml", "--resume")
-                assert resumed.exit_code == 0, resumed.output
-    finally:
-        torch.set_num_threads(threads)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CUSTOM_LLM_CACHE_DIR", str(root / "cache"))
+        patch.setenv("CUSTOM_LLM_REGISTRY", str(root / "runs.sqlite3"))
+        patch.delenv("CUSTOM_LLM_LOAD_PLUGINS", raising=False)
+        redaction = RedactsEmails()
+        with registered_plugin(redaction, "test-email-redaction"):
+            finished = _tiny_run(corpus, root / "a", root / "a.yaml")
+            assert finished.exit_code == 0, finished.output
+            with registered_plugin(StopsAt("split", KeyboardInterrupt()), "stops"):
+                stopped = _tiny_run(corpus, root / "b", root / "b.yaml")
+            interrupted = Registry(root / "runs.sqlite3").list_runs()[0]
+            resumed = _tiny_run(corpus, root / "b", root / "b.yaml", "--resume")
+            assert resumed.exit_code == 0, resumed.output
     return SimpleNamespace(root=root, corpus=corpus, registry=root / "runs.sqlite3", stopped=stopped, interrupted=interrupted,
                            redaction=redaction, report_a=json.loads((root / "a" / "report.json").read_text()),
                            a=json.loads((root / "a" / "run.json").read_text())["run_id"],
