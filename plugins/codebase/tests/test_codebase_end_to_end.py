@@ -9,10 +9,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import CLICK_SOURCE
 from test_codebase_ingestion import SOURCES, write
 from test_codebase_redaction import ENV_FILE, PEM_BODY, PLANTED
 
+from conftest import CLICK_SOURCE
 from custom_llm.testing import run_domain
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,8 @@ import re
 
 import numpy as np
 import pytest
-from conftest import DOMAIN
 
+from conftest import DOMAIN
 from custom_llm_codebase.dedup import TORCH_CHUNK, NearDuplicateIndex, Signer, shingle_hashes
 from custom_llm_codebase.fim import DEFAULT_SET, FimTokens, parse_fim
 from custom_llm_codebase.languages import header
