@@ -82,7 +82,9 @@ def build(domain: str, folder: Path) -> Path:
     source = folder / "source"
     outside = folder / "outside"
     for name in ("good", "bad"):
-        shutil.copytree(CORPUS / domain / name, source / name, symlinks=True)
+        (source / name).mkdir(parents=True)  # git keeps no empty folder: automotive's good files are all generated
+        if (CORPUS / domain / name).is_dir():
+            shutil.copytree(CORPUS / domain / name, source / name, symlinks=True, dirs_exist_ok=True)
     (source / "generated").mkdir(parents=True)
     outside.mkdir(parents=True)
     GOOD_EXTRAS.get(domain, lambda _: None)(source / "good")

@@ -521,7 +521,9 @@ def domain_sources(scratch) -> dict[str, Path]:
     sources = {}
     for domain in ("text", "codebase", "automotive", "public_sector"):
         folder = scratch / "domains" / domain
-        shutil.copytree(CORPUS / domain / "good", folder)
+        folder.mkdir(parents=True)  # git keeps no empty folder: automotive's good files are all generated
+        if (CORPUS / domain / "good").is_dir():
+            shutil.copytree(CORPUS / domain / "good", folder, dirs_exist_ok=True)
         GOOD_EXTRAS.get(domain, lambda _: None)(folder)
         sources[domain] = folder
     return sources
