@@ -79,7 +79,10 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--source", "sources", multiple=True, type=click.Path(path_type=str),
                      help="A file or folder to learn from (repeatable). Default: the domain's own default."),
         click.option("--recipe", help="Training recipe; see `custom-llm recipes`. Default: the domain's default."),
-        click.option("--base-model", help="Local folder of a saved base model (for lora, full, qlora)."),
+        click.option("--base-model", help="Base model for lora, full, qlora: a name from `custom-llm base-models`, a GGUF file, "
+                     "or a save_pretrained folder. Default: the domain's (smollm2-135m-instruct where installed)."),
+        click.option("--time-budget", help="Stop training cleanly after this long (90s, 10m, 1h30m; 'none' for no limit), "
+                     "keeping the best checkpoint."),
         click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML config; options given here override it."),
         click.option("--output", help="Run directory. Default: custom-llm-runs/DOMAIN-RECIPE."),
         click.option("--max-steps", type=int, help="Training steps (overrides --epochs)."),
@@ -252,6 +255,35 @@ def recipes() -> None:
         defaults = ", ".join(f"{k}={v}" for k, v in recipe.defaults.items())
         table.add_row(recipe.name, registry.owner(recipe.name), recipe.description, "yes" if recipe.needs_base_model else "no", defaults)
     _console(stderr=False).print(table)
+
+
+@main.command(name="base-models")
+@user_errors
+def base_models() -> None:
+    """List named base models (for --base-model NAME): source, size, licence, and whether each is here."""
+    from rich.table import Table
+
+    from custom_llm.plugins import get_plugins
+
+    registry = get_plugins().base_models
+    table = Table(title="base models")
+    for column in ("name", "plugin", "description", "source", "size", "licence", "available here"):
+        table.add_column(column)
+    for entry in registry.values():
+        located = entry.locate()
+        if located is None:
+            size, available = "-", f"[yellow]no: {entry.how_to_get or 'see its plugin documentation'}"
+        else:
+            size, available = _size_text(Path(located)), f"[green]yes: {located}"
+        table.add_row(entry.name, registry.owner(entry.name), entry.description, entry.source, size, entry.licence, available)
+    _console(stderr=False).print(table)
+    click.echo("Any GGUF file (llama, mistral, qwen2 and the other architectures transformers' GGUF loader supports) "
+               "or save_pretrained folder works too: --base-model PATH.")
+
+
+def _size_text(path: Path) -> str:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return f"{sum(p.stat().st_size for p in files) / 1e6:,.0f} MB"
 
 
 @main.command(name="new-plugin")

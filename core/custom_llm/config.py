@@ -34,7 +34,8 @@ class RunConfig:
     seq_len: int | None = None
     vocab_size: int | None = None
     max_eval_documents: int = 200
-    max_eval_examples: int = 16
+    max_eval_examples: int = 8
+    max_eval_cases: int = 20_000
     cache_dir: str | None = None
     num_proc: int | str = "auto"
     # training
@@ -47,6 +48,7 @@ class RunConfig:
     warmup_ratio: float | None = None
     eval_steps: int | None = None
     patience: int | None = None
+    time_budget: str | int | None = None
     precision: str = "auto"
     model_size: str = "auto"
     lora_r: int | None = None
@@ -159,10 +161,35 @@ def _check_ranges(config: RunConfig) -> None:
         raise ConfigError(f"seq_len must be at least 16 tokens, got {config.seq_len}.")
     if config.num_proc != "auto" and not (type(config.num_proc) is int and config.num_proc >= 1):
         raise ConfigError(f"num_proc must be 'auto' or a whole number of processes (1 or more), got {config.num_proc!r}.")
+    if config.time_budget is not None:
+        parse_duration(config.time_budget)
     if config.epochs is not None and config.epochs <= 0:
         raise ConfigError(f"epochs must be positive, got {config.epochs}.")
     _check_trackers(config.report_to)
     _check_trainer_args(config.trainer_args)
+
+
+_DURATION_UNITS = {"h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(text: str | int | float | None) -> float | None:
+    """Seconds in a duration such as ``90s``, ``10m``, ``1h30m`` or a bare number of seconds;
+    None for ``none`` (no limit). ConfigError for anything else."""
+    import re
+
+    if text is None or str(text).strip().lower() in ("none", "off", ""):
+        return None
+    raw = str(text).strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", raw):
+        seconds = float(raw)
+    else:
+        parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", raw)
+        if not parts or re.sub(r"\d+(?:\.\d+)?\s*[hms]", "", raw).strip():
+            raise ConfigError(f"time_budget takes a duration such as 90s, 10m or 1h30m (or 'none'), got {text!r}.")
+        seconds = sum(float(value) * _DURATION_UNITS[unit] for value, unit in parts)
+    if seconds <= 0:
+        raise ConfigError(f"time_budget must be positive, got {text!r}.")
+    return seconds
 
 
 OWNED_TRAINER_ARGS = {"output_dir": "--output", "report_to": "the report_to setting"}

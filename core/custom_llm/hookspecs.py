@@ -13,7 +13,7 @@ from typing import Any
 
 import pluggy
 
-from custom_llm.records import Document, Domain, Evaluator, Example, Preparer, Recipe, StageReport
+from custom_llm.records import BaseModel, Document, Domain, Evaluator, Example, Preparer, Recipe, StageReport
 
 PROJECT = "custom_llm"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -36,6 +36,12 @@ def register_recipes(register: Callable[[Recipe], None]) -> None:
 @hookspec
 def register_evaluators(register: Callable[[Evaluator], None]) -> None:
     """Register named evaluators that score a model on held-out documents."""
+
+
+@hookspec
+def register_base_models(register: Callable[[BaseModel], None]) -> None:
+    """Register named base models (an organization's catalogue: models on a shared drive, an
+    internal mirror), so that users pass ``--base-model NAME`` instead of a path."""
 
 
 @hookspec

@@ -18,7 +18,7 @@ import pluggy
 
 from custom_llm import __version__, hookspecs
 from custom_llm.errors import ConfigError, PluginError
-from custom_llm.records import Domain, Evaluator, Preparer, Recipe
+from custom_llm.records import BaseModel, Domain, Evaluator, Preparer, Recipe
 from custom_llm.suggest import did_you_mean
 
 ENTRY_POINT_GROUP = "custom_llm"
@@ -29,9 +29,10 @@ DEFAULT_PLUGINS = (
     "custom_llm.default_plugins.recipes",
     "custom_llm.default_plugins.perplexity",
     "custom_llm.default_plugins.cleaning",
+    "custom_llm.default_plugins.base_models",
 )
 
-T = TypeVar("T", Domain, Recipe, Evaluator, Preparer)
+T = TypeVar("T", Domain, Recipe, Evaluator, Preparer, BaseModel)
 
 
 @dataclass
@@ -148,6 +149,7 @@ class Plugins:
                 "recipe": Registry("recipe"),
                 "evaluator": Registry("evaluator"),
                 "preparer": Registry("preparer"),
+                "base_model": Registry("base model"),
             }
             failed = [f"{i.name} ({i.error})" for i in self.infos.values() if i.error]
             for kind, registry in registries.items():
@@ -173,6 +175,10 @@ class Plugins:
     @property
     def preparers(self) -> Registry[Preparer]:
         return self._registries_built()["preparer"]
+
+    @property
+    def base_models(self) -> Registry[BaseModel]:
+        return self._registries_built()["base_model"]
 
 
 def compatibility_problem(dist: metadata.Distribution | None) -> str:

@@ -80,6 +80,11 @@ class Example:
     ``prompt`` is context the model sees but is not trained to produce (an instruction, the
     prefix and suffix of an infilling example); ``completion`` is what the loss is computed on.
     A plain causal example has an empty prompt.
+
+    An ``instruction`` example is laid out with the base model's chat template when its tokenizer
+    has one (the prompt becomes the user's turn, the completion the assistant's answer), in
+    training and in ``EvalContext.answer`` alike; ``messages`` gives the whole conversation before
+    the answer instead (``{"role", "content"}`` turns), for data that has one.
     """
 
     completion: str
@@ -87,6 +92,7 @@ class Example:
     kind: str = "causal"
     doc_id: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    messages: tuple[Mapping[str, str], ...] = ()
 
     @property
     def text(self) -> str:
@@ -156,6 +162,9 @@ class Domain:
     ``domain_options`` are validated against it (unknown keys and wrong types are refused).
     ``evaluators`` names the evaluators run for this domain besides perplexity.
     ``default_source`` is used when the user gives no ``--source``.
+    ``default_base_model`` names the base model (see :class:`BaseModel`) that ``default_recipe``
+    tunes when the user names none; when that base is not available here, a run that set neither
+    ``--recipe`` nor ``--base-model`` falls back to the ``scratch`` recipe and says how to get it.
     """
 
     name: str
@@ -164,6 +173,7 @@ class Domain:
     evaluators: tuple[str, ...] = ()
     default_recipe: str = "scratch"
     default_source: str | None = None
+    default_base_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +197,25 @@ class Recipe:
     check: Callable[[], None] | None = None
 
 
+@dataclass(frozen=True)
+class BaseModel:
+    """A named pretrained model a run can start from (``--base-model NAME``).
+
+    ``locate()`` returns the local file or folder holding it (a GGUF file, a folder holding one, or
+    a ``save_pretrained`` folder), or None when it is not available on this machine; it must not
+    download anything. ``how_to_get`` tells a user what to do when it is not available (an install
+    command, the share to copy it from). ``licence`` and ``source`` are shown by
+    ``custom-llm base-models`` and recorded in the model card.
+    """
+
+    name: str
+    description: str
+    locate: Callable[[], Path | None]
+    licence: str = "unknown"
+    source: str = ""
+    how_to_get: str = ""
+
+
 @dataclass
 class EvalContext:
     """What an evaluator gets: a model, its tokenizer and the held-out documents of the domain."""
@@ -200,12 +229,44 @@ class EvalContext:
     device: str = "cpu"
     max_examples: int = 64
     seed: int = 0
+    max_cases: int = 20_000
+    _passes: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def predictions(self, document: Document) -> Any:
+        """The teacher-forced pass over ``document`` (``custom_llm.pipeline.teacher_forcing``),
+        made once per model and shared by every evaluator of the run."""
+        if document.id not in self._passes:
+            from custom_llm.pipeline.teacher_forcing import predict_tokens
+
+            self._passes[document.id] = predict_tokens(self.model, self.tokenizer, document.text)
+        return self._passes[document.id]
+
+    def score_spans(self, document: Document, spans: Iterable[tuple[int, int]], stop: str | None = None) -> list[Any]:
+        """For each ``(start, end)`` character span of ``document.text``: would greedy completion of
+        the text before it reproduce it (and then stop at ``stop``)? With its log-probability.
+        One forward pass per document answers every span (see docs/plugins/hooks.md)."""
+        from custom_llm.pipeline.teacher_forcing import score_spans, stop_token_ids
+
+        stop_ids = frozenset()
+        if stop is not None:
+            key = f"stop-ids\x1f{stop}"
+            if key not in self._passes:
+                self._passes[key] = stop_token_ids(self.tokenizer, stop)
+            stop_ids = self._passes[key]
+        return score_spans(self.predictions(document), document.text, list(spans), stop, stop_ids)
 
     def generate(self, prompt: str, max_new_tokens: int = 64, stop: Iterable[str] = ()) -> str:
         """Greedy completion of ``prompt``, cut at the first stop string: the shared way to sample."""
         from custom_llm.generation import greedy_generate
 
         return greedy_generate(self.model, self.tokenizer, prompt, max_new_tokens, stop)
+
+    def answer(self, prompt: str, max_new_tokens: int = 64, stop: Iterable[str] = (), messages: Iterable[Mapping[str, str]] = ()) -> str:
+        """Greedy answer to an instruction, asked in the layout the model was trained with: the base
+        tokenizer's chat template when it has one, else ``prompt`` as it is (see ``Example``)."""
+        from custom_llm.pipeline.chat import instruction_prompt
+
+        return self.generate(instruction_prompt(self.tokenizer, prompt, tuple(messages)), max_new_tokens, stop)
 
 
 @dataclass(frozen=True)

@@ -60,3 +60,35 @@ def run_domain(domain: str, sources: Iterable[Path], output: Path, *extra: str) 
     result = CliRunner().invoke(main, arguments, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return json.loads((output / "report.json").read_text())
+
+
+def make_tiny_gguf(
+    folder: Path,
+    texts: Iterable[str],
+    architecture: str = "llama",
+    file_type: str = "f32",
+    vocab_size: int = 512,
+    chat_template: str | None = None,
+) -> Path:
+    """Write a tiny randomly initialized ``architecture`` model (a transformers model type, e.g.
+    "llama" or "mistral") with a BPE tokenizer trained on ``texts`` to ``folder/tiny-<architecture>.gguf``:
+    a stand-in for a real GGUF release. Types the GGUF writer does not support raise its ValueError."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from custom_llm.pipeline.gguf_writer import write_gguf
+    from custom_llm.pipeline.tokenization import train_bpe_tokenizer
+
+    tokenizer = train_bpe_tokenizer(iter(list(texts)), vocab_size, [])
+    if chat_template is not None:
+        tokenizer.chat_template = chat_template
+    torch.manual_seed(0)
+    config = AutoConfig.for_model(
+        architecture, vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    if architecture == "mistral":
+        config.sliding_window = None  # GGUF readers ignore it: keep the tiny model identical to what they load
+    model = AutoModelForCausalLM.from_config(config).eval()
+    return write_gguf(model, tokenizer, folder / f"tiny-{architecture}.gguf", file_type)

@@ -30,7 +30,8 @@ def register_domains(register):
             name=NAME,
             description="Plain text, Markdown and JSONL (text or chat messages), from files or folders.",
             options=OPTIONS,
-            default_recipe="scratch",
+            default_recipe="lora",
+            default_base_model="smollm2-135m-instruct",
         )
     )
 
@@ -142,9 +143,11 @@ def render_messages(messages: list[dict[str, str]]) -> str:
 
 
 @hookimpl
-def special_tokens(domain: str):
+def special_tokens(domain: str, tokenizer: Any):
     if domain != NAME:
         return None
+    if tokenizer is not None and getattr(tokenizer, "chat_template", None):
+        return []  # conversations use the base model's own chat template, not our plain role tags
     return list(ROLE_TAGS.values())
 
 
@@ -155,5 +158,6 @@ def make_examples(domain: str, document: Document):
     messages = document.metadata.get("messages")
     if messages:
         prompt = render_messages(messages[:-1]) + ROLE_TAGS["assistant"] + "\n"
-        return [Example(completion=messages[-1]["content"] + "\n", prompt=prompt, kind="instruction", doc_id=document.id)]
+        return [Example(completion=messages[-1]["content"] + "\n", prompt=prompt, kind="instruction", doc_id=document.id,
+                        messages=tuple(messages[:-1]))]
     return [Example(completion=document.text, kind="causal", doc_id=document.id)]

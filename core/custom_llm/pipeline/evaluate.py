@@ -4,6 +4,7 @@ models alike, and a no-learning baseline: what xz needs for the same held-out te
 from __future__ import annotations
 
 import lzma
+import time
 from collections import deque
 from collections.abc import Iterator
 from typing import Any
@@ -32,21 +33,26 @@ def evaluate_model(run: Run, model: Any, tokenizer: Any, split: dict[str, Any], 
     documents = eval_documents(run, split)
     results: dict[str, dict[str, float]] = {}
     names = evaluator_names(run)
+    # one context for every evaluator: the teacher-forced pass over each document is made once per model
+    context = EvalContext(
+        model=model, tokenizer=tokenizer, documents=documents, settings=run.training, domain_options=run.options,
+        packed_eval=packed["eval"], device=str(next(model.parameters()).device),
+        max_examples=run.config.max_eval_examples, seed=run.config.seed, max_cases=run.config.max_eval_cases,
+    )
     with progress_bar(run.console) as progress:
         task = progress.add_task(f"evaluate {label}", total=len(names))
         for name in names:
             evaluator = run.plugins.evaluators.get(name)
-            context = EvalContext(
-                model=model, tokenizer=tokenizer, documents=documents, settings=run.training, domain_options=run.options,
-                packed_eval=packed["eval"], device=str(next(model.parameters()).device),
-                max_examples=run.config.max_eval_examples, seed=run.config.seed,
-            )
             torch.manual_seed(run.config.seed)
+            started = time.perf_counter()
             try:
                 metrics = evaluator.evaluate(context)
             except Exception as error:
                 owner = run.plugins.evaluators.owner(name)
                 raise PluginError(f"evaluator {name!r} of plugin {owner!r} failed: {type(error).__name__}: {error}") from error
+            if name == "perplexity":  # its forward speed sizes the held-out evaluation during training
+                tokens = sum(context.predictions(d).n_targets for d in documents)
+                run.artifacts["forward_tokens_per_second"] = tokens / max(time.perf_counter() - started, 1e-9)
             results[name] = {k: float(v) for k, v in metrics.items()}
             progress.advance(task)
     return results

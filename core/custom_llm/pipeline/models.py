@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from custom_llm.errors import ConfigError
@@ -81,7 +80,7 @@ def load_base_model(run: Run, tokenizer: Any) -> Any:
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_use_double_quant=True
         )
     try:
-        model = AutoModelForCausalLM.from_pretrained(Path(run.config.base_model), **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(run.base_folder(), **kwargs)
     except (OSError, ValueError) as error:
         raise ConfigError(f"base model {run.config.base_model!r} cannot be loaded: {error}".replace("\n", " ")) from None
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:

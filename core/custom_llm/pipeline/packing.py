@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 
 from custom_llm.pipeline.cache import key_of
+from custom_llm.pipeline.chat import laid_out
 from custom_llm.pipeline.progress import progress_bar
 from custom_llm.pipeline.run import Run
 from custom_llm.pipeline.storage import (
@@ -412,7 +413,7 @@ def document_examples(run: Run, document: Document, tokenizer: Any) -> list[Exam
     )
     if made is None:
         return [Example(completion=document.text, doc_id=document.id)]
-    return list(made)
+    return [laid_out(example, tokenizer) for example in made]
 
 
 def pack(examples: Iterable[Example], tokenizer: Any, seq_len: int, path: Path) -> PackedSet:

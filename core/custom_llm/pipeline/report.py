@@ -51,10 +51,15 @@ def comparison_rows(run: Run, base: dict[str, dict[str, float]], tuned: dict[str
         for metric, value in metrics.items():
             before = base.get(evaluator, {}).get(metric)
             better = None
-            if before is not None and metric != "examples":
-                better = value < before if metric in lower else value > before
+            if before is not None and not is_count(metric) and before != value:
+                better = value < before if metric in lower or metric.endswith("bits_per_byte") else value > before
             rows.append({"evaluator": evaluator, "metric": metric, "base": before, "tuned": value, "improved": better})
     return rows
+
+
+def is_count(metric: str) -> bool:
+    """Metrics that count cases (``examples``, ``line_examples``, ``tokens``): shown, never compared."""
+    return metric in ("examples", "tokens") or metric.endswith(("_examples", "_tokens"))
 
 
 def xz_verdict(tuned_bpb: float | None, xz_bpb: float | None) -> str:
@@ -97,9 +102,16 @@ def loss_curve(history: list[dict[str, Any]], path: Path) -> bool:
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1000:
+        return f"{value:,.0f}"
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}"
     return str(value)
+
+
+def _cell(row: dict[str, Any], key: str) -> str:
+    value = row[key]
+    return f"{int(value):,}" if is_count(row["metric"]) and isinstance(value, (int, float)) else _fmt(value)
 
 
 def render_markdown(report: dict[str, Any], has_curve: bool) -> str:
@@ -116,7 +128,7 @@ def render_markdown(report: dict[str, Any], has_curve: bool) -> str:
     ]
     for row in report["comparison"]:
         mark = {True: "yes", False: "no", None: ""}[row["improved"]]
-        lines.append(f"| {row['evaluator']} | {row['metric']} | {_fmt(row['base'])} | {_fmt(row['tuned'])} | {mark} |")
+        lines.append(f"| {row['evaluator']} | {row['metric']} | {_cell(row, 'base')} | {_cell(row, 'tuned')} | {mark} |")
     lines += ["", f"No-learning baseline (xz -9e, training split as context): {_fmt(report['xz_bits_per_byte'])} bits per byte.",
               "", report["xz_verdict"], "", "## Data", "",
               "| figure | value |", "| --- | --- |"]
@@ -172,7 +184,7 @@ def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
     lines += [f"- {k}: {v}" for k, v in sorted(redacted.items())] or ["- nothing was redacted"]
     lines += ["", "## Evaluation (held-out documents)", "", "| evaluator | metric | base | tuned |", "| --- | --- | --- | --- |"]
     for row in report["comparison"]:
-        lines.append(f"| {row['evaluator']} | {row['metric']} | {_fmt(row['base'])} | {_fmt(row['tuned'])} |")
+        lines.append(f"| {row['evaluator']} | {row['metric']} | {_cell(row, 'base')} | {_cell(row, 'tuned')} |")
     lines += ["", f"xz baseline: {_fmt(report['xz_bits_per_byte'])} bits per byte. {report['xz_verdict']}", "",
               "## Versions", ""]
     for name, version in manifest["versions"].items():
@@ -212,6 +224,6 @@ def summary_table(report: dict[str, Any]) -> Any:
         table.add_column(column, justify="right" if column in ("base", "tuned") else "left")
     for row in report["comparison"]:
         mark = {True: "[green]yes", False: "[red]no", None: ""}[row["improved"]]
-        table.add_row(row["evaluator"], row["metric"], _fmt(row["base"]), _fmt(row["tuned"]), mark)
+        table.add_row(row["evaluator"], row["metric"], _cell(row, "base"), _cell(row, "tuned"), mark)
     table.add_row("xz -9e baseline", "bits_per_byte", "", _fmt(report["xz_bits_per_byte"]), "")
     return table

@@ -12,6 +12,7 @@ from typing import Any
 
 from custom_llm.config import RunConfig, resolve_domain_options
 from custom_llm.errors import ConfigError
+from custom_llm.pipeline.base_model import BaseSource, base_folder, resolve_base_model
 from custom_llm.pipeline.cache import StageCache
 from custom_llm.plugins import Plugins
 from custom_llm.records import Domain, Recipe, StageReport
@@ -19,7 +20,7 @@ from custom_llm.records import Domain, Recipe, StageReport
 CACHE_VARIABLE = "CUSTOM_LLM_CACHE_DIR"
 TRAINING_KEYS = (
     "learning_rate", "batch_size", "seq_len", "epochs", "max_steps", "weight_decay", "warmup_ratio",
-    "eval_steps", "patience", "gradient_accumulation_steps", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
+    "eval_steps", "patience", "time_budget", "gradient_accumulation_steps", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
 )
 
 
@@ -37,6 +38,7 @@ class Run:
     output: Path
     cache: StageCache
     console: Any = None
+    base: BaseSource | None = None
     reports: dict[str, StageReport] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     artifacts: dict[str, Any] = field(default_factory=dict)
@@ -44,6 +46,12 @@ class Run:
     @property
     def hook(self) -> Any:
         return self.plugins.hook
+
+    def base_folder(self) -> Path:
+        """The base model's transformers folder (a GGUF base is converted on first use, then cached)."""
+        if self.base is None:
+            raise ConfigError(f"recipe {self.recipe.name!r} has no base model.")
+        return base_folder(self.base, self.cache, self.console)
 
     def report(self, stage: str) -> StageReport:
         return self.reports.setdefault(stage, StageReport())
@@ -74,12 +82,11 @@ def default_cache_dir() -> Path:
 def build_run(config: RunConfig, plugins: Plugins, console: Any = None) -> Run:
     """Resolve and check every setting; raises ConfigError with one actionable line."""
     domain = plugins.domains.get(config.domain)
-    recipe = plugins.recipes.get(config.recipe or domain.default_recipe)
     options = resolve_domain_options(domain.options, config.domain_options, domain.name)
     sources = _resolve_sources(config, domain)
-    base_model = _check_base_model(config, recipe)
-    if base_model is not None:
-        config.base_model = str(base_model)
+    recipe, base = _choose_recipe_and_base(config, plugins, domain, console)
+    if base is not None:
+        config.base_model = base.name
     if recipe.check is not None:
         recipe.check()
     training = _resolve_training(config, plugins, domain, recipe)
@@ -87,7 +94,7 @@ def build_run(config: RunConfig, plugins: Plugins, console: Any = None) -> Run:
     cache_root = Path(config.cache_dir).expanduser() if config.cache_dir else default_cache_dir()
     return Run(
         config=config, plugins=plugins, domain=domain, recipe=recipe, options=options, training=training,
-        sources=sources, output=output, cache=StageCache(cache_root.resolve()), console=console,
+        sources=sources, output=output, cache=StageCache(cache_root.resolve()), console=console, base=base,
     )
 
 
@@ -106,27 +113,29 @@ def _resolve_sources(config: RunConfig, domain: Domain) -> list[Path]:
     return paths
 
 
-def _check_base_model(config: RunConfig, recipe: Recipe) -> Path | None:
+def _choose_recipe_and_base(config: RunConfig, plugins: Plugins, domain: Domain, console: Any) -> tuple[Recipe, BaseSource | None]:
+    """The recipe and its base model. A recipe that tunes a base takes ``--base-model``, else the
+    domain's default base; when the user named neither recipe nor base and that default is not
+    available here, the run trains from scratch and says in one line how to get it."""
+    recipe = plugins.recipes.get(config.recipe or domain.default_recipe)
     if not recipe.needs_base_model:
         if config.base_model:
             raise ConfigError(
                 f"recipe {recipe.name!r} trains from scratch and takes no --base-model; use --recipe lora or full to tune a base model."
             )
-        return None
-    if not config.base_model:
-        raise ConfigError(f"recipe {recipe.name!r} needs --base-model PATH: a local folder with a saved model (config.json and weights).")
-    path = Path(config.base_model).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise ConfigError(f"base model folder {config.base_model!r} has no config.json: save the model there with save_pretrained.")
-        return path.resolve()
-    hint = (
-        " It looks like a hub model id: custom-llm never downloads. Download the model on a connected machine "
-        "(for example `huggingface-cli download NAME --local-dir DIR`), copy DIR here and pass --base-model DIR."
-        if "/" in config.base_model and not config.base_model.startswith(("/", "."))
-        else ""
-    )
-    raise ConfigError(f"base model {config.base_model!r} is not a local folder.{hint}")
+        return recipe, None
+    wanted = config.base_model or domain.default_base_model
+    if not wanted:
+        raise ConfigError(f"recipe {recipe.name!r} needs --base-model: a name from `custom-llm base-models`, a GGUF file, "
+                          "or a local folder with a saved model (config.json and weights).")
+    if config.recipe is None and config.base_model is None and wanted in plugins.base_models:
+        entry = plugins.base_models.get(wanted)
+        if entry.locate() is None:
+            if console is not None:
+                console.print(f"[yellow]The pretrained base {wanted!r} is not installed, so this run trains a small model from scratch; "
+                              f"for one that starts from pretrained knowledge: {entry.how_to_get}")
+            return plugins.recipes.get("scratch"), None
+    return recipe, resolve_base_model(wanted, plugins)
 
 
 def _resolve_training(config: RunConfig, plugins: Plugins, domain: Domain, recipe: Recipe) -> dict[str, Any]:

@@ -33,7 +33,8 @@ def domain_tokens(run: Run, tokenizer: Any) -> list[str]:
 
 def _folder_digest(folder: Path) -> str:
     digest = hashlib.blake2b(digest_size=12)
-    for name in sorted(("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt", "tokenizer.model")):
+    for name in sorted(("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt", "tokenizer.model",
+                        "chat_template.jinja", "chat_template.json")):
         path = folder / name
         if path.is_file():
             digest.update(name.encode())
@@ -45,10 +46,11 @@ def prepare_tokenizer(run: Run, split: dict[str, Any]) -> dict[str, Any]:
     """Train or load the tokenizer (cached) and return it with its cache key."""
     with run.stage("tokenizer") as result:
         if run.recipe.needs_base_model:
-            tokenizer = load_base_tokenizer(Path(run.config.base_model))
+            folder = run.base_folder()
+            tokenizer = load_base_tokenizer(folder)
             extra = domain_tokens(run, tokenizer)
             added = add_special_tokens(tokenizer, extra)
-            key = key_of("tokenizer", _folder_digest(Path(run.config.base_model)), extra)
+            key = key_of("tokenizer", _folder_digest(folder), extra)
             result.update(tokenizer=tokenizer, key=key, added_tokens=added, trained=False)
             return result
         extra = domain_tokens(run, None)

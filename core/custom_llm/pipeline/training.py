@@ -3,17 +3,26 @@ unchanged: held-out loss at intervals, the best checkpoint kept, early stopping,
 
 from __future__ import annotations
 
+import json
 import math
+import random
+import statistics
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from custom_llm.config import parse_duration
 from custom_llm.pipeline.distributed import world
 from custom_llm.pipeline.packing import PackedSet
 from custom_llm.pipeline.run import Run
 from custom_llm.pipeline.scoring import collate_blocks
 
 MAX_EVAL_BLOCKS = 96
+EVAL_SHARE = 0.15  # under a time budget, held-out evaluation during training takes at most this share of it
+BUDGET_EVAL_FRACTION = 0.04  # ... and one evaluation about this share of the budget (its subset of blocks is sized so)
+MIN_EVAL_BLOCKS = 4
+PLAN_FILE = "custom_llm_plan.json"
 
 
 def plan_steps(run: Run, train: PackedSet) -> dict[str, int]:
@@ -28,7 +37,44 @@ def plan_steps(run: Run, train: PackedSet) -> dict[str, int]:
         if t.get("max_steps_cap"):
             steps = min(steps, int(t["max_steps_cap"]))
     eval_steps = int(t.get("eval_steps") or max(1, min(50, steps // 10)))
+    if parse_duration(t.get("time_budget")) is not None:
+        eval_steps = steps + 1  # the time budget decides when to evaluate (TimeBudget); the step schedule never does
     return {"max_steps": steps, "eval_steps": eval_steps, "steps_per_epoch": steps_per_epoch, "blocks_per_step": per_step}
+
+
+def cosine_factor(step: int, total: int, warmup_ratio: float) -> float:
+    """Linear warm-up then cosine decay to zero at ``total`` (transformers' cosine schedule), with
+    ``total`` read at every step so that a time budget can shorten the schedule it planned."""
+    warmup = int(round(warmup_ratio * total))
+    if step < warmup:
+        return float(step) / float(max(1, warmup))
+    progress = float(step - warmup) / float(max(1, total - warmup))
+    return max(0.0, 0.5 * (1.0 + math.cos(math.pi * 0.5 * 2.0 * progress)))
+
+
+@dataclass
+class StepPlan:
+    """The number of steps the learning-rate schedule runs to: ``max_steps``, or fewer when a time
+    budget cannot fit them (TimeBudget lowers it from the measured step time)."""
+
+    steps: int
+    budget_seconds: float | None = None
+    spent_seconds: float = 0.0  # of the budget, before this process started (a resumed run)
+    stopped_by_budget: bool = False
+
+
+def eval_subset(evaluation: PackedSet, seed: int, budget_seconds: float | None, forward_tokens_per_second: float | None) -> Any:
+    """The fixed held-out blocks evaluated during training: at most ``MAX_EVAL_BLOCKS``, and under a
+    time budget as many as one evaluation of about ``BUDGET_EVAL_FRACTION`` of it can score at the
+    measured forward speed; a seeded sample, the same at every evaluation."""
+    dataset = evaluation.dataset
+    limit = MAX_EVAL_BLOCKS
+    if budget_seconds is not None and forward_tokens_per_second:
+        affordable = int(BUDGET_EVAL_FRACTION * budget_seconds * forward_tokens_per_second / max(1, evaluation.seq_len))
+        limit = max(MIN_EVAL_BLOCKS, min(limit, affordable))
+    if len(dataset) <= limit:
+        return dataset
+    return dataset.select(sorted(random.Random(seed).sample(range(len(dataset)), limit)))
 
 
 def use_bf16(precision: str) -> bool:
@@ -99,7 +145,7 @@ def training_arguments(run: Run, steps: dict[str, int]) -> Any:
 class _Progress:
     """A TrainerCallback showing steps, loss, held-out loss and tokens/s in a rich bar."""
 
-    def __init__(self, run: Run, steps: int, tokens_per_step: float) -> None:
+    def __init__(self, run: Run, plan: StepPlan, tokens_per_step: float) -> None:
         from transformers import TrainerCallback
 
         outer = self
@@ -119,7 +165,7 @@ class _Progress:
 
         self.callback = Callback()
         self.run = run
-        self.steps = steps
+        self.plan = plan
         self.tokens_per_step = tokens_per_step
         self.progress: Any = None
         self.task: Any = None
@@ -135,7 +181,7 @@ class _Progress:
 
         self._context = progress_bar(self.run.console, TextColumn("{task.fields[stats]}"))
         self.progress = self._context.__enter__()
-        self.task = self.progress.add_task("train", total=self.steps, completed=step, stats="")
+        self.task = self.progress.add_task("train", total=self.plan.steps, completed=step, stats="")
         self.started = time.perf_counter()
         self.first_step = step
 
@@ -143,7 +189,7 @@ class _Progress:
         elapsed = max(time.perf_counter() - self.started, 1e-9)
         rate = (step - self.first_step) * self.tokens_per_step / elapsed
         stats = f"loss {self.loss:.3f}  held-out {self.eval_loss:.3f}  {rate:,.0f} tok/s"
-        self.progress.update(self.task, completed=step, stats=stats)
+        self.progress.update(self.task, completed=step, total=self.plan.steps, stats=stats)
 
     def log(self, logs: dict[str, float]) -> None:
         self.loss = logs.get("loss", self.loss)
@@ -155,9 +201,107 @@ class _Progress:
             self.progress = None
 
 
+class TimeBudget:
+    """A TrainerCallback that fits training into ``plan.budget_seconds``: after each step it plans
+    the steps that still fit from the measured step time (the learning-rate schedule follows
+    ``plan.steps``), evaluates and checkpoints at evenly spaced moments while evaluation stays
+    within ``EVAL_SHARE`` of the training time, and stops cleanly (final evaluation and checkpoint,
+    best checkpoint kept) when the planned steps are done."""
+
+    def __init__(self, plan: StepPlan, max_steps: int, eval_seconds_estimate: float) -> None:
+        from transformers import TrainerCallback
+
+        outer = self
+
+        class Callback(TrainerCallback):
+            def on_train_begin(self, args, state, control, **kwargs):
+                outer.started = time.perf_counter()
+
+            def on_step_begin(self, args, state, control, **kwargs):
+                now = time.perf_counter()
+                if outer.last_end is not None and outer.evaluating:
+                    outer.eval_seconds.append(now - outer.last_end)  # evaluation, checkpoint and logging since the last step
+                outer.evaluating = False
+                outer.step_started = now
+
+            def on_step_end(self, args, state, control, **kwargs):
+                outer.step_end(state, control)
+
+            def on_save(self, args, state, control, **kwargs):
+                outer.save_plan(Path(args.output_dir) / f"checkpoint-{state.global_step}")
+
+        self.callback = Callback()
+        self.plan = plan
+        self.max_steps = max_steps
+        self.eval_estimate = eval_seconds_estimate
+        self.started = time.perf_counter()
+        self.step_started = self.started
+        self.last_end: float | None = None
+        self.evaluating = False
+        self.step_seconds: list[float] = []
+        self.eval_seconds: list[float] = []
+        self.evals_done = 0
+
+    def elapsed(self) -> float:
+        return self.plan.spent_seconds + time.perf_counter() - self.started
+
+    def step_end(self, state: Any, control: Any) -> None:
+        now = time.perf_counter()
+        self.step_seconds.append(now - self.step_started)
+        self.last_end = now
+        step = state.global_step
+        per_step = statistics.median(self.step_seconds[1:] or self.step_seconds)
+        one_eval = statistics.median(self.eval_seconds) if self.eval_seconds else self.eval_estimate
+        budget = float(self.plan.budget_seconds or 0.0)
+        # what is left, less the final evaluation, shared with the evaluations still allowed
+        left = max(0.0, budget - self.elapsed() - one_eval) / (1.0 + EVAL_SHARE)
+        self.plan.steps = max(step, min(self.max_steps, step + int(left // max(per_step, 1e-9))))
+        control.should_evaluate = control.should_save = False
+        if step >= self.plan.steps:
+            self.plan.stopped_by_budget = step < self.max_steps
+            control.should_training_stop = True
+            control.should_evaluate = control.should_save = True
+        else:
+            planned_training = self.plan.steps * per_step
+            intermediate = max(0, int(EVAL_SHARE * planned_training // max(one_eval, 1e-9)) - 1)
+            trained = sum(self.step_seconds)
+            if self.evals_done < intermediate and trained >= (self.evals_done + 1) * planned_training / (intermediate + 1):
+                control.should_evaluate = control.should_save = True
+        if control.should_evaluate:
+            self.evals_done += 1
+            self.evaluating = True
+
+    def save_plan(self, checkpoint: Path) -> None:
+        if checkpoint.is_dir() and world().is_main:
+            record = {**asdict(self.plan), "spent_seconds": self.elapsed()}
+            (checkpoint / PLAN_FILE).write_text(json.dumps(record), encoding="utf-8")
+
+
+def _scheduled_trainer(plan: StepPlan, warmup_ratio: float) -> Any:
+    """The Trainer with a learning-rate schedule that reads ``plan.steps`` at every step."""
+    from torch.optim.lr_scheduler import LambdaLR
+    from transformers import Trainer
+
+    class PlannedTrainer(Trainer):
+        def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
+            if self.lr_scheduler is None:
+                self.lr_scheduler = LambdaLR(optimizer or self.optimizer, lambda step: cosine_factor(step, plan.steps, warmup_ratio))
+            return self.lr_scheduler
+
+    return PlannedTrainer
+
+
+def _resumed_plan(plan: StepPlan, checkpoint: Path | None) -> StepPlan:
+    """On --resume, the plan the interrupted run had made (its steps and the budget it had spent)."""
+    if checkpoint is None or not (checkpoint / PLAN_FILE).is_file():
+        return plan
+    saved = json.loads((checkpoint / PLAN_FILE).read_text(encoding="utf-8"))
+    return StepPlan(steps=int(saved["steps"]), budget_seconds=plan.budget_seconds, spent_seconds=float(saved["spent_seconds"]))
+
+
 def train_model(run: Run, model: Any, packed: dict[str, Any], resume: bool) -> dict[str, Any]:
     """Train, keep the best checkpoint by held-out loss, and return the training record."""
-    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer
+    from transformers import EarlyStoppingCallback, PrinterCallback
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
@@ -166,22 +310,29 @@ def train_model(run: Run, model: Any, packed: dict[str, Any], resume: bool) -> d
     evaluation: PackedSet = packed["eval"]
     steps = plan_steps(run, train)
     tokens_per_step = steps["blocks_per_step"] * train.seq_len * train.efficiency
-    progress = _Progress(run, steps["max_steps"], tokens_per_step)
-    eval_dataset = evaluation.dataset
-    if len(eval_dataset) > MAX_EVAL_BLOCKS:
-        eval_dataset = eval_dataset.select(range(MAX_EVAL_BLOCKS))
-    trainer = Trainer(
+    budget = parse_duration(run.training.get("time_budget"))
+    forward_rate = run.artifacts.get("forward_tokens_per_second")
+    eval_dataset = eval_subset(evaluation, run.config.seed, budget, forward_rate)
+    checkpoint = last_checkpoint(run.output / "checkpoints") if resume else None
+    if resume and checkpoint is None:
+        run.console.print("[yellow]--resume: no checkpoint in this run yet; training starts from the beginning.")
+    plan = _resumed_plan(StepPlan(steps=steps["max_steps"], budget_seconds=budget), checkpoint)
+    progress = _Progress(run, plan, tokens_per_step)
+    callbacks = [progress.callback, EarlyStoppingCallback(early_stopping_patience=int(run.training.get("patience") or 3))]
+    keeper = None
+    if budget is not None:
+        eval_tokens = len(eval_dataset) * evaluation.seq_len
+        keeper = TimeBudget(plan, steps["max_steps"], eval_tokens / forward_rate if forward_rate else 0.0)
+        callbacks.append(keeper.callback)
+    trainer = _scheduled_trainer(plan, float(run.training.get("warmup_ratio") or 0.0))(
         model=model,
         args=training_arguments(run, steps),
         train_dataset=train.dataset,
         eval_dataset=eval_dataset,
         data_collator=collate_blocks,
-        callbacks=[progress.callback, EarlyStoppingCallback(early_stopping_patience=int(run.training.get("patience") or 3))],
+        callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)
-    checkpoint = last_checkpoint(run.output / "checkpoints") if resume else None
-    if resume and checkpoint is None:
-        run.console.print("[yellow]--resume: no checkpoint in this run yet; training starts from the beginning.")
     started = time.perf_counter()
     try:
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -194,11 +345,16 @@ def train_model(run: Run, model: Any, packed: dict[str, Any], resume: bool) -> d
         "model": trainer.model,
         "trainer": trainer,
         "steps_planned": steps["max_steps"],
+        "steps_in_schedule": plan.steps,
         "steps_done": state.global_step,
         "eval_steps": steps["eval_steps"],
         "best_checkpoint": state.best_model_checkpoint,
         "best_eval_loss": state.best_metric,
-        "stopped_early": state.global_step < steps["max_steps"],
+        "stopped_early": state.global_step < steps["max_steps"] and not plan.stopped_by_budget,
+        "stopped_by_time_budget": plan.stopped_by_budget,
+        "time_budget_seconds": budget,
+        "eval_blocks_during_training": len(eval_dataset),
+        "eval_seconds_during_training": round(sum(keeper.eval_seconds), 2) if keeper else None,
         "seconds": round(seconds, 2),
         "tokens_per_second": round(done_steps * tokens_per_step / max(seconds, 1e-9), 1),
         "history": state.log_history,

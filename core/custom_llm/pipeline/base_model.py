@@ -1,0 +1,190 @@
+"""What ``--base-model`` names, checked before any work: a registered name, a GGUF file, a folder
+holding one, or a ``save_pretrained`` folder. A GGUF base is converted once into a cached
+safetensors folder keyed by the file's content hash, so every later run starts in seconds and
+everything downstream (tokenizer, LoRA, export, ``PeftModel.from_pretrained``) sees a plain
+transformers folder."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from custom_llm.errors import ConfigError
+from custom_llm.pipeline.cache import StageCache, file_digest, key_of
+
+PROVENANCE_FILE = "custom_llm_base.json"
+GGUF_MAGIC = b"GGUF"
+# transformers' GGUF loader knows these as architectures, but they are not causal language models
+NOT_CAUSAL = frozenset({"general", "tokenizer", "t5", "umt5"})
+
+
+@dataclass(frozen=True)
+class BaseSource:
+    """A resolved base model: where it is, what it is, and the folder transformers loads."""
+
+    name: str
+    path: Path
+    kind: str  # "gguf" or "folder"
+    licence: str
+    architecture: str
+    quantization: str | None
+    digest: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "path": str(self.path)}
+
+    def describe(self) -> str:
+        quantized = f", dequantized from {self.quantization} to fp32" if self.quantization and self.quantization not in ("F32",) else ""
+        return f"{self.name} ({self.architecture}, {self.kind} {self.path.name}, blake2b {self.digest[:12]}, licence {self.licence}{quantized})"
+
+
+def resolve_base_model(given: str, plugins: Any) -> BaseSource:
+    """Resolve ``--base-model`` to a checked local base; raises ConfigError with one actionable line."""
+    name = given
+    licence = "unknown"
+    if given in plugins.base_models:
+        entry = plugins.base_models.get(given)
+        located = entry.locate()
+        if located is None:
+            raise ConfigError(f"base model {given!r} is not available here. Get it with: {entry.how_to_get or 'see its plugin documentation'}.")
+        path, licence = Path(located), entry.licence
+    else:
+        path = Path(given).expanduser()
+        if not path.exists():
+            raise ConfigError(_not_found(given, plugins))
+    path = path.resolve()
+    if path.is_dir():
+        ggufs = sorted(path.glob("*.gguf"))
+        if (path / "config.json").is_file():
+            return _folder_source(name, path, licence)
+        if len(ggufs) == 1:
+            path = ggufs[0]
+        elif len(ggufs) > 1:
+            raise ConfigError(f"base model folder {given!r} holds {len(ggufs)} GGUF files: pass one of them, "
+                              f"for example --base-model {ggufs[0]}.")
+        else:
+            raise ConfigError(f"base model folder {given!r} has neither config.json nor a .gguf file: "
+                              "save the model there with save_pretrained, or pass a GGUF file.")
+    return _gguf_source(name, path, licence)
+
+
+def _not_found(given: str, plugins: Any) -> str:
+    from custom_llm.suggest import did_you_mean
+
+    names = plugins.base_models.names()
+    hint = did_you_mean(given, names)
+    hub = (" It looks like a hub model id: custom-llm never downloads. Download the model on a connected machine "
+           "(for example `huggingface-cli download NAME --local-dir DIR`), copy DIR here and pass --base-model DIR "
+           "(or its GGUF file).") if "/" in given and not given.startswith(("/", ".", "~")) else ""
+    known = ", ".join(names) or "none"
+    return (f"base model {given!r} is neither a registered name nor a local file or folder.{hint}{hub} "
+            f"Registered names: {known} (see `custom-llm base-models`).")
+
+
+def _folder_source(name: str, folder: Path, licence: str) -> BaseSource:
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"base model folder {str(folder)!r}: config.json cannot be read ({error}).") from None
+    architecture = str(config.get("model_type", "unknown"))
+    digest = key_of(*(file_digest(p) for p in sorted(folder.iterdir()) if p.suffix == ".json" and p.is_file()))
+    return BaseSource(name=name, path=folder, kind="folder", licence=licence, architecture=architecture, quantization=None, digest=digest)
+
+
+def read_gguf_header(path: Path) -> dict[str, Any]:
+    """Architecture, quantization and licence of a GGUF file; ConfigError when it is not one we can use."""
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(4)
+    except OSError as error:
+        raise ConfigError(f"base model {str(path)!r} cannot be read: {error.strerror or error}.") from None
+    if magic != GGUF_MAGIC:
+        raise ConfigError(f"base model {str(path)!r} is not a GGUF file (it does not start with 'GGUF'): pass a .gguf file "
+                          "or a folder saved with save_pretrained.")
+    try:
+        import gguf
+    except ImportError:
+        raise ConfigError("reading a GGUF base model needs the gguf package: pip install gguf") from None
+    try:
+        reader = gguf.GGUFReader(str(path))
+        fields = {key: reader.fields[key].contents() for key in ("general.architecture", "general.file_type", "general.license")
+                  if key in reader.fields}
+        expected = sum(int(t.n_bytes) for t in reader.tensors)
+    except Exception as error:  # the reader raises ValueError, IndexError, struct errors ... on a damaged file
+        raise ConfigError(f"base model {str(path)!r} is not a readable GGUF file (truncated or damaged: {type(error).__name__}: {error}).") from None
+    if expected == 0 or "general.architecture" not in fields:
+        raise ConfigError(f"base model {str(path)!r} is a GGUF file without model weights or architecture.")
+    file_type = fields.get("general.file_type")
+    quantization = None
+    if file_type is not None:
+        try:
+            quantization = gguf.LlamaFileType(int(file_type)).name.removeprefix("MOSTLY_").removeprefix("ALL_")
+        except ValueError:
+            quantization = f"file type {file_type}"
+    return {"architecture": str(fields["general.architecture"]), "quantization": quantization, "licence": fields.get("general.license")}
+
+
+def supported_gguf_architectures() -> list[str]:
+    from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
+
+    return sorted(a for a in GGUF_SUPPORTED_ARCHITECTURES if a not in NOT_CAUSAL)
+
+
+def _gguf_source(name: str, path: Path, licence: str) -> BaseSource:
+    header = read_gguf_header(path)
+    supported = supported_gguf_architectures()
+    if header["architecture"] not in supported:
+        raise ConfigError(f"base model {str(path)!r} has architecture {header['architecture']!r}, which transformers' GGUF loader "
+                          f"cannot load as a causal language model. Supported: {', '.join(supported)}.")
+    if licence == "unknown" and header["licence"]:
+        licence = str(header["licence"])
+    return BaseSource(name=name, path=path, kind="gguf", licence=licence, architecture=header["architecture"],
+                      quantization=header["quantization"], digest=file_digest(path))
+
+
+def base_folder(base: BaseSource, cache: StageCache, console: Any = None) -> Path:
+    """The transformers folder of ``base``: the folder itself, or the cached conversion of the GGUF
+    file (made now when missing; a kill during it leaves no half folder, the cache's DONE marker)."""
+    if base.kind == "folder":
+        return base.path
+    if cache.hit("base-model", base.digest):
+        return cache.folder("base-model", base.digest)
+    folder = cache.begin("base-model", base.digest)
+    from custom_llm.pipeline.progress import progress_bar
+
+    with progress_bar(console) as progress:
+        progress.add_task(f"convert {base.path.name} to safetensors (once; cached)", total=None)
+        convert_gguf(base.path, folder)
+    (folder / PROVENANCE_FILE).write_text(json.dumps(base.to_json(), indent=2) + "\n", encoding="utf-8")
+    cache.commit("base-model", base.digest)
+    return folder
+
+
+def convert_gguf(path: Path, folder: Path) -> None:
+    """GGUF -> plain fp32 safetensors folder. ``save_pretrained`` refuses a model loaded from GGUF
+    (its config carries a GGUF quantization config), so the weights move into a model built from
+    the same config without it."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
+        loaded = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True, dtype=torch.float32)
+    except Exception as error:  # transformers raises many types for a file it cannot convert
+        raise ConfigError(f"base model {str(path)!r} cannot be converted by transformers' GGUF loader: "
+                          f"{type(error).__name__}: {error}".replace("\n", " ")) from None
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    with torch.device("meta"):
+        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(loaded.state_dict(), assign=True, strict=True)
+    if getattr(config, "tie_word_embeddings", False):
+        plain.tie_weights()
+    plain.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
