@@ -244,7 +244,7 @@ def test_core_never_reads_a_discovered_file_outside_the_source(tmp_path):
     (source / "second.txt").write_text("So is the second one.\n" * 20, encoding="utf-8")
     (tmp_path / "outside.txt").write_text(f"{CANARY}\n", encoding="utf-8")
     with registered_plugin(LeakyDiscovery(), "leaky"):
-        result = CliRunner().invoke(main, ["ingest", "--domain", "leaky", "--source", str(source), "--output",
+        result = CliRunner().invoke(main, ["ingest", "--recipe", "scratch", "--domain", "leaky", "--source", str(source), "--output",
                                            str(tmp_path / "run"), "--quiet"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "run" / "ingest_report.json").read_text(encoding="utf-8"))

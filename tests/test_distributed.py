@@ -22,7 +22,7 @@ LOSS_TOLERANCE = 0.01
 
 
 def _arguments(corpus: Path, output: Path, batch_size: int) -> list[str]:
-    return ["run", "--source", str(corpus), "--output", str(output), "--model-size", "tiny", "--seq-len", "64",
+    return ["run", "--recipe", "scratch", "--source", str(corpus), "--output", str(output), "--model-size", "tiny", "--seq-len", "64",
             "--batch-size", str(batch_size), "--max-steps", "12", "--quiet"]
 
 

@@ -72,7 +72,7 @@ def test_full_run_writes_loadable_outputs_and_reports(tmp_path, text_corpus):
 
 def test_second_run_reuses_the_cache_and_a_changed_file_is_reingested(tmp_path, text_corpus):
     recorder = StageRecorder()
-    arguments = ["ingest", "--source", str(text_corpus), "--output", str(tmp_path / "run"), "--quiet", "--seq-len", "64"]
+    arguments = ["ingest", "--recipe", "scratch", "--source", str(text_corpus), "--output", str(tmp_path / "run"), "--quiet", "--seq-len", "64"]
     with registered_plugin(recorder, "recorder"):
         for _ in range(2):
             assert CliRunner().invoke(main, arguments).exit_code == 0
@@ -103,7 +103,7 @@ def test_lora_recipe_on_a_tiny_local_checkpoint(tmp_path, text_corpus, tiny_base
 
 
 def test_dry_run_prints_the_plan_and_trains_nothing(tmp_path, text_corpus):
-    result = CliRunner().invoke(main, ["run", "--source", str(text_corpus), "--output", str(tmp_path / "run"), "--dry-run",
+    result = CliRunner().invoke(main, ["run", "--recipe", "scratch", "--source", str(text_corpus), "--output", str(tmp_path / "run"), "--dry-run",
                                        *TINY_RUN_OPTIONS], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "estimated_training_minutes" in result.output and "packing_efficiency" in result.output
@@ -115,7 +115,7 @@ def test_an_output_folder_holding_another_run_is_refused(tmp_path, text_corpus):
     output.mkdir()
     (output / "run.json").write_text(json.dumps({"identity": {"domain": "codebase", "sources": ["/x"], "recipe": "scratch",
                                                               "base_model": None}}))
-    result = CliRunner().invoke(main, ["run", "--source", str(text_corpus), "--output", str(output), *TINY_RUN_OPTIONS])
+    result = CliRunner().invoke(main, ["run", "--recipe", "scratch", "--source", str(text_corpus), "--output", str(output), *TINY_RUN_OPTIONS])
     assert result.exit_code == 2 and "holds a different run" in result.output
 
 
@@ -125,7 +125,7 @@ def test_a_run_directory_in_use_is_refused_and_a_stale_lock_recovered(tmp_path, 
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         (output / "run.lock").write_text(str(sleeper.pid))
-        arguments = ["ingest", "--source", str(text_corpus), "--output", str(output), "--quiet"]
+        arguments = ["ingest", "--recipe", "scratch", "--source", str(text_corpus), "--output", str(output), "--quiet"]
         result = CliRunner().invoke(main, arguments)
         assert result.exit_code == 2 and "in use by another custom-llm process" in result.output
     finally:
@@ -135,7 +135,7 @@ def test_a_run_directory_in_use_is_refused_and_a_stale_lock_recovered(tmp_path, 
 
 
 def _cli_command(output, corpus, config, *extra):
-    return [sys.executable, "-m", "custom_llm", "run", "--source", str(corpus), "--output", str(output), "--config", str(config),
+    return [sys.executable, "-m", "custom_llm", "run", "--recipe", "scratch", "--source", str(corpus), "--output", str(output), "--config", str(config),
             "--model-size", "tiny", "--seq-len", "64", "--batch-size", "4", "--quiet", *extra]
 
 
@@ -176,7 +176,7 @@ def test_no_tracker_by_default_and_tensorboard_when_asked(tmp_path, text_corpus)
 
     config = tmp_path / "config.yaml"
     config.write_text("report_to: [tensorboard]\n")
-    result = CliRunner().invoke(main, ["run", "--source", str(text_corpus), "--output", str(tmp_path / "run"), "--config", str(config),
+    result = CliRunner().invoke(main, ["run", "--recipe", "scratch", "--source", str(text_corpus), "--output", str(tmp_path / "run"), "--config", str(config),
                                        *TINY_RUN_OPTIONS])
     assert result.exit_code == 0, result.output
     assert list((tmp_path / "run" / "checkpoints" / "runs").glob("*/events.out.tfevents.*"))

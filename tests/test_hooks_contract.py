@@ -56,7 +56,7 @@ class FailingDomainIngest:
 def test_on_stage_error_sees_the_failing_stage(tmp_path, text_corpus):
     plugin = FailingDomainIngest()
     with registered_plugin(plugin, "failing"):
-        result = CliRunner().invoke(main, ["ingest", "--source", str(text_corpus), "--output", str(tmp_path / "r"), "--quiet"])
+        result = CliRunner().invoke(main, ["ingest", "--recipe", "scratch", "--source", str(text_corpus), "--output", str(tmp_path / "r"), "--quiet"])
     assert result.exit_code != 0
     assert plugin.errors == [("ingest", "parser bug")]
 

@@ -389,7 +389,7 @@ def test_runs_compare_shows_config_and_metric_differences(recorded):
 
 @pytest.mark.slow
 def test_a_failing_run_is_recorded_as_failed(recorded, tmp_path):
-    arguments = ["run", "--source", str(recorded.corpus), "--output", str(tmp_path / "f"), "--quiet"]
+    arguments = ["run", "--recipe", "scratch", "--source", str(recorded.corpus), "--output", str(tmp_path / "f"), "--quiet"]
     with registered_plugin(recorded.redaction, "test-email-redaction"), registered_plugin(StopsAt("split", RuntimeError("no space")), "s"):
         result = CliRunner().invoke(main, arguments)
     assert result.exit_code != 0

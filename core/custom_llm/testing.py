@@ -11,7 +11,7 @@ from typing import Any
 
 from custom_llm.plugins import Plugins, get_plugins
 
-TINY_RUN_OPTIONS = ("--model-size", "tiny", "--seq-len", "64", "--batch-size", "4", "--max-steps", "6", "--quiet")
+TINY_RUN_OPTIONS = ("--recipe", "scratch", "--model-size", "tiny", "--seq-len", "64", "--batch-size", "4", "--max-steps", "6", "--quiet")
 
 
 @contextmanager

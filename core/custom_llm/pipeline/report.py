@@ -121,6 +121,7 @@ def render_markdown(report: dict[str, Any], has_curve: bool) -> str:
         "",
         f"Base model: {report['base_description']}",
         "",
+        *_base_lines(report.get("base_model_source")),
         "## Evaluation on held-out documents",
         "",
         "| evaluator | metric | base | tuned | better? |",
@@ -156,6 +157,20 @@ _STAGE_FIGURES = (
 )
 
 
+def _base_lines(source: dict[str, Any] | None) -> list[str]:
+    """The base model's provenance: name, file and hash, licence, and what quantization it came in."""
+    if not source:
+        return []
+    lines = ["## Base model", "", "| figure | value |", "| --- | --- |"]
+    for key in ("name", "architecture", "kind", "path", "digest", "licence", "quantization"):
+        lines.append(f"| {key} | {source.get(key) if source.get(key) is not None else '-'} |")
+    quantization = source.get("quantization")
+    if quantization and quantization != "F32":
+        lines += ["", f"The base came as a {quantization} GGUF file; it was dequantized to fp32 before training, so the tuned "
+                  f"model's weights are fp32, not {quantization}."]
+    return [*lines, ""]
+
+
 def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
     counts = report["data"].get("counts", {})
     redacted = {k: v for k, v in counts.items() if k.startswith("redact")}
@@ -163,6 +178,7 @@ def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
         "---", "library_name: transformers" if report["adapter"] is None else "library_name: peft", "tags: [custom-llm]", "---", "",
         f"# {report['domain']} model trained with custom-llm ({report['recipe']})", "",
         f"Base: {report['base_description']}.", "",
+        *_base_lines(report.get("base_model_source")),
         "## Data sources", "",
         "| source | file | blake2b | bytes |", "| --- | --- | --- | --- |",
     ]
@@ -196,7 +212,7 @@ def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
     if report["adapter"]:
         lines += ["from transformers import AutoModelForCausalLM, AutoTokenizer", "from peft import PeftModel",
                   "tokenizer = AutoTokenizer.from_pretrained('model')",
-                  f"base = AutoModelForCausalLM.from_pretrained({report['base_model']!r})",
+                  f"base = AutoModelForCausalLM.from_pretrained({report.get('base_model_folder') or report['base_model']!r})",
                   "base.resize_token_embeddings(len(tokenizer))  # when the run added domain tokens",
                   "model = PeftModel.from_pretrained(base, 'model')"]
     else:

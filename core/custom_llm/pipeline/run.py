@@ -133,7 +133,7 @@ def _choose_recipe_and_base(config: RunConfig, plugins: Plugins, domain: Domain,
         if entry.locate() is None:
             if console is not None:
                 console.print(f"[yellow]The pretrained base {wanted!r} is not installed, so this run trains a small model from scratch; "
-                              f"for one that starts from pretrained knowledge: {entry.how_to_get}")
+                              f"for one that starts from pretrained knowledge: {entry.how_to_get}", soft_wrap=True)
             return plugins.recipes.get("scratch"), None
     return recipe, resolve_base_model(wanted, plugins)
 

@@ -75,8 +75,8 @@ def base_model(run: Run, data: dict[str, Any]) -> Any:
 
 
 def base_description(run: Run, data: dict[str, Any]) -> str:
-    if run.recipe.needs_base_model:
-        return f"{run.config.base_model}"
+    if run.base is not None:
+        return run.base.describe()
     size = scratch_size(run.config.model_size, data["packed"]["train"].real_tokens)
     return (
         f"untrained initialization of a '{size}' Mistral-architecture model (seed {run.config.seed}); "
@@ -219,6 +219,8 @@ def _evaluate_and_report(run: Run, data: dict[str, Any], model: Any, base_metric
         "adapter": run.recipe.adapter,
         "base_model": run.config.base_model,
         "base_description": base_description(run, data),
+        "base_model_source": run.base.to_json() if run.base else None,
+        "base_model_folder": str(run.base_folder()) if run.base else None,
         "output": str(run.output),
         "data": data_summary(run, data),
         "training": {k: v for k, v in record.items() if k != "history"},
@@ -232,7 +234,7 @@ def _evaluate_and_report(run: Run, data: dict[str, Any], model: Any, base_metric
         "timings_seconds": run.timings,
     }
     manifest = write_manifest(run, {"stage_keys": {k: data[k]["key"] for k in ("ingested", "split", "tok", "packed")},
-                                    "training": report["training"]})
+                                    "training": report["training"], "base_model_source": report["base_model_source"]})
     write_reports(run, report, manifest)
     return report
 
