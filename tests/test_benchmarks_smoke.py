@@ -42,3 +42,14 @@ def test_training_throughput_benchmark():
     arguments = ("--rounds", "1", "--steps", "1", "--seq-len", "64", "--batch", "2", "--bf16-steps", "1", "--matmul-size", "128")
     out = _run("training_throughput.py", *arguments, timeout=600)
     assert "ratio B/A" in out and "ratio B/C" in out and "ratio B/D" in out and "matmul rate measured here" in out
+
+
+@pytest.mark.slow
+def test_lora_throughput_benchmark_on_a_tiny_gguf_base(tmp_path):
+    import click
+
+    from custom_llm.testing import make_tiny_gguf
+
+    gguf = make_tiny_gguf(tmp_path, [p.read_text() for p in sorted(Path(click.__file__).parent.glob("*.py"))])
+    out = _run("lora_throughput.py", "--base", str(gguf), "--rounds", "1", "--steps", "1", "--seq-len", "32", "--batch", "2", timeout=600)
+    assert "ratio E/F" in out and "E custom-llm LoRA" in out and "F hand-written LoRA loop" in out

@@ -161,3 +161,10 @@ def make_examples(domain: str, document: Document):
         return [Example(completion=messages[-1]["content"] + "\n", prompt=prompt, kind="instruction", doc_id=document.id,
                         messages=tuple(messages[:-1]))]
     return [Example(completion=document.text, kind="causal", doc_id=document.id)]
+
+
+@hookimpl
+def recipe_overrides(domain: str, recipe: str):
+    if domain != NAME or recipe not in ("lora", "qlora", "full"):
+        return None
+    return {"time_budget": "10m"}  # a first run on a laptop finishes; --time-budget none trains the full epochs

@@ -7,6 +7,7 @@ transformers folder."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -172,12 +173,19 @@ def convert_gguf(path: Path, folder: Path) -> None:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    saved = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"  # the GGUF loader's own tqdm bar ignores transformers' switch; ours is shown instead
     try:
         tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
         loaded = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True, dtype=torch.float32)
     except Exception as error:  # transformers raises many types for a file it cannot convert
         raise ConfigError(f"base model {str(path)!r} cannot be converted by transformers' GGUF loader: "
                           f"{type(error).__name__}: {error}".replace("\n", " ")) from None
+    finally:
+        if saved is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = saved
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config

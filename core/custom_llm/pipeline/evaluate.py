@@ -14,6 +14,7 @@ from custom_llm.pipeline.packing import eval_documents
 from custom_llm.pipeline.progress import progress_bar
 from custom_llm.pipeline.run import Run
 from custom_llm.pipeline.storage import iter_documents
+from custom_llm.pipeline.training import use_bf16
 from custom_llm.records import EvalContext
 
 XZ_CONTEXT_BYTES = 32 * 1024 * 1024  # within xz -9's 64 MiB dictionary, so all of it is usable context
@@ -33,10 +34,12 @@ def evaluate_model(run: Run, model: Any, tokenizer: Any, split: dict[str, Any], 
     documents = eval_documents(run, split)
     results: dict[str, dict[str, float]] = {}
     names = evaluator_names(run)
+    device = next(model.parameters()).device
+    bf16 = use_bf16(run.config.precision)
     # one context for every evaluator: the teacher-forced pass over each document is made once per model
     context = EvalContext(
         model=model, tokenizer=tokenizer, documents=documents, settings=run.training, domain_options=run.options,
-        packed_eval=packed["eval"], device=str(next(model.parameters()).device),
+        packed_eval=packed["eval"], device=str(device),
         max_examples=run.config.max_eval_examples, seed=run.config.seed, max_cases=run.config.max_eval_cases,
     )
     with progress_bar(run.console) as progress:
@@ -46,13 +49,15 @@ def evaluate_model(run: Run, model: Any, tokenizer: Any, split: dict[str, Any], 
             torch.manual_seed(run.config.seed)
             started = time.perf_counter()
             try:
-                metrics = evaluator.evaluate(context)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):  # as in training: measured 2x faster where native
+                    metrics = evaluator.evaluate(context)
             except Exception as error:
                 owner = run.plugins.evaluators.owner(name)
                 raise PluginError(f"evaluator {name!r} of plugin {owner!r} failed: {type(error).__name__}: {error}") from error
             if name == "perplexity":  # its forward speed sizes the held-out evaluation during training
                 tokens = sum(context.predictions(d).n_targets for d in documents)
                 run.artifacts["forward_tokens_per_second"] = tokens / max(time.perf_counter() - started, 1e-9)
+            run.timings[f"evaluate {label}: {name}"] = round(time.perf_counter() - started, 3)
             results[name] = {k: float(v) for k, v in metrics.items()}
             progress.advance(task)
     return results

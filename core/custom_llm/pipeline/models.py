@@ -71,7 +71,9 @@ def load_base_model(run: Run, tokenizer: Any) -> Any:
     """The local base model, its embeddings resized when domain tokens were added."""
     import torch
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # "Loading weights" bars: the stage's own progress is shown instead
     kwargs: dict[str, Any] = {"local_files_only": True, "dtype": torch.float32}
     if run.recipe.quantize_4bit:
         from transformers import BitsAndBytesConfig

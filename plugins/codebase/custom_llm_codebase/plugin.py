@@ -108,8 +108,9 @@ def recipe_overrides(domain: str, recipe: str):
     if domain != NAME:
         return None
     if recipe in ("lora", "qlora"):
-        # the demo's budget: the whole default run (both evaluations included) within 10 minutes on 2 CPU cores
-        return {"seq_len": 512, "lora_targets": ["all-linear"], "time_budget": "5m"}
+        # the demo's budget: the whole default run (both evaluations included) within 10 minutes on 2 CPU cores;
+        # a short run needs a high rate: over 20 steps of 4 x 512 tokens, 2e-4 gained 2.2% held-out loss, 1e-3 5.5%, 3e-3 6.5%
+        return {"seq_len": 512, "batch_size": 4, "learning_rate": 2e-3, "lora_targets": ["all-linear"], "time_budget": "5m"}
     if recipe == "full":
         return {"seq_len": 512}
     if recipe == "scratch":
