@@ -31,8 +31,8 @@ BF16 = use_bf16("auto")
 
 def build_run(base: str, corpus_folder: Path, output: Path, seq_len: int, batch: int):
     from custom_llm.config import RunConfig
-    from custom_llm.pipeline.run import build_run as resolve
     from custom_llm.pipeline.progress import make_console
+    from custom_llm.pipeline.run import build_run as resolve
     from custom_llm.plugins import get_plugins
 
     config = RunConfig(domain="text", sources=[str(corpus_folder)], recipe="lora", base_model=base, output=str(output),

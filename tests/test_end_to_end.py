@@ -135,7 +135,8 @@ def test_a_run_directory_in_use_is_refused_and_a_stale_lock_recovered(tmp_path, 
 
 
 def _cli_command(output, corpus, config, *extra):
-    return [sys.executable, "-m", "custom_llm", "run", "--recipe", "scratch", "--source", str(corpus), "--output", str(output), "--config", str(config),
+    return [sys.executable, "-m", "custom_llm", "run", "--recipe", "scratch",
+            "--source", str(corpus), "--output", str(output), "--config", str(config),
             "--model-size", "tiny", "--seq-len", "64", "--batch-size", "4", "--quiet", *extra]
 
 
@@ -176,7 +177,8 @@ def test_no_tracker_by_default_and_tensorboard_when_asked(tmp_path, text_corpus)
 
     config = tmp_path / "config.yaml"
     config.write_text("report_to: [tensorboard]\n")
-    result = CliRunner().invoke(main, ["run", "--recipe", "scratch", "--source", str(text_corpus), "--output", str(tmp_path / "run"), "--config", str(config),
+    result = CliRunner().invoke(main, ["run", "--recipe", "scratch", "--source", str(text_corpus),
+                                        "--output", str(tmp_path / "run"), "--config", str(config),
                                        *TINY_RUN_OPTIONS])
     assert result.exit_code == 0, result.output
     assert list((tmp_path / "run" / "checkpoints" / "runs").glob("*/events.out.tfevents.*"))

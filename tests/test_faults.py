@@ -24,7 +24,8 @@ KILL_POINTS = ["ingestion", "tokenization", "base-evaluation", "training", "chec
 def _run(point: str, output: Path, corpus: Path, cache: Path, *extra: str, **popen: object) -> subprocess.CompletedProcess:
     config = output.parent / "faults.yaml"
     config.write_text("max_steps: 16\neval_steps: 4\npatience: 100\n")
-    command = [sys.executable, str(FAULT_DRIVER), point, "run", "--recipe", "scratch", "--source", str(corpus), "--output", str(output), "--config", str(config),
+    command = [sys.executable, str(FAULT_DRIVER), point, "run", "--recipe", "scratch",
+            "--source", str(corpus), "--output", str(output), "--config", str(config),
                "--model-size", "tiny", "--seq-len", "64", "--batch-size", "4", "--cache-dir", str(cache), "--quiet", *extra]
     return subprocess.run(command, capture_output=True, text=True, timeout=600, **popen)
 

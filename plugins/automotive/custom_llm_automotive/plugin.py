@@ -113,4 +113,5 @@ def recipe_overrides(domain: str, recipe: str):
     if domain != NAME or recipe not in ("lora", "qlora", "full"):
         return None
     # the default run (base and tuned evaluation included) within about 15 minutes on 2 CPU cores
-    return {"batch_size": 4, "learning_rate": 1e-3, "time_budget": "8m"}  # short budgeted runs need a high rate (docs/recipes.md)
+    # short budgeted runs need a high learning rate (docs/recipes.md)
+    return {"batch_size": 4, "learning_rate": 1e-3, "time_budget": "8m"}
