@@ -92,9 +92,9 @@ def plant(point: str) -> None:
     elif point == "tokenization":
         get_plugins().register(KillDuringTokenization(), "kill-during-tokenization")
     elif point in ("base-evaluation", "tuned-evaluation"):
-        from custom_llm.pipeline import scoring
+        from custom_llm.default_plugins import perplexity
 
-        on_call(scoring, "score_packed", 1 if point == "base-evaluation" else 2)
+        on_call(perplexity, "evaluate_perplexity", 1 if point == "base-evaluation" else 2)  # once per evaluation
     elif point == "training":
         from transformers import Trainer
 

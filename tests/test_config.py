@@ -58,8 +58,18 @@ def test_hub_model_id_is_refused_with_a_local_alternative(text_corpus):
 
 
 def test_lora_needs_a_base_model_and_scratch_refuses_one(text_corpus, tmp_path):
-    assert "needs --base-model" in _one_line_error(_run("--recipe", "lora", "--source", str(text_corpus)))
-    assert "takes no --base-model" in _one_line_error(_run("--base-model", str(tmp_path), "--source", str(text_corpus)))
+    from custom_llm import Domain, hookimpl
+    from custom_llm.testing import registered_plugin
+
+    class NoDefaultBase:
+        @hookimpl
+        def register_domains(self, register):
+            register(Domain(name="bare", description="a domain without a default base model"))
+
+    with registered_plugin(NoDefaultBase(), "bare"):
+        assert "needs --base-model" in _one_line_error(_run("--domain", "bare", "--recipe", "lora", "--source", str(text_corpus)))
+    line = _one_line_error(_run("--recipe", "scratch", "--base-model", str(tmp_path), "--source", str(text_corpus)))
+    assert "takes no --base-model" in line
 
 
 def test_qlora_without_cuda_is_a_clear_error(text_corpus, tiny_base_model):

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -40,7 +41,7 @@ def test_full_run_writes_loadable_outputs_and_reports(tmp_path, text_corpus):
     for name in ("report.json", "report.md", "README.md", "manifest.json", "config.yaml", "loss_curve.png", "model/model.safetensors"):
         assert (output / name).is_file(), name
     assert report["data"]["packing_efficiency"] >= 0.95
-    assert set(report["base"]["perplexity"]) == {"loss", "perplexity", "bits_per_byte"}
+    assert set(report["base"]["perplexity"]) == {"loss", "perplexity", "bits_per_byte", "examples", "tokens"}
     assert report["tuned"]["perplexity"]["loss"] < report["base"]["perplexity"]["loss"]
     assert report["xz_bits_per_byte"] > 0 and "compressor" in report["xz_verdict"]
     assert "untrained initialization" in report["base_description"]
@@ -64,10 +65,17 @@ def test_full_run_writes_loadable_outputs_and_reports(tmp_path, text_corpus):
     result = CliRunner().invoke(main, ["generate", str(output), "--prompt", "import ", "--max-new-tokens", "4"])
     assert result.exit_code == 0 and result.output.startswith("import ")
 
+    from custom_llm.registry import Registry
+
+    held = json.loads((output / "run.json").read_text())
+    registry = Registry(Path(held["registry"]))
+    registry.finish(held["run_id"], "complete", metrics={})  # as if the figures were lost: eval must record them again
     again = CliRunner().invoke(main, ["eval", "--output", str(output), "--quiet"])
     assert again.exit_code == 0, again.output
     reloaded = json.loads((output / "report.json").read_text())["tuned"]["perplexity"]
     assert reloaded == pytest.approx(report["tuned"]["perplexity"], rel=1e-4)
+    recorded = registry.get(held["run_id"]).metrics["tuned"]["perplexity"]
+    assert recorded == pytest.approx(reloaded, rel=1e-9)
 
 
 def test_second_run_reuses_the_cache_and_a_changed_file_is_reingested(tmp_path, text_corpus):

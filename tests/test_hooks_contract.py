@@ -30,9 +30,9 @@ class PrefersLongBlocks:
 
 def test_recipe_overrides_apply_over_defaults_and_under_the_user(text_corpus):
     with registered_plugin(PrefersLongBlocks(), "long"):
-        run = build_run(RunConfig(sources=[str(text_corpus)]), get_plugins())
+        run = build_run(RunConfig(sources=[str(text_corpus)], recipe="scratch"), get_plugins())
         assert run.training["seq_len"] == 512 and run.training["learning_rate"] == 1e-3
-        run = build_run(RunConfig(sources=[str(text_corpus)], seq_len=128), get_plugins())
+        run = build_run(RunConfig(sources=[str(text_corpus)], recipe="scratch", seq_len=128), get_plugins())
         assert run.training["seq_len"] == 128
 
 
@@ -62,7 +62,7 @@ def test_on_stage_error_sees_the_failing_stage(tmp_path, text_corpus):
 
 
 def test_hook_specs_are_found():
-    assert len(HOOKS) == 12
+    assert len(HOOKS) == 13
 
 
 @pytest.mark.parametrize("hook", HOOKS)

@@ -286,7 +286,7 @@ class StopsAt:
 
 
 def _tiny_run(corpus: Path, output: Path, config: Path, *extra: str) -> object:
-    arguments = ["run", "--domain", "text", "--source", str(corpus), "--output", str(output), "--config", str(config),
+    arguments = ["run", "--domain", "text", "--recipe", "scratch", "--source", str(corpus), "--output", str(output), "--config", str(config),
                  "--model-size", "tiny", "--seq-len", "64", "--batch-size", "4", "--quiet", *extra]
     return CliRunner().invoke(main, arguments)
 

@@ -52,7 +52,7 @@ def test_default_codebase_run_tunes_smollm2_with_lora(tmp_path, smollm2):
     assert "dequantized from Q4_1" in (tmp_path / "run" / "report.md").read_text()
     assert report["training"]["steps_done"] == 2 and report["training"]["trainable_parameters"] < report["training"]["parameters"]
     lines = report["tuned"]["code-exact"]
-    assert lines["line_examples"] > 50 and 0.0 <= lines["line_exact_match"] <= 1.0
+    assert lines["line_examples"] >= 5 and 0.0 <= lines["line_exact_match"] <= 1.0
 
 
 def test_teacher_forced_exact_match_equals_greedy_generation(smollm2):

@@ -5,12 +5,13 @@ module stays light: importing it must not import torch or transformers.
 """
 
 from custom_llm.hookspecs import hookimpl
-from custom_llm.records import BaseModel, Document, Domain, EvalContext, Evaluator, Example, Preparer, Recipe, StageReport
+from custom_llm.records import BaseModel, Cases, Document, Domain, EvalContext, Evaluator, Example, Preparer, Recipe, StageReport
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BaseModel",
+    "Cases",
     "Document",
     "Domain",
     "EvalContext",

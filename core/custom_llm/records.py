@@ -255,6 +255,11 @@ class EvalContext:
             stop_ids = self._passes[key]
         return score_spans(self.predictions(document), document.text, list(spans), stop, stop_ids)
 
+    def show(self, key: str, prompt: str, truth: str, output: str) -> None:
+        """Offer one case for the report's side-by-side examples (the end of the prompt, the truth,
+        this model's output); cases with the same ``key`` in the base and the tuned run are paired."""
+        self._passes.setdefault("examples", {})[key] = {"prompt": prompt[-300:], "truth": truth, "output": output}
+
     def generate(self, prompt: str, max_new_tokens: int = 64, stop: Iterable[str] = ()) -> str:
         """Greedy completion of ``prompt``, cut at the first stop string: the shared way to sample."""
         from custom_llm.generation import greedy_generate
@@ -270,9 +275,31 @@ class EvalContext:
 
 
 @dataclass(frozen=True)
+class Cases:
+    """A metric's value per case (a held-out line, an answer, a document), so that core can give it
+    a 95% interval and compare base and tuned on the same cases with a paired test. The metric is
+    the mean of ``values`` (0/1 outcomes, such as exact match, are tested with McNemar), or
+    ``sum(values) / sum(weights)`` when weights are given (bits per byte: bits and bytes per document)."""
+
+    values: tuple[float, ...]
+    weights: tuple[float, ...] | None = None
+
+    def __init__(self, values: Iterable[float], weights: Iterable[float] | None = None) -> None:
+        object.__setattr__(self, "values", tuple(float(v) for v in values))
+        object.__setattr__(self, "weights", None if weights is None else tuple(float(w) for w in weights))
+
+    @property
+    def value(self) -> float:
+        if self.weights is not None:
+            return sum(self.values) / max(sum(self.weights), 1e-12)
+        return sum(self.values) / max(1, len(self.values))
+
+
+@dataclass(frozen=True)
 class Evaluator:
     """A named metric family; ``evaluate`` returns metric name -> value (higher is better unless
-    the name is listed in ``lower_is_better``)."""
+    the name is listed in ``lower_is_better``). A value given as :class:`Cases` gets an interval and
+    a paired base-versus-tuned test in the report; a plain number is shown as it is."""
 
     name: str
     description: str

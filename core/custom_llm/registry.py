@@ -509,3 +509,14 @@ def record_start(run: Run, resume: bool, config: dict[str, Any]) -> Recording:
         warn_once(str(error) if isinstance(error, RegistryError) else _describe(registry.path, error))
         return Recording(None)
     return Recording(registry, run_id)
+
+
+def record_evaluation(run: Run) -> None:
+    """``custom-llm eval`` re-evaluated a recorded run: its row takes the new metrics. Never raises."""
+    identity_file = run.output / "run.json"
+    try:
+        held = json.loads(identity_file.read_text(encoding="utf-8")) if identity_file.is_file() else {}
+    except (OSError, ValueError):
+        return
+    if held.get("run_id") and is_main_process():
+        Recording(Registry(Path(held.get("registry") or registry_path(getattr(run.config, "registry", None)))), held["run_id"]).complete(run)

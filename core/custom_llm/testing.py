@@ -92,3 +92,10 @@ def make_tiny_gguf(
         config.sliding_window = None  # GGUF readers ignore it: keep the tiny model identical to what they load
     model = AutoModelForCausalLM.from_config(config).eval()
     return write_gguf(model, tokenizer, folder / f"tiny-{architecture}.gguf", file_type)
+
+
+def metric_values(metrics: dict[str, Any]) -> dict[str, float]:
+    """An evaluator's result with every ``Cases`` replaced by its value, for assertions on figures."""
+    from custom_llm.records import Cases
+
+    return {name: value.value if isinstance(value, Cases) else value for name, value in metrics.items()}

@@ -10,23 +10,20 @@ import math
 from collections.abc import Mapping
 
 from custom_llm import hookimpl
-from custom_llm.records import EvalContext, Evaluator
+from custom_llm.records import Cases, EvalContext, Evaluator
 
 
 def evaluate_perplexity(ctx: EvalContext) -> Mapping[str, float]:
     """From the teacher-forced pass over each held-out document (shared with the evaluators that
     score spans), so perplexity costs no forward pass of its own."""
     passes = [ctx.predictions(document) for document in ctx.documents]
-    nll = sum(p.nll for p in passes)
-    tokens = sum(p.n_targets for p in passes)
-    n_bytes = sum(p.n_bytes for p in passes)
-    loss = nll / max(tokens, 1)
+    loss = Cases([p.nll for p in passes], [p.n_targets for p in passes])  # per document: a paired bootstrap over documents
     return {
         "loss": loss,
-        "perplexity": math.exp(min(loss, 50.0)),
-        "bits_per_byte": nll / math.log(2) / max(n_bytes, 1),
+        "perplexity": math.exp(min(loss.value, 50.0)),
+        "bits_per_byte": Cases([p.nll / math.log(2) for p in passes], [p.n_bytes for p in passes]),
         "examples": len(passes),
-        "tokens": tokens,
+        "tokens": sum(p.n_targets for p in passes),
     }
 
 

@@ -10,12 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from custom_llm.errors import PluginError
+from custom_llm.pipeline.distributed import world
 from custom_llm.pipeline.packing import eval_documents
 from custom_llm.pipeline.progress import progress_bar
 from custom_llm.pipeline.run import Run
-from custom_llm.pipeline.storage import iter_documents
+from custom_llm.pipeline.storage import iter_documents, read_json, write_json
 from custom_llm.pipeline.training import use_bf16
-from custom_llm.records import EvalContext
+from custom_llm.records import Cases, EvalContext
 
 XZ_CONTEXT_BYTES = 32 * 1024 * 1024  # within xz -9's 64 MiB dictionary, so all of it is usable context
 
@@ -33,6 +34,7 @@ def evaluate_model(run: Run, model: Any, tokenizer: Any, split: dict[str, Any], 
 
     documents = eval_documents(run, split)
     results: dict[str, dict[str, float]] = {}
+    cases: dict[str, dict[str, dict[str, Any]]] = {}
     names = evaluator_names(run)
     device = next(model.parameters()).device
     bf16 = use_bf16(run.config.precision)
@@ -58,9 +60,20 @@ def evaluate_model(run: Run, model: Any, tokenizer: Any, split: dict[str, Any], 
                 tokens = sum(context.predictions(d).n_targets for d in documents)
                 run.artifacts["forward_tokens_per_second"] = tokens / max(time.perf_counter() - started, 1e-9)
             run.timings[f"evaluate {label}: {name}"] = round(time.perf_counter() - started, 3)
-            results[name] = {k: float(v) for k, v in metrics.items()}
+            results[name] = {k: v.value if isinstance(v, Cases) else float(v) for k, v in metrics.items()}
+            cases[name] = {k: {"values": list(v.values), "weights": None if v.weights is None else list(v.weights)}
+                           for k, v in metrics.items() if isinstance(v, Cases)}
             progress.advance(task)
+    if world().is_main:
+        write_json(run.output / "metrics" / f"{label}_cases.json", cases)
+        write_json(run.output / "metrics" / f"{label}_examples.json", context._passes.get("examples", {}))
     return results
+
+
+def read_cases(run: Run, label: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """The per-case values an evaluation stored (empty for a run evaluated before they were kept)."""
+    path = run.output / "metrics" / f"{label}_cases.json"
+    return read_json(path) if path.is_file() else {}
 
 
 def xz_bits_per_byte(train_texts: Iterator[str], heldout_texts: list[str]) -> float:

@@ -44,16 +44,26 @@ def write_manifest(run: Run, extra: dict[str, Any]) -> dict[str, Any]:
     return manifest
 
 
-def comparison_rows(run: Run, base: dict[str, dict[str, float]], tuned: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+def comparison_rows(run: Run, base: dict[str, dict[str, float]], tuned: dict[str, dict[str, float]],
+                    base_cases: dict[str, Any] | None = None, tuned_cases: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One row per metric: base and tuned, and where the evaluator gave per-case values for both on
+    the same cases, the number of cases, 95% intervals, the paired test and its verdict."""
+    from custom_llm.pipeline.statistics import compare
+
     rows = []
     for evaluator, metrics in tuned.items():
         lower = set(run.plugins.evaluators.get(evaluator).lower_is_better)
         for metric, value in metrics.items():
             before = base.get(evaluator, {}).get(metric)
-            better = None
-            if before is not None and not is_count(metric) and before != value:
-                better = value < before if metric in lower or metric.endswith("bits_per_byte") else value > before
-            rows.append({"evaluator": evaluator, "metric": metric, "base": before, "tuned": value, "improved": better})
+            row: dict[str, Any] = {"evaluator": evaluator, "metric": metric, "base": before, "tuned": value, "verdict": None}
+            lower_is_better = metric in lower or metric.endswith("bits_per_byte")
+            paired = [(c or {}).get(evaluator, {}).get(metric) for c in (base_cases, tuned_cases)]
+            if not is_count(metric) and all(paired) and len(paired[0]["values"]) == len(paired[1]["values"]):
+                result = compare(paired[0]["values"], paired[1]["values"], lower_is_better,
+                                 paired[0]["weights"], paired[1]["weights"], seed=run.config.seed)
+                row.update(n=result.n, test=result.test, p_value=result.p_value, base_interval=list(result.base_interval),
+                           tuned_interval=list(result.tuned_interval), verdict=result.verdict, discordant=result.discordant)
+            rows.append(row)
     return rows
 
 
@@ -109,6 +119,41 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _with_interval(row: dict[str, Any], key: str) -> str:
+    interval = row.get(f"{key}_interval")
+    return _cell(row, key) + (f" [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else "")
+
+
+def _p(row: dict[str, Any]) -> str:
+    p = row.get("p_value")
+    return "" if p is None else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def _example_lines(examples: list[dict[str, Any]]) -> list[str]:
+    """Held-out cases side by side: the end of the prompt, the truth, the base's and the tuned model's output."""
+    if not examples:
+        return []
+    lines = ["", f"## Held-out cases, side by side ({len(examples)}, chosen with the seed)", ""]
+    for example in examples:
+        lines += [f"### {example['key']}", "", "prompt (end):", "", "```", example["prompt"][-200:], "```", "",
+                  "| | output |", "| --- | --- |"]
+        for who in ("truth", "base", "tuned"):
+            text = str(example[who]).replace("|", "\\|").replace("\n", "⏎")
+            lines.append(f"| {who} | `{text[:200]}` |")
+        lines.append("")
+    return lines
+
+
+def pick_examples(base: dict[str, Any], tuned: dict[str, Any], seed: int, count: int = 6) -> list[dict[str, Any]]:
+    """``count`` cases both models were shown, chosen with the seed."""
+    import random
+
+    keys = sorted(set(base) & set(tuned))
+    chosen = sorted(random.Random(seed).sample(keys, min(count, len(keys))))
+    return [{"key": k, "prompt": tuned[k]["prompt"], "truth": tuned[k]["truth"], "base": base[k]["output"], "tuned": tuned[k]["output"]}
+            for k in chosen]
+
+
 def _cell(row: dict[str, Any], key: str) -> str:
     value = row[key]
     return f"{int(value):,}" if is_count(row["metric"]) and isinstance(value, (int, float)) else _fmt(value)
@@ -124,12 +169,15 @@ def render_markdown(report: dict[str, Any], has_curve: bool) -> str:
         *_base_lines(report.get("base_model_source")),
         "## Evaluation on held-out documents",
         "",
-        "| evaluator | metric | base | tuned | better? |",
-        "| --- | --- | --- | --- | --- |",
+        "Intervals are 95%; base and tuned are compared on the same cases (McNemar's exact test for exact match,",
+        "a paired bootstrap otherwise); the verdict is at the 5% level. See docs/concepts.md#reading-the-verdict.",
+        "",
+        "| evaluator | metric | cases | base | tuned | p | verdict |",
+        "| --- | --- | ---: | --- | --- | ---: | --- |",
     ]
     for row in report["comparison"]:
-        mark = {True: "yes", False: "no", None: ""}[row["improved"]]
-        lines.append(f"| {row['evaluator']} | {row['metric']} | {_cell(row, 'base')} | {_cell(row, 'tuned')} | {mark} |")
+        lines.append(f"| {row['evaluator']} | {row['metric']} | {row.get('n', '')} | {_with_interval(row, 'base')} | "
+                     f"{_with_interval(row, 'tuned')} | {_p(row)} | {row.get('verdict') or ''} |")
     lines += ["", f"No-learning baseline (xz -9e, training split as context): {_fmt(report['xz_bits_per_byte'])} bits per byte.",
               "", report["xz_verdict"], "", "## Data", "",
               "| figure | value |", "| --- | --- |"]
@@ -141,6 +189,7 @@ def render_markdown(report: dict[str, Any], has_curve: bool) -> str:
         lines.append(f"| {key} | {_fmt(value)} |")
     if has_curve:
         lines += ["", "![loss curve](loss_curve.png)"]
+    lines += _example_lines(report.get("examples", []))
     issues = report.get("ingest_issues", [])
     if issues:
         lines += ["", f"## Files left out ({len(issues)})", ""]
@@ -236,10 +285,11 @@ def summary_table(report: dict[str, Any]) -> Any:
     from rich.table import Table
 
     table = Table(title=f"{report['domain']} / {report['recipe']}: base vs tuned on held-out documents")
-    for column in ("evaluator", "metric", "base", "tuned", "better?"):
-        table.add_column(column, justify="right" if column in ("base", "tuned") else "left")
+    for column in ("evaluator", "metric", "cases", "base", "tuned", "p", "verdict"):
+        table.add_column(column, justify="right" if column in ("cases", "base", "tuned", "p") else "left")
+    colours = {"better": "[green]better", "worse": "[red]worse", "no significant difference": "[yellow]no significant difference"}
     for row in report["comparison"]:
-        mark = {True: "[green]yes", False: "[red]no", None: ""}[row["improved"]]
-        table.add_row(row["evaluator"], row["metric"], _cell(row, "base"), _cell(row, "tuned"), mark)
-    table.add_row("xz -9e baseline", "bits_per_byte", "", _fmt(report["xz_bits_per_byte"]), "")
+        table.add_row(row["evaluator"], row["metric"], str(row.get("n", "")), _with_interval(row, "base"), _with_interval(row, "tuned"),
+                      _p(row), colours.get(row.get("verdict") or "", ""))
+    table.add_row("xz -9e baseline", "bits_per_byte", "", "", _fmt(report["xz_bits_per_byte"]), "", "")
     return table

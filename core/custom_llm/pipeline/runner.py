@@ -10,7 +10,7 @@ from custom_llm import registry
 from custom_llm.pipeline import rundir
 from custom_llm.pipeline.cache import file_digest
 from custom_llm.pipeline.distributed import main_process_first, world
-from custom_llm.pipeline.evaluate import evaluate_model, xz_baseline
+from custom_llm.pipeline.evaluate import evaluate_model, read_cases, xz_baseline
 from custom_llm.pipeline.export import load_tuned_model, save_model
 from custom_llm.pipeline.ingest import ingest_and_prepare
 from custom_llm.pipeline.models import (
@@ -21,7 +21,7 @@ from custom_llm.pipeline.models import (
     wrap_adapter,
 )
 from custom_llm.pipeline.packing import pack_datasets
-from custom_llm.pipeline.report import comparison_rows, summary_table, write_manifest, write_reports, xz_verdict
+from custom_llm.pipeline.report import comparison_rows, pick_examples, summary_table, write_manifest, write_reports, xz_verdict
 from custom_llm.pipeline.run import Run
 from custom_llm.pipeline.split import split_documents
 from custom_llm.pipeline.storage import read_json, write_json, write_text
@@ -193,7 +193,9 @@ def evaluate_only(run: Run) -> dict[str, Any]:
     with run.stage("evaluate"):
         base_metrics = evaluate_model(run, base, data["tok"]["tokenizer"], data["split"], data["packed"], "base")
     write_json(metrics_folder / "base.json", base_metrics)
-    return _evaluate_and_report(run, data, model, base_metrics, record)
+    report = _evaluate_and_report(run, data, model, base_metrics, record)
+    registry.record_evaluation(run)  # the run registry's row shows the new figures
+    return report
 
 
 def _base_metrics(run: Run, model: Any, data: dict[str, Any], resume: bool) -> dict[str, dict[str, float]]:
@@ -226,7 +228,8 @@ def _evaluate_and_report(run: Run, data: dict[str, Any], model: Any, base_metric
         "training": {k: v for k, v in record.items() if k != "history"},
         "base": base_metrics,
         "tuned": tuned,
-        "comparison": comparison_rows(run, base_metrics, tuned),
+        "comparison": comparison_rows(run, base_metrics, tuned, read_cases(run, "base"), read_cases(run, "tuned")),
+        "examples": pick_examples(_read_examples(run, "base"), _read_examples(run, "tuned"), run.config.seed),
         "xz_bits_per_byte": xz,
         "xz_verdict": xz_verdict(tuned_bpb, xz),
         "history": history,
@@ -237,6 +240,11 @@ def _evaluate_and_report(run: Run, data: dict[str, Any], model: Any, base_metric
                                     "training": report["training"], "base_model_source": report["base_model_source"]})
     write_reports(run, report, manifest)
     return report
+
+
+def _read_examples(run: Run, label: str) -> dict[str, Any]:
+    path = run.output / "metrics" / f"{label}_examples.json"
+    return read_json(path) if path.is_file() else {}
 
 
 def resolved_config(run: Run) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from custom_llm.records import EvalContext, Evaluator
+from custom_llm.records import Cases, EvalContext, Evaluator
 
 _NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+]?\.\d+")
 _VERDICT = re.compile(r"\b(yes|no|exceeds?|exceeded|within|above|below|fails?|failed|pass|passes|passed)\b", re.I)
@@ -81,14 +81,16 @@ def evaluate_numeric(ctx: EvalContext) -> Mapping[str, float]:
     items = _test_items(ctx, ("numeric",))
     if not items:
         return {"examples": 0.0}
-    hits = answered = 0
+    hits: list[bool] = []
+    answered: list[bool] = []
     for sheet, item in items:
         output = ctx.answer(prompt(sheet, item["question"]), _max_tokens(ctx), STOP)
         number = first_number(output)
-        answered += number is not None
+        answered.append(number is not None)
         decimals = CRITERIA[item["criterion"]][2] if item["criterion"] in CRITERIA else 1
-        hits += within_tolerance(number, float(item["value"]), tolerance, decimals)
-    return {"within_tolerance": hits / len(items), "answered": answered / len(items), "examples": float(len(items))}
+        hits.append(bool(within_tolerance(number, float(item["value"]), tolerance, decimals)))
+        ctx.show(f"numeric {len(hits)}", item["question"], str(item["value"]), output)
+    return {"within_tolerance": Cases(hits), "answered": Cases(answered), "examples": float(len(items))}
 
 
 def _balanced(items: list[tuple[str, dict[str, Any]]], limit: int) -> list[tuple[str, dict[str, Any]]]:
@@ -108,18 +110,19 @@ def evaluate_verdicts(ctx: EvalContext) -> Mapping[str, float]:
     items = _balanced(_test_items(ctx, ("verdict",), limit=None), ctx.max_examples)
     if not items:
         return {"examples": 0.0}
-    hits = answered = 0
+    hits: list[bool] = []
+    answered: list[bool] = []
     recall = {True: [0, 0], False: [0, 0]}
     for sheet, item in items:
         said = parse_verdict(ctx.answer(prompt(sheet, item["question"]), _max_tokens(ctx), STOP))
-        answered += said is not None
+        answered.append(said is not None)
         right = said is not None and said == item["exceeds"]
-        hits += right
+        hits.append(right)
         recall[item["exceeds"]][0] += right
         recall[item["exceeds"]][1] += 1
     shares = [r / n for r, n in recall.values() if n]
-    return {"accuracy": hits / len(items), "balanced_accuracy": sum(shares) / len(shares),
-            "answered": answered / len(items), "examples": float(len(items)),
+    return {"accuracy": Cases(hits), "balanced_accuracy": sum(shares) / len(shares),
+            "answered": Cases(answered), "examples": float(len(items)),
             "exceeded_examples": float(recall[True][1])}
 
 
@@ -137,16 +140,18 @@ def evaluate_report_fields(ctx: EvalContext) -> Mapping[str, float]:
     items = items[: max(ctx.max_examples, 0)]
     if not items:
         return {"examples": 0.0}
-    hits = 0
+    hits: list[bool] = []
     for document, key, value in items:
         output = ctx.answer(prompt(report_context(document), field_question(document.metadata["report"], key)),
                               _max_tokens(ctx), STOP)
         expected = first_number(value)
         if _normalise(output) == _normalise(value):
-            hits += 1
+            hits.append(True)
         elif expected is not None and re.fullmatch(r"[-+\d.,]+\s*\S*", value.strip()):
-            hits += within_tolerance(first_number(output), expected, tolerance, 1)
-    return {"exact_match": hits / len(items), "examples": float(len(items))}
+            hits.append(bool(within_tolerance(first_number(output), expected, tolerance, 1)))
+        else:
+            hits.append(False)
+    return {"exact_match": Cases(hits), "examples": float(len(items))}
 
 
 EVALUATOR_OBJECTS = (

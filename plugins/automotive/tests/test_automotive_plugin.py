@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from automotive_helpers import examples, ingest
 from custom_llm.records import EvalContext
+from custom_llm.testing import metric_values
 
 from custom_llm_automotive import criteria, filters
 from custom_llm_automotive.evaluators import first_number, parse_verdict
@@ -118,12 +119,12 @@ class ScriptedContext(EvalContext):
     def __init__(self, documents, options, answer):
         super().__init__(model=None, tokenizer=None, documents=documents, settings={}, domain_options=options,
                          max_examples=40)
-        self.answer = answer
+        self.reply = answer
         self.calls = 0
 
     def generate(self, prompt, max_new_tokens=64, stop=()):
         self.calls += 1
-        return self.answer(prompt)
+        return self.reply(prompt)
 
 
 def _oracle(plugins, options, documents):
@@ -139,9 +140,15 @@ def test_evaluators_score_a_perfect_and_a_useless_model(plugins, options, ingest
     documents = ingested[0]
     perfect = ScriptedContext(documents, options, _oracle(plugins, options, documents))
     useless = ScriptedContext(documents, options, lambda prompt: " the the the")
-    numeric = plugins.evaluators.get("automotive_numeric_qa").evaluate
-    verdicts = plugins.evaluators.get("automotive_verdicts").evaluate
-    fields = plugins.evaluators.get("automotive_report_fields").evaluate
+    def numeric(ctx):
+        return metric_values(plugins.evaluators.get("automotive_numeric_qa").evaluate(ctx))
+
+    def verdicts(ctx):
+        return metric_values(plugins.evaluators.get("automotive_verdicts").evaluate(ctx))
+
+    def fields(ctx):
+        return metric_values(plugins.evaluators.get("automotive_report_fields").evaluate(ctx))
+
     assert numeric(perfect)["within_tolerance"] == 1.0 and numeric(perfect)["examples"] == 40
     assert verdicts(perfect)["accuracy"] == 1.0
     assert fields(perfect)["exact_match"] == 1.0

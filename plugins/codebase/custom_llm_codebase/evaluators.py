@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from custom_llm.records import Document, EvalContext
+from custom_llm.records import Cases, Document, EvalContext
 from custom_llm_codebase.examples import units_of
 from custom_llm_codebase.fim import fim_prompt, fim_tokens
 from custom_llm_codebase.units import BRACE_LANGUAGES
@@ -64,12 +64,11 @@ def _normalize(code: str) -> str:
     return "\n".join(line.rstrip() for line in code.strip("\n").splitlines()).strip()
 
 
-def _score(cases: list[tuple[str, str]]) -> dict[str, float]:
+def _score(cases: list[tuple[str, str]]) -> dict[str, Any]:
     if not cases:
         return {"examples": 0}
-    exact = sum(_normalize(p) == _normalize(t) for p, t in cases) / len(cases)
-    similarity = sum(edit_similarity(_normalize(p), _normalize(t)) for p, t in cases) / len(cases)
-    return {"exact_match": exact, "edit_similarity": similarity, "examples": len(cases)}
+    return {"exact_match": Cases(_normalize(p) == _normalize(t) for p, t in cases),
+            "edit_similarity": Cases(edit_similarity(_normalize(p), _normalize(t)) for p, t in cases), "examples": len(cases)}
 
 
 def _left(text: str, limit: int = PROMPT_CHARS) -> str:
@@ -180,23 +179,24 @@ def evaluate_exact(ctx: EvalContext) -> Mapping[str, float]:
     from one teacher-forced pass per file (``EvalContext.score_spans``)."""
     lines: list[bool] = []
     bodies: list[bool] = []
-    line_bits = line_bytes = 0.0
+    line_bits: list[float] = []
+    line_bytes: list[int] = []
     for document in _code_documents(ctx):
         if len(lines) >= ctx.max_cases:
             break
         spans = line_spans(document)
         for (_, end), score in zip(spans, ctx.score_spans(document, spans, stop="\n"), strict=True):
             lines.append(score.exact)
-            line_bits += score.bits
-            line_bytes += len(document.text[score.start:end].encode("utf-8"))
+            line_bits.append(score.bits)
+            line_bytes.append(len(document.text[score.start:end].encode("utf-8")))
         bodies += [score.exact for score in ctx.score_spans(document, body_spans(document))]
     if not lines:
         return {"examples": 0}
-    return {
-        "line_exact_match": sum(lines) / len(lines), "line_bits_per_byte": line_bits / max(line_bytes, 1.0),
-        "line_examples": len(lines),
-        "body_exact_match": sum(bodies) / len(bodies) if bodies else 0.0, "body_examples": len(bodies),
-    }
+    metrics: dict[str, Any] = {"line_exact_match": Cases(lines), "line_bits_per_byte": Cases(line_bits, line_bytes),
+                               "line_examples": len(lines), "body_examples": len(bodies)}
+    if bodies:
+        metrics["body_exact_match"] = Cases(bodies)
+    return metrics
 
 
 # --- line completion ----------------------------------------------------------------------------
@@ -222,6 +222,7 @@ def evaluate_line_completion(ctx: EvalContext) -> Mapping[str, float]:
         tokens = min(48, max(8, len(case["truth"]) // 2 + 4))
         generated = ctx.generate(case["prompt"], tokens, stop=("\n",))
         results.append((generated.split("\n", 1)[0], case["truth"]))
+        ctx.show(f"line completion {len(results)}", case["prompt"], case["truth"], results[-1][0])
     return _score(results)
 
 
@@ -247,6 +248,7 @@ def evaluate_infilling(ctx: EvalContext) -> Mapping[str, float]:
         budget = min(48, max(8, len(case["middle"]) // 2 + 4))
         generated = ctx.generate(prompt, budget, stop=("\n",))
         results.append((generated.split("\n", 1)[0], case["middle"]))
+        ctx.show(f"infilling {len(results)}", case["prefix"], case["middle"], results[-1][0])
     return _score(results)
 
 

@@ -37,7 +37,7 @@ def test_a_tiny_run_reports_code_metrics_and_leaks_no_secret(tmp_path, monkeypat
     report = run_domain("codebase", [repo], output, "--config", str(config), "--max-steps", "4")
 
     for model in ("base", "tuned"):
-        for name in ("code-function-body", "code-line-completion", "code-infilling"):
+        for name in ("code-exact", "code-line-completion", "code-infilling"):
             metrics = report[model][name]
             assert 0.0 <= metrics.get("edit_similarity", 0.0) <= 1.0, (model, name, metrics)
     assert "code-infilling" in (output / "report.md").read_text()

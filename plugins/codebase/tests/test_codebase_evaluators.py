@@ -9,6 +9,7 @@ import pytest
 from test_codebase_ingestion import SOURCES, write
 
 from custom_llm.records import EvalContext
+from custom_llm.testing import metric_values
 from custom_llm_codebase.evaluators import (
     EVALUATORS,
     PROMPT_CHARS,
@@ -80,14 +81,14 @@ def context(documents, generate, max_examples=12, seed=3):
     return ctx
 
 
-@pytest.mark.parametrize("name", sorted(EVALUATORS))
+@pytest.mark.parametrize("name", sorted(set(EVALUATORS) - {"code-exact"}))  # code-exact needs a model: tests/test_smollm2.py
 def test_an_oracle_scores_one_and_an_empty_answer_zero(heldout, name):
     oracle = Oracle(heldout)
-    perfect = EVALUATORS[name](context(heldout, oracle))
+    perfect = metric_values(EVALUATORS[name](context(heldout, oracle)))
     assert perfect["examples"] == 12
     assert perfect["exact_match"] == 1.0 and perfect["edit_similarity"] == 1.0, perfect
     assert all(len(p) <= PROMPT_CHARS + SUFFIX_CHARS + 40 for p in oracle.prompts)
-    silent = EVALUATORS[name](context(heldout, lambda prompt, max_new_tokens=64, stop=(): ""))
+    silent = metric_values(EVALUATORS[name](context(heldout, lambda prompt, max_new_tokens=64, stop=(): "")))
     assert silent["exact_match"] == 0.0 and silent["edit_similarity"] < 0.05
 
 

@@ -155,7 +155,7 @@ def test_importing_the_plugin_stays_light():
 
 def test_domain_recipes_and_evaluators_are_registered(plugins):
     domain = plugins.domains.get(DOMAIN)
-    assert domain.default_source == "." and domain.default_recipe == "scratch"
+    assert domain.default_source == "." and domain.default_recipe == "lora" and domain.default_base_model == "smollm2-135m-instruct"
     for key in ("max_file_bytes", "fim_rate", "fim_spm_rate", "fim_syntax_rate", "exclude", "include_units",
                 "near_dedup_threshold", "num_perm"):
         assert key in domain.options
@@ -163,7 +163,7 @@ def test_domain_recipes_and_evaluators_are_registered(plugins):
         assert name in plugins.evaluators
     assert plugins.evaluators.owner("code-infilling") == DOMAIN
     lora = plugins.hook.recipe_overrides(domain=DOMAIN, recipe="lora")
-    assert {"seq_len": 512, "lora_targets": ["all-linear"]} in lora
+    assert {"seq_len": 512, "batch_size": 4, "learning_rate": 2e-3, "lora_targets": ["all-linear"], "time_budget": "5m"} in lora
     assert {"seq_len": 256} in plugins.hook.recipe_overrides(domain=DOMAIN, recipe="scratch")
     from custom_llm_codebase import plugin
 

@@ -10,7 +10,7 @@ import random
 import re
 from collections.abc import Mapping
 
-from custom_llm.records import Document, EvalContext
+from custom_llm.records import Cases, Document, EvalContext
 
 from custom_llm_public_sector.citations import normalize, same_citation
 from custom_llm_public_sector.examples import citation_is_unique, excerpt, heading_is_useful, template
@@ -52,15 +52,15 @@ def evaluate_citations(ctx: EvalContext) -> Mapping[str, float]:
     items = _sample(citation_items(ctx.documents), ctx)
     if not items:
         return {"citation_accuracy": 0.0, "citation_document_accuracy": 0.0, "examples": 0}
-    exact = document_hits = 0
+    exact: list[bool] = []
+    document_hits: list[bool] = []
     for prompt, expected, whole in items:
         answer = ctx.answer(prompt, max_new_tokens=32, stop=["\n"])
-        if same_citation(answer, expected):
-            exact += 1
-        if whole and normalize(answer.strip().split("\n")[0]).startswith(normalize(whole)):
-            document_hits += 1
-    n = len(items)
-    return {"citation_accuracy": exact / n, "citation_document_accuracy": document_hits / n, "examples": n}
+        exact.append(bool(same_citation(answer, expected)))
+        document_hits.append(bool(whole) and normalize(answer.strip().split("\n")[0]).startswith(normalize(whole)))
+        ctx.show(f"citation {len(exact)}", prompt, expected, answer)
+    return {"citation_accuracy": Cases(exact), "citation_document_accuracy": Cases(document_hits),
+            "examples": len(items)}
 
 
 def content_words(text: str) -> set[str]:
@@ -92,7 +92,7 @@ def evaluate_definitions(ctx: EvalContext) -> Mapping[str, float]:
         scores.append(recall(definition, ctx.answer(prompt, max_new_tokens=budget, stop=["\n"])))
     n = len(scores)
     return {
-        "definition_recall": sum(scores) / n,
-        "definitions_half_recalled": sum(1 for s in scores if s >= 0.5) / n,
+        "definition_recall": Cases(scores),
+        "definitions_half_recalled": Cases(s >= 0.5 for s in scores),
         "examples": n,
     }

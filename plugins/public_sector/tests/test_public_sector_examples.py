@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from custom_llm.records import EvalContext
+from custom_llm.testing import metric_values
 
 from custom_llm_public_sector import citations, evaluators
 from custom_llm_public_sector.examples import TEMPLATES
@@ -101,17 +102,21 @@ def test_citation_normalization(a, b, same):
 class ScriptedContext(EvalContext):
     """An EvalContext whose model answers from a function of the prompt (no torch needed)."""
 
-    answer: object = None
+    reply: object = None
     prompts: list = field(default_factory=list)
 
     def generate(self, prompt, max_new_tokens=64, stop=()):
         self.prompts.append(prompt)
-        return self.answer(prompt)
+        return self.reply(prompt)
+
+
+def _values(evaluate, ctx):
+    return metric_values(evaluate(ctx))
 
 
 def _context(documents, answer, max_examples=64):
     return ScriptedContext(model=None, tokenizer=None, documents=documents, settings={}, domain_options={},
-                           max_examples=max_examples, seed=0, answer=answer)
+                           max_examples=max_examples, seed=0, reply=answer)
 
 
 def test_citation_accuracy(legal):
@@ -119,14 +124,15 @@ def test_citation_accuracy(legal):
     expected = {}
     for prompt, citation, _ in evaluators.citation_items(held_out):
         expected[prompt] = citation
-    perfect = evaluators.evaluate_citations(_context(held_out, lambda p: f"3 C.F.R. § {expected[p][6:]}\nQuestion"))
+    oracle = _context(held_out, lambda p: f"3 C.F.R. § {expected[p][6:]}\nQuestion")
+    perfect = _values(evaluators.evaluate_citations, oracle)
     assert perfect == {"citation_accuracy": 1.0, "citation_document_accuracy": 1.0, "examples": 14}
-    near = evaluators.evaluate_citations(_context(held_out, lambda p: "3 CFR 999.9"))
+    near = _values(evaluators.evaluate_citations, _context(held_out, lambda p: "3 CFR 999.9"))
     assert near["citation_accuracy"] == 0.0 and near["citation_document_accuracy"] == 1.0
-    wrong = evaluators.evaluate_citations(_context(held_out, lambda p: "the Constitution"))
+    wrong = _values(evaluators.evaluate_citations, _context(held_out, lambda p: "the Constitution"))
     assert wrong["citation_accuracy"] == 0.0 and wrong["citation_document_accuracy"] == 0.0
     capped = _context(held_out, lambda p: "x", max_examples=5)
-    assert evaluators.evaluate_citations(capped)["examples"] == 5 and len(capped.prompts) == 5
+    assert _values(evaluators.evaluate_citations, capped)["examples"] == 5 and len(capped.prompts) == 5
 
 
 def test_definition_recall(legal):
@@ -137,13 +143,13 @@ def test_definition_recall(legal):
         term = prompt.split("“")[1].split("”")[0]
         return definitions[term]
 
-    assert evaluators.evaluate_definitions(_context(held_out, answer)) == {
+    assert _values(evaluators.evaluate_definitions, _context(held_out, answer)) == {
         "definition_recall": 1.0, "definitions_half_recalled": 1.0, "examples": len(definitions)}
-    none = evaluators.evaluate_definitions(_context(held_out, lambda p: "Zzz."))
+    none = _values(evaluators.evaluate_definitions, _context(held_out, lambda p: "Zzz."))
     assert none["definition_recall"] == 0.0
     assert evaluators.recall("the Committee established under section 1506", "a committee under section 1506") == 0.75
 
 
 def test_no_items_gives_zero_examples():
-    assert evaluators.evaluate_citations(_context([], lambda p: ""))["examples"] == 0
-    assert evaluators.evaluate_definitions(_context([], lambda p: ""))["examples"] == 0
+    assert _values(evaluators.evaluate_citations, _context([], lambda p: ""))["examples"] == 0
+    assert _values(evaluators.evaluate_definitions, _context([], lambda p: ""))["examples"] == 0
