@@ -230,16 +230,16 @@ class EvalContext:
     max_examples: int = 64
     seed: int = 0
     max_cases: int = 20_000
-    _passes: dict[str, Any] = field(default_factory=dict, repr=False)
+    _memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def predictions(self, document: Document) -> Any:
         """The teacher-forced pass over ``document`` (``custom_llm.pipeline.teacher_forcing``),
         made once per model and shared by every evaluator of the run."""
-        if document.id not in self._passes:
+        if document.id not in self._memo:
             from custom_llm.pipeline.teacher_forcing import predict_tokens
 
-            self._passes[document.id] = predict_tokens(self.model, self.tokenizer, document.text)
-        return self._passes[document.id]
+            self._memo[document.id] = predict_tokens(self.model, self.tokenizer, document.text)
+        return self._memo[document.id]
 
     def score_spans(self, document: Document, spans: Iterable[tuple[int, int]], stop: str | None = None) -> list[Any]:
         """For each ``(start, end)`` character span of ``document.text``: would greedy completion of
@@ -250,15 +250,19 @@ class EvalContext:
         stop_ids = frozenset()
         if stop is not None:
             key = f"stop-ids\x1f{stop}"
-            if key not in self._passes:
-                self._passes[key] = stop_token_ids(self.tokenizer, stop)
-            stop_ids = self._passes[key]
+            if key not in self._memo:
+                self._memo[key] = stop_token_ids(self.tokenizer, stop)
+            stop_ids = self._memo[key]
         return score_spans(self.predictions(document), document.text, list(spans), stop, stop_ids)
 
     def show(self, key: str, prompt: str, truth: str, output: str) -> None:
         """Offer one case for the report's side-by-side examples (the end of the prompt, the truth,
         this model's output); cases with the same ``key`` in the base and the tuned run are paired."""
-        self._passes.setdefault("examples", {})[key] = {"prompt": prompt[-300:], "truth": truth, "output": output}
+        self._memo.setdefault("examples", {})[key] = {"prompt": prompt[-300:], "truth": truth, "output": output}
+
+    def shown(self) -> dict[str, dict[str, str]]:
+        """The cases evaluators offered with :meth:`show`, by key."""
+        return dict(self._memo.get("examples", {}))
 
     def generate(self, prompt: str, max_new_tokens: int = 64, stop: Iterable[str] = ()) -> str:
         """Greedy completion of ``prompt``, cut at the first stop string: the shared way to sample."""

@@ -66,7 +66,7 @@ def evaluate_model(run: Run, model: Any, tokenizer: Any, split: dict[str, Any], 
             progress.advance(task)
     if world().is_main:
         write_json(run.output / "metrics" / f"{label}_cases.json", cases)
-        write_json(run.output / "metrics" / f"{label}_examples.json", context._passes.get("examples", {}))
+        write_json(run.output / "metrics" / f"{label}_examples.json", context.shown())
     return results
 
 
