@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +16,8 @@ def make_console(quiet: bool = False, stderr: bool = True) -> Console:
     """A run's bars and tables go to stderr; ``quiet`` hides progress bars only, never results."""
     stream = sys.stderr if stderr else sys.stdout
     # piped into a log or CI, tables keep their content: rich would wrap them at 80 columns
-    console = Console(stderr=stderr, highlight=False, width=None if stream.isatty() else PIPED_WIDTH)
+    # (an explicit COLUMNS still wins)
+    console = Console(stderr=stderr, highlight=False, width=None if stream.isatty() or os.environ.get("COLUMNS") else PIPED_WIDTH)
     console.show_progress = not quiet  # type: ignore[attr-defined]
     return console
 
