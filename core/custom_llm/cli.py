@@ -268,7 +268,7 @@ def base_models() -> None:
     registry = get_plugins().base_models
     table = Table(title="base models")
     for column in ("name", "plugin", "description", "source", "size", "licence", "available here"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # a path is folded, never cut
     for entry in registry.values():
         located = entry.locate()
         if located is None:
