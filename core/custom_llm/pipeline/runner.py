@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from custom_llm import registry
+from custom_llm.config import parse_duration
 from custom_llm.pipeline import rundir
 from custom_llm.pipeline.cache import file_digest
 from custom_llm.pipeline.distributed import main_process_first, world
@@ -26,7 +27,7 @@ from custom_llm.pipeline.run import Run
 from custom_llm.pipeline.split import split_documents
 from custom_llm.pipeline.storage import read_json, write_json, write_text
 from custom_llm.pipeline.tokenization import prepare_tokenizer
-from custom_llm.pipeline.training import finished_training, plan_steps, train_model
+from custom_llm.pipeline.training import EVAL_SHARE, finished_training, plan_steps, train_model
 
 
 def prepare_data(run: Run) -> dict[str, Any]:
@@ -87,16 +88,21 @@ def base_description(run: Run, data: dict[str, Any]) -> str:
 def dry_run(run: Run) -> dict[str, Any]:
     """Everything but training: the plan, with a time estimate from two timed steps."""
     data = prepare_data(run)
-    model = base_model(run, data)
+    model = _model_to_train(run, data)  # with its adapter, as training will see it
     steps = plan_steps(run, data["packed"]["train"])
     seconds_per_step = _time_steps(run, model, data)
     total, trainable = count_parameters(model)
+    minutes = steps["max_steps"] * seconds_per_step / 60
+    budget = parse_duration(run.training.get("time_budget"))
     plan = {
         **{k: v for k, v in data_summary(run, data).items() if k != "counts"},
         "parameters": total, "trainable_parameters": trainable, **steps,
         "seconds_per_step": round(seconds_per_step, 3),
-        "estimated_training_minutes": round(steps["max_steps"] * seconds_per_step / 60, 1),
+        "time_budget_minutes": round(budget / 60, 1) if budget else "none",
+        "estimated_training_minutes": round(min(minutes, budget / 60) if budget else minutes, 1),
     }
+    if budget and minutes > budget / 60:
+        plan["estimated_steps_in_budget"] = int(budget / (1 + EVAL_SHARE) / max(seconds_per_step, 1e-9))
     return plan
 
 
