@@ -5,6 +5,7 @@ match checked against real greedy generation on its real tokenizer."""
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def test_teacher_forced_exact_match_equals_greedy_generation(smollm2):
 
     from custom_llm.generation import greedy_generate
     from custom_llm.records import Document, EvalContext
-    from custom_llm_codebase.evaluators import line_spans
+    from custom_llm_codebase.evaluators import line_spans, rest_of_line_spans
 
     folder, _ = smollm2
     tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -70,7 +71,7 @@ def test_teacher_forced_exact_match_equals_greedy_generation(smollm2):
     cases = []
     for path in sorted(CODE.glob("*"))[:4] + [ROOT / "core" / "custom_llm" / "pipeline" / "cache.py"]:
         document = Document(text=path.read_text(encoding="utf-8"), source=path.name, metadata={"language": "code"})
-        spans = line_spans(document)
+        spans = line_spans(document) + rest_of_line_spans(document, seed=0)
         cases += [(document.text, end, score) for (_, end), score in zip(spans, ctx.score_spans(document, spans, stop="\n"), strict=True)]
     right = [c for c in cases if c[2].exact]
     wrong = random.Random(0).sample([c for c in cases if not c[2].exact], 24)
@@ -79,3 +80,36 @@ def test_teacher_forced_exact_match_equals_greedy_generation(smollm2):
     for text, end, score in sample:
         generated = greedy_generate(model, tokenizer, text[score.context_start:score.start], max_new_tokens=48, stop=["\n"])
         assert (generated == text[score.start:end]) == score.exact, (text[score.start:end], generated, score.exact)
+
+
+def test_teacher_forced_answers_equal_greedy_generation(smollm2):
+    """``EvalContext.score_answers`` under the real chat template: exact exactly when greedy
+    generation (with tokens to spare) gives the answer and stops; ``matched`` never passes where
+    they part (it counts whole tokens, so an answer cut inside a word stops before it)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from custom_llm.records import EvalContext
+
+    folder, _ = smollm2
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    ctx = EvalContext(model=model, tokenizer=tokenizer, documents=[], settings={}, domain_options={})
+    questions = ["What is the capital of France? Answer in one word.", "What is 2+2? Reply with the number only.",
+                 "Say hello.", "What is the chemical symbol for gold?", "Does the driver's HIC15 of 812 exceed the limit of 700?",
+                 "Which title of the CFR is about the President?"]
+    said = {q: ctx.answer(q, 96, ["\n"]) for q in questions}
+    said = {q: a for q, a in said.items() if len(tokenizer(a, add_special_tokens=False)["input_ids"]) < 80}  # it stopped
+    cases = []
+    for question, answer in said.items():
+        cases += [(question, answer), (question, answer[:len(answer) // 2]), (question, answer + " too"), (question, "Paris")]
+    cases = [(q, a) for q, a in cases if a.strip()]
+    scores = ctx.score_answers(cases, stop="\n")
+    assert sum(s.exact for s in scores) >= 4, "the check must include answers the model gives exactly"
+    for (question, answer), score in zip(cases, scores, strict=True):
+        generated = said[question]  # greedy, with tokens to spare for every answer tried
+        assert (generated == answer) == score.exact, (question, answer, generated)
+        target = score.text  # the answer as training lays it out (a chat template strips it)
+        assert score.matched <= len(os.path.commonprefix([generated, target])), (target, generated, score.matched)
+        if score.exact:
+            assert score.matched == len(target)

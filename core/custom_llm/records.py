@@ -245,15 +245,36 @@ class EvalContext:
         """For each ``(start, end)`` character span of ``document.text``: would greedy completion of
         the text before it reproduce it (and then stop at ``stop``)? With its log-probability.
         One forward pass per document answers every span (see docs/plugins/hooks.md)."""
-        from custom_llm.pipeline.teacher_forcing import score_spans, stop_token_ids
+        from custom_llm.pipeline.teacher_forcing import score_spans
 
-        stop_ids = frozenset()
-        if stop is not None:
-            key = f"stop-ids\x1f{stop}"
-            if key not in self._memo:
-                self._memo[key] = stop_token_ids(self.tokenizer, stop)
-            stop_ids = self._memo[key]
-        return score_spans(self.predictions(document), document.text, list(spans), stop, stop_ids)
+        return score_spans(self.predictions(document), document.text, list(spans), stop, self._stop_ids(stop))
+
+    def score_answers(self, cases: Iterable[tuple[str, str]], stop: str | None = "\n") -> list[Any]:
+        """For each ``(prompt, answer)`` instruction pair, laid out as in training (the chat
+        template when the tokenizer has one): would greedy decoding answer exactly ``answer`` (cut
+        at ``stop``, as :meth:`answer` cuts) and then stop? With the answer's log-probability and
+        how many of its characters greedy decoding gets right. Batched forward passes, no generation."""
+        from custom_llm.pipeline.chat import laid_out
+        from custom_llm.pipeline.teacher_forcing import score_answers
+
+        pairs = []
+        for prompt, answer in cases:
+            example = laid_out(Example(completion=answer, prompt=prompt, kind="instruction"), self.tokenizer)
+            target = example.completion
+            if stop and stop in target:
+                target = target[:target.index(stop)]
+            pairs.append((example.prompt, target))
+        return score_answers(self.model, self.tokenizer, pairs, stop, self._stop_ids(stop))
+
+    def _stop_ids(self, stop: str | None) -> frozenset[int]:
+        if stop is None:
+            return frozenset()
+        key = f"stop-ids\x1f{stop}"
+        if key not in self._memo:
+            from custom_llm.pipeline.teacher_forcing import stop_token_ids
+
+            self._memo[key] = stop_token_ids(self.tokenizer, stop)
+        return self._memo[key]
 
     def show(self, key: str, prompt: str, truth: str, output: str) -> None:
         """Offer one case for the report's side-by-side examples (the end of the prompt, the truth,

@@ -4,12 +4,15 @@ and run a domain end to end through the real CLI. Core and the bundled plugins u
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from custom_llm.plugins import Plugins, get_plugins
+from custom_llm.records import EvalContext
 
 TINY_RUN_OPTIONS = ("--recipe", "scratch", "--model-size", "tiny", "--seq-len", "64", "--batch-size", "4", "--max-steps", "6", "--quiet")
 
@@ -99,3 +102,35 @@ def metric_values(metrics: dict[str, Any]) -> dict[str, float]:
     from custom_llm.records import Cases
 
     return {name: value.value if isinstance(value, Cases) else value for name, value in metrics.items()}
+
+
+@dataclass
+class ScriptedContext(EvalContext):
+    """An :class:`EvalContext` whose "model" is ``reply``, a function from a prompt to the greedy
+    answer, for testing an evaluator's logic without torch: generation returns the reply, and
+    :meth:`score_answers` scores it the way the teacher-forced pass scores greedy decoding (exact
+    when the reply is the answer, ``matched`` the common prefix). ``prompts`` records every prompt
+    generation was asked. The real pass is tested against real generation in core."""
+
+    reply: Callable[[str], str] = lambda prompt: ""
+    prompts: list[str] = field(default_factory=list)
+
+    def generate(self, prompt: str, max_new_tokens: int = 64, stop: Iterable[str] = ()) -> str:
+        self.prompts.append(prompt)
+        return _cut(self.reply(prompt), *stop)
+
+    def score_answers(self, cases: Iterable[tuple[str, str]], stop: str | None = "\n") -> list[Any]:
+        from custom_llm.pipeline.teacher_forcing import SpanScore
+
+        scores = []
+        for prompt, answer in cases:
+            target, said = _cut(answer, stop or ""), _cut(self.reply(prompt), stop or "")
+            matched = len(os.path.commonprefix([target, said]))
+            scores.append(SpanScore(said == target, 0.0 if said == target else -float(len(target) - matched + 1), len(target),
+                                    0, 0, matched, len(target.encode("utf-8")), target))
+        return scores
+
+
+def _cut(text: str, *stops: str) -> str:
+    cuts = [text.index(s) for s in stops if s and s in text]
+    return text[:min(cuts)] if cuts else text

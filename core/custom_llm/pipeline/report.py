@@ -68,8 +68,8 @@ def comparison_rows(run: Run, base: dict[str, dict[str, float]], tuned: dict[str
 
 
 def is_count(metric: str) -> bool:
-    """Metrics that count cases (``examples``, ``line_examples``, ``tokens``): shown, never compared."""
-    return metric in ("examples", "tokens") or metric.endswith(("_examples", "_tokens"))
+    """Metrics that count cases (``examples``, ``cases``, ``line_examples``, ``tokens``): shown, never compared."""
+    return metric in ("examples", "cases", "tokens") or metric.endswith(("_examples", "_cases", "_tokens"))
 
 
 def xz_verdict(tuned_bpb: float | None, xz_bpb: float | None) -> str:

@@ -11,7 +11,15 @@ in training, where every example starts with one). A span is widened to start wh
 holding its first character starts, so the prompt the pass assumes (the text before that token)
 ends on a token boundary of the whole text; with byte-level BPE a boundary that is also a
 pre-token boundary gives the same ids whether the prompt is tokenized alone or as part of the
-document (tests/test_teacher_forcing.py checks the figure against real greedy generation).
+document (tests/test_smollm2.py checks the figure against real greedy generation).
+
+Answers to instructions (:func:`score_answers`) are separate sequences: the prompt is tokenized
+exactly as generation tokenizes it, and the answer's tokens are the ones the whole text gets after
+it when the prompt's tokens are a prefix of the whole's (the usual case: a chat template ends on a
+newline, a plain prompt on a colon); otherwise, when a token would straddle the boundary, the answer
+is tokenized alone. Either way the model sees the prompt as generation would. An answer greedy
+decoding spells with other tokens than these counts as a miss: the figure is a lower bound, equal
+to generation's in every case the test samples.
 Long documents are scored in windows of ``WINDOW`` tokens that overlap by ``CONTEXT``, so every
 position sees at least ``CONTEXT`` tokens before it (or the whole document before it).
 """
@@ -27,6 +35,8 @@ import numpy as np
 WINDOW = 1024
 CONTEXT = 256
 BATCH = 2
+ANSWER_BATCH_TOKENS = 4096  # padded tokens per forward pass of :func:`score_answers`
+SHARED_PREFIX_TOKENS = 16  # answers whose prompts start with this many equal tokens share one pass over them
 
 
 @dataclass
@@ -63,10 +73,19 @@ class SpanScore:
     tokens: int
     start: int
     context_start: int
+    matched: int = 0
+    n_bytes: int = 0
+    text: str = ""
 
     @property
     def bits(self) -> float:
         return -self.logprob / math.log(2)
+
+    def reproduces(self, prefix: str) -> bool:
+        """Whether greedy output from the span's start begins with ``prefix`` (a start of
+        ``text``): ``matched``, the characters of ``text`` greedy decoding reproduces before its
+        first wrong token, reaches past it."""
+        return self.text.startswith(prefix) and self.matched >= len(prefix)
 
 
 def predict_tokens(model: Any, tokenizer: Any, text: str, window: int = WINDOW, context: int = CONTEXT) -> TokenPredictions:
@@ -139,10 +158,129 @@ def score_spans(predictions: TokenPredictions, text: str, spans: list[tuple[int,
         targets = predictions.ids[first:last + 1]
         guessed = predictions.predicted[first - 1:last]
         exact = bool(np.array_equal(targets, guessed))
+        wrong = np.flatnonzero(targets != guessed)
+        right = int(wrong[0]) if len(wrong) else len(targets)  # leading tokens greedy reproduces
+        matched = 0 if right == 0 else max(0, min(end, int(token_ends[first + right - 1])) - start)
         if exact and stop is not None:
             overrun = text[end:int(token_ends[last])]
             exact = overrun.startswith(stop) if overrun else int(predictions.predicted[last]) in stop_ids
         logprob = float(predictions.logprob[first - 1:last].sum())
         seen = int(predictions.context[first - 1])
-        scores.append(SpanScore(exact, logprob, last + 1 - first, int(token_starts[first]), int(token_starts[seen]) if seen else 0))
+        scores.append(SpanScore(exact, logprob, last + 1 - first, int(token_starts[first]), int(token_starts[seen]) if seen else 0,
+                                matched, len(text[start:end].encode("utf-8")), text[start:end]))
+    return scores
+
+
+def _answer_tokens(tokenizer: Any, prompt: str, answer: str) -> tuple[list[int], list[tuple[int, int]]]:
+    """Ids and character offsets of ``prompt + answer``, the prompt tokenized as generation does
+    (see the module docstring)."""
+    alone = tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True)
+    whole = tokenizer(prompt + answer, add_special_tokens=False, return_offsets_mapping=True)
+    n = len(alone["input_ids"])
+    if whole["input_ids"][:n] == alone["input_ids"] and len(whole["input_ids"]) > n:
+        return list(whole["input_ids"]), [tuple(o) for o in whole["offset_mapping"]]
+    tail = tokenizer(answer, add_special_tokens=False, return_offsets_mapping=True)
+    shifted = [(a + len(prompt), b + len(prompt)) for a, b in tail["offset_mapping"]]
+    return list(alone["input_ids"]) + list(tail["input_ids"]), [tuple(o) for o in alone["offset_mapping"]] + shifted
+
+
+def _common_length(a: np.ndarray, b: np.ndarray) -> int:
+    n = min(len(a), len(b))
+    differ = np.flatnonzero(a[:n] != b[:n])
+    return int(differ[0]) if len(differ) else n
+
+
+def _prefix_groups(encoded: list[tuple[np.ndarray, np.ndarray, int]]) -> list[tuple[int, list[int]]]:
+    """The cases in groups whose prompts start alike (a chat template's system turn, a shared data
+    sheet): ``(shared tokens, case indices)``, the shared start ending before any member's answer."""
+    groups: list[tuple[int, list[int]]] = []
+    for index in sorted(range(len(encoded)), key=lambda i: encoded[i][0].tolist()):
+        ids, _, answer_tokens = encoded[index]
+        room = len(ids) - answer_tokens - 1  # positions before this, the prefix pass may cover
+        if groups:
+            shared, members = groups[-1]
+            first = encoded[members[0]][0]
+            common = min(_common_length(first, ids), room, shared)  # ``shared``: the first member's room at first
+            if common >= SHARED_PREFIX_TOKENS:
+                groups[-1] = (common, [*members, index])
+                continue
+        groups.append((room, [index]))
+    return [(shared if len(members) > 1 else 0, members) for shared, members in groups]
+
+
+def _batches(lengths: dict[int, int], batch_tokens: int) -> list[list[int]]:
+    """Case indices in batches of similar length, at most ``batch_tokens`` padded tokens each."""
+    batches: list[list[int]] = []
+    for index in sorted(lengths, key=lengths.__getitem__):
+        if batches and lengths[index] * (len(batches[-1]) + 1) <= batch_tokens:
+            batches[-1].append(index)
+        else:
+            batches.append([index])
+    return batches
+
+
+def score_answers(model: Any, tokenizer: Any, cases: list[tuple[str, str]], stop: str | None = None,
+                  stop_ids: frozenset[int] = frozenset(), batch_tokens: int = ANSWER_BATCH_TOKENS) -> list[SpanScore]:
+    """For each ``(prompt, answer)``: would greedy generation from ``prompt`` (after an end-of-text
+    token, as :func:`custom_llm.generation.greedy_generate` does) produce ``answer`` and then stop?
+    With the answer's log-probability. A prompt start shared by many cases is computed once and
+    its key-value cache reused; the rest is batched by length, right-padded, and only the answer
+    positions' logits are computed."""
+    import copy
+
+    import torch
+
+    eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.pad_token_id
+    limit = int(getattr(model.config, "max_position_embeddings", WINDOW) or WINDOW)
+    encoded = []
+    for prompt, answer in cases:
+        if not answer:
+            raise ValueError(f"an empty answer cannot be scored (prompt ending {prompt[-60:]!r})")
+        ids, offsets = _answer_tokens(tokenizer, prompt, answer)
+        ids, offsets = [eos, *ids][-limit:], [(0, 0), *offsets][-limit:]
+        answer_tokens = sum(1 for a, _ in offsets if a >= len(prompt)) or 1
+        encoded.append((np.array(ids, dtype=np.int64), np.array(offsets, dtype=np.int64).reshape(-1, 2), answer_tokens))
+    predicted = [np.zeros(len(e[0]), dtype=np.int64) for e in encoded]
+    logprob = [np.zeros(len(e[0]), dtype=np.float64) for e in encoded]
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for shared, members in _prefix_groups(encoded):
+            cache = None
+            if shared:
+                prefix = torch.as_tensor(encoded[members[0]][0][None, :shared], device=device)
+                cache = model(input_ids=prefix, use_cache=True, logits_to_keep=1).cache
+            for group in _batches({i: len(encoded[i][0]) - shared for i in members}, batch_tokens):
+                longest = max(len(encoded[i][0]) for i in group) - shared
+                batch = np.full((len(group), longest), eos, dtype=np.int64)
+                for row, index in enumerate(group):
+                    batch[row, :len(encoded[index][0]) - shared] = encoded[index][0][shared:]
+                # positions from the one before the first answer token to the last token, per row
+                first = min(len(encoded[i][0]) - encoded[i][2] - 1 for i in group) - shared
+                keep = longest - max(0, first)
+                extra: dict[str, Any] = {"use_cache": False}
+                if cache is not None:
+                    rows = copy.deepcopy(cache)
+                    rows.batch_repeat_interleave(len(group))
+                    extra = {"cache": rows, "use_cache": True}
+                logits = model(input_ids=torch.as_tensor(batch, device=device), logits_to_keep=keep, **extra).logits.float()
+                log_probs = torch.log_softmax(logits, dim=-1)
+                best = log_probs.argmax(dim=-1).cpu().numpy()
+                for row, index in enumerate(group):
+                    ids, _, answer_tokens = encoded[index]
+                    positions = np.arange(len(ids) - answer_tokens - 1, len(ids))
+                    local = positions - shared - (longest - keep)
+                    predicted[index][positions] = best[row, local]
+                    targets = torch.as_tensor(ids[np.minimum(positions + 1, len(ids) - 1)], device=device)
+                    gathered = log_probs[row, torch.as_tensor(local, device=device)].gather(1, targets[:, None])[:, 0]
+                    logprob[index][positions] = gathered.double().cpu().numpy()
+                    logprob[index][-1] = 0.0
+    model.train(was_training)
+    scores = []
+    for index, (prompt, answer) in enumerate(cases):
+        ids, offsets, _ = encoded[index]
+        text = prompt + answer
+        passes = TokenPredictions(ids, offsets, predicted[index], logprob[index], np.zeros(len(ids), dtype=np.int64), 0)
+        scores.append(score_spans(passes, text, [(len(prompt), len(text))], stop, stop_ids)[0])
     return scores

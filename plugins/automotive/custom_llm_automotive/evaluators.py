@@ -1,13 +1,23 @@
 """The domain's evaluators, run on held-out documents for the base and the tuned model alike.
 
+Each scores every held-out question (up to ``max_eval_cases``) teacher-forced, in one batched
+forward pass per model (``EvalContext.score_answers``): ``answer_exact_match`` (greedy decoding
+would give exactly the answer the examples taught), ``answer_bits_per_byte`` (how surprised the
+model is by it) and a figure of its own named below; ``cases`` counts them. A small greedy-generated
+sample (``max_eval_examples``, counted by ``examples``) is scored by parsing the answer, as a user
+would read it, and gives the report's side-by-side examples:
+
 - ``automotive_numeric_qa``: questions whose answer is a computed number (HIC15, chest deflection,
   Nij ...) asked against the test's data sheet; an answer counts when the first number in it is within
   the relative tolerance (option ``qa_tolerance``) of the computed value, or within half a unit of the
-  precision the value is quoted at.
+  precision the value is quoted at. Teacher-forced: ``value_exact_match``, greedy decoding starts
+  with the number as quoted (and the character after it, so "5234" is not "523").
 - ``automotive_verdicts``: "does X exceed the limit?"; the model must know the limit per dummy. An
   answer counts when its first yes/no word (or exceeds/within, above/below, fail/pass) is right.
   Exceeded and within-limit questions alternate in the sample; ``balanced_accuracy`` is the mean of
   the two recalls, so always answering "no" scores 0.5, not the share of passing criteria.
+  Teacher-forced: ``verdict_accuracy``, greedy decoding starts with the right "Yes." or "No.", and
+  ``verdict_balanced_accuracy``, its mean recall.
 - ``automotive_report_fields``: "what is the impact speed stated in report R?" against a report
   section; exact match after normalising case, spaces and a trailing period (numbers within tolerance).
 """
@@ -54,7 +64,8 @@ def _normalise(text: str) -> str:
     return " ".join(text.strip().strip(".").lower().split())
 
 
-def _test_items(ctx: EvalContext, types: tuple[str, ...], limit: int | None = -1) -> list[tuple[str, dict[str, Any]]]:
+def _test_items(ctx: EvalContext, types: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
+    """Every held-out question of these types with its data sheet, in a seeded order."""
     from custom_llm_automotive.summaries import context_for, qa_items
 
     items = []
@@ -64,36 +75,62 @@ def _test_items(ctx: EvalContext, types: tuple[str, ...], limit: int | None = -1
         results = document.metadata["results"]
         items += [(context_for(results, item), item) for item in qa_items(results) if item["type"] in types]
     random.Random(ctx.seed).shuffle(items)
-    if limit is None:
-        return items
-    return items[: max(ctx.max_examples if limit == -1 else limit, 0)]
+    return items
 
 
 def _max_tokens(ctx: EvalContext) -> int:
     return int(ctx.domain_options.get("eval_max_new_tokens", 16))
 
 
-def evaluate_numeric(ctx: EvalContext) -> Mapping[str, float]:
+def _teacher_forced(ctx: EvalContext, cases: list[tuple[str, str]]) -> tuple[list[Any], dict[str, Any]]:
+    """Every case's score, and the figures every evaluator reports on them."""
+    taught = [(question, f" {answer}\n") for question, answer in cases[:max(ctx.max_cases, 0)]]
+    scores = ctx.score_answers(taught, stop=STOP[0])
+    if not scores:
+        return [], {}
+    return scores, {"answer_exact_match": Cases(s.exact for s in scores),
+                    "answer_bits_per_byte": Cases([s.bits for s in scores], [s.n_bytes for s in scores]),
+                    "cases": len(scores)}
+
+
+def _value_reproduced(score: Any) -> bool:
+    """Greedy decoding starts with the answer's number as quoted and the character after it."""
+    match = _NUMBER.search(score.text)
+    return match is not None and score.reproduces(score.text[:match.end() + 1])
+
+
+def evaluate_numeric(ctx: EvalContext) -> Mapping[str, Any]:
     from custom_llm_automotive.analysis import CRITERIA
     from custom_llm_automotive.summaries import prompt
 
     tolerance = float(ctx.domain_options.get("qa_tolerance", 0.05))
     items = _test_items(ctx, ("numeric",))
     if not items:
-        return {"examples": 0.0}
+        return {"examples": 0}
+    scores, metrics = _teacher_forced(ctx, [(prompt(sheet, item["question"]), item["answer"]) for sheet, item in items])
+    if scores:
+        metrics["value_exact_match"] = Cases(_value_reproduced(s) for s in scores)
     hits: list[bool] = []
     answered: list[bool] = []
-    for sheet, item in items:
+    for sheet, item in items[:max(ctx.max_examples, 0)]:
         output = ctx.answer(prompt(sheet, item["question"]), _max_tokens(ctx), STOP)
         number = first_number(output)
         answered.append(number is not None)
         decimals = CRITERIA[item["criterion"]][2] if item["criterion"] in CRITERIA else 1
         hits.append(bool(within_tolerance(number, float(item["value"]), tolerance, decimals)))
         ctx.show(f"numeric {len(hits)}", item["question"], str(item["value"]), output)
-    return {"within_tolerance": Cases(hits), "answered": Cases(answered), "examples": float(len(items))}
+    if hits:
+        metrics.update({"within_tolerance": Cases(hits), "answered": Cases(answered)})
+    return {**metrics, "examples": len(hits)}
 
 
-def _balanced(items: list[tuple[str, dict[str, Any]]], limit: int) -> list[tuple[str, dict[str, Any]]]:
+def _verdict_reproduced(score: Any, exceeds: bool) -> bool:
+    """Greedy decoding starts with the right verdict word and its full stop ("Yes." / "No.")."""
+    word = "Yes." if exceeds else "No."
+    return word in score.text and score.reproduces(score.text[:score.text.index(word) + len(word)])
+
+
+def _balanced(items: list[tuple[str, dict[str, Any]]], limit: int | None = None) -> list[tuple[str, dict[str, Any]]]:
     """Alternate exceeded and within-limit questions (most criteria pass, so a model that always says
     "no" would otherwise look good); the rarer kind is used up first."""
     exceeded = [i for i in items if i[1]["exceeds"]]
@@ -101,32 +138,47 @@ def _balanced(items: list[tuple[str, dict[str, Any]]], limit: int) -> list[tuple
     mixed = []
     for pair in range(max(len(exceeded), len(within))):
         mixed += ([exceeded[pair]] if pair < len(exceeded) else []) + ([within[pair]] if pair < len(within) else [])
-    return mixed[: max(limit, 0)]
+    return mixed if limit is None else mixed[: max(limit, 0)]
 
 
-def evaluate_verdicts(ctx: EvalContext) -> Mapping[str, float]:
+def _mean_recall(hits: list[bool], truths: list[bool]) -> Cases:
+    """Balanced accuracy, the mean of the recalls of exceeded and within-limit cases (of the kinds
+    present), as per-case values: a case of a class with ``n`` cases weighs ``1 / n``, so the
+    weighted mean is the mean recall and the paired bootstrap resamples cases."""
+    weights = [1.0 / truths.count(t) for t in truths]
+    return Cases([h * w for h, w in zip(hits, weights, strict=True)], weights)
+
+
+def evaluate_verdicts(ctx: EvalContext) -> Mapping[str, Any]:
     from custom_llm_automotive.summaries import prompt
 
-    items = _balanced(_test_items(ctx, ("verdict",), limit=None), ctx.max_examples)
+    items = _balanced(_test_items(ctx, ("verdict",)))
     if not items:
-        return {"examples": 0.0}
+        return {"examples": 0}
+    scores, metrics = _teacher_forced(ctx, [(prompt(sheet, item["question"]), item["answer"]) for sheet, item in items])
+    if scores:
+        truths = [item["exceeds"] for _, item in items[:len(scores)]]
+        first_words = [_verdict_reproduced(s, t) for s, t in zip(scores, truths, strict=True)]
+        metrics.update({"verdict_accuracy": Cases(first_words),
+                        "verdict_balanced_accuracy": _mean_recall(first_words, truths)})
     hits: list[bool] = []
     answered: list[bool] = []
-    recall = {True: [0, 0], False: [0, 0]}
-    for sheet, item in items:
-        said = parse_verdict(ctx.answer(prompt(sheet, item["question"]), _max_tokens(ctx), STOP))
+    truths = []
+    for sheet, item in items[:max(ctx.max_examples, 0)]:
+        output = ctx.answer(prompt(sheet, item["question"]), _max_tokens(ctx), STOP)
+        said = parse_verdict(output)
         answered.append(said is not None)
-        right = said is not None and said == item["exceeds"]
-        hits.append(right)
-        recall[item["exceeds"]][0] += right
-        recall[item["exceeds"]][1] += 1
-    shares = [r / n for r, n in recall.values() if n]
-    return {"accuracy": Cases(hits), "balanced_accuracy": sum(shares) / len(shares),
-            "answered": Cases(answered), "examples": float(len(items)),
-            "exceeded_examples": float(recall[True][1])}
+        hits.append(said is not None and said == item["exceeds"])
+        truths.append(item["exceeds"])
+        ctx.show(f"verdict {len(hits)}", item["question"], item["answer"], output)
+    if hits:
+        metrics.update({"accuracy": Cases(hits), "balanced_accuracy": _mean_recall(hits, truths),
+                        "answered": Cases(answered),
+                        "exceeded_examples": truths.count(True)})
+    return {**metrics, "examples": len(hits)}
 
 
-def evaluate_report_fields(ctx: EvalContext) -> Mapping[str, float]:
+def evaluate_report_fields(ctx: EvalContext) -> Mapping[str, Any]:
     from custom_llm_automotive.examples import field_question, report_context
     from custom_llm_automotive.summaries import prompt
 
@@ -135,15 +187,16 @@ def evaluate_report_fields(ctx: EvalContext) -> Mapping[str, float]:
     for document in ctx.documents:
         if document.metadata.get("doc_type") == "report_section":
             for key, value in sorted(document.metadata.get("fields", {}).items()):
-                items.append((document, key, value))
+                if str(value).strip():
+                    question = field_question(document.metadata["report"], key)
+                    items.append((prompt(report_context(document), question), str(value)))
     random.Random(ctx.seed).shuffle(items)
-    items = items[: max(ctx.max_examples, 0)]
     if not items:
-        return {"examples": 0.0}
+        return {"examples": 0}
+    _, metrics = _teacher_forced(ctx, items)
     hits: list[bool] = []
-    for document, key, value in items:
-        output = ctx.answer(prompt(report_context(document), field_question(document.metadata["report"], key)),
-                              _max_tokens(ctx), STOP)
+    for question, value in items[:max(ctx.max_examples, 0)]:
+        output = ctx.answer(question, _max_tokens(ctx), STOP)
         expected = first_number(value)
         if _normalise(output) == _normalise(value):
             hits.append(True)
@@ -151,17 +204,20 @@ def evaluate_report_fields(ctx: EvalContext) -> Mapping[str, float]:
             hits.append(bool(within_tolerance(first_number(output), expected, tolerance, 1)))
         else:
             hits.append(False)
-    return {"exact_match": Cases(hits), "examples": float(len(items))}
+        ctx.show(f"field {len(hits)}", question, value, output)
+    if hits:
+        metrics["exact_match"] = Cases(hits)
+    return {**metrics, "examples": len(hits)}
 
 
 EVALUATOR_OBJECTS = (
     Evaluator(name="automotive_numeric_qa",
               description="Share of numeric answers (HIC, deflection, Nij ...) within tolerance of the computed value.",
-              evaluate=evaluate_numeric),
+              evaluate=evaluate_numeric, lower_is_better=("answer_bits_per_byte",)),
     Evaluator(name="automotive_verdicts",
               description="Share of right within-limit / exceeds-limit answers against FMVSS 208 and 214 limits.",
-              evaluate=evaluate_verdicts),
+              evaluate=evaluate_verdicts, lower_is_better=("answer_bits_per_byte",)),
     Evaluator(name="automotive_report_fields",
               description="Share of report fields (test number, vehicle, impact speed ...) extracted exactly.",
-              evaluate=evaluate_report_fields),
+              evaluate=evaluate_report_fields, lower_is_better=("answer_bits_per_byte",)),
 )

@@ -24,5 +24,8 @@ def test_run_on_generated_tests(tmp_path):
         for name in ("automotive_numeric_qa", "automotive_verdicts", "automotive_report_fields"):
             metrics = report[side][name]
             assert 0 < metrics["examples"] <= 4
-            assert all(0.0 <= value <= 1.0 for key, value in metrics.items() if not key.endswith("examples"))
+            assert metrics["cases"] >= metrics["examples"] and metrics["answer_bits_per_byte"] > 0
+            counts_and_bits = ("examples", "cases", "bits_per_byte")
+            shares = {key: value for key, value in metrics.items() if not key.endswith(counts_and_bits)}
+            assert shares and all(0.0 <= value <= 1.0 for value in shares.values()), shares
     assert (tmp_path / "run" / "model" / "model.safetensors").is_file()

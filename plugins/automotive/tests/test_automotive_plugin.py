@@ -8,11 +8,10 @@ import sys
 import numpy as np
 import pytest
 from automotive_helpers import examples, ingest
-from custom_llm.records import EvalContext
-from custom_llm.testing import metric_values
+from custom_llm.testing import ScriptedContext, metric_values
 
 from custom_llm_automotive import criteria, filters
-from custom_llm_automotive.evaluators import first_number, parse_verdict
+from custom_llm_automotive.evaluators import _NUMBER, first_number, parse_verdict
 from custom_llm_automotive.isomme import read_channel, read_test
 from custom_llm_automotive.limits import limit_for
 from custom_llm_automotive.summaries import qa_items
@@ -113,18 +112,10 @@ def test_report_sections_give_text_and_field_questions(plugins, options, ingeste
     assert speed.completion.strip() in section.text
 
 
-class ScriptedContext(EvalContext):
+def _scripted(documents, options, answer):
     """An evaluation context whose model answers from a script (prompt -> answer)."""
-
-    def __init__(self, documents, options, answer):
-        super().__init__(model=None, tokenizer=None, documents=documents, settings={}, domain_options=options,
-                         max_examples=40)
-        self.reply = answer
-        self.calls = 0
-
-    def generate(self, prompt, max_new_tokens=64, stop=()):
-        self.calls += 1
-        return self.reply(prompt)
+    return ScriptedContext(model=None, tokenizer=None, documents=documents, settings={}, domain_options=options,
+                           max_examples=40, reply=answer)
 
 
 def _oracle(plugins, options, documents):
@@ -138,8 +129,8 @@ def _oracle(plugins, options, documents):
 
 def test_evaluators_score_a_perfect_and_a_useless_model(plugins, options, ingested):
     documents = ingested[0]
-    perfect = ScriptedContext(documents, options, _oracle(plugins, options, documents))
-    useless = ScriptedContext(documents, options, lambda prompt: " the the the")
+    perfect = _scripted(documents, options, _oracle(plugins, options, documents))
+    useless = _scripted(documents, options, lambda prompt: " the the the")
     def numeric(ctx):
         return metric_values(plugins.evaluators.get("automotive_numeric_qa").evaluate(ctx))
 
@@ -150,17 +141,28 @@ def test_evaluators_score_a_perfect_and_a_useless_model(plugins, options, ingest
         return metric_values(plugins.evaluators.get("automotive_report_fields").evaluate(ctx))
 
     assert numeric(perfect)["within_tolerance"] == 1.0 and numeric(perfect)["examples"] == 40
-    assert verdicts(perfect)["accuracy"] == 1.0
-    assert fields(perfect)["exact_match"] == 1.0
+    assert numeric(perfect)["cases"] > 40, "every held-out question is scored teacher-forced, not only the sample"
+    assert numeric(perfect)["answer_exact_match"] == numeric(perfect)["value_exact_match"] == 1.0
+    right = verdicts(perfect)
+    assert right["accuracy"] == right["verdict_accuracy"] == right["answer_exact_match"] == 1.0
+    assert fields(perfect)["exact_match"] == fields(perfect)["answer_exact_match"] == 1.0
     assert numeric(useless)["within_tolerance"] == 0.0 and numeric(useless)["answered"] == 0.0
-    assert verdicts(useless)["accuracy"] == 0.0
-    assert fields(useless)["exact_match"] == 0.0
-    always_no = verdicts(ScriptedContext(documents, options, lambda prompt: " No."))
-    assert always_no["exceeded_examples"] > 0 and always_no["balanced_accuracy"] == 0.5
+    assert numeric(useless)["answer_exact_match"] == numeric(useless)["value_exact_match"] == 0.0
+    assert verdicts(useless)["accuracy"] == verdicts(useless)["verdict_accuracy"] == 0.0
+    assert fields(useless)["exact_match"] == fields(useless)["answer_exact_match"] == 0.0
+    always_no = verdicts(_scripted(documents, options, lambda prompt: " No."))
+    assert always_no["exceeded_examples"] > 0 and always_no["balanced_accuracy"] == pytest.approx(0.5)
+    assert always_no["verdict_balanced_accuracy"] == pytest.approx(0.5) and always_no["answer_exact_match"] == 0.0
+    # a number right but run on ("5234" for "523") is not the value
+    def run_on(prompt):
+        answer = _oracle(plugins, options, documents)(prompt)
+        return _NUMBER.sub(lambda m: m.group(0) + "7", answer, count=1)
+
+    assert numeric(_scripted(documents, options, run_on))["value_exact_match"] == 0.0
 
 
 def test_evaluators_without_documents(plugins, options):
-    empty = ScriptedContext([], options, lambda prompt: "")
+    empty = _scripted([], options, lambda prompt: "")
     for name in ("automotive_numeric_qa", "automotive_verdicts", "automotive_report_fields"):
         assert plugins.evaluators.get(name).evaluate(empty) == {"examples": 0.0}
 

@@ -161,6 +161,21 @@ def line_spans(document: Document) -> list[tuple[int, int]]:
     return spans
 
 
+def rest_of_line_spans(document: Document, seed: int) -> list[tuple[int, int]]:
+    """The rest of a statement: for every line of :func:`line_spans` with a space in its first half,
+    from a seeded one of those spaces to the line's end (``x = |compute(y)``). A cut before a space
+    is a token boundary for byte-level BPE (a word's token carries its leading space), so the
+    teacher-forced figure is the one generation from that prompt would give."""
+    rng = random.Random(f"{seed}\x1f{document.id}")
+    spans = []
+    for start, end in line_spans(document):
+        middle = start + (end - start) // 2
+        spaces = [i for i in range(start + 1, middle + 1) if document.text[i] == " " and document.text[i - 1] != " "]
+        if spaces:
+            spans.append((rng.choice(spaces), end))
+    return spans
+
+
 def body_spans(document: Document) -> list[tuple[int, int]]:
     """Every function or method body: from after its signature and docstring to its end."""
     spans = []
@@ -175,10 +190,12 @@ def body_spans(document: Document) -> list[tuple[int, int]]:
 
 
 def evaluate_exact(ctx: EvalContext) -> Mapping[str, float]:
-    """Greedy exact match of every held-out line (cut at its newline) and every function body, all
-    from one teacher-forced pass per file (``EvalContext.score_spans``)."""
+    """Greedy exact match of every held-out line (cut at its newline), the rest of every statement
+    from a point inside it, and every function body, all from one teacher-forced pass per file
+    (``EvalContext.score_spans``)."""
     lines: list[bool] = []
     bodies: list[bool] = []
+    rests: list[bool] = []
     line_bits: list[float] = []
     line_bytes: list[int] = []
     for document in _code_documents(ctx):
@@ -189,11 +206,14 @@ def evaluate_exact(ctx: EvalContext) -> Mapping[str, float]:
             lines.append(score.exact)
             line_bits.append(score.bits)
             line_bytes.append(len(document.text[score.start:end].encode("utf-8")))
+        rests += [score.exact for score in ctx.score_spans(document, rest_of_line_spans(document, ctx.seed), stop="\n")]
         bodies += [score.exact for score in ctx.score_spans(document, body_spans(document))]
     if not lines:
         return {"examples": 0}
     metrics: dict[str, Any] = {"line_exact_match": Cases(lines), "line_bits_per_byte": Cases(line_bits, line_bytes),
                                "line_examples": len(lines), "body_examples": len(bodies)}
+    if rests:
+        metrics.update({"rest_of_line_exact_match": Cases(rests), "rest_of_line_examples": len(rests)})
     if bodies:
         metrics["body_exact_match"] = Cases(bodies)
     return metrics

@@ -105,3 +105,15 @@ def test_generated_bodies_are_cut_where_the_function_ends():
     assert cut_body("        return 1\n    def sibling(self):", "python", "    ") == "        return 1"
     assert cut_body("\n  return a + b;\n}\n\nint next() {", "c", "") == "\n  return a + b;\n}"
     assert cut_body(" if (x) { y(); } return z; }\nrest", "java", "") == " if (x) { y(); } return z; }"
+
+
+def test_rest_of_line_starts_at_a_space_in_the_first_half_of_a_line():
+    from custom_llm.records import Document
+    from custom_llm_codebase.evaluators import line_spans, rest_of_line_spans
+
+    text = "def area(width, height):\n    result = width * height\n    return result\n"
+    document = Document(text=text, source="area.py", metadata={"language": "python"})
+    spans = rest_of_line_spans(document, seed=0)
+    assert spans == rest_of_line_spans(document, seed=0) and len(spans) == len(line_spans(document)) == 3
+    for (start, end), (line_start, line_end) in zip(spans, line_spans(document), strict=True):
+        assert text[start] == " " and line_start < start <= line_start + (line_end - line_start) // 2 and end == line_end

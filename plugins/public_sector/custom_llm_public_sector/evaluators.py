@@ -1,7 +1,13 @@
 """Domain metrics on held-out units: can the model cite a provision, and recall a definition?
 
-Both ask the questions the examples taught (same templates), greedily, so base and tuned models
-are compared on equal terms. Held-out perplexity is core's ``perplexity`` evaluator.
+Both ask the questions the examples taught (same templates), so base and tuned models are compared
+on equal terms. Every held-out question (up to ``max_eval_cases``, counted by ``cases``) is scored
+teacher-forced in batched forward passes (``EvalContext.score_answers``): would greedy decoding
+give exactly the taught answer (``citation_exact_match``, ``definition_exact_match``), and how many
+bits per byte the answer costs the model. A seeded sample of ``max_eval_examples`` (counted by
+``examples``) is also generated and scored leniently, as a reader would: a citation written another
+way (``3 C.F.R. § 101.1`` for ``3 CFR 101.1``) counts, and a definition by its content words.
+Held-out perplexity is core's ``perplexity`` evaluator.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from custom_llm.records import Cases, Document, EvalContext
 
@@ -21,6 +28,16 @@ _MINOR_WORDS = frozenset(
     "le la les de des du et à en un une au aux par pour que qui der die das und den von zu mit im dem ein eine "
     "el los las del y en con por para".split()
 )
+
+
+def _teacher_forced(ctx: EvalContext, cases: list[tuple[str, str]], name: str) -> tuple[list[Any], dict[str, Any]]:
+    """Every case's score, with the exact-match and bits-per-byte figures named after ``name``."""
+    scores = ctx.score_answers(cases[:max(ctx.max_cases, 0)], stop="\n")
+    if not scores:
+        return [], {}
+    return scores, {f"{name}_exact_match": Cases(s.exact for s in scores),
+                    f"{name}_bits_per_byte": Cases([s.bits for s in scores], [s.n_bytes for s in scores]),
+                    "cases": len(scores)}
 
 
 def _sample(items: list, ctx: EvalContext) -> list:
@@ -46,21 +63,28 @@ def citation_items(documents: list[Document]) -> list[tuple[str, str, str]]:
     return items
 
 
-def evaluate_citations(ctx: EvalContext) -> Mapping[str, float]:
+def evaluate_citations(ctx: EvalContext) -> Mapping[str, Any]:
     """Exact citation after normalization; also whether the right document (act, CFR title, FR
     document) was named, which a model gets before it gets unit numbers right."""
-    items = _sample(citation_items(ctx.documents), ctx)
-    if not items:
-        return {"citation_accuracy": 0.0, "citation_document_accuracy": 0.0, "examples": 0}
+    every = citation_items(ctx.documents)
+    if not every:
+        return {"examples": 0}
+    scores, metrics = _teacher_forced(ctx, [(prompt, expected) for prompt, expected, _ in every], "citation")
+    wholes = [whole for _, _, whole in every[:len(scores)]]
+    named = [s.reproduces(s.text[:s.text.index(whole) + len(whole)]) for s, whole in zip(scores, wholes, strict=True)
+             if whole and s.text.lstrip().startswith(whole)]
+    if named:
+        metrics["citation_document_exact_match"] = Cases(named)
     exact: list[bool] = []
     document_hits: list[bool] = []
-    for prompt, expected, whole in items:
+    for prompt, expected, whole in _sample(every, ctx):
         answer = ctx.answer(prompt, max_new_tokens=32, stop=["\n"])
         exact.append(bool(same_citation(answer, expected)))
         document_hits.append(bool(whole) and normalize(answer.strip().split("\n")[0]).startswith(normalize(whole)))
         ctx.show(f"citation {len(exact)}", prompt, expected, answer)
-    return {"citation_accuracy": Cases(exact), "citation_document_accuracy": Cases(document_hits),
-            "examples": len(items)}
+    if exact:
+        metrics.update({"citation_accuracy": Cases(exact), "citation_document_accuracy": Cases(document_hits)})
+    return {**metrics, "examples": len(exact)}
 
 
 def content_words(text: str) -> set[str]:
@@ -75,24 +99,25 @@ def recall(reference: str, answer: str) -> float:
     return len(wanted & content_words(answer)) / len(wanted)
 
 
-def evaluate_definitions(ctx: EvalContext) -> Mapping[str, float]:
+def evaluate_definitions(ctx: EvalContext) -> Mapping[str, Any]:
     """Mean recall of definitions' content words, and the share recalled at least half-way."""
-    items = []
+    every = []
     for document in ctx.documents:
         citation = str(document.metadata.get("citation", ""))
         for term, definition in sorted(dict(document.metadata.get("definitions") or {}).items()):
-            prompt = template(document, "define").format(citation=citation, term=term)
-            items.append((prompt, str(definition)))
-    items = _sample(items, ctx)
-    if not items:
-        return {"definition_recall": 0.0, "definitions_half_recalled": 0.0, "examples": 0}
+            if str(definition).strip():
+                every.append((template(document, "define").format(citation=citation, term=term), str(definition)))
+    if not every:
+        return {"examples": 0}
+    random.Random(ctx.seed).shuffle(every)
+    _, metrics = _teacher_forced(ctx, every, "definition")
     scores = []
-    for prompt, definition in items:
+    for prompt, definition in _sample(every, ctx):
         budget = min(128, 16 + 2 * len(definition.split()))
-        scores.append(recall(definition, ctx.answer(prompt, max_new_tokens=budget, stop=["\n"])))
-    n = len(scores)
-    return {
-        "definition_recall": Cases(scores),
-        "definitions_half_recalled": Cases(s >= 0.5 for s in scores),
-        "examples": n,
-    }
+        answer = ctx.answer(prompt, max_new_tokens=budget, stop=["\n"])
+        scores.append(recall(definition, answer))
+        ctx.show(f"definition {len(scores)}", prompt, definition, answer)
+    if scores:
+        metrics.update({"definition_recall": Cases(scores),
+                        "definitions_half_recalled": Cases(s >= 0.5 for s in scores)})
+    return {**metrics, "examples": len(scores)}

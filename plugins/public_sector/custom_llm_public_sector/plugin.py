@@ -161,6 +161,7 @@ def register_evaluators(register):
             description="Given a held-out provision's heading or opening text, does the model name its citation "
             "(exact after normalization; also the right document)?",
             evaluate=_citations,
+            lower_is_better=("citation_bits_per_byte",),
         )
     )
     register(
@@ -169,6 +170,7 @@ def register_evaluators(register):
             description="Given a defined term and where it is defined, how much of the definition's content does "
             "the model recall?",
             evaluate=_definitions,
+            lower_is_better=("definition_bits_per_byte",),
         )
     )
 

@@ -4,11 +4,9 @@ the same questions and score them as documented."""
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 
 import pytest
-from custom_llm.records import EvalContext
-from custom_llm.testing import metric_values
+from custom_llm.testing import ScriptedContext, metric_values
 
 from custom_llm_public_sector import citations, evaluators
 from custom_llm_public_sector.examples import TEMPLATES
@@ -98,18 +96,6 @@ def test_citation_normalization(a, b, same):
     assert citations.same_citation(a, b) is same
 
 
-@dataclass
-class ScriptedContext(EvalContext):
-    """An EvalContext whose model answers from a function of the prompt (no torch needed)."""
-
-    reply: object = None
-    prompts: list = field(default_factory=list)
-
-    def generate(self, prompt, max_new_tokens=64, stop=()):
-        self.prompts.append(prompt)
-        return self.reply(prompt)
-
-
 def _values(evaluate, ctx):
     return metric_values(evaluate(ctx))
 
@@ -126,13 +112,21 @@ def test_citation_accuracy(legal):
         expected[prompt] = citation
     oracle = _context(held_out, lambda p: f"3 C.F.R. § {expected[p][6:]}\nQuestion")
     perfect = _values(evaluators.evaluate_citations, oracle)
-    assert perfect == {"citation_accuracy": 1.0, "citation_document_accuracy": 1.0, "examples": 14}
+    # written another way: right for a reader (the generated sample), not the taught answer (teacher-forced)
+    assert perfect["citation_accuracy"] == perfect["citation_document_accuracy"] == 1.0 and perfect["examples"] == 14
+    assert perfect["citation_exact_match"] == 0.0 and perfect["cases"] == 14
+    taught = _values(evaluators.evaluate_citations, _context(held_out, lambda p: expected[p]))
+    assert taught["citation_exact_match"] == taught["citation_document_exact_match"] == 1.0
+    assert taught["citation_accuracy"] == 1.0
     near = _values(evaluators.evaluate_citations, _context(held_out, lambda p: "3 CFR 999.9"))
     assert near["citation_accuracy"] == 0.0 and near["citation_document_accuracy"] == 1.0
+    assert near["citation_exact_match"] == 0.0 and near["citation_document_exact_match"] == 1.0
     wrong = _values(evaluators.evaluate_citations, _context(held_out, lambda p: "the Constitution"))
     assert wrong["citation_accuracy"] == 0.0 and wrong["citation_document_accuracy"] == 0.0
+    assert wrong["citation_document_exact_match"] == 0.0
     capped = _context(held_out, lambda p: "x", max_examples=5)
-    assert _values(evaluators.evaluate_citations, capped)["examples"] == 5 and len(capped.prompts) == 5
+    capped_values = _values(evaluators.evaluate_citations, capped)
+    assert capped_values["examples"] == 5 and len(capped.prompts) == 5 and capped_values["cases"] == 14
 
 
 def test_definition_recall(legal):
@@ -144,9 +138,10 @@ def test_definition_recall(legal):
         return definitions[term]
 
     assert _values(evaluators.evaluate_definitions, _context(held_out, answer)) == {
-        "definition_recall": 1.0, "definitions_half_recalled": 1.0, "examples": len(definitions)}
+        "definition_recall": 1.0, "definitions_half_recalled": 1.0, "examples": len(definitions),
+        "definition_exact_match": 1.0, "definition_bits_per_byte": 0.0, "cases": len(definitions)}
     none = _values(evaluators.evaluate_definitions, _context(held_out, lambda p: "Zzz."))
-    assert none["definition_recall"] == 0.0
+    assert none["definition_recall"] == none["definition_exact_match"] == 0.0 and none["definition_bits_per_byte"] > 0
     assert evaluators.recall("the Committee established under section 1506", "a committee under section 1506") == 0.75
 
 
