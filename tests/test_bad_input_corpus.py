@@ -23,6 +23,7 @@ from bad_input_corpus import CANARY, CORPUS, DOMAINS, GENERATORS, MANIFEST, PLUG
 from custom_llm import hookimpl
 from custom_llm.plugins import Plugins, reset_plugins
 from custom_llm.records import Document, Domain, StageReport
+from custom_llm.testing import ingest_domain
 
 # Reasons written by the catch-alls around a domain's parsers: a reason starting so means a parser
 # crashed on the file (and the catch-all saved the run), which the corpus must never show.
@@ -39,21 +40,9 @@ def plugins_under_test() -> Plugins:
 
 
 def ingest(plugins: Plugins, domain: str, source: Path) -> tuple[list[Document], StageReport]:
-    """Discovery, ingestion and preparation through the hooks, as core runs them."""
-    options = dict(plugins.domains.get(domain).options)
-    report = StageReport()
-    files = plugins.hook.discover_files(domain=domain, source=source, options=options, report=report)
-    steps = [p.start(options, report) for p in sorted(
-        (p for p in plugins.preparers.values() if p.applies_to(domain)), key=lambda p: (p.order, p.name))]
-    kept = []
-    for document in plugins.hook.ingest(domain=domain, source=source, files=files, options=options, report=report):
-        for step in steps:
-            document = step(document)
-            if document is None:
-                break
-        if document is not None:
-            kept.append(document)
-    return kept, report
+    """Discovery, ingestion and preparation through the contract, as core runs them."""
+    read = ingest_domain(domain, source, plugins)
+    return read.documents, read.report
 
 
 def read_names(documents: list[Document]) -> set[str]:

@@ -5,16 +5,12 @@ from __future__ import annotations
 import json
 
 from custom_llm.plugins import Plugins
-from custom_llm.records import StageReport
+from custom_llm.testing import domain_examples, domain_special_tokens, ingest_domain
 
 
 def _ingest(folder):
-    plugins = Plugins(load_entry_points=False)
-    options = plugins.domains.get("text").options
-    report = StageReport()
-    files = plugins.hook.discover_files(domain="text", source=folder, options=options, report=report)
-    documents = list(plugins.hook.ingest(domain="text", source=folder, files=files, options=options, report=report))
-    return documents, report
+    read = ingest_domain("text", folder, Plugins(load_entry_points=False))
+    return read.documents, read.report
 
 
 def test_bad_files_are_reported_and_the_rest_is_read(tmp_path):
@@ -51,6 +47,6 @@ def test_messages_become_instruction_examples(tmp_path):
     documents, _ = _ingest(tmp_path)
     chat = next(d for d in documents if d.source.startswith("chat"))
     plugins = Plugins(load_entry_points=False)
-    [example] = plugins.hook.make_examples(domain="text", document=chat, options={}, rng=None, tokenizer=None)
+    [example] = domain_examples("text", chat, plugins)
     assert example.kind == "instruction" and example.completion == "4\n" and "2+2?" in example.prompt
-    assert plugins.hook.special_tokens(domain="text", options={}, tokenizer=None) == [["<|system|>", "<|user|>", "<|assistant|>"]]
+    assert domain_special_tokens("text", None, plugins) == ["<|system|>", "<|user|>", "<|assistant|>"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,9 +15,10 @@ from typing import Any
 import click
 
 from custom_llm import __version__
-from custom_llm.errors import CustomLLMError
+from custom_llm.errors import CustomLLMError, PluginFailure
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+DEBUG_VARIABLE = "CUSTOM_LLM_DEBUG"
 
 
 def _console(quiet: bool = False, stderr: bool = True) -> Any:
@@ -32,8 +35,10 @@ def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return function(*args, **kwargs)
         except CustomLLMError as error:
+            if isinstance(error, PluginFailure) and os.environ.get(DEBUG_VARIABLE):
+                traceback.print_exception(error)
             click.secho(f"error: {error}", fg="red", err=True)
-            sys.exit(2)
+            sys.exit(1 if isinstance(error, PluginFailure) else 2)
         except KeyboardInterrupt:
             click.secho("interrupted: run the same command with --resume to continue.", fg="yellow", err=True)
             sys.exit(130)
@@ -125,7 +130,8 @@ def make_run(kwargs: dict[str, Any]) -> Any:
 
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="custom-llm")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Print the traceback of a plugin's failure (it is always in RUN/logs/errors.log).")
+def main(debug: bool) -> None:
     """Turn your own data into a custom language model.
 
     \b
@@ -133,6 +139,8 @@ def main() -> None:
     custom-llm run --domain text --source DIR   tune on plain text, Markdown or JSONL
     custom-llm plugins | domains | recipes      what is installed
     """
+    if debug:
+        os.environ[DEBUG_VARIABLE] = "1"
 
 
 @main.command()
@@ -214,8 +222,12 @@ def plugins() -> None:
     table = Table(title="custom-llm plugins")
     for column in ("plugin", "origin", "version", "hooks", "status"):
         table.add_column(column)
-    for info in get_plugins().plugin_infos():
+    plugins = get_plugins()
+    plugins.domains  # noqa: B018 - building the registries records each plugin's name clashes
+    for info in plugins.plugin_infos():
         status = f"[red]failed to load: {info.error}" if info.error else "[green]loaded"
+        if info.problems and not info.error:
+            status = "[yellow]loaded; " + " ".join(info.problems)
         table.add_row(info.name, info.origin, info.version or "-", ", ".join(info.hooks), status)
     _console(stderr=False).print(table)
 

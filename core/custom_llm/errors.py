@@ -30,3 +30,22 @@ class InputError(CustomLLMError):
     input and nothing else: truncated, malformed or hostile files, invalid encodings, values out
     of range. The message is the reason shown in the ingest report, next to the file's name.
     """
+
+
+class PluginFailure(PluginError):
+    """A plugin's own function raised: a bug in the plugin, not in the user's data. The message
+    names the plugin, the function and the file it was reading, in one line; the traceback goes
+    to the run's log (``logs/errors.log``) and is printed with ``--debug``."""
+
+    def __init__(self, plugin: str, function: str, error: BaseException | str, reading: str = "") -> None:
+        what = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        self.plugin, self.function, self.what, self.reading = plugin, function, what, reading
+        where = f" while reading {reading!r}" if reading else ""
+        super().__init__(
+            f"plugin {plugin!r} failed in its {function}{where}: {what}. "
+            f"This is a bug in the plugin, not in your data: report it to the plugin's authors "
+            f"(the traceback is in the run directory's logs/errors.log, or rerun with --debug)."
+        )
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str, str]]:  # crosses process boundaries (worker pools)
+        return (PluginFailure, (self.plugin, self.function, self.what, self.reading))

@@ -1,19 +1,19 @@
-"""The hooks a plugin can implement: the whole contract between core and a domain.
+"""The hooks a plugin can implement: what really is a broadcast, registration and lifecycle events.
 
-Hooks evolve by adding arguments only; pluggy lets an implementation accept fewer arguments than
-the spec passes, so a plugin written today keeps working. Every hook here is documented in
+A domain's behaviour (discovering and reading its files, making its examples) is not a hook: it
+travels with the registered ``Domain`` object, and core calls the owner's functions directly, so
+no plugin can answer for another's domain. Hooks evolve by adding arguments only; pluggy lets an
+implementation accept fewer arguments than the spec passes. Every hook here is documented in
 docs/plugins/hooks.md (a test fails when one is not).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import pluggy
 
-from custom_llm.records import BaseModel, Document, Domain, Evaluator, Example, Preparer, Recipe, StageReport
+from custom_llm.records import BaseModel, Domain, Evaluator, Preparer, Recipe, StageEvent
 
 PROJECT = "custom_llm"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -49,77 +49,24 @@ def register_preparers(register: Callable[[Preparer], None]) -> None:
     """Register preparation steps (redaction, filtering, deduplication)."""
 
 
-# --- ingestion --------------------------------------------------------------------------------
-
-
-@hookspec(firstresult=True)
-def discover_files(
-    domain: str, source: Path, options: Mapping[str, Any], report: StageReport
-) -> list[Path] | None:
-    """List the files of ``source`` that ``domain`` will read, skipping (and reporting) the rest.
-
-    Core hashes the content of exactly these files for the cache key and the manifest. Return
-    None when ``domain`` is not yours.
-    """
-
-
-@hookspec(firstresult=True)
-def ingest(
-    domain: str,
-    source: Path,
-    files: list[Path],
-    options: Mapping[str, Any],
-    report: StageReport,
-) -> Iterable[Document] | None:
-    """Turn the discovered files into a stream of Documents; return None when the domain is not yours.
-
-    A file that cannot be used is reported with ``report.skip(path, reason)`` and the stream
-    goes on; raising stops the whole run and is for bugs only.
-    """
-
-
-# --- tokenization and examples ----------------------------------------------------------------
+# --- lifecycle: broadcast to every plugin, about every run ----------------------------------
 
 
 @hookspec
-def special_tokens(domain: str, options: Mapping[str, Any], tokenizer: Any) -> list[str] | None:
-    """Special tokens the domain needs in the vocabulary; core adds the missing ones and resizes
-    the embeddings. ``tokenizer`` is the base tokenizer (None while a scratch tokenizer is being
-    trained), so a plugin can reuse tokens it already has (for example its own FIM tokens)."""
-
-
-@hookspec(firstresult=True)
-def make_examples(
-    domain: str, document: Document, options: Mapping[str, Any], rng: Any, tokenizer: Any, settings: Mapping[str, Any]
-) -> Iterable[Example] | None:
-    """Turn one prepared document into training examples (causal text, instruction pairs,
-    infilling). ``rng`` is a seeded ``random.Random`` so examples are reproducible; ``settings``
-    holds ``seq_len`` and ``seed``, for sizing examples to the blocks they will be packed into."""
-
-
-# --- training ---------------------------------------------------------------------------------
+def before_stage(event: StageEvent) -> None:
+    """Called before each stage of a run (``event.stage`` is one of ``custom_llm.STAGES``:
+    ingest, split, tokenizer, tokenize, train, evaluate, export); counts and summary are empty."""
 
 
 @hookspec
-def recipe_overrides(domain: str, recipe: str) -> Mapping[str, Any] | None:
-    """Hyperparameters the domain prefers for a recipe (for example a longer sequence for code).
-    User config and command-line options still override them."""
-
-
-# --- lifecycle --------------------------------------------------------------------------------
+def after_stage(event: StageEvent) -> None:
+    """Called after a stage finished (or was served from the cache), with its counts and summary."""
 
 
 @hookspec
-def before_stage(stage: str, run: Any) -> None:
-    """Called before each stage (ingest, prepare, split, examples, tokenize, train, evaluate,
-    export) with the run's state."""
+def on_stage_error(event: StageEvent) -> None:
+    """Called when a stage fails, before the error reaches the user; ``event.error`` says what failed."""
 
 
-@hookspec
-def after_stage(stage: str, run: Any, result: Any) -> None:
-    """Called after a stage finished (or was served from the cache) with its result."""
-
-
-@hookspec
-def on_stage_error(stage: str, run: Any, error: BaseException) -> None:
-    """Called when a stage fails, before the error reaches the user."""
+REMOVED_IN_0_2 = ("discover_files", "ingest", "special_tokens", "make_examples", "recipe_overrides")
+"""Hooks of contract 0.1 whose behaviour now belongs to the ``Domain`` (docs/plugins/migrating.md)."""

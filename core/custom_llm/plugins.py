@@ -44,27 +44,38 @@ class PluginInfo:
     version: str = ""
     hooks: list[str] = field(default_factory=list)
     error: str = ""
+    problems: list[str] = field(default_factory=list)
 
 
-class Registry(Generic[T]):
-    """Named objects registered by plugins; a second object under a taken name is refused."""
+class NamedObjects(Generic[T]):
+    """Named objects of one kind registered by plugins. A name two plugins register is refused
+    (asking for it says which plugins clash), while every other name keeps working."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
         self._owners: dict[str, str] = {}
+        self.conflicts: dict[str, list[str]] = {}
         self.failed_plugins: list[str] = []
 
     def add(self, item: T, owner: str) -> None:
-        if item.name in self._items:
-            raise PluginError(
-                f"{self.kind} {item.name!r} is registered twice: by plugin {self._owners[item.name]!r} "
-                f"and by plugin {owner!r}. Uninstall one of them or rename its {self.kind}."
-            )
-        self._items[item.name] = item
-        self._owners[item.name] = owner
+        if item.name in self.conflicts:
+            self.conflicts[item.name].append(owner)
+        elif item.name in self._items:
+            self.conflicts[item.name] = [self._owners.pop(item.name), owner]
+            del self._items[item.name]
+        else:
+            self._items[item.name] = item
+            self._owners[item.name] = owner
+
+    def conflict_message(self, name: str) -> str:
+        owners = " and ".join(repr(o) for o in self.conflicts[name])
+        return (f"{self.kind} {name!r} is registered by plugins {owners}, so it is refused (other {self.kind}s work): "
+                f"uninstall one of them, or ask its authors to rename their {self.kind}.")
 
     def get(self, name: str) -> T:
+        if name in self.conflicts:
+            raise PluginError(self.conflict_message(name))
         if name not in self._items:
             hint = did_you_mean(name, self._items)
             known = ", ".join(sorted(self._items)) or "none"
@@ -98,7 +109,7 @@ class Plugins:
             self.infos[name] = PluginInfo(name, f"built-in ({module_name})", __version__)
         if load_entry_points:
             self._load_entry_points()
-        self._registries: dict[str, Registry[Any]] | None = None
+        self._registries: dict[str, NamedObjects[Any]] | None = None
 
     @property
     def hook(self) -> Any:
@@ -120,12 +131,21 @@ class Plugins:
                 continue
             try:
                 plugin = entry_point.load()
-                self.pm.register(plugin, name=entry_point.name)
+                info.error = contract_problem(plugin, entry_point.name)
+                if not info.error:
+                    self.pm.register(plugin, name=entry_point.name)
             except Exception as error:  # a broken plugin must never take the CLI down
                 info.error = f"{type(error).__name__}: {error}"
 
     def register(self, plugin: object, name: str) -> None:
-        """Register a plugin object at run time (tests and notebooks); registries are rebuilt."""
+        """Register a plugin object at run time (tests and notebooks); registries are rebuilt.
+        Raises PluginError, in one line, for a name already taken or a contract-0.1 plugin."""
+        problem = contract_problem(plugin, name)
+        if problem:
+            raise PluginError(problem)
+        if self.pm.has_plugin(name) or self.pm.is_registered(plugin):
+            taken = name if self.pm.has_plugin(name) else self.pm.get_name(plugin)
+            raise PluginError(f"plugin {taken!r} is already registered: unregister it first, or register under another name.")
         self.pm.register(plugin, name=name)
         self.infos[name] = PluginInfo(name, "registered at run time")
         self._registries = None
@@ -142,43 +162,60 @@ class Plugins:
                 info.hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
         return list(self.infos.values())
 
-    def _registries_built(self) -> dict[str, Registry[Any]]:
+    def _registries_built(self) -> dict[str, NamedObjects[Any]]:
         if self._registries is None:
-            registries: dict[str, Registry[Any]] = {
-                "domain": Registry("domain"),
-                "recipe": Registry("recipe"),
-                "evaluator": Registry("evaluator"),
-                "preparer": Registry("preparer"),
-                "base_model": Registry("base model"),
+            registries: dict[str, NamedObjects[Any]] = {
+                "domain": NamedObjects("domain"),
+                "recipe": NamedObjects("recipe"),
+                "evaluator": NamedObjects("evaluator"),
+                "preparer": NamedObjects("preparer"),
+                "base_model": NamedObjects("base model"),
             }
             failed = [f"{i.name} ({i.error})" for i in self.infos.values() if i.error]
+            for info in self.infos.values():
+                info.problems = []
             for kind, registry in registries.items():
                 registry.failed_plugins = failed
                 caller = getattr(self.pm.hook, f"register_{kind}s")
                 for impl in caller.get_hookimpls():
-                    impl.function(register=_registrar(registry, impl.plugin_name))
+                    try:
+                        impl.function(register=_registrar(registry, impl.plugin_name))
+                    except Exception as error:  # one plugin's registration must not take the others down
+                        self._problem(impl.plugin_name, f"register_{kind}s failed: {type(error).__name__}: {error}")
+                for name, owners in registry.conflicts.items():
+                    for owner in owners:
+                        self._problem(owner, registry.conflict_message(name))
             self._registries = registries
         return self._registries
 
+    def _problem(self, plugin: str, text: str) -> None:
+        info = self.infos.setdefault(plugin, PluginInfo(plugin, "registered at run time"))
+        if text not in info.problems:
+            info.problems.append(text)
+
     @property
-    def domains(self) -> Registry[Domain]:
+    def domains(self) -> NamedObjects[Domain]:
         return self._registries_built()["domain"]
 
     @property
-    def recipes(self) -> Registry[Recipe]:
+    def recipes(self) -> NamedObjects[Recipe]:
         return self._registries_built()["recipe"]
 
     @property
-    def evaluators(self) -> Registry[Evaluator]:
+    def evaluators(self) -> NamedObjects[Evaluator]:
         return self._registries_built()["evaluator"]
 
     @property
-    def preparers(self) -> Registry[Preparer]:
+    def preparers(self) -> NamedObjects[Preparer]:
         return self._registries_built()["preparer"]
 
     @property
-    def base_models(self) -> Registry[BaseModel]:
+    def base_models(self) -> NamedObjects[BaseModel]:
         return self._registries_built()["base_model"]
+
+    def preparers_for(self, domain: str) -> list[Preparer]:
+        """The preparation steps of ``domain``, in the order they run (by ``order``, then name)."""
+        return sorted((p for p in self.preparers.values() if p.applies_to(domain)), key=lambda p: (p.order, p.name))
 
 
 def compatibility_problem(dist: metadata.Distribution | None) -> str:
@@ -203,14 +240,26 @@ def compatibility_problem(dist: metadata.Distribution | None) -> str:
             continue
         if requirement.specifier and not requirement.specifier.contains(__version__, prereleases=True):
             name = dist.metadata["Name"]
+            moved = " Plugins for 0.1 need a small change: see docs/plugins/migrating.md." if requirement.specifier.contains("0.1.0") else ""
             return (
                 f"incompatible: {name} {dist.version} supports custom-llm{requirement.specifier}, this is custom-llm {__version__}. "
-                f"Install a version of {name} made for custom-llm {__version__}, or a custom-llm it supports."
+                f"Install a version of {name} made for custom-llm {__version__}, or a custom-llm it supports.{moved}"
             )
     return ""
 
 
-def _registrar(registry: Registry[T], owner: str) -> Callable[[T], None]:
+def contract_problem(plugin: object, name: str) -> str:
+    """Why ``plugin`` cannot be loaded under contract 0.2, or "": it implements hooks that 0.1 had
+    and 0.2 moved onto the ``Domain`` object."""
+    old = sorted(h for h in hookspecs.REMOVED_IN_0_2 if callable(getattr(plugin, h, None))
+                 and getattr(getattr(plugin, h), f"{hookspecs.PROJECT}_impl", None) is not None)
+    if not old:
+        return ""
+    return (f"plugin {name!r} was written for plugin contract 0.1 (it implements {', '.join(old)}); custom-llm {__version__} "
+            f"calls a domain's own functions instead: see docs/plugins/migrating.md.")
+
+
+def _registrar(registry: NamedObjects[T], owner: str) -> Callable[[T], None]:
     def register(item: T) -> None:
         registry.add(item, owner)
 

@@ -7,8 +7,10 @@ it in Arrow datasets, hash it for caching and show it in reports without knowing
 from __future__ import annotations
 
 import hashlib
+import traceback
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,10 +144,28 @@ class StageReport:
     def count(self, key: str, n: int = 1) -> None:
         self.counts[key] += n
 
+    current: str = ""
+    tracebacks: list[str] = field(default_factory=list)
+
     def skip(self, path: str | Path, reason: str) -> None:
-        """Record a file that is left out, with a reason a user can act on."""
+        """Record a file that is left out, with a reason a user can act on. Its count key is the
+        reason up to its first colon (``unsupported file type``), so give reasons of one kind the
+        same words before the colon and the details after it."""
         self.issues.append(FileIssue(str(path), reason))
         self.counts[f"skipped: {reason.split(':')[0]}"] += 1
+
+    @contextmanager
+    def reading(self, path: str | Path) -> Iterator[None]:
+        """Read one unit of input (a file, a crash test) inside this block: any exception raised
+        in it leaves that unit out with the exception as the reason, keeps the traceback for the
+        run's log, and the run goes on with the rest. This is the one rule for parser errors,
+        expected or not (docs/plugins/hooks.md); do not ``yield`` inside the block."""
+        self.current = str(path)
+        try:
+            yield
+        except Exception as error:  # one unreadable unit must never stop the run
+            self.skip(path, f"parser failed: {type(error).__name__}: {error}")
+            self.tracebacks.append(f"{path}\n{traceback.format_exc()}")
 
     def to_json(self) -> JSON:
         return {
@@ -156,19 +176,36 @@ class StageReport:
 
 @dataclass(frozen=True)
 class Domain:
-    """A vertical: what sources look like, its options and how its models are judged.
+    """A vertical: how its sources are read and turned into examples, its options, and how its
+    models are judged. Core calls the domain's own functions, and only for runs of this domain:
 
-    ``options`` maps every domain-specific setting to its default; the config's
-    ``domain_options`` are validated against it (unknown keys and wrong types are refused).
-    ``evaluators`` names the evaluators run for this domain besides perplexity.
-    ``default_source`` is used when the user gives no ``--source``.
-    ``default_base_model`` names the base model (see :class:`BaseModel`) that ``default_recipe``
-    tunes when the user names none; when that base is not available here, a run that set neither
-    ``--recipe`` nor ``--base-model`` falls back to the ``scratch`` recipe and says how to get it.
+    - ``discover(source, options, report) -> list[Path]``: the files of ``source`` the domain
+      will read, reporting the rest with ``report.skip``; core hashes exactly these for the cache.
+    - ``ingest(source, files, options, report) -> Iterable[Document]``: the discovered files as a
+      stream of documents; read each unit of input inside ``with report.reading(name):``.
+    - ``make_examples(document, options, rng, tokenizer, settings) -> Iterable[Example]``: one
+      prepared document as training examples; ``rng`` is a seeded ``random.Random``, ``settings``
+      holds ``seq_len`` and ``seed``.
+    - ``special_tokens(options, tokenizer) -> list[str]`` (optional): tokens the vocabulary needs;
+      ``tokenizer`` is the base tokenizer, or None while a scratch tokenizer is trained.
+
+    Each function may accept only the arguments it uses, by name (``make_examples(document)`` is
+    fine). ``recipe_defaults`` maps a recipe name to the settings the domain prefers for it (user
+    config and options still win). ``options`` maps every domain-specific setting to its default;
+    the config's ``domain_options`` are validated against it. ``evaluators`` names the evaluators
+    run besides perplexity. ``default_source`` is used when the user gives no ``--source``.
+    ``default_base_model`` names the base model (see :class:`BaseModel`) ``default_recipe`` tunes
+    when the user names none; when that base is not available here, a run that set neither
+    ``--recipe`` nor ``--base-model`` falls back to ``scratch`` and says how to get it.
     """
 
     name: str
     description: str
+    discover: Callable[..., list[Path]]
+    ingest: Callable[..., Iterable[Document]]
+    make_examples: Callable[..., Iterable[Example]]
+    special_tokens: Callable[..., Iterable[str]] | None = None
+    recipe_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
     evaluators: tuple[str, ...] = ()
     default_recipe: str = "scratch"
@@ -176,12 +213,33 @@ class Domain:
     default_base_model: str | None = None
 
 
+STAGES = ("ingest", "split", "tokenizer", "tokenize", "train", "evaluate", "export")
+"""The stages of a run, in order, as lifecycle hooks name them: ``ingest`` (discover, read and
+prepare: redact, filter, deduplicate), ``split`` (train / held-out), ``tokenizer`` (the base's, or a
+new one trained for scratch), ``tokenize`` (examples made and packed into blocks), ``train``,
+``evaluate`` (base and tuned) and ``export``. ``custom-llm eval`` runs only ``evaluate``."""
+
+
+@dataclass(frozen=True)
+class StageEvent:
+    """What lifecycle hooks receive about a stage (read-only): its name (one of :data:`STAGES`), the
+    domain, the run directory, the stage's counts (files read, documents, blocks, steps ...),
+    a short summary of its result, and on failure the error's one-line description."""
+
+    stage: str
+    domain: str
+    run_dir: Path
+    counts: Mapping[str, int] = field(default_factory=dict)
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
 @dataclass(frozen=True)
 class Recipe:
     """A named way of training: its hyperparameter defaults and how it gets its model.
 
     ``defaults`` holds training settings (learning_rate, batch_size, ...); the domain may override
-    them through the ``recipe_overrides`` hook and the user through config and options.
+    them with its ``recipe_defaults`` and the user through config and options.
     ``needs_base_model`` says whether ``--base-model`` is required (otherwise core builds a
     small model from a config, sized to the corpus); ``adapter`` is ``"lora"`` for peft adapters;
     ``quantize_4bit`` loads the base in 4 bits (bitsandbytes).

@@ -134,3 +134,81 @@ class ScriptedContext(EvalContext):
 def _cut(text: str, *stops: str) -> str:
     cuts = [text.index(s) for s in stops if s and s in text]
     return text[:min(cuts)] if cuts else text
+
+
+@dataclass
+class Ingested:
+    """What :func:`ingest_domain` read: the discovered files, the documents (prepared, as a run
+    stores them, unless ``prepare=False``) and the stage report."""
+
+    files: list[Path]
+    documents: list[Any]
+    report: Any
+
+    def by_source(self) -> dict[str, Any]:
+        return {d.source: d for d in self.documents}
+
+    def reasons(self) -> dict[str, str]:
+        """Each left-out file (or line) with its reason."""
+        return {issue.path: issue.reason for issue in self.report.issues}
+
+
+def _domain(domain: str, plugins: Plugins | None) -> tuple[Plugins, Any]:
+    manager = plugins or Plugins()
+    return manager, manager.domains.get(domain)
+
+
+def domain_options(domain: str, plugins: Plugins | None = None, **changes: Any) -> dict[str, Any]:
+    """The domain's option defaults with ``changes`` applied."""
+    return {**dict(_domain(domain, plugins)[1].options), **changes}
+
+
+def ingest_domain(domain: str, source: Path, plugins: Plugins | None = None, prepare: bool = True, **changes: Any) -> Ingested:
+    """Discover and ingest ``source`` through the contract exactly as a run does (the domain's own
+    functions, failures naming the plugin), then apply the domain's preparers in core's order.
+    ``changes`` override the domain's option defaults."""
+    from custom_llm.plugin_calls import call_plugin, stream_from_plugin
+    from custom_llm.records import StageReport
+
+    manager, entry = _domain(domain, plugins)
+    owner = manager.domains.owner(domain)
+    options = {**dict(entry.options), **changes}
+    report = StageReport()
+    files = list(call_plugin(owner, "discover", entry.discover, source=Path(source), options=options, report=report))
+    stream = stream_from_plugin(owner, "ingest", call_plugin(owner, "ingest", entry.ingest, source=Path(source), files=files,
+                                                              options=options, report=report), lambda: report.current)
+    steps = [p.start(options, report) for p in manager.preparers_for(domain)] if prepare else []
+    kept = []
+    for document in stream:
+        for step in steps:
+            document = step(document)
+            if document is None:
+                break
+        if document is not None:
+            kept.append(document)
+    return Ingested(files, kept, report)
+
+
+def domain_examples(domain: str, document: Any, plugins: Plugins | None = None, seed: int = 0, tokenizer: Any = None,
+                    seq_len: int = 256, **changes: Any) -> list[Any]:
+    """The domain's examples for one document, made as a run makes them (before the chat layout)."""
+    import random
+
+    from custom_llm.plugin_calls import call_plugin
+
+    manager, entry = _domain(domain, plugins)
+    options = {**dict(entry.options), **changes}
+    made = call_plugin(manager.domains.owner(domain), "make_examples", entry.make_examples, document=document, options=options,
+                       rng=random.Random(seed), tokenizer=tokenizer, settings={"seq_len": seq_len, "seed": seed})
+    return list(made)
+
+
+def domain_special_tokens(domain: str, tokenizer: Any = None, plugins: Plugins | None = None, **changes: Any) -> list[str]:
+    """The special tokens the domain asks for with this base tokenizer (None: a scratch tokenizer)."""
+    from custom_llm.plugin_calls import call_plugin
+
+    manager, entry = _domain(domain, plugins)
+    if entry.special_tokens is None:
+        return []
+    options = {**dict(entry.options), **changes}
+    return list(call_plugin(manager.domains.owner(domain), "special_tokens", entry.special_tokens, options=options, tokenizer=tokenizer))

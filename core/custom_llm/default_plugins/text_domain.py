@@ -1,6 +1,7 @@
 """The built-in ``text`` domain: plain text, Markdown and JSONL (``text`` or ``messages`` lines).
 
-Written only with the public hooks, so it is also the smallest example of a domain plugin.
+Written only with the public API (``custom_llm``), so it is also the smallest example of a domain
+plugin: one ``Domain`` carrying its own functions, registered by one hook.
 """
 
 from __future__ import annotations
@@ -10,10 +11,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from custom_llm import hookimpl
-from custom_llm.errors import InputError
-from custom_llm.records import Document, Domain, Example, StageReport
-from custom_llm.sources import read_text, relative_name, walk_files
+from custom_llm import Document, Domain, Example, InputError, StageReport, hookimpl, read_text, relative_name, walk_files
 
 NAME = "text"
 OPTIONS: dict[str, Any] = {
@@ -23,23 +21,7 @@ OPTIONS: dict[str, Any] = {
 ROLE_TAGS = {"system": "<|system|>", "user": "<|user|>", "assistant": "<|assistant|>"}
 
 
-@hookimpl
-def register_domains(register):
-    register(
-        Domain(
-            name=NAME,
-            description="Plain text, Markdown and JSONL (text or chat messages), from files or folders.",
-            options=OPTIONS,
-            default_recipe="lora",
-            default_base_model="smollm2-135m-instruct",
-        )
-    )
-
-
-@hookimpl
-def discover_files(domain: str, source: Path, options: Mapping[str, Any], report: StageReport):
-    if domain != NAME:
-        return None
+def discover(source: Path, options: Mapping[str, Any], report: StageReport) -> list[Path]:
     extensions = {e.lower() for e in options["extensions"]}
     files = []
     for path in walk_files(source, report):
@@ -51,24 +33,20 @@ def discover_files(domain: str, source: Path, options: Mapping[str, Any], report
     return files
 
 
-@hookimpl
-def ingest(domain: str, source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport):
-    if domain != NAME:
-        return None
-    return _ingest(source, files, options, report)
-
-
-def _ingest(source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport) -> Iterator[Document]:
+def ingest(source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport) -> Iterator[Document]:
     for path in files:
         name = relative_name(path, source)
-        text = read_text(path, report, options["max_file_bytes"], label=name)
-        if text is None:
-            continue
-        if path.suffix.lower() == ".jsonl":
-            yield from _jsonl_documents(name, text, report)
-        else:
-            report.count("documents: text")
-            yield Document(text=text, source=name, metadata={"format": path.suffix.lower().lstrip(".") or "txt"})
+        documents: list[Document] = []
+        with report.reading(name):
+            text = read_text(path, report, options["max_file_bytes"], label=name)
+            if text is None:
+                continue
+            if path.suffix.lower() == ".jsonl":
+                documents = list(_jsonl_documents(name, text, report))
+            else:
+                report.count("documents: text")
+                documents = [Document(text=text, source=name, metadata={"format": path.suffix.lower().lstrip(".") or "txt"})]
+        yield from documents
 
 
 def _jsonl_documents(name: str, text: str, report: StageReport) -> Iterator[Document]:
@@ -142,19 +120,13 @@ def render_messages(messages: list[dict[str, str]]) -> str:
     return "".join(f"{ROLE_TAGS[m['role']]}\n{m['content']}\n" for m in messages)
 
 
-@hookimpl
-def special_tokens(domain: str, tokenizer: Any):
-    if domain != NAME:
-        return None
+def special_tokens(tokenizer: Any) -> list[str]:
     if tokenizer is not None and getattr(tokenizer, "chat_template", None):
         return []  # conversations use the base model's own chat template, not our plain role tags
     return list(ROLE_TAGS.values())
 
 
-@hookimpl
-def make_examples(domain: str, document: Document):
-    if domain != NAME:
-        return None
+def make_examples(document: Document) -> list[Example]:
     messages = document.metadata.get("messages")
     if messages:
         prompt = render_messages(messages[:-1]) + ROLE_TAGS["assistant"] + "\n"
@@ -163,8 +135,22 @@ def make_examples(domain: str, document: Document):
     return [Example(completion=document.text, kind="causal", doc_id=document.id)]
 
 
+TUNING = {"time_budget": "10m"}  # a first run on a laptop finishes; --time-budget none trains the full epochs
+
+
 @hookimpl
-def recipe_overrides(domain: str, recipe: str):
-    if domain != NAME or recipe not in ("lora", "qlora", "full"):
-        return None
-    return {"time_budget": "10m"}  # a first run on a laptop finishes; --time-budget none trains the full epochs
+def register_domains(register):
+    register(
+        Domain(
+            name=NAME,
+            description="Plain text, Markdown and JSONL (text or chat messages), from files or folders.",
+            discover=discover,
+            ingest=ingest,
+            make_examples=make_examples,
+            special_tokens=special_tokens,
+            recipe_defaults={"lora": TUNING, "qlora": TUNING, "full": TUNING},
+            options=OPTIONS,
+            default_recipe="lora",
+            default_base_model="smollm2-135m-instruct",
+        )
+    )

@@ -16,6 +16,7 @@ from custom_llm.pipeline.cache import file_digest, key_of
 from custom_llm.pipeline.progress import progress_bar
 from custom_llm.pipeline.run import Run
 from custom_llm.pipeline.storage import read_json, write_documents, write_json
+from custom_llm.plugin_calls import stream_from_plugin
 from custom_llm.records import Document, StageReport
 from custom_llm.sources import is_inside, relative_name
 
@@ -26,9 +27,7 @@ def discover(run: Run) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     excluded = [run.output, run.cache.root]
     for source in run.sources:
-        files = run.hook.discover_files(domain=run.domain.name, source=source, options=run.options, report=report)
-        if files is None:
-            raise SourceError(f"no installed plugin discovers files for domain {run.domain.name!r}.")
+        files = run.call_domain("discover", source=source, options=run.options, report=report)
         for path in files:
             if any(is_inside(path, folder) for folder in excluded if folder.exists()):
                 continue
@@ -58,7 +57,7 @@ def _plugin_versions(run: Run) -> dict[str, str]:
 
 
 def _preparers(run: Run) -> list[Any]:
-    return sorted((p for p in run.plugins.preparers.values() if p.applies_to(run.domain.name)), key=lambda p: (p.order, p.name))
+    return run.plugins.preparers_for(run.domain.name)
 
 
 def ingest_and_prepare(run: Run) -> dict[str, Any]:
@@ -97,10 +96,10 @@ def _prepared_stream(run: Run, files: list[dict[str, Any]], report: StageReport)
     with progress_bar(run.console) as progress:
         task = progress.add_task(f"ingest {len(files)} files", total=None)
         for source, paths in by_source.items():
-            stream = run.hook.ingest(domain=run.domain.name, source=Path(source), files=paths, options=run.options, report=report)
-            if stream is None:
-                raise SourceError(f"no installed plugin ingests domain {run.domain.name!r}.")
-            for document in stream:
+            last: list[str] = []
+            stream = run.call_domain("ingest", source=Path(source), files=paths, options=run.options, report=report)
+            for document in stream_from_plugin(run.domain_plugin, "ingest", stream, lambda last=last: report.current or _after(last)):
+                last[:] = [document.source]
                 report.count("documents ingested")
                 progress.advance(task)
                 for _name, step in steps:
@@ -110,6 +109,10 @@ def _prepared_stream(run: Run, files: list[dict[str, Any]], report: StageReport)
                 if document is not None:
                     yield document
         progress.update(task, total=progress.tasks[0].completed)
+
+
+def _after(last: list[str]) -> str:
+    return f"the file after {last[0]}" if last else ""
 
 
 def _issues(rows: list[dict[str, str]]) -> list[Any]:

@@ -44,6 +44,7 @@ from custom_llm.pipeline.storage import (
     write_batches,
     write_json,
 )
+from custom_llm.plugin_calls import stream_from_plugin
 from custom_llm.records import Document, Example
 
 IGNORE = -100
@@ -407,12 +408,11 @@ def _example_batches(examples: Iterable[Example]) -> Iterator[list[Example]]:
 
 def document_examples(run: Run, document: Document, tokenizer: Any) -> list[Example]:
     rng = random.Random(f"{run.config.seed}\x1f{document.id}")
-    made = run.hook.make_examples(
-        domain=run.domain.name, document=document, options=run.options, rng=rng, tokenizer=tokenizer,
+    made = run.call_domain(
+        "make_examples", document=document, options=run.options, rng=rng, tokenizer=tokenizer,
         settings={"seq_len": int(run.training["seq_len"]), "seed": run.config.seed},  # both are in the pack cache key
     )
-    if made is None:
-        return [Example(completion=document.text, doc_id=document.id)]
+    made = stream_from_plugin(run.domain_plugin, "make_examples", made, lambda: document.source)
     return [laid_out(example, tokenizer) for example in made]
 
 

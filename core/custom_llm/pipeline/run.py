@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import os
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from custom_llm.config import RunConfig, resolve_domain_options
-from custom_llm.errors import ConfigError
+from custom_llm.errors import ConfigError, CustomLLMError, PluginFailure
 from custom_llm.pipeline.base_model import BaseSource, base_folder, resolve_base_model
 from custom_llm.pipeline.cache import StageCache
+from custom_llm.plugin_calls import call_plugin
 from custom_llm.plugins import Plugins
-from custom_llm.records import Domain, Recipe, StageReport
+from custom_llm.records import STAGES, Domain, Recipe, StageEvent, StageReport
 
 CACHE_VARIABLE = "CUSTOM_LLM_CACHE_DIR"
 TRAINING_KEYS = (
@@ -47,6 +50,16 @@ class Run:
     def hook(self) -> Any:
         return self.plugins.hook
 
+    @property
+    def domain_plugin(self) -> str:
+        """The plugin that registered the run's domain (named in any error of its functions)."""
+        return self.plugins.domains.owner(self.domain.name)
+
+    def call_domain(self, function: str, **arguments: Any) -> Any:
+        """The domain's own ``function`` (``discover``, ``ingest``, ``make_examples`` ...), with the
+        arguments it accepts; an exception in it names the plugin (``custom_llm.plugin_calls``)."""
+        return call_plugin(self.domain_plugin, function, getattr(self.domain, function), **arguments)
+
     def base_folder(self) -> Path:
         """The base model's transformers folder (a GGUF base is converted on first use, then cached)."""
         if self.base is None:
@@ -56,19 +69,49 @@ class Run:
     def report(self, stage: str) -> StageReport:
         return self.reports.setdefault(stage, StageReport())
 
+    def event(self, stage: str, result: dict[str, Any] | None = None, error: BaseException | None = None) -> StageEvent:
+        """The read-only record lifecycle hooks get: counts from the stage's report, and the plain
+        values (numbers, strings, flags) of its result."""
+        report = self.reports.get(stage)
+        summary = {k: v for k, v in (result or {}).items() if isinstance(v, (bool, int, float, str))}
+        return StageEvent(stage=stage, domain=self.domain.name, run_dir=self.output,
+                          counts=MappingProxyType(dict(report.counts) if report else {}), summary=MappingProxyType(summary),
+                          error=f"{type(error).__name__}: {error}" if error is not None else "")
+
     @contextmanager
     def stage(self, name: str) -> Iterator[dict[str, Any]]:
-        """Time a stage and call the lifecycle hooks around it."""
+        """Time a stage and call the lifecycle hooks around it; a plugin's traceback (a skipped
+        unit's, or a plugin failure's) goes to ``logs/errors.log`` in the run directory."""
+        if name not in STAGES:
+            raise ValueError(f"unknown stage {name!r}: add it to custom_llm.records.STAGES")
         result: dict[str, Any] = {}
-        self.hook.before_stage(stage=name, run=self)
+        self.hook.before_stage(event=self.event(name))
         started = time.perf_counter()
         try:
             yield result
         except BaseException as error:
-            self.hook.on_stage_error(stage=name, run=self, error=error)
+            if isinstance(error, Exception) and not isinstance(error, CustomLLMError) or isinstance(error, PluginFailure):
+                self.log_error(name, "".join(traceback.format_exception(error)))
+            self.hook.on_stage_error(event=self.event(name, result, error))
             raise
+        finally:
+            report = self.reports.get(name)
+            for text in report.tracebacks if report else []:
+                self.log_error(name, text)
+            if report:
+                report.tracebacks.clear()
         self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - started, 3)
-        self.hook.after_stage(stage=name, run=self, result=result)
+        self.hook.after_stage(event=self.event(name, result))
+
+    def log_error(self, stage: str, text: str) -> None:
+        """Append a traceback to the run directory's ``logs/errors.log``."""
+        log = self.output / "logs" / "errors.log"
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a", encoding="utf-8") as handle:
+                handle.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} stage {stage}\n{text.rstrip()}\n")
+        except OSError:
+            pass  # the log is a convenience: never let it hide the error itself
 
 
 def default_cache_dir() -> Path:
@@ -139,11 +182,9 @@ def _choose_recipe_and_base(config: RunConfig, plugins: Plugins, domain: Domain,
 
 
 def _resolve_training(config: RunConfig, plugins: Plugins, domain: Domain, recipe: Recipe) -> dict[str, Any]:
-    """Recipe defaults, then the domain's overrides, then the user's settings."""
+    """Recipe defaults, then the domain's ``recipe_defaults`` for it, then the user's settings."""
     training: dict[str, Any] = dict(recipe.defaults)
-    for overrides in plugins.hook.recipe_overrides(domain=domain.name, recipe=recipe.name):
-        if overrides:
-            training.update(overrides)
+    training.update(domain.recipe_defaults.get(recipe.name, {}))
     for key in TRAINING_KEYS:
         value = getattr(config, key)
         if value is not None:

@@ -23,11 +23,12 @@ def auto_vocab_size(train_bytes: int) -> int:
 
 
 def domain_tokens(run: Run, tokenizer: Any) -> list[str]:
+    if run.domain.special_tokens is None:
+        return []
     tokens: list[str] = []
-    for answer in run.hook.special_tokens(domain=run.domain.name, options=run.options, tokenizer=tokenizer):
-        for token in answer or []:
-            if token not in tokens:
-                tokens.append(token)
+    for token in run.call_domain("special_tokens", options=run.options, tokenizer=tokenizer) or []:
+        if token not in tokens:
+            tokens.append(str(token))
     return tokens
 
 

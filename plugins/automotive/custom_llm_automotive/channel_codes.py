@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
-from custom_llm.errors import InputError
+from custom_llm import InputError
 
 CODE_LENGTH = 16
 _VALID = re.compile(r"[A-Za-z0-9?]{16}")

@@ -29,7 +29,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from custom_llm.records import Cases, EvalContext, Evaluator
+from custom_llm import Cases, EvalContext, Evaluator
 
 _NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+]?\.\d+")
 _VERDICT = re.compile(r"\b(yes|no|exceeds?|exceeded|within|above|below|fails?|failed|pass|passes|passed)\b", re.I)

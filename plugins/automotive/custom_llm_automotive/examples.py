@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from custom_llm.records import Document, Example
+from custom_llm import Document, Example
 
 from custom_llm_automotive.summaries import context_for, prompt, qa_items
 

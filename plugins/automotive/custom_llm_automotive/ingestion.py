@@ -10,8 +10,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from custom_llm.records import Document, StageReport
-from custom_llm.sources import relative_name
+from custom_llm import Document, StageReport, relative_name
 
 CHANNEL_SUFFIX = re.compile(r"^\.\d{3,}$")
 
@@ -36,7 +35,7 @@ def _split(files: list[Path], report_extensions: set[str]) -> dict[str, list[Pat
 def ingest_files(
     source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport
 ) -> Iterator[Document]:
-    from custom_llm_automotive.isomme import ChannelError, channel_files, find_channel_folder, read_test
+    from custom_llm_automotive.isomme import find_channel_folder
 
     extensions = {e.lower() for e in options.get("report_extensions", [".txt", ".pdf", ".md"])}
     kinds = _split(files, extensions)
@@ -62,39 +61,12 @@ def ingest_files(
 
     for kind, path, index in jobs:
         name = relative_name(path, source)
-        try:
-            if kind == "ev5":
-                from custom_llm_automotive.nhtsa import read_ev5
-
-                test = read_ev5(path, allowed)
-                consumed.update(p for p in kinds["channel"]
-                                if p.parent == path.parent and p.stem.lower() == path.stem.lower())
-                source_format = "NHTSA EV5"
-            else:
-                test = read_test(path if kind == "iso" else None, index, allowed)
-                if index is not None:
-                    consumed.update(channel_files(index.parent, index.stem).values())
-                source_format = "ISO-MME"
-        except ChannelError as error:
-            report.skip(name, str(error))
-            continue
-        except Exception as error:  # bad input must never stop the run; the reason names the failure
-            report.skip(name, f"unreadable test: {type(error).__name__}: {error}")
-            continue
-        for issue_path, reason in test.issues:
-            report.skip(relative_name(Path(issue_path), source), reason)
-        for note in test.notes:
-            report.count(f"notes: {note.split(':')[0] if ':' in note else note}")
-        if not test.channels:
-            report.skip(name, "no usable channel: every channel file of this test was left out")
-            continue
-        document = _test_document(test, name, source_format, options, report)
-        if document is None:
-            continue
-        tests_by_folder[path.parent if kind != "iso-index" else path.parent.parent] = test.test_id
-        report.count("documents: test summaries")
-        report.count("channels read", len(test.channels))
-        yield document
+        document = None
+        with report.reading(name):  # any other failure leaves this test out, with its reason
+            document = _read_test(kind, path, index, name, allowed, kinds["channel"], consumed, source, options, report)
+        if document is not None:
+            tests_by_folder[path.parent if kind != "iso-index" else path.parent.parent] = document.metadata["test_id"]
+            yield document
 
     for path in sorted(set(kinds["channel"]) - consumed):
         report.skip(relative_name(path, source),
@@ -102,19 +74,51 @@ def ingest_files(
 
     known_ids = sorted(set(tests_by_folder.values()), key=len, reverse=True)
     for path in sorted(kinds["report"]):
-        yield from _report_documents(path, source, options, report, tests_by_folder, known_ids)
+        sections: list[Document] = []
+        with report.reading(relative_name(path, source)):
+            sections = list(_report_documents(path, source, options, report, tests_by_folder, known_ids))
+        yield from sections
 
 
-def _test_document(test: Any, name: str, source_format: str, options: Mapping[str, Any],
-                   report: StageReport) -> Document | None:
+def _read_test(kind: str, path: Path, index: Path | None, name: str, allowed: set[Path], channels: list[Path],
+               consumed: set[Path], source: Path, options: Mapping[str, Any], report: StageReport) -> Document | None:
+    """One crash test (ISO-MME or EV5, with its channel files) as a summary document, or None
+    after reporting why it is left out."""
+    from custom_llm_automotive.isomme import ChannelError, channel_files, read_test
+
+    try:
+        if kind == "ev5":
+            from custom_llm_automotive.nhtsa import read_ev5
+
+            test = read_ev5(path, allowed)
+            consumed.update(p for p in channels if p.parent == path.parent and p.stem.lower() == path.stem.lower())
+            source_format = "NHTSA EV5"
+        else:
+            test = read_test(path if kind == "iso" else None, index, allowed)
+            if index is not None:
+                consumed.update(channel_files(index.parent, index.stem).values())
+            source_format = "ISO-MME"
+    except ChannelError as error:
+        report.skip(name, str(error))
+        return None
+    for issue_path, reason in test.issues:
+        report.skip(relative_name(Path(issue_path), source), reason)
+    for note in test.notes:
+        report.count(f"notes: {note.split(':')[0] if ':' in note else note}")
+    if not test.channels:
+        report.skip(name, "no usable channel: every channel file of this test was left out")
+        return None
+    document = _test_document(test, name, source_format, options)
+    report.count("documents: test summaries")
+    report.count("channels read", len(test.channels))
+    return document
+
+
+def _test_document(test: Any, name: str, source_format: str, options: Mapping[str, Any]) -> Document:
     from custom_llm_automotive.analysis import analyse
     from custom_llm_automotive.summaries import summary_text
 
-    try:
-        results = analyse(test, standard=options.get("cfc_standard", "SAE J211"), source_format=source_format)
-    except Exception as error:  # a channel the criteria cannot use must not stop the run
-        report.skip(name, f"criteria failed: {type(error).__name__}: {error}")
-        return None
+    results = analyse(test, standard=options.get("cfc_standard", "SAE J211"), source_format=source_format)
     results["source"] = name
     return Document(text=summary_text(results), source=name, group=test.test_id,
                     metadata={"doc_type": "test", "test_id": test.test_id, "results": results})

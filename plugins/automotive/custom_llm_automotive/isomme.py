@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from custom_llm.errors import InputError
-from custom_llm.records import printable
+from custom_llm import InputError, printable
 
 from custom_llm_automotive.channel_codes import ChannelCode, ChannelCodeError, decode
 from custom_llm_automotive.units import UnitError, normalise

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from custom_llm.records import printable
+from custom_llm import printable
 
 from custom_llm_automotive.channel_codes import ChannelCodeError, decode
 from custom_llm_automotive.isomme import (

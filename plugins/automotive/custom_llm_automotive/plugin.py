@@ -1,7 +1,8 @@
 """The ``automotive`` domain: crash tests in, a model that reads them like a safety engineer out.
 
-Hook implementations only; each imports the module that does the work when it is called, so loading
-this plugin (``custom-llm --help``, ``custom-llm plugins``) imports neither numpy, scipy nor pypdf.
+The domain's functions and its registration; each function imports the module that does the work
+when it is called, so loading this plugin (``custom-llm --help``, ``custom-llm plugins``) imports
+neither numpy, scipy nor pypdf.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from custom_llm import hookimpl
-from custom_llm.records import Document, Domain, StageReport
-from custom_llm.sources import relative_name, walk_files
+from custom_llm import Document, Domain, Example, StageReport, hookimpl, relative_name, walk_files
 
 NAME = "automotive"
 EVALUATORS = ("automotive_numeric_qa", "automotive_verdicts", "automotive_report_fields")
@@ -27,21 +26,6 @@ OPTIONS: dict[str, Any] = {
     "report_extensions": [".txt", ".pdf"],
 }
 CHANNEL_SUFFIX = re.compile(r"^\.\d{3,}$")
-
-
-@hookimpl
-def register_domains(register):
-    register(
-        Domain(
-            name=NAME,
-            description="Crash tests: ISO-MME test sets, NHTSA EV5 ASCII X-Y data and test reports (txt, PDF); "
-            "injury criteria against FMVSS 208 limits.",
-            options=OPTIONS,
-            evaluators=EVALUATORS,
-            default_recipe="lora",
-            default_base_model="smollm2-135m-instruct",
-        )
-    )
 
 
 def _kind(path: Path, report_extensions: set[str]) -> str | None:
@@ -59,10 +43,7 @@ def _kind(path: Path, report_extensions: set[str]) -> str | None:
     return None
 
 
-@hookimpl
-def discover_files(domain: str, source: Path, options: Mapping[str, Any], report: StageReport):
-    if domain != NAME:
-        return None
+def discover(source: Path, options: Mapping[str, Any], report: StageReport) -> list[Path]:
     extensions = {e.lower() for e in options["report_extensions"]}
     files = []
     for path in walk_files(source, report):
@@ -78,26 +59,40 @@ def discover_files(domain: str, source: Path, options: Mapping[str, Any], report
     return files
 
 
-@hookimpl
-def ingest(domain: str, source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport):
-    if domain != NAME:
-        return None
-    return _ingest(source, files, options, report)
-
-
-def _ingest(source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport) -> Iterator[Document]:
+def ingest(source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport) -> Iterator[Document]:
     from custom_llm_automotive.ingestion import ingest_files
 
     yield from ingest_files(source, files, options, report)
 
 
-@hookimpl
-def make_examples(domain: str, document: Document, options: Mapping[str, Any], rng: Any):
-    if domain != NAME:
-        return None
+def make_examples(document: Document, options: Mapping[str, Any], rng: Any) -> list[Example]:
     from custom_llm_automotive.examples import examples_for
 
     return examples_for(document, options, rng)
+
+
+# the default run (base and tuned evaluation included) within about 15 minutes on 2 CPU cores;
+# short budgeted runs need a high learning rate (docs/recipes.md)
+TUNING = {"batch_size": 4, "learning_rate": 1e-3, "time_budget": "8m"}
+
+
+@hookimpl
+def register_domains(register):
+    register(
+        Domain(
+            name=NAME,
+            description="Crash tests: ISO-MME test sets, NHTSA EV5 ASCII X-Y data and test reports (txt, PDF); "
+            "injury criteria against FMVSS 208 limits.",
+            discover=discover,
+            ingest=ingest,
+            make_examples=make_examples,
+            recipe_defaults={"lora": TUNING, "qlora": TUNING, "full": TUNING},
+            options=OPTIONS,
+            evaluators=EVALUATORS,
+            default_recipe="lora",
+            default_base_model="smollm2-135m-instruct",
+        )
+    )
 
 
 @hookimpl
@@ -107,11 +102,3 @@ def register_evaluators(register):
     for evaluator in EVALUATOR_OBJECTS:
         register(evaluator)
 
-
-@hookimpl
-def recipe_overrides(domain: str, recipe: str):
-    if domain != NAME or recipe not in ("lora", "qlora", "full"):
-        return None
-    # the default run (base and tuned evaluation included) within about 15 minutes on 2 CPU cores
-    # short budgeted runs need a high learning rate (docs/recipes.md)
-    return {"batch_size": 4, "learning_rate": 1e-3, "time_budget": "8m"}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from custom_llm.errors import InputError
+from custom_llm import InputError
 
 _NUMBERED = re.compile(r"^\s*(\d+(?:\.\d+)*)\.?\s+([A-Za-z][^:]{1,78})$")
 _MARKDOWN = re.compile(r"^\s*#{1,6}\s+(.+?)\s*#*\s*$")

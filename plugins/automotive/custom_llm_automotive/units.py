@@ -7,7 +7,7 @@ angular velocity deg/s, time s. A unit that is not in this table is refused with
 
 from __future__ import annotations
 
-from custom_llm.errors import InputError
+from custom_llm import InputError
 
 STANDARD_GRAVITY = 9.80665  # m/s², ISO 80000-3
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from custom_llm.records import Document, StageReport
+from custom_llm import Document, StageReport
 
 MINHASH_KEY = "_minhash"
 NGRAM = 5

@@ -16,8 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from custom_llm.records import StageReport
-from custom_llm.sources import is_inside
+from custom_llm import StageReport, is_inside
 
 # Folders that hold dependencies, build output or tool state rather than the organization's code.
 VENDORED_DIRS = frozenset({

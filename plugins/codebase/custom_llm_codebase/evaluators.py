@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from custom_llm.records import Cases, Document, EvalContext
+from custom_llm import Cases, Document, EvalContext
 from custom_llm_codebase.examples import units_of
 from custom_llm_codebase.fim import fim_prompt, fim_tokens
 from custom_llm_codebase.units import BRACE_LANGUAGES

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from custom_llm.records import Document, Example
+from custom_llm import Document, Example
 from custom_llm_codebase.fim import fim_tokens, format_fim, random_span, syntax_span
 from custom_llm_codebase.languages import header, is_parsed
 from custom_llm_codebase.units import BRACE_LANGUAGES, extract, units_text_valid

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from custom_llm.errors import InputError
+from custom_llm import InputError
 
 # Sentinel sets known from released code models, tried in this order on a base tokenizer.
 KNOWN_SETS: tuple[tuple[str, str, str], ...] = (

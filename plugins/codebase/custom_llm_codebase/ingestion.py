@@ -17,8 +17,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from custom_llm.records import Document, FileIssue, StageReport
-from custom_llm.sources import read_text, relative_name
+from custom_llm import Document, FileIssue, StageReport, read_text, relative_name
 from custom_llm_codebase.discovery import generated_or_minified
 from custom_llm_codebase.languages import is_parsed, language_of
 from custom_llm_codebase.units import extract
@@ -68,23 +67,27 @@ def ingest_files(
         yield from _ingest_pool(jobs, options, report, workers)
         return
     for path, rel in jobs:
-        document = ingest_one(path, rel, options, report)
+        document = None
+        with report.reading(rel):  # any failure leaves this file out, with its reason
+            document = ingest_one(path, rel, options, report)
         if document is not None:
             yield document
 
 
-def _work(job: tuple[Path, str, Mapping[str, Any]]) -> tuple[Document | None, Counter, list[FileIssue]]:
+def _work(job: tuple[Path, str, Mapping[str, Any]]) -> tuple[Document | None, Counter, list[FileIssue], list[str]]:
     from custom_llm_codebase.dedup import MINHASH_KEY, signature_bytes
     from custom_llm_codebase.redaction import redact_document
 
     path, rel, options = job
     local = StageReport()
-    document = ingest_one(path, rel, options, local)
-    if document is not None:
-        document = redact_document(document, local, mark=True)
-        signature = signature_bytes(document.text, int(options.get("num_perm", 256)))
-        document = document.replace(metadata={**document.metadata, MINHASH_KEY: signature})
-    return document, local.counts, local.issues
+    document = None
+    with local.reading(rel):  # any failure leaves this file out, with its reason
+        document = ingest_one(path, rel, options, local)
+        if document is not None:
+            document = redact_document(document, local, mark=True)
+            signature = signature_bytes(document.text, int(options.get("num_perm", 256)))
+            document = document.replace(metadata={**document.metadata, MINHASH_KEY: signature})
+    return document, local.counts, local.issues, local.tracebacks
 
 
 def _pool_context(multiprocessing: Any) -> Any:
@@ -113,15 +116,18 @@ def _ingest_pool(jobs: list[tuple[Path, str]], options: Mapping[str, Any], repor
     done = 0
     try:
         with ProcessPoolExecutor(workers, mp_context=_pool_context(multiprocessing)) as pool:
-            for document, counts, issues in pool.map(_work, [(p, r, plain) for p, r in jobs], chunksize=8):
+            for document, counts, issues, tracebacks in pool.map(_work, [(p, r, plain) for p, r in jobs], chunksize=8):
                 done += 1
                 report.counts.update(counts)
                 report.issues.extend(issues)
+                report.tracebacks.extend(tracebacks)
                 if document is not None:
                     yield document
     except BrokenProcessPool:
         report.count("workers failed: the remaining files were ingested in one process")
         for path, rel in jobs[done:]:
-            document = ingest_one(path, rel, options, report)
+            document = None
+            with report.reading(rel):
+                document = ingest_one(path, rel, options, report)
             if document is not None:
                 yield document

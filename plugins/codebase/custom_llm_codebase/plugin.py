@@ -1,18 +1,17 @@
-"""The ``codebase`` domain's hook implementations: what custom-llm loads from the entry point.
+"""The ``codebase`` domain and its registration: what custom-llm loads from the entry point.
 
-Importing this module stays cheap (no tree-sitter, detect-secrets, datasketch or numpy): each hook
-imports the module that does the work when it is called, so ``custom-llm --help`` and
+Importing this module stays cheap (no tree-sitter, detect-secrets, datasketch or numpy): each of the
+domain's functions imports the module that does the work when it is called, so ``custom-llm --help`` and
 ``custom-llm plugins`` are not slowed down by this plugin.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from custom_llm import hookimpl
-from custom_llm.records import Document, Domain, Evaluator, Preparer, StageReport
+from custom_llm import Document, Domain, Evaluator, Example, Preparer, StageReport, hookimpl
 
 NAME = "codebase"
 OPTIONS: dict[str, Any] = {
@@ -31,6 +30,38 @@ EVALUATOR_NAMES = ("code-exact", "code-line-completion", "code-infilling")
 EXTRA_EVALUATORS = ("code-function-body",)  # registered, for plugins and configs that name it; greedy generation is slow
 
 
+def discover(source: Path, options: Mapping[str, Any], report: StageReport) -> list[Path]:
+    from custom_llm_codebase.discovery import discover as find
+
+    return find(Path(source), options, report)
+
+
+def ingest(source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport) -> Iterator[Document]:
+    from custom_llm_codebase.ingestion import ingest_files
+
+    return ingest_files(Path(source), files, options, report)
+
+
+def special_tokens(tokenizer: Any) -> list[str]:
+    from custom_llm_codebase.fim import existing_fim_tokens, fim_tokens
+
+    if existing_fim_tokens(tokenizer) is not None:
+        return []  # the base model's own FIM tokens are used; nothing to add
+    return fim_tokens(tokenizer).as_list()
+
+
+def make_examples(document: Document, options: Mapping[str, Any], rng: Any, tokenizer: Any) -> list[Example]:
+    from custom_llm_codebase.examples import make_examples as build
+
+    return build(document, options, rng, tokenizer)
+
+
+# the demo's budget: the whole default run (both evaluations included) within 10 minutes on 2 CPU cores;
+# a short run needs a high rate: over 20 steps of 4 x 512 tokens, 2e-4 gained 2.2% held-out loss, 1e-3 5.5%, 3e-3 6.5%
+ADAPTER = {"seq_len": 512, "batch_size": 4, "learning_rate": 2e-3, "lora_targets": ["all-linear"], "time_budget": "5m"}
+RECIPE_DEFAULTS = {"lora": ADAPTER, "qlora": ADAPTER, "full": {"seq_len": 512}, "scratch": {"seq_len": 256}}
+
+
 @hookimpl
 def register_domains(register):
     register(
@@ -38,6 +69,11 @@ def register_domains(register):
             name=NAME,
             description="A code repository (git work tree or folder): tree-sitter units, secret redaction, "
             "near-dedup, fill-in-the-middle, code completion evaluators.",
+            discover=discover,
+            ingest=ingest,
+            make_examples=make_examples,
+            special_tokens=special_tokens,
+            recipe_defaults=RECIPE_DEFAULTS,
             options=OPTIONS,
             evaluators=EVALUATOR_NAMES,
             default_recipe="lora",
@@ -45,24 +81,6 @@ def register_domains(register):
             default_source=".",
         )
     )
-
-
-@hookimpl
-def discover_files(domain: str, source: Path, options: Mapping[str, Any], report: StageReport):
-    if domain != NAME:
-        return None
-    from custom_llm_codebase.discovery import discover
-
-    return discover(Path(source), options, report)
-
-
-@hookimpl
-def ingest(domain: str, source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport):
-    if domain != NAME:
-        return None
-    from custom_llm_codebase.ingestion import ingest_files
-
-    return ingest_files(Path(source), files, options, report)
 
 
 def _redaction(options: Mapping[str, Any], report: StageReport):
@@ -81,41 +99,6 @@ def _near_dedup(options: Mapping[str, Any], report: StageReport):
 def register_preparers(register):
     register(Preparer(name="code-secret-redaction", start=_redaction, domains=(NAME,), order=10))
     register(Preparer(name="code-near-dedup", start=_near_dedup, domains=(NAME,), order=35))
-
-
-@hookimpl
-def special_tokens(domain: str, options: Mapping[str, Any], tokenizer: Any):
-    if domain != NAME:
-        return None
-    from custom_llm_codebase.fim import existing_fim_tokens, fim_tokens
-
-    if existing_fim_tokens(tokenizer) is not None:
-        return []  # the base model's own FIM tokens are used; nothing to add
-    return fim_tokens(tokenizer).as_list()
-
-
-@hookimpl
-def make_examples(domain: str, document: Document, options: Mapping[str, Any], rng: Any, tokenizer: Any):
-    if domain != NAME:
-        return None
-    from custom_llm_codebase.examples import make_examples as build
-
-    return build(document, options, rng, tokenizer)
-
-
-@hookimpl
-def recipe_overrides(domain: str, recipe: str):
-    if domain != NAME:
-        return None
-    if recipe in ("lora", "qlora"):
-        # the demo's budget: the whole default run (both evaluations included) within 10 minutes on 2 CPU cores;
-        # a short run needs a high rate: over 20 steps of 4 x 512 tokens, 2e-4 gained 2.2% held-out loss, 1e-3 5.5%, 3e-3 6.5%
-        return {"seq_len": 512, "batch_size": 4, "learning_rate": 2e-3, "lora_targets": ["all-linear"], "time_budget": "5m"}
-    if recipe == "full":
-        return {"seq_len": 512}
-    if recipe == "scratch":
-        return {"seq_len": 256}
-    return None
 
 
 def _evaluator(name: str):

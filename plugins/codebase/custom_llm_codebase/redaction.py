@@ -29,7 +29,7 @@ from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any
 
-from custom_llm.records import Document, StageReport
+from custom_llm import Document, StageReport
 
 # (type, literal triggers (any must occur in the text), pattern, left boundary needed). Every pattern
 # starts with a literal so that the regex engine can skip to it; priority is list order. An empty

@@ -11,7 +11,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from custom_llm.records import Document, Example
+from custom_llm import Document, Example
 
 TEMPLATES: dict[str, dict[str, str]] = {
     "en": {

@@ -12,8 +12,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from custom_llm.errors import InputError
-from custom_llm.records import Document, StageReport, printable, stable_id
+from custom_llm import Document, InputError, StageReport, printable, stable_id
 
 from custom_llm_public_sector import language
 from custom_llm_public_sector.units import ParsedFile, Unit

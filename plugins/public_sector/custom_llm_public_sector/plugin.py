@@ -10,9 +10,18 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from custom_llm import hookimpl
-from custom_llm.records import Document, Domain, EvalContext, Evaluator, Preparer, StageReport
-from custom_llm.sources import relative_name, walk_files
+from custom_llm import (
+    Document,
+    Domain,
+    EvalContext,
+    Evaluator,
+    Example,
+    Preparer,
+    StageReport,
+    hookimpl,
+    relative_name,
+    walk_files,
+)
 
 NAME = "public_sector"
 # Kept in step with pii.KIND_NAMES (a test checks); spelled out so this module need not import pii.
@@ -38,7 +47,7 @@ def _options(options: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def check_options(options: Mapping[str, Any]) -> None:
     """Refuse values core's type check lets through, before any file is read."""
-    from custom_llm.errors import ConfigError
+    from custom_llm import ConfigError
 
     if options["group_by"] not in ("file", "document"):
         raise ConfigError(f"public_sector option group_by must be 'file' or 'document', not {options['group_by']!r}.")
@@ -51,25 +60,7 @@ def check_options(options: Mapping[str, Any]) -> None:
             raise ConfigError(f"public_sector option {key} must not be negative, got {options[key]!r}.")
 
 
-@hookimpl
-def register_domains(register):
-    register(
-        Domain(
-            name=NAME,
-            description="Legislation and government documents (USLM, Akoma Ntoso, eCFR, Federal Register XML, "
-            "HTML, PDF, DOCX, text) with citations, personal-data redaction and citation metrics.",
-            options=OPTIONS,
-            evaluators=EVALUATORS,
-            default_recipe="lora",
-            default_base_model="smollm2-135m-instruct",
-        )
-    )
-
-
-@hookimpl
-def discover_files(domain: str, source: Path, options: Mapping[str, Any], report: StageReport):
-    if domain != NAME:
-        return None
+def discover(source: Path, options: Mapping[str, Any], report: StageReport) -> list[Path]:
     settings = _options(options)
     check_options(settings)
     extensions = {e.lower() for e in settings["extensions"]}
@@ -93,32 +84,25 @@ def discover_files(domain: str, source: Path, options: Mapping[str, Any], report
     return files
 
 
-@hookimpl
-def ingest(domain: str, source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport):
-    if domain != NAME:
-        return None
-    return _ingest(source, files, _options(options), report)
-
-
-def _ingest(source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport) -> Iterator[Document]:
+def ingest(source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport) -> Iterator[Document]:
     from custom_llm_public_sector.ingestion import Refused, documents, read_file
 
+    options = _options(options)
     for path in files:
         name = relative_name(path, source)
-        try:
-            parsed = read_file(path, name, options)
-        except Refused as error:
-            report.skip(name, str(error))
-            continue
-        except RecursionError:
-            report.skip(name, "refused: the document nests too deeply to be read safely")
-            continue
-        except Exception as error:  # a parser bug must cost one file, not the run
-            report.skip(name, f"internal error: the public_sector parser failed ({type(error).__name__}: {error}); "
-                        "please report it with the file")
-            continue
-        report.count(f"files: {parsed.format}")
-        yield from documents(parsed, name, options, report)
+        units: list[Document] = []
+        with report.reading(name):  # any other failure leaves this file out, with its reason
+            try:
+                parsed = read_file(path, name, options)
+            except Refused as error:
+                report.skip(name, str(error))
+                continue
+            except RecursionError:
+                report.skip(name, "refused: the document nests too deeply to be read safely")
+                continue
+            report.count(f"files: {parsed.format}")
+            units = list(documents(parsed, name, options, report))
+        yield from units
 
 
 @hookimpl
@@ -132,10 +116,7 @@ def _start_redaction(options: Mapping[str, Any], report: StageReport):
     return pii.start(_options(options), report)
 
 
-@hookimpl
-def make_examples(domain: str, document: Document, options: Mapping[str, Any], rng: Any, tokenizer: Any):
-    if domain != NAME:
-        return None
+def make_examples(document: Document, options: Mapping[str, Any], rng: Any) -> list[Example]:
     from custom_llm_public_sector.examples import make
 
     return make(document, _options(options), rng)
@@ -175,10 +156,25 @@ def register_evaluators(register):
     )
 
 
+# the default run (base and tuned evaluation included) within about 15 minutes on 2 CPU cores;
+# short budgeted runs need a high learning rate (docs/recipes.md)
+TUNING = {"batch_size": 4, "learning_rate": 1e-3, "time_budget": "8m"}
+
+
 @hookimpl
-def recipe_overrides(domain: str, recipe: str):
-    if domain != NAME or recipe not in ("lora", "qlora", "full"):
-        return None
-    # the default run (base and tuned evaluation included) within about 15 minutes on 2 CPU cores
-    # short budgeted runs need a high learning rate (docs/recipes.md)
-    return {"batch_size": 4, "learning_rate": 1e-3, "time_budget": "8m"}
+def register_domains(register):
+    register(
+        Domain(
+            name=NAME,
+            description="Legislation and government documents (USLM, Akoma Ntoso, eCFR, Federal Register XML, "
+            "HTML, PDF, DOCX, text) with citations, personal-data redaction and citation metrics.",
+            discover=discover,
+            ingest=ingest,
+            make_examples=make_examples,
+            recipe_defaults={"lora": TUNING, "qlora": TUNING, "full": TUNING},
+            options=OPTIONS,
+            evaluators=EVALUATORS,
+            default_recipe="lora",
+            default_base_model="smollm2-135m-instruct",
+        )
+    )

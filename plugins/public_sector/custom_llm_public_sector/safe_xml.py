@@ -14,7 +14,7 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from custom_llm.errors import InputError
+from custom_llm import InputError
 
 
 class UnsafeXML(InputError):
