@@ -32,7 +32,7 @@ BF16 = use_bf16("auto")
 def build_run(base: str, corpus_folder: Path, output: Path, seq_len: int, batch: int):
     from custom_llm.config import RunConfig
     from custom_llm.pipeline.progress import make_console
-    from custom_llm.pipeline.run import build_run as resolve
+    from custom_llm.pipeline.run_state import build_run as resolve
     from custom_llm.plugins import get_plugins
 
     config = RunConfig(domain="text", sources=[str(corpus_folder)], recipe="lora", base_model=base, output=str(output),
@@ -55,7 +55,7 @@ def main() -> None:
     from training_throughput import StepClock, corpus, peak_rates
 
     from custom_llm.pipeline.models import load_base_model, wrap_adapter
-    from custom_llm.pipeline.packing import pack
+    from custom_llm.pipeline.packers import pack
     from custom_llm.pipeline.scoring import collate_blocks
     from custom_llm.pipeline.tokenization import load_base_tokenizer
     from custom_llm.pipeline.training import StepPlan, _scheduled_trainer, training_arguments

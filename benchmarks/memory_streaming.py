@@ -36,9 +36,9 @@ def child_main(corpus: str, cache: str, num_proc: str, seq_len: int) -> None:
     """In the child: the preparation stages of a run, then one JSON line with what they did."""
     started = time.perf_counter()
     from custom_llm.config import RunConfig
+    from custom_llm.pipeline.orchestration import prepare_data
     from custom_llm.pipeline.progress import make_console
-    from custom_llm.pipeline.run import build_run
-    from custom_llm.pipeline.runner import prepare_data
+    from custom_llm.pipeline.run_state import build_run
     from custom_llm.plugins import get_plugins
 
     config = RunConfig(domain="text", recipe="scratch", sources=[corpus], cache_dir=cache, output=str(Path(cache) / "run"),
@@ -48,8 +48,8 @@ def child_main(corpus: str, cache: str, num_proc: str, seq_len: int) -> None:
     data = prepare_data(run)
     print(json.dumps({
         "timings": run.timings, "wall": time.perf_counter() - started, "imports_and_setup": imported,
-        "documents": data["ingested"]["count"], "train": data["packed"]["train"].to_json(),
-        "num_proc": data["packed"].get("num_proc"), "cached": {k: bool(data[k].get("cached")) for k in ("ingested", "split", "tok", "packed")},
+        "documents": data.ingested.count, "train": data.packed.train.to_json(),
+        "num_proc": data.packed.num_proc, "cached": {name: result.cached for name, result in data.stages().items()},
     }))
 
 

@@ -143,7 +143,7 @@ class PlainTrainer:
 def packed_blocks(docs_ids: list[list[int]], eos: int, seq_len: int) -> tuple[list[dict], int]:
     """custom-llm's packing of the documents (each as ``[eos] + ids + [eos]``); returns the blocks
     and the documents' own token count."""
-    from custom_llm.pipeline.packing import Packer
+    from custom_llm.pipeline.packers import Packer
 
     packer = Packer(seq_len, eos)
     blocks = []

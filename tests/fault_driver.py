@@ -10,6 +10,7 @@ stage: how the distributed tests see which process prepared the data.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -30,6 +31,7 @@ def on_call(owner: Any, name: str, number: int, when: Callable[..., bool] = lamb
     original = getattr(owner, name)
     calls = 0
 
+    @functools.wraps(original)  # keeps the signature (core passes a domain's function only what it declares)
     def planted(*args: Any, **kwargs: Any) -> Any:
         nonlocal calls
         if when(*args, **kwargs):
@@ -41,34 +43,27 @@ def on_call(owner: Any, name: str, number: int, when: Callable[..., bool] = lamb
     setattr(owner, name, planted)
 
 
-class KillDuringIngestion:
-    """Dies in the middle of the ingestion stream, after a few documents."""
+def kill_during_ingestion() -> None:
+    """Die in the middle of the text domain's ingestion stream, after a few documents."""
+    from custom_llm.default_plugins import text_domain
 
-    @hookimpl(wrapper=True)
-    def ingest(self):
-        stream = yield
-        return None if stream is None else self._dying(stream)
+    original = text_domain.ingest
 
-    @staticmethod
-    def _dying(stream):
-        for number, document in enumerate(stream, start=1):
+    @functools.wraps(original)  # keeps the signature: core passes only the arguments it declares
+    def dying(*args: Any, **kwargs: Any) -> Any:
+        for number, document in enumerate(original(*args, **kwargs), start=1):
             if number > DOCUMENTS_BEFORE_KILL:
                 die()
             yield document
 
+    text_domain.ingest = dying  # read by register_domains when the registries are built
 
-class KillDuringTokenization:
-    """Dies while training documents are turned into examples and tokenized."""
 
-    def __init__(self) -> None:
-        self.calls = 0
+def kill_during_tokenization() -> None:
+    """Die while training documents are turned into examples and tokenized."""
+    from custom_llm.default_plugins import text_domain
 
-    @hookimpl(wrapper=True)
-    def make_examples(self):
-        self.calls += 1
-        if self.calls > DOCUMENTS_BEFORE_KILL:
-            die()
-        return (yield)
+    on_call(text_domain, "make_examples", DOCUMENTS_BEFORE_KILL + 1)
 
 
 class StageLog:
@@ -76,9 +71,9 @@ class StageLog:
         self.path = path
 
     @hookimpl
-    def after_stage(self, stage, result):
+    def after_stage(self, event):
         with open(self.path, "a", encoding="utf-8") as log:
-            log.write(f"{os.environ.get('RANK', '0')} {stage} {bool(result.get('cached'))}\n")
+            log.write(f"{os.environ.get('RANK', '0')} {event.stage} {bool(event.summary.get('cached'))}\n")
 
 
 def plant(point: str) -> None:
@@ -88,9 +83,9 @@ def plant(point: str) -> None:
         get_plugins().register(StageLog(os.environ["STAGE_LOG"]), "stage-log")
 
     if point == "ingestion":
-        get_plugins().register(KillDuringIngestion(), "kill-during-ingestion")
+        kill_during_ingestion()
     elif point == "tokenization":
-        get_plugins().register(KillDuringTokenization(), "kill-during-tokenization")
+        kill_during_tokenization()
     elif point in ("base-evaluation", "tuned-evaluation"):
         from custom_llm.default_plugins import perplexity
 

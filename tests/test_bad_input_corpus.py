@@ -206,18 +206,15 @@ class LeakyDiscovery:
 
     @hookimpl
     def register_domains(self, register):
-        register(Domain(name="leaky", description="discovers a file outside its source"))
+        register(Domain(name="leaky", description="discovers a file outside its source", discover=self.discover,
+                        ingest=self.ingest, make_examples=lambda document: []))
 
-    @hookimpl
-    def discover_files(self, domain, source, options, report):
-        if domain != "leaky":
-            return None
+    @staticmethod
+    def discover(source):
         return [source / "inside.txt", source / "second.txt", source.parent / "outside.txt"]
 
-    @hookimpl
-    def ingest(self, domain, source, files, options, report):
-        if domain != "leaky":
-            return None
+    @staticmethod
+    def ingest(files):
         return (Document(text=path.read_text(encoding="utf-8"), source=path.name) for path in files)
 
 

@@ -64,7 +64,8 @@ def test_lora_needs_a_base_model_and_scratch_refuses_one(text_corpus, tmp_path):
     class NoDefaultBase:
         @hookimpl
         def register_domains(self, register):
-            register(Domain(name="bare", description="a domain without a default base model"))
+            register(Domain(name="bare", description="a domain without a default base model", discover=lambda: [],
+                            ingest=lambda: [], make_examples=lambda document: []))
 
     with registered_plugin(NoDefaultBase(), "bare"):
         assert "needs --base-model" in _one_line_error(_run("--domain", "bare", "--recipe", "lora", "--source", str(text_corpus)))
@@ -103,7 +104,7 @@ def test_source_with_only_unusable_files_names_them(tmp_path):
 
 def test_trainer_args_reach_the_trainer_last(text_corpus, tmp_path):
     from custom_llm.config import RunConfig
-    from custom_llm.pipeline.run import build_run
+    from custom_llm.pipeline.run_state import build_run
     from custom_llm.pipeline.training import training_arguments
     from custom_llm.plugins import get_plugins
 

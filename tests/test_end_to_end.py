@@ -25,12 +25,12 @@ class StageRecorder:
         self.events = []
 
     @hookimpl
-    def before_stage(self, stage):
-        self.events.append(("before", stage))
+    def before_stage(self, event):
+        self.events.append(("before", event.stage))
 
     @hookimpl
-    def after_stage(self, stage, result):
-        self.events.append(("after", stage, bool(result.get("cached"))))
+    def after_stage(self, event):
+        self.events.append(("after", event.stage, bool(event.summary.get("cached"))))
 
 
 def test_full_run_writes_loadable_outputs_and_reports(tmp_path, text_corpus):
@@ -65,7 +65,7 @@ def test_full_run_writes_loadable_outputs_and_reports(tmp_path, text_corpus):
     result = CliRunner().invoke(main, ["generate", str(output), "--prompt", "import ", "--max-new-tokens", "4"])
     assert result.exit_code == 0 and result.output.startswith("import ")
 
-    from custom_llm.registry import Registry
+    from custom_llm.run_registry.store import RunStore as Registry
 
     held = json.loads((output / "run.json").read_text())
     registry = Registry(Path(held["registry"]))
@@ -176,7 +176,7 @@ def test_resume_after_a_killed_run_matches_an_uninterrupted_run(tmp_path, text_c
 
 def test_no_tracker_by_default_and_tensorboard_when_asked(tmp_path, text_corpus):
     from custom_llm.config import RunConfig
-    from custom_llm.pipeline.run import build_run
+    from custom_llm.pipeline.run_state import build_run
     from custom_llm.pipeline.training import training_arguments
     from custom_llm.plugins import get_plugins
 

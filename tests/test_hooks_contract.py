@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from custom_llm import hookimpl, hookspecs
 from custom_llm.cli import main
 from custom_llm.config import FIELDS, RunConfig
-from custom_llm.pipeline.run import build_run
+from custom_llm.pipeline.run_state import build_run
 from custom_llm.plugins import get_plugins
-from custom_llm.records import Document
+from custom_llm.records import Document, Domain
 from custom_llm.testing import registered_plugin
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,47 +22,68 @@ HOOKS = sorted(name for name, value in inspect.getmembers(hookspecs, inspect.isf
 
 
 class PrefersLongBlocks:
+    """A domain that prefers other settings for the scratch recipe (``recipe_defaults``, 0.1's
+    ``recipe_overrides``); it reads text as the text domain does."""
+
     @hookimpl
-    def recipe_overrides(self, domain, recipe):
-        if domain == "text" and recipe == "scratch":
-            return {"seq_len": 512, "learning_rate": 1e-3}
+    def register_domains(self, register):
+        from custom_llm.default_plugins import text_domain
+
+        register(Domain(name="long-text", description="text in long blocks", discover=text_domain.discover, ingest=text_domain.ingest,
+                        make_examples=text_domain.make_examples, options=text_domain.OPTIONS,
+                        recipe_defaults={"scratch": {"seq_len": 512, "learning_rate": 1e-3}}))
 
 
-def test_recipe_overrides_apply_over_defaults_and_under_the_user(text_corpus):
+def test_recipe_defaults_apply_over_the_recipe_and_under_the_user(text_corpus):
     with registered_plugin(PrefersLongBlocks(), "long"):
-        run = build_run(RunConfig(sources=[str(text_corpus)], recipe="scratch"), get_plugins())
+        scratch = get_plugins().recipes.get("scratch").defaults
+        assert (scratch["seq_len"], scratch["learning_rate"]) != (512, 1e-3)
+        run = build_run(RunConfig(domain="long-text", sources=[str(text_corpus)], recipe="scratch"), get_plugins())
         assert run.training["seq_len"] == 512 and run.training["learning_rate"] == 1e-3
-        run = build_run(RunConfig(sources=[str(text_corpus)], recipe="scratch", seq_len=128), get_plugins())
+        assert run.training["batch_size"] == scratch["batch_size"]  # what the domain does not set comes from the recipe
+        run = build_run(RunConfig(domain="long-text", sources=[str(text_corpus)], recipe="scratch", seq_len=128), get_plugins())
         assert run.training["seq_len"] == 128
+        text = build_run(RunConfig(domain="text", sources=[str(text_corpus)], recipe="scratch"), get_plugins())
+        assert text.training["seq_len"] == scratch["seq_len"]  # another domain's preferences never reach a text run
 
 
 class FailingDomainIngest:
+    """A domain whose ingestion stream breaks after one document, and a hook that hears of it."""
+
     def __init__(self):
         self.errors = []
 
-    @hookimpl(tryfirst=True)
-    def ingest(self, domain, source, files):
-        if domain == "text":
-            def broken():
-                yield Document(text="fine", source="a.txt")
-                raise RuntimeError("parser bug")
-            return broken()
+    @hookimpl
+    def register_domains(self, register):
+        from custom_llm.default_plugins import text_domain
+
+        register(Domain(name="failing", description="breaks while reading", discover=text_domain.discover, ingest=self.ingest,
+                        make_examples=text_domain.make_examples, options=text_domain.OPTIONS))
+
+    @staticmethod
+    def ingest(files):
+        yield Document(text="fine", source="a.txt")
+        raise RuntimeError("parser bug")
 
     @hookimpl
-    def on_stage_error(self, stage, error):
-        self.errors.append((stage, str(error)))
+    def on_stage_error(self, event):
+        self.errors.append((event.stage, event.domain, event.error))
 
 
 def test_on_stage_error_sees_the_failing_stage(tmp_path, text_corpus):
     plugin = FailingDomainIngest()
     with registered_plugin(plugin, "failing"):
-        result = CliRunner().invoke(main, ["ingest", "--recipe", "scratch", "--source", str(text_corpus), "--output", str(tmp_path / "r"), "--quiet"])
-    assert result.exit_code != 0
-    assert plugin.errors == [("ingest", "parser bug")]
+        result = CliRunner().invoke(main, ["ingest", "--domain", "failing", "--recipe", "scratch", "--source", str(text_corpus),
+                                           "--output", str(tmp_path / "r"), "--quiet"])
+    assert result.exit_code == 1, result.output
+    [(stage, domain, error)] = plugin.errors
+    assert (stage, domain) == ("ingest", "failing")
+    assert error.startswith("PluginFailure: plugin 'failing' failed in its ingest") and "RuntimeError: parser bug" in error
 
 
 def test_hook_specs_are_found():
-    assert len(HOOKS) == 13
+    assert len(HOOKS) == 8
+    assert not set(HOOKS) & set(hookspecs.REMOVED_IN_0_2)  # 0.1's domain hooks are the Domain's own functions now
 
 
 @pytest.mark.parametrize("hook", HOOKS)

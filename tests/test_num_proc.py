@@ -11,14 +11,17 @@ import pytest
 from custom_llm import hookimpl
 from custom_llm.config import RunConfig, build_config
 from custom_llm.errors import ConfigError
-from custom_llm.pipeline import packing, storage
+from custom_llm.pipeline import encoding, encoding_pool, packers, storage
+from custom_llm.pipeline.encoding import IGNORE, Encoded, encode_flat
+from custom_llm.pipeline.encoding_pool import resolve_num_proc
 from custom_llm.pipeline.ingest import ingest_and_prepare
-from custom_llm.pipeline.packing import IGNORE, BlockPacker, Encoded, Packer, encode_flat, pack_datasets, resolve_num_proc
-from custom_llm.pipeline.run import build_run
+from custom_llm.pipeline.packers import BlockPacker, Packer
+from custom_llm.pipeline.packing import pack_datasets
+from custom_llm.pipeline.run_state import build_run
 from custom_llm.pipeline.split import split_documents
 from custom_llm.pipeline.tokenization import prepare_tokenizer, train_bpe_tokenizer
 from custom_llm.plugins import get_plugins
-from custom_llm.records import Document, Example
+from custom_llm.records import Document, Domain, Example
 from custom_llm.testing import registered_plugin
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes use fork, on Linux only")
@@ -109,11 +112,11 @@ def _long_text(rng: random.Random, words: int) -> str:
 
 @pytest.mark.parametrize("seed", range(4))
 def test_long_texts_in_pieces_give_the_same_ids(tokenizer, monkeypatch, seed):
-    monkeypatch.setattr(packing, "PIECE_CHARS", 37)  # many cuts, in every kind of context
-    monkeypatch.setattr(packing, "ENCODE_BYTES", 150)
+    monkeypatch.setattr(encoding, "PIECE_CHARS", 37)  # many cuts, in every kind of context
+    monkeypatch.setattr(encoding, "ENCODE_BYTES", 150)
     rng = random.Random(seed)
     examples = [Example(prompt=_long_text(rng, 30), completion=_long_text(rng, rng.randint(0, 400))) for _ in range(5)]
-    assert packing.splits_cleanly(tokenizer)
+    assert encoding.splits_cleanly(tokenizer)
     encoded = encode_flat(tokenizer, examples)
     assert (encoded.ids.tolist(), encoded.labels.tolist()) == _by_call(tokenizer, examples)
 
@@ -121,11 +124,11 @@ def test_long_texts_in_pieces_give_the_same_ids(tokenizer, monkeypatch, seed):
 def test_text_pieces_cut_only_before_a_lone_space_or_newline():
     rng = random.Random(0)
     text = _long_text(rng, 3000)
-    pieces = packing.text_pieces(text, 100)
+    pieces = encoding.text_pieces(text, 100)
     assert "".join(pieces) == text and len(pieces) > 20
     for piece in pieces[1:]:
         assert piece[0] in " \n" and not piece[1].isspace()
-    assert packing.text_pieces("x" * 500, 100) == ["x" * 500]  # no place to cut: one piece
+    assert encoding.text_pieces("x" * 500, 100) == ["x" * 500]  # no place to cut: one piece
 
 
 def test_text_bytes_and_slices_of_the_documents_file(tmp_path):
@@ -149,48 +152,54 @@ def test_num_proc_setting_is_checked():
 
 
 def test_auto_uses_one_process_for_small_corpora():
-    assert resolve_num_proc("auto", packing.AUTO_MIN_BYTES - 1) == 1
+    assert resolve_num_proc("auto", encoding_pool.AUTO_MIN_BYTES - 1) == 1
     assert resolve_num_proc(1, 10**12) == 1
-    big = resolve_num_proc("auto", packing.AUTO_MIN_BYTES)
-    assert 1 <= big <= packing.AUTO_MAX_PROC
+    big = resolve_num_proc("auto", encoding_pool.AUTO_MIN_BYTES)
+    assert 1 <= big <= encoding_pool.AUTO_MAX_PROC
     if sys.platform.startswith("linux"):
         assert resolve_num_proc(3, 0) == 3
-        assert big == min(packing.available_cpus(), packing.AUTO_MAX_PROC)
+        assert big == min(encoding_pool.available_cpus(), encoding_pool.AUTO_MAX_PROC)
 
 
 class InstructionExamples:
-    """Registered in this process only: each document becomes a prompt/completion pair plus its
-    plain text, with a random cut from the seeded rng."""
+    """Registered in this process only: a domain that reads text as the text domain does, and makes
+    each document a prompt/completion pair plus its plain text, with a random cut from the seeded rng."""
 
-    @hookimpl(tryfirst=True)
-    def make_examples(self, domain, document, rng):
-        if domain != "text":
-            return None
+    @hookimpl
+    def register_domains(self, register):
+        from custom_llm.default_plugins import text_domain
+
+        register(Domain(name="instructions", description="text as instruction pairs", discover=text_domain.discover,
+                        ingest=text_domain.ingest, make_examples=self.make_examples, options=text_domain.OPTIONS))
+
+    @staticmethod
+    def make_examples(document, rng):
         cut = rng.randint(0, max(0, len(document.text) - 1))
         return [Example(prompt=document.text[:cut], completion=document.text[cut:], kind="instruction", doc_id=document.id),
                 Example(completion=document.text, doc_id=document.id)]
 
 
 def _pack_with(num_proc: int, corpus, cache_dir):
-    run = build_run(RunConfig(sources=[str(corpus)], num_proc=num_proc, cache_dir=str(cache_dir), seq_len=64), get_plugins())
+    run = build_run(RunConfig(domain="instructions", sources=[str(corpus)], num_proc=num_proc, cache_dir=str(cache_dir), seq_len=64),
+                    get_plugins())
     split = split_documents(run, ingest_and_prepare(run))
     packed = pack_datasets(run, split, prepare_tokenizer(run, split))
-    assert packed["num_proc"] == num_proc
+    assert packed.num_proc == num_proc
     return packed
 
 
 @linux_only
 def test_several_processes_give_the_same_packed_data(monkeypatch, tmp_path, text_corpus):
-    monkeypatch.setattr(packing, "ENCODE_BATCH", 2)  # many small units of work, so the workers share them
-    monkeypatch.setattr(packing, "BLOCK_ROWS", 7)
+    monkeypatch.setattr(encoding, "ENCODE_BATCH", 2)  # many small units of work, so the workers share them
+    monkeypatch.setattr(packers, "BLOCK_ROWS", 7)
     with registered_plugin(InstructionExamples(), "instructions"):
         results = {n: _pack_with(n, text_corpus, tmp_path / f"cache{n}") for n in (1, 2, 3)}
-    files = {n: (r["train"].path.read_bytes(), r["eval"].path.read_bytes()) for n, r in results.items()}
+    files = {n: (r.train.path.read_bytes(), r.eval.path.read_bytes()) for n, r in results.items()}
     assert files[1] == files[2] == files[3]
-    assert results[1]["key"] == results[2]["key"] == results[3]["key"]
-    stats = {n: (r["train"].to_json(), r["eval"].to_json()) for n, r in results.items()}
+    assert results[1].key == results[2].key == results[3].key
+    stats = {n: (r.train.to_json(), r.eval.to_json()) for n, r in results.items()}
     assert stats[1] == stats[2] == stats[3]
-    train = results[1]["train"]
+    train = results[1].train
     assert train.target_tokens < train.real_tokens - train.n_examples  # the prompts were masked: the plugin ran in the workers
     documents = list(storage.iter_documents(next((tmp_path / "cache1").glob("split-*")) / "train.arrow"))
     assert train.n_examples == 2 * len(documents)

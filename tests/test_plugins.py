@@ -26,18 +26,40 @@ def test_defaults_are_registered_through_the_manager():
     assert plugins.domains.owner("text") == "builtin-text_domain"
 
 
+def _domain(name: str, description: str = "a test domain") -> Domain:
+    return Domain(name=name, description=description, discover=lambda: [], ingest=lambda: [], make_examples=lambda document: [])
+
+
 class DuplicateText:
     @hookimpl
     def register_domains(self, register):
-        register(Domain(name="text", description="a second text domain"))
+        register(_domain("text", "a second text domain"))
+        register(_domain("my-own", "a name nobody else takes"))
 
 
-def test_duplicate_name_is_refused_naming_both_plugins():
+def test_duplicate_name_is_refused_naming_both_plugins_and_every_other_name_works():
     plugins = Plugins(load_entry_points=False)
     with registered_plugin(DuplicateText(), "my-vertical", plugins):
         with pytest.raises(PluginError) as error:
             plugins.domains.get("text")
-    assert "builtin-text_domain" in str(error.value) and "my-vertical" in str(error.value)
+        assert "text" not in plugins.domains and "text" not in plugins.domains.names()
+        assert plugins.domains.get("my-own").description == "a name nobody else takes"
+        assert plugins.domains.owner("my-own") == "my-vertical"
+        assert "scratch" in plugins.recipes and "perplexity" in plugins.evaluators  # other registries are untouched
+        problems = {info.name: info.problems for info in plugins.plugin_infos()}
+        assert any("'text'" in p for p in problems["my-vertical"]) and any("'text'" in p for p in problems["builtin-text_domain"])
+    message = str(error.value)
+    assert "\n" not in message and "builtin-text_domain" in message and "my-vertical" in message
+    assert plugins.domains.get("text").description != "a second text domain"  # unregistered: the built-in is back
+
+
+def test_a_name_registered_three_times_names_all_three():
+    plugins = Plugins(load_entry_points=False)
+    with registered_plugin(DuplicateText(), "first", plugins), registered_plugin(DuplicateText(), "second", plugins):
+        with pytest.raises(PluginError, match="'builtin-text_domain' and 'first' and 'second'"):
+            plugins.domains.get("text")
+        with pytest.raises(PluginError, match="'first' and 'second'"):
+            plugins.domains.get("my-own")
 
 
 def test_unknown_name_suggests_close_match():
@@ -105,7 +127,8 @@ def test_entry_point_plugin_loads_and_allow_list_filters(tmp_path):
 
         @hookimpl
         def register_domains(register):
-            register(Domain(name="claims", description="insurance claims"))
+            register(Domain(name="claims", description="insurance claims", discover=lambda: [], ingest=lambda: [],
+                            make_examples=lambda document: []))
         """,
     )
     env["COLUMNS"] = "250"
@@ -122,14 +145,44 @@ CLAIMS_PLUGIN = """
 
     @hookimpl
     def register_domains(register):
-        register(Domain(name="claims", description="insurance claims"))
+        register(Domain(name="claims", description="insurance claims", discover=lambda: [], ingest=lambda: [],
+                        make_examples=lambda document: []))
+    """
+
+OLD_CONTRACT_PLUGIN = """
+    from custom_llm import hookimpl
+
+    @hookimpl
+    def discover_files(domain, source, options, report):
+        return None
     """
 
 
 def test_plugin_supporting_this_core_loads(tmp_path):
-    env = _fake_distribution(tmp_path, CLAIMS_PLUGIN, requires=("custom-llm>=0.1,<0.2", "custom-llm>=99; python_version < '3'", "numpy"))
+    env = _fake_distribution(tmp_path, CLAIMS_PLUGIN, requires=("custom-llm>=0.2,<0.3", "custom-llm>=99; python_version < '3'", "numpy"))
     env["COLUMNS"] = "250"
     assert "claims" in _cli(env, "domains").stdout
+
+
+def test_a_plugin_made_for_0_1_is_refused_with_the_migration_note(tmp_path):
+    env = _fake_distribution(tmp_path, CLAIMS_PLUGIN, requires=("custom-llm>=0.1,<0.2",))
+    env["COLUMNS"] = "1000"
+    listing = _cli(env, "plugins")
+    assert listing.returncode == 0, listing.stderr
+    assert "incompatible:" in listing.stdout and "supports custom-llm<0.2,>=0.1" in listing.stdout
+    assert "docs/plugins/migrating.md" in listing.stdout
+    domains = _cli(env, "domains")
+    assert domains.returncode == 0 and "claims" not in domains.stdout and "text" in domains.stdout
+
+
+def test_an_entry_point_implementing_a_removed_hook_is_listed_as_failed_and_breaks_nothing(tmp_path):
+    env = _fake_distribution(tmp_path, OLD_CONTRACT_PLUGIN, requires=("custom-llm>=0.2",))  # claims 0.2, still uses 0.1's hooks
+    env["COLUMNS"] = "1000"
+    listing = _cli(env, "plugins")
+    assert listing.returncode == 0, listing.stderr
+    assert "failed to load" in listing.stdout and "discover_files" in listing.stdout and "docs/plugins/migrating.md" in listing.stdout
+    domains = _cli(env, "domains")
+    assert domains.returncode == 0 and "text" in domains.stdout
 
 
 def test_incompatible_plugin_is_refused_by_name_before_any_work(tmp_path):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from custom_llm import Cases, Domain, Evaluator, hookimpl
+from custom_llm import Cases, Domain, Evaluator, Example, hookimpl
 from custom_llm.pipeline.statistics import bootstrap_interval, compare, mcnemar_exact, paired_bootstrap, wilson_interval
 from custom_llm.testing import registered_plugin, run_domain
 
@@ -53,7 +53,9 @@ class LineScorer:
 
     @hookimpl
     def register_domains(self, register):
-        register(Domain(name="scored", description="text with a scoring evaluator", evaluators=("def-lines",)))
+        register(Domain(name="scored", description="text with a scoring evaluator", discover=self.discover, ingest=self.ingest,
+                        make_examples=lambda document: [Example(completion=document.text, doc_id=document.id)],
+                        evaluators=("def-lines",)))
 
     @hookimpl
     def register_evaluators(self, register):
@@ -71,16 +73,12 @@ class LineScorer:
 
         register(Evaluator(name="def-lines", description="every def line, teacher-forced", evaluate=evaluate))
 
-    @hookimpl
-    def discover_files(self, domain, source, options, report):
-        if domain != "scored":
-            return None
+    @staticmethod
+    def discover(source):
         return sorted(source.glob("*.txt"))
 
-    @hookimpl
-    def ingest(self, domain, source, files, options, report):
-        if domain != "scored":
-            return None
+    @staticmethod
+    def ingest(files):
         from custom_llm import Document
 
         return [Document(text=f.read_text(), source=f.name) for f in files]

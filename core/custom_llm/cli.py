@@ -110,7 +110,7 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
 def make_run(kwargs: dict[str, Any]) -> Any:
     """Build and validate the run from the config file and options, before any work starts."""
     from custom_llm.config import build_config, load_config_file, parse_domain_option
-    from custom_llm.pipeline.run import build_run
+    from custom_llm.pipeline.run_state import build_run
     from custom_llm.plugins import get_plugins
 
     config_file = kwargs.pop("config_file", None)
@@ -150,8 +150,8 @@ def main(debug: bool) -> None:
 @user_errors
 def run(dry_run: bool, resume: bool, **kwargs: Any) -> None:
     """Run every stage: ingest, prepare, tokenize, train, evaluate, export, report."""
-    from custom_llm.pipeline.runner import dry_run as plan_run
-    from custom_llm.pipeline.runner import print_summary, train
+    from custom_llm.pipeline.orchestration import dry_run as plan_run
+    from custom_llm.pipeline.orchestration import print_summary, train
 
     job = make_run(kwargs)
     if dry_run:
@@ -165,14 +165,15 @@ def run(dry_run: bool, resume: bool, **kwargs: Any) -> None:
 @user_errors
 def ingest(**kwargs: Any) -> None:
     """Ingest, prepare, split, tokenize and pack the sources (cached), and show what was found."""
-    from custom_llm.pipeline import rundir
-    from custom_llm.pipeline.runner import data_summary, prepare_data
+    from custom_llm.pipeline import run_directory
+    from custom_llm.pipeline.orchestration import data_summary, prepare_data
 
     job = make_run(kwargs)
-    rundir.claim(job)
+    run_directory.claim(job)
     summary = data_summary(job, prepare_data(job))
     _print_mapping(job.console, "data", {k: v for k, v in summary.items() if k != "counts"})
     _print_mapping(job.console, "ingest counts", summary["counts"])
+    _print_left_out(job.console, job.report("ingest").issues, job.output / "ingest_report.json")
 
 
 @main.command()
@@ -181,8 +182,8 @@ def ingest(**kwargs: Any) -> None:
 @user_errors
 def train(resume: bool, **kwargs: Any) -> None:
     """Train (reusing the cached data) and export the model; evaluates and reports as well."""
-    from custom_llm.pipeline.runner import print_summary
-    from custom_llm.pipeline.runner import train as train_run
+    from custom_llm.pipeline.orchestration import print_summary
+    from custom_llm.pipeline.orchestration import train as train_run
 
     job = make_run(kwargs)
     print_summary(job, train_run(job, resume=resume))
@@ -193,7 +194,7 @@ def train(resume: bool, **kwargs: Any) -> None:
 @user_errors
 def evaluate(**kwargs: Any) -> None:
     """Evaluate a run's trained model against its base again and rewrite the reports."""
-    from custom_llm.pipeline.runner import evaluate_only, print_summary
+    from custom_llm.pipeline.orchestration import evaluate_only, print_summary
 
     job = make_run(kwargs)
     print_summary(job, evaluate_only(job))
@@ -210,6 +211,23 @@ def generate(model_dir: Path, prompt: str, max_new_tokens: int) -> None:
 
     model, tokenizer = load_for_generation(model_dir)
     click.echo(prompt + greedy_generate(model, tokenizer, prompt, max_new_tokens))
+
+
+@main.command()
+@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", required=True, metavar="FORMAT",
+              help="hf (merged transformers folder, for vLLM), gguf (one file, for llama.cpp) or ollama (GGUF + Modelfile).")
+@click.option("--out", type=click.Path(path_type=Path), help="Folder to write, new or empty. Default: RUN/exports/FORMAT[-QUANTIZATION].")
+@click.option("--quantization", metavar="TYPE", help="GGUF weights: f16 (default), q8_0 or f32.")
+@user_errors
+def export(run_dir: Path, fmt: str, out: Path | None, quantization: str | None) -> None:
+    """Deploy a run's model: a merged transformers folder, a GGUF file or an Ollama model (docs/deploy.md)."""
+    from custom_llm.pipeline.deploy import export_run, next_step
+
+    result = export_run(run_dir, fmt, out, quantization, console=_console())
+    for item in result.files:
+        click.echo(f"{result.folder / item.path}  {item.bytes:,} bytes  blake2b {item.blake2b}")
+    click.echo(next_step(result))
 
 
 @main.command()
@@ -316,6 +334,25 @@ def new_plugin(name: str, folder: Path | None) -> None:
     click.echo(f"  cd {written} && pytest             # its own tests")
 
 
+SHOWN_LEFT_OUT = 200
+
+
+def _print_left_out(console: Any, issues: list[Any], full_list: Path) -> None:
+    """Every file (or line, or section) left out with its reason, the first ``SHOWN_LEFT_OUT`` of them."""
+    if not issues:
+        return
+    from rich.table import Table
+
+    table = Table(title=f"left out ({len(issues)})")
+    table.add_column("file", overflow="fold")
+    table.add_column("reason", overflow="fold")
+    for issue in issues[:SHOWN_LEFT_OUT]:
+        table.add_row(issue.path, issue.reason)
+    console.print(table)
+    if len(issues) > SHOWN_LEFT_OUT:
+        console.print(f"... and {len(issues) - SHOWN_LEFT_OUT} more: {full_list}")
+
+
 def _print_mapping(console: Any, title: str, mapping: dict[str, Any]) -> None:
     from rich.table import Table
 
@@ -332,6 +369,6 @@ def _print_plan(job: Any, plan: dict[str, Any]) -> None:
     job.console.print("Nothing was trained. Run the same command without --dry-run to train.")
 
 
-from custom_llm.cli_runs import runs  # noqa: E402  (the run registry's commands; kept in their own module)
+from custom_llm.cli_run_history import runs  # noqa: E402  (the run registry's commands; kept in their own module)
 
 main.add_command(runs)

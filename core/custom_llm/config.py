@@ -57,6 +57,8 @@ class RunConfig:
     lora_targets: list[str] | None = None
     report_to: list[str] = field(default_factory=list)
     trainer_args: dict[str, Any] = field(default_factory=dict)
+    # deployment: exports made after the report (hf, gguf, ollama; FORMAT:QUANTIZATION), see docs/deploy.md
+    export_formats: list[str] = field(default_factory=list)
     # the domain's own settings, validated against the domain's declared options
     domain_options: dict[str, Any] = field(default_factory=dict)
 
@@ -166,6 +168,7 @@ def _check_ranges(config: RunConfig) -> None:
     if config.epochs is not None and config.epochs <= 0:
         raise ConfigError(f"epochs must be positive, got {config.epochs}.")
     _check_trackers(config.report_to)
+    _check_export_formats(config.export_formats)
     _check_trainer_args(config.trainer_args)
 
 
@@ -190,6 +193,17 @@ def parse_duration(text: str | int | float | None) -> float | None:
     if seconds <= 0:
         raise ConfigError(f"time_budget must be positive, got {text!r}.")
     return seconds
+
+
+def _check_export_formats(specs: list[str]) -> None:
+    if not specs:
+        return
+    from custom_llm.pipeline.deploy import ExportError, check_export_formats
+
+    try:
+        check_export_formats(specs)
+    except ExportError as error:
+        raise ConfigError(f"export_formats: {error}") from None
 
 
 OWNED_TRAINER_ARGS = {"output_dir": "--output", "report_to": "the report_to setting"}

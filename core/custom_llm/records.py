@@ -7,6 +7,7 @@ it in Arrow datasets, hash it for caching and show it in reports without knowing
 from __future__ import annotations
 
 import hashlib
+import re
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+_PART = re.compile(r"(?::\d+|#\d+)$")  # "a.jsonl:3", "report.txt#2": a part of a file, not the file
 JSON = dict[str, Any]
 
 
@@ -166,6 +168,13 @@ class StageReport:
         except Exception as error:  # one unreadable unit must never stop the run
             self.skip(path, f"parser failed: {type(error).__name__}: {error}")
             self.tracebacks.append(f"{path}\n{traceback.format_exc()}")
+
+    def left_out(self) -> tuple[int, int]:
+        """(whole files left out, parts left out of files that were read: lines ``a.jsonl:3``,
+        sections ``r.txt#2``), each counted once."""
+        parts = {i.path for i in self.issues if _PART.search(i.path)}
+        files = {i.path for i in self.issues} - parts
+        return len(files), len(parts)
 
     def to_json(self) -> JSON:
         return {

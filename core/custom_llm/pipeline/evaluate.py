@@ -13,7 +13,8 @@ from custom_llm.errors import PluginError
 from custom_llm.pipeline.distributed import world
 from custom_llm.pipeline.packing import eval_documents
 from custom_llm.pipeline.progress import progress_bar
-from custom_llm.pipeline.run import Run
+from custom_llm.pipeline.run_state import Run
+from custom_llm.pipeline.stage_results import PackResult, SplitResult
 from custom_llm.pipeline.storage import iter_documents, read_json, write_json
 from custom_llm.pipeline.training import use_bf16
 from custom_llm.records import Cases, EvalContext
@@ -28,7 +29,7 @@ def evaluator_names(run: Run) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def evaluate_model(run: Run, model: Any, tokenizer: Any, split: dict[str, Any], packed: dict[str, Any], label: str) -> dict[str, dict[str, float]]:
+def evaluate_model(run: Run, model: Any, tokenizer: Any, split: SplitResult, packed: PackResult, label: str) -> dict[str, dict[str, float]]:
     """Every evaluator's metrics for one model."""
     import torch
 
@@ -41,7 +42,7 @@ def evaluate_model(run: Run, model: Any, tokenizer: Any, split: dict[str, Any], 
     # one context for every evaluator: the teacher-forced pass over each document is made once per model
     context = EvalContext(
         model=model, tokenizer=tokenizer, documents=documents, settings=run.training, domain_options=run.options,
-        packed_eval=packed["eval"], device=str(device),
+        packed_eval=packed.eval, device=str(device),
         max_examples=run.config.max_eval_examples, seed=run.config.seed, max_cases=run.config.max_eval_cases,
     )
     with progress_bar(run.console) as progress:
@@ -97,6 +98,6 @@ def _tail_bytes(texts: Iterator[str], limit: int) -> bytes:
     return b"".join(kept)[-limit:]
 
 
-def xz_baseline(run: Run, split: dict[str, Any]) -> float:
+def xz_baseline(run: Run, split: SplitResult) -> float:
     documents = eval_documents(run, split)
-    return round(xz_bits_per_byte((d.text for d in iter_documents(split["train"])), [d.text for d in documents]), 4)
+    return round(xz_bits_per_byte((d.text for d in iter_documents(split.train)), [d.text for d in documents]), 4)

@@ -14,7 +14,8 @@ from custom_llm import __version__
 from custom_llm.errors import SourceError
 from custom_llm.pipeline.cache import file_digest, key_of
 from custom_llm.pipeline.progress import progress_bar
-from custom_llm.pipeline.run import Run
+from custom_llm.pipeline.run_state import Run
+from custom_llm.pipeline.stage_results import IngestResult
 from custom_llm.pipeline.storage import read_json, write_documents, write_json
 from custom_llm.plugin_calls import stream_from_plugin
 from custom_llm.records import Document, StageReport
@@ -60,9 +61,9 @@ def _preparers(run: Run) -> list[Any]:
     return run.plugins.preparers_for(run.domain.name)
 
 
-def ingest_and_prepare(run: Run) -> dict[str, Any]:
+def ingest_and_prepare(run: Run) -> IngestResult:
     """Run the ingest stage (cached) and return its artifact: the prepared documents' path and counts."""
-    with run.stage("ingest") as result:
+    with run.stage("ingest") as summary:
         files = discover(run)
         key = ingest_key(run, files)
         folder = run.cache.folder("ingest", key)
@@ -72,8 +73,9 @@ def ingest_and_prepare(run: Run) -> dict[str, Any]:
             run.reports["ingest"] = StageReport()
             run.reports["ingest"].counts.update(saved["counts"])
             run.reports["ingest"].issues.extend(_issues(saved["issues"]))
-            result.update(key=key, cached=True, documents=folder / "documents.arrow", count=saved["counts"].get("documents kept", 0))
-            return result
+            ingested = IngestResult(key=key, cached=True, documents=folder / "documents.arrow", count=saved["counts"].get("documents kept", 0))
+            summary.update(key=key, cached=True, count=ingested.count)
+            return ingested
         if not files:
             raise SourceError(_nothing_to_read(run))
         folder = run.cache.begin("ingest", key)
@@ -82,10 +84,11 @@ def ingest_and_prepare(run: Run) -> dict[str, Any]:
         report.counts["documents kept"] = count
         write_json(folder / "report.json", report.to_json())
         run.cache.commit("ingest", key)
-        result.update(key=key, cached=False, documents=folder / "documents.arrow", count=count)
+        ingested = IngestResult(key=key, cached=False, documents=folder / "documents.arrow", count=count)
+        summary.update(key=key, cached=False, count=count)
     if count == 0:
         raise SourceError("no documents were left after ingestion and preparation: " + _issue_summary(run.report("ingest")))
-    return result
+    return ingested
 
 
 def _prepared_stream(run: Run, files: list[dict[str, Any]], report: StageReport) -> Iterator[Document]:
@@ -98,7 +101,10 @@ def _prepared_stream(run: Run, files: list[dict[str, Any]], report: StageReport)
         for source, paths in by_source.items():
             last: list[str] = []
             stream = run.call_domain("ingest", source=Path(source), files=paths, options=run.options, report=report)
-            for document in stream_from_plugin(run.domain_plugin, "ingest", stream, lambda last=last: report.current or _after(last)):
+            def reading(last: list[str] = last) -> str:
+                return report.current or _after(last)
+
+            for document in stream_from_plugin(run.domain_plugin, "ingest", stream, reading):
                 last[:] = [document.source]
                 report.count("documents ingested")
                 progress.advance(task)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from custom_llm import __version__
-from custom_llm.pipeline.run import Run
+from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.storage import replacing, write_json, write_text
 
 PACKAGES = ("torch", "transformers", "peft", "datasets", "tokenizers", "accelerate", "pluggy")
@@ -192,7 +192,7 @@ def render_markdown(report: dict[str, Any], has_curve: bool) -> str:
     lines += _example_lines(report.get("examples", []))
     issues = report.get("ingest_issues", [])
     if issues:
-        lines += ["", f"## Files left out ({len(issues)})", ""]
+        lines += ["", f"## Left out ({len(issues)}: whole files, and lines or sections of files that were read)", ""]
         lines += [f"- `{i['path']}`: {i['reason']}" for i in issues[:100]]
         if len(issues) > 100:
             lines.append(f"- ... and {len(issues) - 100} more (see report.json)")
@@ -200,7 +200,7 @@ def render_markdown(report: dict[str, Any], has_curve: bool) -> str:
 
 
 _STAGE_FIGURES = (
-    ("discover", ("files", "files_left_out")),
+    ("discover", ("files", "files_left_out", "parts_left_out")),
     ("split", ("train_documents", "eval_documents")),
     ("tokenize and pack", ("train_tokens", "train_blocks", "eval_tokens", "seq_len", "packing_efficiency")),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from custom_llm.pipeline.packing import IGNORE
+from custom_llm.pipeline.encoding import IGNORE
 
 EVAL_BATCH = 8
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 
 from custom_llm.errors import SourceError
 from custom_llm.pipeline.cache import key_of
-from custom_llm.pipeline.run import Run
+from custom_llm.pipeline.run_state import Run
+from custom_llm.pipeline.stage_results import IngestResult, SplitResult
 from custom_llm.pipeline.storage import iter_documents, read_json, write_documents, write_json
 
 
@@ -35,13 +35,13 @@ def choose_eval_groups(groups: set[str], seed: int, fraction: float) -> set[str]
     return held
 
 
-def split_documents(run: Run, ingested: dict[str, Any]) -> dict[str, Any]:
-    with run.stage("split") as result:
-        key = key_of("split", ingested["key"], run.config.seed, run.config.eval_fraction)
+def split_documents(run: Run, ingested: IngestResult) -> SplitResult:
+    with run.stage("split") as summary:
+        key = key_of("split", ingested.key, run.config.seed, run.config.eval_fraction)
         folder = run.cache.folder("split", key)
-        result["cached"] = run.cache.hit("split", key)
-        if not result["cached"]:
-            documents: Path = ingested["documents"]
+        cached = summary["cached"] = run.cache.hit("split", key)
+        if not cached:
+            documents: Path = ingested.documents
             groups = {d.group for d in iter_documents(documents)}
             held = choose_eval_groups(groups, run.config.seed, run.config.eval_fraction)
             folder = run.cache.begin("split", key)
@@ -50,5 +50,8 @@ def split_documents(run: Run, ingested: dict[str, Any]) -> dict[str, Any]:
             write_json(folder / "counts.json", {"train_documents": n_train, "eval_documents": n_eval,
                                                 "train_groups": len(groups) - len(held), "eval_groups": len(held)})
             run.cache.commit("split", key)
-        result.update(key=key, train=folder / "train.arrow", eval=folder / "eval.arrow", counts=read_json(folder / "counts.json"))
-    return result
+        counts = read_json(folder / "counts.json")
+        summary["key"] = key
+    return SplitResult(key=key, cached=cached, train=folder / "train.arrow", eval=folder / "eval.arrow",
+                       train_documents=counts["train_documents"], eval_documents=counts["eval_documents"],
+                       train_groups=counts["train_groups"], eval_groups=counts["eval_groups"])

@@ -97,9 +97,9 @@ def predict_tokens(model: Any, tokenizer: Any, text: str, window: int = WINDOW, 
     ids = np.array([eos, *encoded["input_ids"]], dtype=np.int64)
     offsets = np.array([(0, 0), *encoded["offset_mapping"]], dtype=np.int64).reshape(-1, 2)
     n = len(ids)
-    predicted = np.zeros(n, dtype=np.int64)
-    logprob = np.zeros(n, dtype=np.float64)
-    seen_from = np.zeros(n, dtype=np.int64)
+    predicted: np.ndarray = np.zeros(n, dtype=np.int64)
+    logprob: np.ndarray = np.zeros(n, dtype=np.float64)
+    seen_from: np.ndarray = np.zeros(n, dtype=np.int64)
     limit = int(getattr(model.config, "max_position_embeddings", window) or window)
     window = max(2, min(window, limit))
     context = min(context, window // 2)
@@ -112,7 +112,7 @@ def predict_tokens(model: Any, tokenizer: Any, text: str, window: int = WINDOW, 
         for first in range(0, len(starts), BATCH):
             group = starts[first:first + BATCH]
             length = max(min(window, n - a) for a in group)
-            batch = np.full((len(group), length), eos, dtype=np.int64)
+            batch: np.ndarray = np.full((len(group), length), eos, dtype=np.int64)
             for row, a in enumerate(group):
                 piece = ids[a:a + window]
                 batch[row, :len(piece)] = piece
@@ -123,7 +123,7 @@ def predict_tokens(model: Any, tokenizer: Any, text: str, window: int = WINDOW, 
                 end = min(a + window, n)
                 keep = 0 if a == 0 else context  # positions before ``keep`` were scored by the previous window
                 positions = np.arange(a + keep, end)
-                local = positions - a
+                local: np.ndarray = positions - a
                 predicted[positions] = best[row, local]
                 targets = torch.as_tensor(ids[np.minimum(positions + 1, n - 1)], device=device)
                 gathered = log_probs[row, torch.as_tensor(local, device=device)].gather(1, targets[:, None])[:, 0]
@@ -240,8 +240,8 @@ def score_answers(model: Any, tokenizer: Any, cases: list[tuple[str, str]], stop
         ids, offsets = [eos, *ids][-limit:], [(0, 0), *offsets][-limit:]
         answer_tokens = sum(1 for a, _ in offsets if a >= len(prompt)) or 1
         encoded.append((np.array(ids, dtype=np.int64), np.array(offsets, dtype=np.int64).reshape(-1, 2), answer_tokens))
-    predicted = [np.zeros(len(e[0]), dtype=np.int64) for e in encoded]
-    logprob = [np.zeros(len(e[0]), dtype=np.float64) for e in encoded]
+    predicted: list[np.ndarray] = [np.zeros(len(e[0]), dtype=np.int64) for e in encoded]
+    logprob: list[np.ndarray] = [np.zeros(len(e[0]), dtype=np.float64) for e in encoded]
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -253,7 +253,7 @@ def score_answers(model: Any, tokenizer: Any, cases: list[tuple[str, str]], stop
                 cache = model(input_ids=prefix, use_cache=True, logits_to_keep=1).cache
             for group in _batches({i: len(encoded[i][0]) - shared for i in members}, batch_tokens):
                 longest = max(len(encoded[i][0]) for i in group) - shared
-                batch = np.full((len(group), longest), eos, dtype=np.int64)
+                batch: np.ndarray = np.full((len(group), longest), eos, dtype=np.int64)
                 for row, index in enumerate(group):
                     batch[row, :len(encoded[index][0]) - shared] = encoded[index][0][shared:]
                 # positions from the one before the first answer token to the last token, per row
@@ -270,7 +270,7 @@ def score_answers(model: Any, tokenizer: Any, cases: list[tuple[str, str]], stop
                 for row, index in enumerate(group):
                     ids, _, answer_tokens = encoded[index]
                     positions = np.arange(len(ids) - answer_tokens - 1, len(ids))
-                    local = positions - shared - (longest - keep)
+                    local: np.ndarray = positions - shared - (longest - keep)
                     predicted[index][positions] = best[row, local]
                     targets = torch.as_tensor(ids[np.minimum(positions + 1, len(ids) - 1)], device=device)
                     gathered = log_probs[row, torch.as_tensor(local, device=device)].gather(1, targets[:, None])[:, 0]

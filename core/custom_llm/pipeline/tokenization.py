@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from custom_llm.pipeline.cache import key_of
-from custom_llm.pipeline.run import Run
+from custom_llm.pipeline.run_state import Run
+from custom_llm.pipeline.stage_results import SplitResult, TokenizerResult
 from custom_llm.pipeline.storage import iter_documents, text_bytes
 
 END_OF_TEXT = "<|endoftext|>"
@@ -43,33 +44,33 @@ def _folder_digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def prepare_tokenizer(run: Run, split: dict[str, Any]) -> dict[str, Any]:
+def prepare_tokenizer(run: Run, split: SplitResult) -> TokenizerResult:
     """Train or load the tokenizer (cached) and return it with its cache key."""
-    with run.stage("tokenizer") as result:
+    with run.stage("tokenizer") as summary:
         if run.recipe.needs_base_model:
             folder = run.base_folder()
             tokenizer = load_base_tokenizer(folder)
             extra = domain_tokens(run, tokenizer)
             added = add_special_tokens(tokenizer, extra)
             key = key_of("tokenizer", _folder_digest(folder), extra)
-            result.update(tokenizer=tokenizer, key=key, added_tokens=added, trained=False)
-            return result
+            summary.update(key=key, trained=False)
+            return TokenizerResult(tokenizer=tokenizer, key=key, added_tokens=tuple(added), trained=False)
         extra = domain_tokens(run, None)
-        train_bytes = text_bytes(split["train"])  # from the Arrow offsets: a cache hit does not read the text
+        train_bytes = text_bytes(split.train)  # from the Arrow offsets: a cache hit does not read the text
         vocab = run.config.vocab_size or auto_vocab_size(train_bytes)
-        key = key_of("tokenizer", split["key"], vocab, extra)
+        key = key_of("tokenizer", split.key, vocab, extra)
         folder = run.cache.folder("tokenizer", key)
-        result["cached"] = run.cache.hit("tokenizer", key)
-        if not result["cached"]:
+        cached = summary["cached"] = run.cache.hit("tokenizer", key)
+        if not cached:
             folder = run.cache.begin("tokenizer", key)
-            tokenizer = train_bpe_tokenizer((d.text for d in iter_documents(split["train"])), vocab, extra)
+            tokenizer = train_bpe_tokenizer((d.text for d in iter_documents(split.train)), vocab, extra)
             tokenizer.save_pretrained(folder)
             run.cache.commit("tokenizer", key)
         from transformers import PreTrainedTokenizerFast
 
         tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
-        result.update(tokenizer=tokenizer, key=key, added_tokens=[], trained=True, vocab_size=len(tokenizer))
-    return result
+        summary.update(key=key, trained=True, vocab_size=len(tokenizer))
+    return TokenizerResult(tokenizer=tokenizer, key=key, added_tokens=(), trained=True, cached=cached, vocab_size=len(tokenizer))
 
 
 def train_bpe_tokenizer(texts: Iterator[str], vocab_size: int, extra_tokens: list[str]) -> Any:

@@ -15,9 +15,10 @@ from typing import Any
 
 from custom_llm.config import parse_duration
 from custom_llm.pipeline.distributed import world
-from custom_llm.pipeline.packing import PackedSet
-from custom_llm.pipeline.run import Run
+from custom_llm.pipeline.packers import PackedSet
+from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.scoring import collate_blocks
+from custom_llm.pipeline.stage_results import PackResult
 
 MAX_EVAL_BLOCKS = 96
 EVAL_SHARE = 0.15  # under a time budget, held-out evaluation during training takes at most this share of it
@@ -305,9 +306,11 @@ def _scheduled_trainer(plan: StepPlan, warmup_ratio: float) -> Any:
 
     class PlannedTrainer(Trainer):
         def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
-            if self.lr_scheduler is None:
-                self.lr_scheduler = LambdaLR(optimizer or self.optimizer, lambda step: cosine_factor(step, plan.steps, warmup_ratio))
-            return self.lr_scheduler
+            scheduler: Any = getattr(self, "lr_scheduler", None)
+            if scheduler is None:
+                scheduler = LambdaLR(optimizer or self.optimizer, lambda step: cosine_factor(step, plan.steps, warmup_ratio))
+                self.lr_scheduler = scheduler
+            return scheduler
 
     return PlannedTrainer
 
@@ -320,15 +323,15 @@ def _resumed_plan(plan: StepPlan, checkpoint: Path | None) -> StepPlan:
     return StepPlan(steps=int(saved["steps"]), budget_seconds=plan.budget_seconds, spent_seconds=float(saved["spent_seconds"]))
 
 
-def train_model(run: Run, model: Any, packed: dict[str, Any], resume: bool) -> dict[str, Any]:
+def train_model(run: Run, model: Any, packed: PackResult, resume: bool) -> dict[str, Any]:
     """Train, keep the best checkpoint by held-out loss, and return the training record."""
     from transformers import EarlyStoppingCallback, PrinterCallback
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()  # our rich bar replaces the Trainer's own output
-    train: PackedSet = packed["train"]
-    evaluation: PackedSet = packed["eval"]
+    train: PackedSet = packed.train
+    evaluation: PackedSet = packed.eval
     steps = plan_steps(run, train)
     tokens_per_step = steps["blocks_per_step"] * train.seq_len * train.efficiency
     budget = parse_duration(run.training.get("time_budget"))

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from custom_llm import Document, Example
-
 from custom_llm_automotive.summaries import context_for, prompt, qa_items
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from custom_llm import InputError, printable
-
 from custom_llm_automotive.channel_codes import ChannelCode, ChannelCodeError, decode
 from custom_llm_automotive.units import UnitError, normalise
 

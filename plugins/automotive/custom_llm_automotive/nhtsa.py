@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from custom_llm import printable
-
 from custom_llm_automotive.channel_codes import ChannelCodeError, decode
 from custom_llm_automotive.isomme import (
     Channel,

@@ -6,21 +6,33 @@ import os
 from pathlib import Path
 
 import pytest
+from automotive_helpers import NAME, ingest
 
 # the repository's sibling folder ../shared/data/crash (override with CUSTOM_LLM_CRASH_DATA)
 REAL_DATA = Path(os.environ.get("CUSTOM_LLM_CRASH_DATA", Path(__file__).resolve().parents[4] / "shared/data/crash"))
 
 
+@pytest.fixture(autouse=True)
+def _isolated(isolated_custom_llm):
+    """Every test gets its own stage cache and run registry, and sees every installed plugin."""
+    yield
+
+
 @pytest.fixture(scope="session")
 def plugins():
+    """Every installed plugin (whatever allow-list the shell has), built once for the session."""
     from custom_llm.plugins import Plugins
 
-    return Plugins()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("CUSTOM_LLM_LOAD_PLUGINS", raising=False)
+        return Plugins()
 
 
 @pytest.fixture(scope="session")
 def options(plugins):
-    return dict(plugins.domains.get("automotive").options)
+    from custom_llm.testing import domain_options
+
+    return domain_options(NAME, plugins)
 
 
 @pytest.fixture(scope="session")
@@ -34,15 +46,10 @@ def corpus(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def ingested(plugins, options, corpus):
-    from custom_llm.records import StageReport
-
-    source, written = corpus
-    report = StageReport()
-    files = plugins.hook.discover_files(domain="automotive", source=source, options=options, report=report)
-    documents = list(plugins.hook.ingest(domain="automotive", source=source, files=files, options=options,
-                                         report=report))
-    return documents, report, written
+def ingested(plugins, corpus):
+    """The generated corpus ingested once (``custom_llm.testing.Ingested``)."""
+    source, _ = corpus
+    return ingest(plugins, source)
 
 
 @pytest.fixture()

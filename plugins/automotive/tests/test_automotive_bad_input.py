@@ -28,11 +28,7 @@ def _rewrite(path, old, new):
     path.write_bytes(text.replace(old, new, 1).encode("latin-1"))
 
 
-def _issues(report):
-    return {issue.path: issue.reason for issue in report.issues}
-
-
-def test_each_damaged_channel_is_reported_and_the_rest_goes_on(plugins, options, two_tests):
+def test_each_damaged_channel_is_reported_and_the_rest_goes_on(plugins, two_tests):
     root, (first, second) = two_tests
     _channel(root, first, 2).unlink()  # missing channel file
     _rewrite(_channel(root, first, 3), "Number of samples           :1600", "Number of samples           :1700")
@@ -49,8 +45,8 @@ def test_each_damaged_channel_is_reported_and_the_rest_goes_on(plugins, options,
     with index.open("a", encoding="latin-1") as handle:
         handle.write("Name of channel 099         :11HEAD0000H3ACXP / a channel that was never written\n")
 
-    documents, report = ingest(plugins, options, root)
-    issues = _issues(report)
+    result = ingest(plugins, root)
+    issues = result.reasons()
     prefix = f"{first.test_id}/Channel/{first.test_id}"
     assert issues[f"{prefix}.002"].startswith("channel file absent")
     assert issues[f"{prefix}.003"].startswith("truncated file: the header declares 1700 samples")
@@ -59,39 +55,39 @@ def test_each_damaged_channel_is_reported_and_the_rest_goes_on(plugins, options,
     assert issues[f"{prefix}.006"].startswith("NaN sample")
     assert issues[f"{prefix}.007"].startswith("truncated file")
     assert issues[f"{prefix}.099"].startswith("channel file absent: the index names channel 099")
-    tests = [d for d in documents if d.metadata["doc_type"] == "test"]
+    tests = [d for d in result.documents if d.metadata["doc_type"] == "test"]
     assert [d.group for d in tests] == [first.test_id, second.test_id]  # both tests still give documents
-    assert report.counts["skipped: channel file absent"] == 2
+    assert result.report.counts["skipped: channel file absent"] == 2
 
 
-def test_a_test_without_usable_channels_or_index(plugins, options, two_tests):
+def test_a_test_without_usable_channels_or_index(plugins, two_tests):
     root, (first, second) = two_tests
     for path in (root / first.test_id / "Channel").glob(f"{first.test_id}.0*"):
         path.write_text("Channel code :11HEAD0000H3ACXP\nUnit :g\nNumber of samples :2\n1.0\n")
     (root / second.test_id / "Channel" / f"{second.test_id}.chn").unlink()
-    documents, report = ingest(plugins, options, root)
-    issues = _issues(report)
+    result = ingest(plugins, root)
+    issues = result.reasons()
     assert issues[f"{first.test_id}/{first.test_id}.mme"].startswith("no usable channel")
     assert issues[f"{second.test_id}/{second.test_id}.mme"].startswith("no channel index")
     stray = [reason for path, reason in issues.items() if path.startswith(f"{second.test_id}/Channel/")]
     assert stray and all(r.startswith("channel file not part of any test") for r in stray)
-    assert {d.metadata["doc_type"] for d in documents} == {"report_section"}  # the reports still come through
+    assert {d.metadata["doc_type"] for d in result.documents} == {"report_section"}  # the reports still come through
 
 
-def test_bad_reports_are_reported(plugins, options, two_tests):
+def test_bad_reports_are_reported(plugins, two_tests):
     root, (first, _second) = two_tests
     (root / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not a pdf")
     (root / "binary.txt").write_bytes(b"\x00\x01\x02")
     (root / "empty.txt").write_text("   \n")
-    documents, report = ingest(plugins, options, root)
-    issues = _issues(report)
+    result = ingest(plugins, root)
+    issues = result.reasons()
     assert issues["broken.pdf"].startswith("unreadable PDF")
     assert issues["binary.txt"].startswith("binary")
     assert issues["empty.txt"].startswith("empty")
-    assert sum(d.metadata["doc_type"] == "test" for d in documents) == 2
+    assert sum(d.metadata["doc_type"] == "test" for d in result.documents) == 2
 
 
-def test_encrypted_pdf_is_reported(plugins, options, tmp_path):
+def test_encrypted_pdf_is_reported(plugins, tmp_path):
     from pypdf import PdfWriter
 
     writer = PdfWriter()
@@ -99,13 +95,33 @@ def test_encrypted_pdf_is_reported(plugins, options, tmp_path):
     writer.encrypt("secret")
     with (tmp_path / "locked.pdf").open("wb") as handle:
         writer.write(handle)
-    documents, report = ingest(plugins, options, tmp_path)
-    assert documents == [] and report.issues[0].reason.startswith("encrypted PDF")
+    result = ingest(plugins, tmp_path)
+    assert result.documents == [] and result.report.issues[0].reason.startswith("encrypted PDF")
 
 
-def test_a_broken_test_file_does_not_stop_the_others(plugins, options, two_tests):
+def test_a_broken_test_file_does_not_stop_the_others(plugins, two_tests):
     root, (first, second) = two_tests
     (root / first.test_id / f"{first.test_id}.mme").write_bytes(b"\xff\xfe\x00garbage without colons\n")
-    documents, report = ingest(plugins, options, root)
+    documents = ingest(plugins, root).documents
     # a test file without usable header lines still has its channel folder: the test is read by its stem
     assert {d.group for d in documents if d.metadata["doc_type"] == "test"} == {first.test_id, second.test_id}
+
+
+def test_an_unexpected_parser_error_leaves_only_that_test_out(plugins, two_tests, monkeypatch):
+    from custom_llm_automotive import isomme
+
+    root, (first, second) = two_tests
+    real = isomme.read_test
+
+    def read_test(mme, *args, **kwargs):
+        if mme is not None and mme.stem == first.test_id:
+            raise RuntimeError("a bug no parser expected")
+        return real(mme, *args, **kwargs)
+
+    monkeypatch.setattr(isomme, "read_test", read_test)
+    result = ingest(plugins, root)
+    name = f"{first.test_id}/{first.test_id}.mme"
+    assert result.reasons()[name] == "parser failed: RuntimeError: a bug no parser expected"
+    assert result.report.counts["skipped: parser failed"] == 1
+    assert any(trace.startswith(name) for trace in result.report.tracebacks)  # kept for the run's log
+    assert {d.group for d in result.documents if d.metadata["doc_type"] == "test"} == {second.test_id}

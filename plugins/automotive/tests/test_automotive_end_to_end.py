@@ -9,7 +9,6 @@ pytestmark = pytest.mark.slow
 
 def test_run_on_generated_tests(tmp_path):
     from custom_llm.testing import run_domain
-
     from custom_llm_automotive.generator import generate
 
     generate(tmp_path / "tests", 10, seed=5)

@@ -61,8 +61,8 @@ def test_same_seed_same_bytes(tmp_path):
         assert one.report.read_bytes() == two.report.read_bytes()
 
 
-def test_pulses_are_physically_plausible(ingested):
-    documents, _, written = ingested
+def test_pulses_are_physically_plausible(ingested, corpus):
+    documents, (_, written) = ingested.documents, corpus
     results = [d.metadata["results"] for d in documents if d.metadata["doc_type"] == "test"]
     for test, result in zip(written, results, strict=True):
         assert result["test_id"] == test.test_id

@@ -1,4 +1,4 @@
-"""The domain through its hooks: registration, ingestion, examples and evaluators."""
+"""The domain through the plugin contract: registration, ingestion, examples and evaluators."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 from automotive_helpers import examples, ingest
-from custom_llm.testing import ScriptedContext, metric_values
 
+from custom_llm.testing import ScriptedContext, metric_values
 from custom_llm_automotive import criteria, filters
 from custom_llm_automotive.evaluators import _NUMBER, first_number, parse_verdict
 from custom_llm_automotive.isomme import read_channel, read_test
@@ -18,10 +18,18 @@ from custom_llm_automotive.summaries import qa_items
 
 
 def test_domain_and_evaluators_are_registered(plugins):
+    from custom_llm.plugins import contract_problem
+    from custom_llm_automotive import plugin
+
     domain = plugins.domains.get("automotive")
+    assert plugins.domains.owner("automotive") == "automotive"
     assert domain.options["cfc_standard"] == "SAE J211"
     for name in domain.evaluators:
         assert name in plugins.evaluators
+    tuning = {"batch_size": 4, "learning_rate": 1e-3, "time_budget": "8m"}
+    assert domain.recipe_defaults == {"lora": tuning, "qlora": tuning, "full": tuning}  # scratch: core's defaults
+    assert domain.special_tokens is None
+    assert contract_problem(plugin, "automotive") == ""  # no hook of contract 0.1
 
 
 def test_importing_the_plugin_imports_no_numeric_library():
@@ -31,8 +39,8 @@ def test_importing_the_plugin_imports_no_numeric_library():
     assert out.strip() == "[]"
 
 
-def test_one_test_document_per_test_grouped_with_its_report(ingested):
-    documents, report, written = ingested
+def test_one_test_document_per_test_grouped_with_its_report(ingested, corpus):
+    documents, report, (_, written) = ingested.documents, ingested.report, corpus
     tests = [d for d in documents if d.metadata["doc_type"] == "test"]
     assert [d.group for d in tests] == [t.test_id for t in written]
     assert not report.issues
@@ -44,15 +52,12 @@ def test_one_test_document_per_test_grouped_with_its_report(ingested):
         assert document.metadata["results"]["occupants"]
 
 
-def test_unsupported_files_are_reported_at_discovery(plugins, options, tmp_path):
-    from custom_llm.records import StageReport
-
+def test_unsupported_files_are_reported_at_discovery(plugins, tmp_path):
     (tmp_path / "notes.docx").write_bytes(b"PK")
     (tmp_path / "r.txt").write_text("REPORT\nTest number: X\n")
-    report = StageReport()
-    files = plugins.hook.discover_files(domain="automotive", source=tmp_path, options=options, report=report)
-    assert [f.name for f in files] == ["r.txt"]
-    assert "unsupported file type '.docx'" in report.issues[0].reason
+    result = ingest(plugins, tmp_path)
+    assert [f.name for f in result.files] == ["r.txt"]
+    assert "unsupported file type '.docx'" in result.reasons()["notes.docx"]
 
 
 def _independent_deflections(test):
@@ -62,12 +67,12 @@ def _independent_deflections(test):
             if c.code.dimension == "DS" and c.code.main_location in ("CHST", "RIBS")}
 
 
-def test_examples_answers_match_the_computed_criteria(plugins, options, ingested):
-    documents, _, written = ingested
-    all_options = {**options, "questions_per_test": 0}
-    for document, test in zip([d for d in documents if d.metadata["doc_type"] == "test"], written, strict=True):
+def test_examples_answers_match_the_computed_criteria(plugins, ingested, corpus):
+    _, written = corpus
+    for document, test in zip([d for d in ingested.documents if d.metadata["doc_type"] == "test"], written,
+                              strict=True):
         results = document.metadata["results"]
-        made = examples(plugins, all_options, document)
+        made = examples(plugins, document, questions_per_test=0)
         assert made[0].kind == "causal" and made[0].completion == document.text
         pairs = [e for e in made if e.kind == "instruction"]
         items = qa_items(results)
@@ -95,17 +100,17 @@ def example_for(pairs, item):
 
 
 def test_questions_per_test_is_sampled_reproducibly(plugins, options, ingested):
-    document = next(d for d in ingested[0] if d.metadata["doc_type"] == "test")
-    first = examples(plugins, options, document, seed=3)
-    again = examples(plugins, options, document, seed=3)
+    document = next(d for d in ingested.documents if d.metadata["doc_type"] == "test")
+    first = examples(plugins, document, seed=3)
+    again = examples(plugins, document, seed=3)
     assert [e.prompt for e in first] == [e.prompt for e in again]
     assert len([e for e in first if e.kind == "instruction"]) == options["questions_per_test"]
 
 
-def test_report_sections_give_text_and_field_questions(plugins, options, ingested):
-    section = next(d for d in ingested[0] if d.metadata["doc_type"] == "report_section"
+def test_report_sections_give_text_and_field_questions(plugins, ingested):
+    section = next(d for d in ingested.documents if d.metadata["doc_type"] == "report_section"
                    and "Impact speed" in d.metadata["fields"])
-    made = examples(plugins, {**options, "fields_per_section": 0}, section)
+    made = examples(plugins, section, fields_per_section=0)
     assert made[0].kind == "causal"
     speed = next(e for e in made if e.kind == "instruction" and "impact speed" in e.prompt.splitlines()[-2])
     assert speed.completion.strip() == section.metadata["fields"]["Impact speed"]
@@ -118,18 +123,18 @@ def _scripted(documents, options, answer):
                            max_examples=40, reply=answer)
 
 
-def _oracle(plugins, options, documents):
+def _oracle(plugins, documents):
     answers = {}
     for document in documents:
-        for example in examples(plugins, {**options, "questions_per_test": 0, "fields_per_section": 0}, document):
+        for example in examples(plugins, document, questions_per_test=0, fields_per_section=0):
             if example.kind == "instruction":
                 answers[example.prompt] = example.completion.rstrip("\n")
     return lambda prompt: answers[prompt]
 
 
 def test_evaluators_score_a_perfect_and_a_useless_model(plugins, options, ingested):
-    documents = ingested[0]
-    perfect = _scripted(documents, options, _oracle(plugins, options, documents))
+    documents = ingested.documents
+    perfect = _scripted(documents, options, _oracle(plugins, documents))
     useless = _scripted(documents, options, lambda prompt: " the the the")
     def numeric(ctx):
         return metric_values(plugins.evaluators.get("automotive_numeric_qa").evaluate(ctx))
@@ -155,7 +160,7 @@ def test_evaluators_score_a_perfect_and_a_useless_model(plugins, options, ingest
     assert always_no["verdict_balanced_accuracy"] == pytest.approx(0.5) and always_no["answer_exact_match"] == 0.0
     # a number right but run on ("5234" for "523") is not the value
     def run_on(prompt):
-        answer = _oracle(plugins, options, documents)(prompt)
+        answer = _oracle(plugins, documents)(prompt)
         return _NUMBER.sub(lambda m: m.group(0) + "7", answer, count=1)
 
     assert numeric(_scripted(documents, options, run_on))["value_exact_match"] == 0.0
@@ -175,8 +180,9 @@ def test_answer_parsing():
     assert parse_verdict("unclear") is None
 
 
-def test_real_data_through_the_hooks(plugins, options, real_data):
-    documents, report = ingest(plugins, options, real_data)
+def test_real_data_through_the_contract(plugins, real_data):
+    result = ingest(plugins, real_data)
+    documents, report = result.documents, result.report
     assert [d.metadata["doc_type"] for d in documents] == ["test"]
     document = documents[0]
     assert document.group == "test" and "24NECKUP00P2MOZP" in document.text
@@ -185,7 +191,7 @@ def test_real_data_through_the_hooks(plugins, options, real_data):
     assert [i.path for i in report.issues if i not in absent] == ["SOURCES.md"]  # not a report format
 
 
-def test_nhtsa_ev5_gives_the_same_criteria_as_iso_mme(plugins, options, corpus, tmp_path):
+def test_nhtsa_ev5_gives_the_same_criteria_as_iso_mme(plugins, corpus, tmp_path):
     from custom_llm_automotive.nhtsa import write_ev5
 
     _, written = corpus
@@ -207,30 +213,30 @@ def test_nhtsa_ev5_gives_the_same_criteria_as_iso_mme(plugins, options, corpus, 
                        "VEHSPD": "56.0", "VEHTWT": "1500"}],
                      [{"TSTNO": "9999", "VEHNO": "1", "OCCLOC": "01", "OCCTYP": "H3", "DUMSIZ": "50"}], curves)
     (path.parent / "9999.099").write_text("1 2\n")  # a curve nobody names
-    documents, report = ingest(plugins, options, path.parent)
-    assert len(documents) == 1
-    nhtsa = documents[0].metadata["results"]
+    result = ingest(plugins, path.parent)
+    assert len(result.documents) == 1
+    nhtsa = result.documents[0].metadata["results"]
     assert nhtsa["source_format"] == "NHTSA EV5" and nhtsa["speed_kmh"] == 56.0
-    iso = next(d for d in ingested_results(plugins, options, test) if d["test_id"] == test.test_id)
+    iso = next(d for d in ingested_results(plugins, test) if d["test_id"] == test.test_id)
     driver_iso = next(o for o in iso["occupants"] if o["role"] == "driver")["criteria"]
     driver_nhtsa = nhtsa["occupants"][0]["criteria"]
     assert nhtsa["occupants"][0]["dummy"] == "H3"
     for name in ("hic15", "hic36", "femur_left", "femur_right"):
         assert driver_nhtsa[name]["value"] == pytest.approx(driver_iso[name]["value"], rel=1e-3)
-    assert [(i.path, i.reason) for i in report.issues] == [
+    assert [(i.path, i.reason) for i in result.report.issues] == [
         ("9999.099", "curve file not in the header: INSTRUMENTATION names no curve 099")]
 
 
-def ingested_results(plugins, options, test):
-    documents, _ = ingest(plugins, options, test.folder)
+def ingested_results(plugins, test):
+    documents = ingest(plugins, test.folder).documents
     return [d.metadata["results"] for d in documents if d.metadata["doc_type"] == "test"]
 
 
-def test_iso_6487_option_changes_the_filter_only_slightly(plugins, options, corpus):
+def test_iso_6487_option_changes_the_filter_only_slightly(plugins, corpus):
     _, written = corpus
     folder = written[0].folder
-    sae = ingest(plugins, options, folder)[0][0].metadata["results"]
-    iso = ingest(plugins, {**options, "cfc_standard": "ISO 6487"}, folder)[0][0].metadata["results"]
+    sae = ingest(plugins, folder).documents[0].metadata["results"]
+    iso = ingest(plugins, folder, cfc_standard="ISO 6487").documents[0].metadata["results"]
     assert iso["filter_standard"] == "ISO 6487"
     a = sae["occupants"][0]["criteria"]["hic15"]["value"]
     b = iso["occupants"][0]["criteria"]["hic15"]["value"]

@@ -51,8 +51,8 @@ def test_pdf_round_trip(tmp_path):
     assert "Crash-Prüfzentrum Köln (Halle 2)" in sections[-1].text
 
 
-def test_generated_reports_name_their_test(ingested):
-    documents, _, written = ingested
+def test_generated_reports_name_their_test(ingested, corpus):
+    documents, (_, written) = ingested.documents, corpus
     for test in written:
         sections = [d for d in documents if d.metadata["doc_type"] == "report_section" and d.group == test.test_id]
         fields = {k: v for d in sections for k, v in d.metadata["fields"].items()}

@@ -19,21 +19,10 @@ from typing import Any
 
 from custom_llm import Document, FileIssue, StageReport, read_text, relative_name
 from custom_llm_codebase.discovery import generated_or_minified
-from custom_llm_codebase.languages import is_parsed, language_of
-from custom_llm_codebase.units import extract
+from custom_llm_codebase.languages import language_of
+from custom_llm_codebase.units import document_metadata
 
 POOL_MIN_FILES = 64
-
-
-def document_metadata(text: str, language: str) -> dict[str, Any]:
-    """Language, parse status and units of ``text``: what ingest stores and redaction re-derives."""
-    metadata: dict[str, Any] = {"language": language, "chars": len(text)}
-    if not is_parsed(language):
-        metadata.update(parse_ok=None, parse_error=False, units=[], imports=[])
-        return metadata
-    result = extract(text, language)
-    metadata.update(parse_ok=result.ok, parse_error=not result.ok, units=result.units, imports=result.imports)
-    return metadata
 
 
 def ingest_one(path: Path, rel: str, options: Mapping[str, Any], report: StageReport) -> Document | None:

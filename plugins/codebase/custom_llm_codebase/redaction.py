@@ -30,6 +30,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from custom_llm import Document, StageReport
+from custom_llm_codebase.units import document_metadata
 
 # (type, literal triggers (any must occur in the text), pattern, left boundary needed). Every pattern
 # starts with a literal so that the regex engine can skip to it; priority is list order. An empty
@@ -314,8 +315,6 @@ def redact_document(document: Document, report: StageReport, mark: bool = False)
     """``document`` with its secrets replaced and units re-derived when the text changed
     (placeholders shift every offset after them). ``mark`` records that it was done, so that the
     redaction preparer does not redo it (for documents redacted in an ingest worker)."""
-    from custom_llm_codebase.ingestion import document_metadata
-
     language = str(document.metadata.get("language", "text"))
     text, counts = redact(document.text, document.source, language)
     if not counts and not mark:

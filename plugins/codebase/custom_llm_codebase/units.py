@@ -140,6 +140,17 @@ def extract(text: str, language: str) -> ParseResult:
     return units_from_tree(tree, data, text, language)
 
 
+def document_metadata(text: str, language: str) -> dict[str, Any]:
+    """Language, parse status and units of ``text``: what ingest stores and redaction re-derives."""
+    metadata: dict[str, Any] = {"language": language, "chars": len(text)}
+    if not is_parsed(language):
+        metadata.update(parse_ok=None, parse_error=False, units=[], imports=[])
+        return metadata
+    result = extract(text, language)
+    metadata.update(parse_ok=result.ok, parse_error=not result.ok, units=result.units, imports=result.imports)
+    return metadata
+
+
 def units_from_tree(tree: Any, data: bytes, text: str, language: str) -> ParseResult:
     root = tree.root_node
     if language == "python":

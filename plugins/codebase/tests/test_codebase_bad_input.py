@@ -102,18 +102,23 @@ def test_an_unreadable_file_is_reported(tmp_path, ingest, monkeypatch):
     assert result.reasons()["locked.py"].startswith("unreadable")
 
 
-def test_a_file_that_vanishes_or_fails_to_read_after_discovery_is_reported(tmp_path, plugins, options, monkeypatch):
-    from custom_llm.records import StageReport
+def test_a_file_that_vanishes_after_discovery_is_reported(tmp_path, ingest, monkeypatch):
+    from custom_llm_codebase import discovery
 
     (tmp_path / "a.py").write_text(GOOD)
     (tmp_path / "b.py").write_text(GOOD.replace("ok", "b"))
-    report = StageReport()
-    files = plugins.hook.discover_files(domain="codebase", source=tmp_path, options=options, report=report)
-    (tmp_path / "a.py").unlink()
-    stream = plugins.hook.ingest(domain="codebase", source=tmp_path, files=files, options=options, report=report)
-    documents = list(stream)
-    assert [d.source for d in documents] == ["b.py"]
-    assert {i.path: i.reason for i in report.issues}["a.py"].startswith("unreadable")
+    find = discovery.discover
+
+    def discover_then_delete(*args, **kwargs):
+        files = find(*args, **kwargs)
+        (tmp_path / "a.py").unlink()  # gone between discovery and ingestion
+        return files
+
+    monkeypatch.setattr(discovery, "discover", discover_then_delete)
+    result = ingest(tmp_path)
+    assert [f.name for f in result.files] == ["a.py", "b.py"]
+    assert [d.source for d in result.documents] == ["b.py"]
+    assert result.reasons()["a.py"].startswith("unreadable")
 
 
 def test_an_empty_repository_gives_no_files_and_no_crash(tmp_path, ingest):
@@ -124,3 +129,22 @@ def test_an_empty_repository_gives_no_files_and_no_crash(tmp_path, ingest):
     result = ingest(empty)
     assert result.files == [] and result.documents == []
     assert ingest(tmp_path / "missing").files == []
+
+
+def test_an_unexpected_parser_error_leaves_only_that_file_out(tmp_path, ingest, monkeypatch):
+    from custom_llm_codebase import ingestion
+
+    (tmp_path / "a.py").write_text(GOOD)
+    (tmp_path / "b.py").write_text(GOOD.replace("ok", "b"))
+    real = ingestion.ingest_one
+
+    def ingest_one(path, rel, *args, **kwargs):
+        if rel == "a.py":
+            raise RuntimeError("a bug no parser expected")
+        return real(path, rel, *args, **kwargs)
+
+    monkeypatch.setattr(ingestion, "ingest_one", ingest_one)
+    result = ingest(tmp_path)
+    assert [d.source for d in result.documents] == ["b.py"]
+    assert result.reasons()["a.py"] == "parser failed: RuntimeError: a bug no parser expected"
+    assert result.report.counts["skipped: parser failed"] == 1

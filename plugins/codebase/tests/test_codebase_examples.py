@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import random
 import re
 
 import numpy as np
 import pytest
 
 from conftest import DOMAIN
+from custom_llm.testing import domain_examples, domain_special_tokens
 from custom_llm_codebase.dedup import TORCH_CHUNK, NearDuplicateIndex, Signer, shingle_hashes
 from custom_llm_codebase.fim import DEFAULT_SET, FimTokens, parse_fim
 from custom_llm_codebase.languages import header
@@ -47,13 +47,11 @@ def test_signatures_are_datasketch_affine32_minhashes_and_estimate_jaccard(click
     assert abs(estimate - true_jaccard) < 0.08
 
 
-def test_fim_examples_round_trip_and_use_syntax_spans(click_ingested, plugins, options):
-    options = {**options, "fim_rate": 1.0, "include_units": False}
+def test_fim_examples_round_trip_and_use_syntax_spans(click_ingested, plugins):
     seen_modes, seen_spans = set(), set()
     for document in click_ingested.documents:
         for seed in range(6):
-            examples = plugins.hook.make_examples(domain=DOMAIN, document=document, options=options,
-                                                  rng=random.Random(seed), tokenizer=None)
+            examples = domain_examples(DOMAIN, document, plugins, seed=seed, fim_rate=1.0, include_units=False)
             causal = [e for e in examples if e.kind == "causal"]
             assert causal[0].completion == header(document.source, "python") + document.text
             (fim,) = [e for e in examples if e.kind.startswith("fim_")]
@@ -72,8 +70,7 @@ def test_fim_examples_round_trip_and_use_syntax_spans(click_ingested, plugins, o
 
 def test_fim_rate_zero_makes_no_fim_and_units_carry_context(click_ingested, plugins, options):
     document = click_ingested.by_source()["core.py"]
-    examples = plugins.hook.make_examples(domain=DOMAIN, document=document, options={**options, "fim_rate": 0.0},
-                                          rng=random.Random(0), tokenizer=None)
+    examples = domain_examples(DOMAIN, document, plugins, fim_rate=0.0)
     assert not [e for e in examples if e.kind.startswith("fim")]
     units = [e.completion for e in examples if e.kind == "unit"]
     assert len(units) > 50
@@ -99,26 +96,24 @@ class FakeTokenizer:
     (["[PREFIX]", "[SUFFIX]", "[MIDDLE]"], ("[PREFIX]", "[SUFFIX]", "[MIDDLE]")),
     ([], DEFAULT_SET),
 ])
-def test_the_base_tokenizers_fim_tokens_are_used_when_it_has_them(click_ingested, plugins, options, specials, expected):
+def test_the_base_tokenizers_fim_tokens_are_used_when_it_has_them(click_ingested, plugins, specials, expected):
     tokenizer = FakeTokenizer(specials)
-    wanted = [t for answer in plugins.hook.special_tokens(domain=DOMAIN, options=options, tokenizer=tokenizer)
-              for t in (answer or [])]
+    wanted = domain_special_tokens(DOMAIN, tokenizer, plugins)
     assert wanted == ([] if specials else list(DEFAULT_SET))
     document = click_ingested.by_source()["globals.py"]
-    examples = plugins.hook.make_examples(domain=DOMAIN, document=document, options={**options, "fim_rate": 1.0},
-                                          rng=random.Random(1), tokenizer=tokenizer)
+    examples = domain_examples(DOMAIN, document, plugins, seed=1, tokenizer=tokenizer, fim_rate=1.0)
     (fim,) = [e for e in examples if e.kind.startswith("fim_")]
     assert fim.completion.startswith(expected[0]) and expected[2] in fim.completion
 
 
-def test_a_scratch_tokenizer_trained_with_the_requested_tokens_is_detected(click_ingested, plugins, options):
+def test_a_scratch_tokenizer_trained_with_the_requested_tokens_is_detected(click_ingested, plugins):
     from custom_llm.pipeline.tokenization import train_bpe_tokenizer
 
-    answers = plugins.hook.special_tokens(domain=DOMAIN, options=options, tokenizer=None)
-    extra = [t for answer in answers for t in answer]
+    extra = domain_special_tokens(DOMAIN, None, plugins)
+    assert extra == list(DEFAULT_SET)
     texts = [d.text for d in click_ingested.documents][:5]
     tokenizer = train_bpe_tokenizer(iter(texts), 600, extra)
     from custom_llm_codebase.fim import existing_fim_tokens
 
     assert existing_fim_tokens(tokenizer) == FimTokens(*DEFAULT_SET)
-    assert plugins.hook.special_tokens(domain=DOMAIN, options=options, tokenizer=tokenizer) == [[]]
+    assert domain_special_tokens(DOMAIN, tokenizer, plugins) == []

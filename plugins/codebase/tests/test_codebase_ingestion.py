@@ -162,13 +162,17 @@ def test_domain_recipes_and_evaluators_are_registered(plugins):
     for name in domain.evaluators:
         assert name in plugins.evaluators
     assert plugins.evaluators.owner("code-infilling") == DOMAIN
-    lora = plugins.hook.recipe_overrides(domain=DOMAIN, recipe="lora")
-    assert {"seq_len": 512, "batch_size": 4, "learning_rate": 2e-3, "lora_targets": ["all-linear"], "time_budget": "5m"} in lora
-    assert {"seq_len": 256} in plugins.hook.recipe_overrides(domain=DOMAIN, recipe="scratch")
+    adapter = {"seq_len": 512, "batch_size": 4, "learning_rate": 2e-3, "lora_targets": ["all-linear"],
+               "time_budget": "5m"}
+    assert domain.recipe_defaults == {"lora": adapter, "qlora": adapter, "full": {"seq_len": 512},
+                                      "scratch": {"seq_len": 256}}
+    assert plugins.domains.owner(DOMAIN) == DOMAIN
+    from custom_llm.plugins import contract_problem
     from custom_llm_codebase import plugin
 
-    assert plugin.recipe_overrides(domain="text", recipe="lora") is None
-    assert plugin.discover_files(domain="text", source=CLICK_SOURCE, options={}, report=None) is None
+    assert contract_problem(plugin, DOMAIN) == ""  # no hook of contract 0.1: core calls the domain's own functions
+    assert (domain.discover, domain.ingest, domain.make_examples, domain.special_tokens) == (
+        plugin.discover, plugin.ingest, plugin.make_examples, plugin.special_tokens)
 
 
 @pytest.mark.parametrize("pattern,left_out", [("*.md", "README.md"), ("web/*", "web/app.js")])

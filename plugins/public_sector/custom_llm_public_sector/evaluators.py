@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from custom_llm import Cases, Document, EvalContext
-
 from custom_llm_public_sector.citations import normalize, same_citation
 from custom_llm_public_sector.examples import citation_is_unique, excerpt, heading_is_useful, template
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from custom_llm import Document, InputError, StageReport, printable, stable_id
-
 from custom_llm_public_sector import language
 from custom_llm_public_sector.units import ParsedFile, Unit
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from custom_llm import InputError
-
 from custom_llm_public_sector.definitions import find_definitions
 from custom_llm_public_sector.units import Level, ParsedFile, Unit, one_line, strip_heading_punctuation
 

@@ -16,13 +16,13 @@ PLANTED = ["maria.garcia@example.org", "+33 1 42 68 53 00", "123-45-6789", "DE89
 
 @pytest.mark.slow
 def test_run_reports_domain_metrics_and_leaks_nothing(tmp_path, monkeypatch, legal_dir):
-    from custom_llm.plugins import reset_plugins
     from custom_llm.testing import registered_plugin, run_domain
 
+    # the conftest's isolated_custom_llm gives a fresh process-wide manager; the test also needs
+    # to know its cache (to search it) and only what it registers in the manager
     cache = tmp_path / "cache"
     monkeypatch.setenv("CUSTOM_LLM_CACHE_DIR", str(cache))
-    monkeypatch.setenv("CUSTOM_LLM_LOAD_PLUGINS", "")  # only what this test registers
-    reset_plugins()
+    monkeypatch.setenv("CUSTOM_LLM_LOAD_PLUGINS", "")
     notice = tmp_path / "notice.txt"
     notice.write_text(
         "SECTION 1. Contact\nQuestions go to Maria Garcia, maria.garcia@example.org, +33 1 42 68 53 00, "
@@ -33,11 +33,8 @@ def test_run_reports_domain_metrics_and_leaks_nothing(tmp_path, monkeypatch, leg
     config.write_text("max_eval_examples: 4\nmax_eval_documents: 20\n", encoding="utf-8")
     sources = [legal_dir / "title-3-part-101-2024-05-17.xml", legal_dir / "113publ44-uslm.xml", notice]
     output = tmp_path / "run"
-    try:
-        with registered_plugin(plugin, "public_sector"):
-            report = run_domain("public_sector", sources, output, "--max-steps", "2", "--config", str(config))
-    finally:
-        reset_plugins()
+    with registered_plugin(plugin, "public_sector"):
+        report = run_domain("public_sector", sources, output, "--max-steps", "2", "--config", str(config))
     evaluators = {row["evaluator"] for row in report["comparison"]}
     assert {"perplexity", "citation_accuracy", "definition_recall"} <= evaluators
     table = (output / "report.md").read_text(encoding="utf-8")

@@ -3,11 +3,9 @@ the same questions and score them as documented."""
 
 from __future__ import annotations
 
-import random
-
 import pytest
-from custom_llm.testing import ScriptedContext, metric_values
 
+from custom_llm.testing import ScriptedContext, domain_examples, metric_values
 from custom_llm_public_sector import citations, evaluators
 from custom_llm_public_sector.examples import TEMPLATES
 
@@ -15,9 +13,7 @@ NAME = "public_sector"
 
 
 def _examples(plugins, document, seed=0, **options):
-    settings = {**plugins.domains.get(NAME).options, **options}
-    return list(plugins.hook.make_examples(domain=NAME, document=document, options=settings,
-                                           rng=random.Random(seed), tokenizer=None))
+    return domain_examples(NAME, document, plugins, seed=seed, **options)
 
 
 def test_cited_text_and_instruction_pairs(plugins, legal):

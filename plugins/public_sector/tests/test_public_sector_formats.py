@@ -144,7 +144,7 @@ def formats(tmp_path_factory, ingest):
     table.cell(0, 0).text, table.cell(0, 1).text = "Record", "Period"
     table.cell(1, 0).text, table.cell(1, 1).text = "Invoices", "7 years"
     document.save(folder / "policy.docx")
-    return ingest(folder, {"redact_personal_data": False})
+    return ingest(folder, redact_personal_data=False)
 
 
 def test_akoma_ntoso_2_0_with_id_attributes(formats):
@@ -207,7 +207,7 @@ def test_docx_headings(formats):
 
 def test_group_by_document(tmp_path, ingest, legal_dir):
     (tmp_path / "ecfr.xml").write_bytes((legal_dir / "ECFR-title1.xml").read_bytes())
-    result = ingest(tmp_path, {"group_by": "document", "redact_personal_data": False})
+    result = ingest(tmp_path, group_by="document", redact_personal_data=False)
     groups = {d.group for d in result.documents}
     assert "ecfr.xml#1 CFR part 1" in groups and "ecfr.xml#1 CFR part 51" in groups
     assert len(groups) == len({d.metadata["container"] for d in result.documents}) > 20  # one group per CFR part

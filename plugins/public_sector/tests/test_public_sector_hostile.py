@@ -140,3 +140,23 @@ def test_damaged_real_files_never_crash(tmp_path, legal_dir):
                 read_file(path, path.name, {})
             except Refused as refusal:
                 assert str(refusal)
+
+
+def test_an_unexpected_parser_error_leaves_only_that_file_out(tmp_path, ingest, monkeypatch):
+    """A failure no reader expected is the one rule's: ``parser failed: TypeName: message``."""
+    from custom_llm_public_sector import ingestion
+
+    (tmp_path / "good.xml").write_text(GOOD_USLM, encoding="utf-8")
+    (tmp_path / "buggy.xml").write_text(GOOD_USLM, encoding="utf-8")
+    real = ingestion.read_file
+
+    def read_file(path, name, options):
+        if name == "buggy.xml":
+            raise KeyError("a bug no reader expected")
+        return real(path, name, options)
+
+    monkeypatch.setattr(ingestion, "read_file", read_file)
+    result = ingest(tmp_path)
+    assert result.reasons() == {"buggy.xml": "parser failed: KeyError: 'a bug no reader expected'"}
+    assert result.report.counts["skipped: parser failed"] == 1
+    assert [d.source for d in result.documents] == ["good.xml"]

@@ -79,7 +79,7 @@ def planted(tmp_path_factory, ingest):
     (folder / "page.html").write_text(
         f"<html><head><title>Notice</title></head><body><h1>Notice</h1><p>Contact {PLANTED['EMAIL'][0]}, "
         f"SSN {PLANTED['US_SSN'][0]}.</p></body></html>", encoding="utf-8")
-    return folder, ingest(folder, prepare=True), ingest(folder, {"redact_personal_data": False}, prepare=True)
+    return folder, ingest(folder, prepare=True), ingest(folder, prepare=True, redact_personal_data=False)
 
 
 def _everything(result) -> str:
@@ -133,7 +133,7 @@ def test_off_switch_keeps_public_text(planted):
 
 def test_only_chosen_kinds(tmp_path, ingest):
     (tmp_path / "a.txt").write_text(f"Mail {PLANTED['EMAIL'][0]} at {PLANTED['ADDRESS'][0]}.", encoding="utf-8")
-    result = ingest(tmp_path, {"redact_kinds": ["EMAIL"]}, prepare=True)
+    result = ingest(tmp_path, prepare=True, redact_kinds=["EMAIL"])
     assert "<EMAIL>" in result.documents[0].text and "Pennsylvania Avenue" in result.documents[0].text
 
 

@@ -1,17 +1,17 @@
-"""The plugin's contract with core: what it registers, that it answers only for its own domain,
-and that importing it stays cheap."""
+"""The plugin's contract with core: what it registers, that its domain carries its own functions
+(contract 0.2), and that importing it stays cheap."""
 
 from __future__ import annotations
 
-import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from custom_llm.errors import ConfigError
-from custom_llm.records import Document, StageReport
 
+from custom_llm.errors import ConfigError
+from custom_llm.records import Document
+from custom_llm.testing import domain_examples, ingest_domain
 from custom_llm_public_sector import plugin
 
 NAME = "public_sector"
@@ -27,17 +27,20 @@ def test_domain_and_registries(plugins):
     assert not redaction.applies_to("text")
 
 
-def test_hooks_answer_only_for_their_domain(plugins, tmp_path):
-    report = StageReport()
-    (tmp_path / "a.xml").write_text("<x/>", encoding="utf-8")
-    assert plugin.discover_files(domain="text", source=tmp_path, options={}, report=report) is None
-    assert plugin.ingest(domain="text", source=tmp_path, files=[], options={}, report=report) is None
-    document = Document(text="x", source="a")
-    assert plugin.make_examples(domain="text", document=document, options={}, rng=random.Random(0),
-                                tokenizer=None) is None
-    # the text domain still gets its own answers through the same manager
-    examples = plugins.hook.make_examples(domain="text", document=document, options={}, rng=random.Random(0),
-                                          tokenizer=None)
+def test_the_domain_carries_its_own_functions(plugins):
+    """Contract 0.2: core calls the domain's own functions, so the plugin implements no per-domain hook
+    (it could not answer for another domain), and the text domain keeps its own answers."""
+    from custom_llm.plugins import contract_problem
+
+    assert contract_problem(plugin, NAME) == ""
+    domain = plugins.domains.get(NAME)
+    assert plugins.domains.owner(NAME) == NAME
+    assert (domain.discover, domain.ingest, domain.make_examples) == (plugin.discover, plugin.ingest,
+                                                                       plugin.make_examples)
+    assert domain.special_tokens is None
+    tuning = {"batch_size": 4, "learning_rate": 1e-3, "time_budget": "8m"}
+    assert domain.recipe_defaults == {"lora": tuning, "qlora": tuning, "full": tuning}  # scratch: core's defaults
+    examples = domain_examples("text", Document(text="x", source="a"), plugins)
     assert examples[0].completion == "x"
 
 
@@ -60,4 +63,4 @@ def test_importing_the_plugin_is_cheap():
 def test_bad_option_values_are_refused_before_reading(plugins, tmp_path):
     for bad in ({"group_by": "folder"}, {"redact_kinds": ["EMAIL", "PASSPORT"]}, {"max_answer_chars": -1}):
         with pytest.raises(ConfigError, match="public_sector option"):
-            plugins.hook.discover_files(domain=NAME, source=tmp_path, options=bad, report=StageReport())
+            ingest_domain(NAME, tmp_path, plugins, **bad)

@@ -81,18 +81,20 @@ class Run:
     @contextmanager
     def stage(self, name: str) -> Iterator[dict[str, Any]]:
         """Time a stage and call the lifecycle hooks around it; a plugin's traceback (a skipped
-        unit's, or a plugin failure's) goes to ``logs/errors.log`` in the run directory."""
+        unit's, or a plugin failure's) goes to ``logs/errors.log`` in the run directory. The stage
+        fills the dict this yields with the values its events summarize (the stage's own result,
+        a record of ``custom_llm.pipeline.stage_results`` for the data stages, is what it returns)."""
         if name not in STAGES:
             raise ValueError(f"unknown stage {name!r}: add it to custom_llm.records.STAGES")
         result: dict[str, Any] = {}
-        self.hook.before_stage(event=self.event(name))
+        self.notify("before_stage", self.event(name))
         started = time.perf_counter()
         try:
             yield result
         except BaseException as error:
             if isinstance(error, Exception) and not isinstance(error, CustomLLMError) or isinstance(error, PluginFailure):
                 self.log_error(name, "".join(traceback.format_exception(error)))
-            self.hook.on_stage_error(event=self.event(name, result, error))
+            self.notify("on_stage_error", self.event(name, result, error))
             raise
         finally:
             report = self.reports.get(name)
@@ -101,7 +103,21 @@ class Run:
             if report:
                 report.tracebacks.clear()
         self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - started, 3)
-        self.hook.after_stage(event=self.event(name, result))
+        self.notify("after_stage", self.event(name, result))
+
+    def notify(self, hook: str, event: StageEvent) -> None:
+        """Call every plugin's lifecycle ``hook`` with ``event``. One that raises is named in a
+        warning (its traceback goes to ``logs/errors.log``) and the run goes on: a monitoring plugin
+        must not change a run. Interrupts (KeyboardInterrupt, SystemExit) still stop it."""
+        for implementation in reversed(getattr(self.hook, hook).get_hookimpls()):
+            try:
+                implementation.function(**({"event": event} if "event" in implementation.argnames else {}))
+            except Exception as error:
+                self.log_error(event.stage, "".join(traceback.format_exception(error)))
+                if self.console is not None:
+                    self.console.print(f"[yellow]warning: plugin {implementation.plugin_name!r} failed in its {hook} "
+                                       f"({type(error).__name__}: {error}); the run goes on. Traceback: {self.output / 'logs' / 'errors.log'}",
+                                       soft_wrap=True)
 
     def log_error(self, stage: str, text: str) -> None:
         """Append a traceback to the run directory's ``logs/errors.log``."""

@@ -1,38 +1,32 @@
-"""The run registry: every training run on this machine, in one SQLite file, so that every model can
-be traced back to what it was trained on and compared with the others (``custom-llm runs``).
+"""The run registry's file: one SQLite database, a row per training run.
 
 A row holds the run's id, times, command, domain, recipe, resolved config, the blake2b hashes of
 its manifest and of every source file, its status and its metrics (base and tuned). The file lives
 in the user data folder unless the ``registry`` setting or ``$CUSTOM_LLM_REGISTRY`` names another.
 
 Writes are short transactions in WAL mode with a busy timeout, so concurrent runs never corrupt
-the file. Training never fails because of the registry: a locked, unwritable or corrupt registry
-is reported once as a warning and the run goes on (``record_start`` and ``Recording``). The
-``runs`` commands, in contrast, report the same problem as a one-line error (``RegistryError``).
+the file. A locked, unwritable, corrupt or too new file is a ``RunStoreError`` with one clear line:
+the ``runs`` commands show it as such, while recording a training run
+(``custom_llm.run_registry.recording``) only warns.
 
 Only the standard library and platformdirs are imported here: ``custom-llm runs`` stays light.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
 import socket
 import sqlite3
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from custom_llm.errors import CustomLLMError
-
-if TYPE_CHECKING:
-    from custom_llm.pipeline.run import Run
 
 ENVIRONMENT_VARIABLE = "CUSTOM_LLM_REGISTRY"
 FILE_NAME = "runs.sqlite3"
@@ -84,7 +78,7 @@ _COLUMNS = ("id", "started", "finished", "status", "command", "domain", "recipe"
 _JSON_COLUMNS = ("config", "metrics", "versions")
 
 
-class RegistryError(CustomLLMError):
+class RunStoreError(CustomLLMError):
     """The run registry cannot be read or written (locked, unwritable, corrupt, or too new)."""
 
 
@@ -102,15 +96,6 @@ def registry_path(setting: str | os.PathLike[str] | None = None) -> Path:
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def file_hash(path: Path) -> str:
-    """blake2b of a file's bytes, 32 hex digits: the digest the manifest uses for source files."""
-    digest = hashlib.blake2b(digest_size=16)
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -147,7 +132,7 @@ class RunRecord:
         return asdict(self)
 
 
-def _describe(path: Path, error: BaseException) -> str:
+def describe_error(path: Path, error: BaseException) -> str:
     """One line that says what is wrong with the registry file and what to do."""
     text = str(error) or type(error).__name__
     if isinstance(error, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text):
@@ -160,7 +145,7 @@ def _describe(path: Path, error: BaseException) -> str:
     return f"run registry {path}: {text}"
 
 
-class Registry:
+class RunStore:
     """The registry file. Every call opens a connection, does one transaction and closes it, so a
     training run holds no lock on the file between its start and its end."""
 
@@ -173,7 +158,7 @@ class Registry:
     @contextmanager
     def _connection(self, write: bool) -> Iterator[sqlite3.Connection]:
         """A connection inside one transaction (``BEGIN IMMEDIATE`` when writing); any SQLite or
-        file error comes out as a RegistryError with one clear line."""
+        file error comes out as a RunStoreError with one clear line."""
         connection: sqlite3.Connection | None = None
         try:
             if write:
@@ -191,7 +176,7 @@ class Registry:
                 raise
             connection.execute("COMMIT")
         except (sqlite3.Error, OSError) as error:
-            raise RegistryError(_describe(self.path, error)) from error
+            raise RunStoreError(describe_error(self.path, error)) from error
         finally:
             if connection is not None:
                 connection.close()
@@ -237,12 +222,12 @@ class Registry:
 
     def _check(self, version: int, tables: int) -> None:
         if version > SCHEMA_VERSION:
-            raise RegistryError(
+            raise RunStoreError(
                 f"run registry {self.path} has schema version {version}, newer than this custom-llm understands "
                 f"({SCHEMA_VERSION}); upgrade custom-llm or set ${ENVIRONMENT_VARIABLE} to another file"
             )
         if version == 0 and tables > 0:
-            raise RegistryError(f"{self.path} is a SQLite database but not a custom-llm run registry; "
+            raise RunStoreError(f"{self.path} is a SQLite database but not a custom-llm run registry; "
                                 f"point ${ENVIRONMENT_VARIABLE} at another file")
 
     def schema_version(self) -> int:
@@ -296,7 +281,7 @@ class Registry:
             assignments = ", ".join(f"{column} = ?" for column in updates)
             cursor = connection.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*updates.values(), run_id))
             if cursor.rowcount == 0:
-                raise RegistryError(f"run registry {self.path} has no run {run_id!r}")
+                raise RunStoreError(f"run registry {self.path} has no run {run_id!r}")
             if files is not None:
                 connection.execute("DELETE FROM run_files WHERE run_id = ?", (run_id,))
                 connection.executemany(
@@ -324,7 +309,8 @@ class Registry:
         """Runs, newest first, optionally filtered."""
         if not self.path.is_file():
             return []
-        clauses, values = [], []
+        clauses: list[str] = []
+        values: list[Any] = []
         for column, value in (("status", status), ("domain", domain), ("recipe", recipe)):
             if value is not None:
                 clauses.append(f"{column} = ?")
@@ -345,7 +331,7 @@ class Registry:
         """The full id of the one run whose id starts with ``prefix``."""
         wanted = prefix.strip().lower()
         if not wanted:
-            raise RegistryError("give a run id (or the start of one); `custom-llm runs list` shows them")
+            raise RunStoreError("give a run id (or the start of one); `custom-llm runs list` shows them")
         matches: list[str] = []
         if self.path.is_file():
             with self._connection(write=False) as connection:
@@ -353,10 +339,10 @@ class Registry:
                     matches = [row[0] for row in connection.execute(
                         "SELECT id FROM runs WHERE substr(id, 1, ?) = ? ORDER BY started DESC", (len(wanted), wanted))]
         if not matches:
-            raise RegistryError(f"no run {prefix!r} in the run registry {self.path}; `custom-llm runs list` shows the recorded runs")
+            raise RunStoreError(f"no run {prefix!r} in the run registry {self.path}; `custom-llm runs list` shows the recorded runs")
         if len(matches) > 1:
             shown = ", ".join(matches[:5]) + (f" and {len(matches) - 5} more" if len(matches) > 5 else "")
-            raise RegistryError(f"run id {prefix!r} is ambiguous: it starts {len(matches)} runs ({shown}); give more characters")
+            raise RunStoreError(f"run id {prefix!r} is ambiguous: it starts {len(matches)} runs ({shown}); give more characters")
         return matches[0]
 
     def get(self, prefix: str) -> RunRecord:
@@ -398,125 +384,3 @@ def _alive(pid: int) -> bool:
     except (PermissionError, OSError):
         return True
     return True
-
-
-# --- recording a training run: never raises, warns once ---
-
-_warned = False
-
-
-def warn_once(message: str) -> None:
-    """The registry's problems are printed once per process, then the run goes on."""
-    global _warned
-    if not _warned:
-        _warned = True
-        sys.stderr.write(f"warning: {message}; this run goes on without being recorded in the run registry.\n")
-        sys.stderr.flush()
-
-
-def is_main_process() -> bool:
-    """Only rank 0 of a distributed run records it."""
-    try:
-        return int(os.environ.get("RANK", "0")) == 0
-    except ValueError:
-        return True
-
-
-def current_command() -> str:
-    """The command line that started the run, as the user typed it (defaults left out)."""
-    import shlex
-
-    import click
-    from click.core import ParameterSource
-
-    context = click.get_current_context(silent=True)
-    if context is None or context.info_name is None:
-        return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
-    words = ["custom-llm", context.info_name]
-    for param in context.command.params:
-        if param.name is None or context.get_parameter_source(param.name) not in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
-            continue
-        value = context.params.get(param.name)
-        if not isinstance(param, click.Option):
-            words += [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
-        elif param.is_flag:
-            if value:
-                words.append(param.opts[0])
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                words += [param.opts[0], str(item)]
-        elif value is not None:
-            words += [param.opts[0], str(value)]
-    return shlex.join(words)
-
-
-class Recording:
-    """A training run's row in the registry. ``Recording(None)`` records nothing (rank > 0, or the
-    registry could not be opened); every method swallows the registry's errors after one warning."""
-
-    def __init__(self, registry: Registry | None, run_id: str | None = None) -> None:
-        self.registry = registry
-        self.run_id = run_id
-
-    def complete(self, run: Run) -> None:
-        """The run finished: its metrics from report.json, hashes from manifest.json."""
-        if self.registry is None or self.run_id is None:
-            return
-        try:
-            manifest_file, report_file = run.output / "manifest.json", run.output / "report.json"
-            manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
-            report = json.loads(report_file.read_text(encoding="utf-8"))
-            training = {k: v for k, v in report.get("training", {}).items() if not isinstance(v, (dict, list))}
-            metrics = {"base": report.get("base", {}), "tuned": report.get("tuned", {}),
-                       "xz_bits_per_byte": report.get("xz_bits_per_byte"), "training": training}
-            self.registry.finish(self.run_id, "complete", metrics=metrics, manifest_hash=file_hash(manifest_file),
-                                 versions=manifest.get("versions", {}), files=manifest.get("files", []))
-        except Exception as error:  # noqa: BLE001 - the registry never fails a run
-            warn_once(_describe(self.registry.path, error) if not isinstance(error, RegistryError) else str(error))
-
-    def fail(self, run: Run, error: BaseException) -> None:
-        """The run stopped: interrupted (Ctrl-C) or failed, with the error's first line."""
-        if self.registry is None or self.run_id is None:
-            return
-        status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-        message = (str(error).strip().splitlines() or [""])[0][:500]
-        message = f"{type(error).__name__}: {message}" if message else type(error).__name__
-        try:
-            files = run.artifacts.get("files")
-            self.registry.finish(self.run_id, status, error=message, files=list(files) if files else None)
-        except Exception as problem:  # noqa: BLE001 - the registry never fails a run
-            warn_once(str(problem) if isinstance(problem, RegistryError) else _describe(self.registry.path, problem))
-
-
-def record_start(run: Run, resume: bool, config: dict[str, Any]) -> Recording:
-    """Record ``run`` as running (rank 0 only) and note its id in run.json. Never raises."""
-    if not is_main_process():
-        return Recording(None)
-    registry = Registry(registry_path(getattr(run.config, "registry", None)))
-    try:
-        identity_file = run.output / "run.json"
-        held = json.loads(identity_file.read_text(encoding="utf-8")) if identity_file.is_file() else {}
-        run_id = registry.start(
-            command=current_command(), domain=run.domain.name, recipe=run.recipe.name, base_model=run.config.base_model,
-            seed=run.config.seed, output=str(run.output), identity_key=str(held.get("identity_key", "")), config=config,
-            resume=resume,
-        )
-        if identity_file.is_file():
-            from custom_llm.pipeline.storage import write_json
-
-            write_json(identity_file, {**held, "run_id": run_id, "registry": str(registry.path)})
-    except Exception as error:  # noqa: BLE001 - the registry never fails a run
-        warn_once(str(error) if isinstance(error, RegistryError) else _describe(registry.path, error))
-        return Recording(None)
-    return Recording(registry, run_id)
-
-
-def record_evaluation(run: Run) -> None:
-    """``custom-llm eval`` re-evaluated a recorded run: its row takes the new metrics. Never raises."""
-    identity_file = run.output / "run.json"
-    try:
-        held = json.loads(identity_file.read_text(encoding="utf-8")) if identity_file.is_file() else {}
-    except (OSError, ValueError):
-        return
-    if held.get("run_id") and is_main_process():
-        Recording(Registry(Path(held.get("registry") or registry_path(getattr(run.config, "registry", None)))), held["run_id"]).complete(run)

@@ -7,7 +7,7 @@ from typing import Any
 
 from custom_llm.errors import RunDirError
 from custom_llm.pipeline.cache import key_of
-from custom_llm.pipeline.run import Run
+from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.storage import read_json, write_json
 
 IDENTITY_FILE = "run.json"

@@ -6,9 +6,8 @@ import contextlib
 import time
 from typing import Any
 
-from custom_llm import registry
 from custom_llm.config import parse_duration
-from custom_llm.pipeline import rundir
+from custom_llm.pipeline import run_directory
 from custom_llm.pipeline.cache import file_digest
 from custom_llm.pipeline.distributed import main_process_first, world
 from custom_llm.pipeline.evaluate import evaluate_model, read_cases, xz_baseline
@@ -23,62 +22,65 @@ from custom_llm.pipeline.models import (
 )
 from custom_llm.pipeline.packing import pack_datasets
 from custom_llm.pipeline.report import comparison_rows, pick_examples, summary_table, write_manifest, write_reports, xz_verdict
-from custom_llm.pipeline.run import Run
+from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.split import split_documents
+from custom_llm.pipeline.stage_results import PreparedData
 from custom_llm.pipeline.storage import read_json, write_json, write_text
 from custom_llm.pipeline.tokenization import prepare_tokenizer
 from custom_llm.pipeline.training import EVAL_SHARE, finished_training, plan_steps, train_model
+from custom_llm.run_registry.recording import record_evaluation, record_start
 
 
-def prepare_data(run: Run) -> dict[str, Any]:
+def prepare_data(run: Run) -> PreparedData:
     """Ingest, prepare, split, tokenize and pack: every step cached by content and settings."""
     with main_process_first():  # under torchrun / accelerate: prepared once, reused by the other processes
         ingested = ingest_and_prepare(run)
         split = split_documents(run, ingested)
         tok = prepare_tokenizer(run, split)
         packed = pack_datasets(run, split, tok)
-    data = {"ingested": ingested, "split": split, "tok": tok, "packed": packed}
+    data = PreparedData(ingested=ingested, split=split, tok=tok, packed=packed)
     if world().is_main:
         write_json(run.output / "ingest_report.json", run.report("ingest").to_json())
     return data
 
 
-def data_summary(run: Run, data: dict[str, Any]) -> dict[str, Any]:
-    packed, split = data["packed"], data["split"]
+def data_summary(run: Run, data: PreparedData) -> dict[str, Any]:
+    packed, split = data.packed, data.split
     return {
         "files": len(run.artifacts.get("files", [])),
-        "documents": data["ingested"]["count"],
-        "files_left_out": len(run.report("ingest").issues),
-        "train_documents": split["counts"]["train_documents"],
-        "eval_documents": split["counts"]["eval_documents"],
-        "train_tokens": packed["train"].real_tokens,
-        "train_blocks": packed["train"].n_blocks,
-        "eval_tokens": packed["eval"].real_tokens,
-        "seq_len": packed["train"].seq_len,
-        "packing_efficiency": round(packed["train"].efficiency, 4),
+        "documents": data.ingested.count,
+        "files_left_out": run.report("ingest").left_out()[0],
+        "parts_left_out": run.report("ingest").left_out()[1],
+        "train_documents": split.train_documents,
+        "eval_documents": split.eval_documents,
+        "train_tokens": packed.train.real_tokens,
+        "train_blocks": packed.train.n_blocks,
+        "eval_tokens": packed.eval.real_tokens,
+        "seq_len": packed.train.seq_len,
+        "packing_efficiency": round(packed.train.efficiency, 4),
         # a content hash of the packed training blocks: equal fingerprints mean the model saw the same tokens
-        "packed_fingerprint": file_digest(packed["train"].path),
-        "vocab_size": len(data["tok"]["tokenizer"]),
-        "added_tokens": ", ".join(data["tok"]["added_tokens"]) or "none",
-        "cached_stages": ", ".join(s for s in ("ingested", "split", "tok", "packed") if data[s].get("cached")) or "none",
+        "packed_fingerprint": file_digest(packed.train.path),
+        "vocab_size": len(data.tok.tokenizer),
+        "added_tokens": ", ".join(data.tok.added_tokens) or "none",
+        "cached_stages": ", ".join(name for name, result in data.stages().items() if result.cached) or "none",
         "counts": dict(run.report("ingest").counts),
     }
 
 
-def base_model(run: Run, data: dict[str, Any]) -> Any:
+def base_model(run: Run, data: PreparedData) -> Any:
     """The model before training: the scratch initialization (seeded) or the local base model."""
-    tok = data["tok"]
+    tokenizer = data.tok.tokenizer
     if run.recipe.needs_base_model:
-        model = load_base_model(run, tok["tokenizer"])
+        model = load_base_model(run, tokenizer)
     else:
-        model = build_scratch_model(run, tok["tokenizer"], data["packed"]["train"].real_tokens)
+        model = build_scratch_model(run, tokenizer, data.packed.train.real_tokens)
     return model
 
 
-def base_description(run: Run, data: dict[str, Any]) -> str:
+def base_description(run: Run, data: PreparedData) -> str:
     if run.base is not None:
         return run.base.describe()
-    size = scratch_size(run.config.model_size, data["packed"]["train"].real_tokens)
+    size = scratch_size(run.config.model_size, data.packed.train.real_tokens)
     return (
         f"untrained initialization of a '{size}' Mistral-architecture model (seed {run.config.seed}); "
         "the scratch recipe starts from random weights"
@@ -89,7 +91,7 @@ def dry_run(run: Run) -> dict[str, Any]:
     """Everything but training: the plan, with a time estimate from two timed steps."""
     data = prepare_data(run)
     model = _model_to_train(run, data)  # with its adapter, as training will see it
-    steps = plan_steps(run, data["packed"]["train"])
+    steps = plan_steps(run, data.packed.train)
     seconds_per_step = _time_steps(run, model, data)
     total, trainable = count_parameters(model)
     minutes = steps["max_steps"] * seconds_per_step / 60
@@ -106,13 +108,13 @@ def dry_run(run: Run) -> dict[str, Any]:
     return plan
 
 
-def _time_steps(run: Run, model: Any, data: dict[str, Any]) -> float:
+def _time_steps(run: Run, model: Any, data: PreparedData) -> float:
     import torch
 
     from custom_llm.pipeline.scoring import collate_blocks
     from custom_llm.pipeline.training import use_bf16
 
-    dataset = data["packed"]["train"].dataset
+    dataset = data.packed.train.dataset
     size = min(len(dataset), int(run.training["batch_size"]))
     batch = collate_blocks([dataset[i] for i in range(size)])
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -137,11 +139,12 @@ def train(run: Run, resume: bool = False) -> dict[str, Any] | None:
     if not main:
         run.console.show_progress = False
         run.console.quiet = True
-        return _train_as_worker(run, resume)
-    rundir.claim(run)
+        _train_as_worker(run, resume)
+        return None
+    run_directory.claim(run)
     if not resume:
-        rundir.clear_checkpoints(run)
-    recording = registry.record_start(run, resume, resolved_config(run))
+        run_directory.clear_checkpoints(run)
+    recording = record_start(run, resume, resolved_config(run))
     try:
         data = prepare_data(run)
         _write_config(run)
@@ -153,14 +156,14 @@ def train(run: Run, resume: bool = False) -> dict[str, Any] | None:
             write_json(run.output / "metrics" / "training.json", record)
             result.update(record)
         with run.stage("export"):
-            save_model(run, model, data["tok"]["tokenizer"])
+            save_model(run, model, data.tok.tokenizer)
         report = _evaluate_and_report(run, data, model, base_metrics, record)
-        rundir.mark(run, "complete")
+        run_directory.mark(run, "complete")
         recording.complete(run)
         return report
     except BaseException as error:
         with contextlib.suppress(OSError):  # on a full disk even this small write may fail; the first error is the one to show
-            rundir.mark(run, "failed")
+            run_directory.mark(run, "failed")
         recording.fail(run, error)
         raise
 
@@ -170,19 +173,18 @@ def _train_as_worker(run: Run, resume: bool) -> None:
     data = prepare_data(run)
     model = _model_to_train(run, data)
     _trained(run, model, data, resume)
-    return None
 
 
-def _model_to_train(run: Run, data: dict[str, Any]) -> Any:
+def _model_to_train(run: Run, data: PreparedData) -> Any:
     model = base_model(run, data)
     if run.recipe.adapter:
-        model = wrap_adapter(run, model, data["tok"]["tokenizer"].convert_tokens_to_ids(data["tok"]["added_tokens"]))
+        model = wrap_adapter(run, model, data.tok.tokenizer.convert_tokens_to_ids(list(data.tok.added_tokens)))
     return model
 
 
-def _trained(run: Run, model: Any, data: dict[str, Any], resume: bool) -> dict[str, Any]:
+def _trained(run: Run, model: Any, data: PreparedData, resume: bool) -> dict[str, Any]:
     """Train (or, on --resume after training had finished, reload its best checkpoint); the record."""
-    record = (resume and finished_training(run, model)) or train_model(run, model, data["packed"], resume)
+    record = (resume and finished_training(run, model)) or train_model(run, model, data.packed, resume)
     record.pop("trainer")
     total, trainable = count_parameters(record["model"])
     record.update(parameters=total, trainable_parameters=trainable)
@@ -197,27 +199,27 @@ def evaluate_only(run: Run) -> dict[str, Any]:
     model = load_tuned_model(run)
     base = base_model(run, data)
     with run.stage("evaluate"):
-        base_metrics = evaluate_model(run, base, data["tok"]["tokenizer"], data["split"], data["packed"], "base")
+        base_metrics = evaluate_model(run, base, data.tok.tokenizer, data.split, data.packed, "base")
     write_json(metrics_folder / "base.json", base_metrics)
     report = _evaluate_and_report(run, data, model, base_metrics, record)
-    registry.record_evaluation(run)  # the run registry's row shows the new figures
+    record_evaluation(run)  # the run registry's row shows the new figures
     return report
 
 
-def _base_metrics(run: Run, model: Any, data: dict[str, Any], resume: bool) -> dict[str, dict[str, float]]:
+def _base_metrics(run: Run, model: Any, data: PreparedData, resume: bool) -> dict[str, dict[str, float]]:
     path = run.output / "metrics" / "base.json"
     if resume and path.is_file():
         return read_json(path)
     with run.stage("evaluate"):
-        metrics = evaluate_model(run, model, data["tok"]["tokenizer"], data["split"], data["packed"], "base")
+        metrics = evaluate_model(run, model, data.tok.tokenizer, data.split, data.packed, "base")
     write_json(path, metrics)
     return metrics
 
 
-def _evaluate_and_report(run: Run, data: dict[str, Any], model: Any, base_metrics: dict, record: dict) -> dict[str, Any]:
+def _evaluate_and_report(run: Run, data: PreparedData, model: Any, base_metrics: dict, record: dict) -> dict[str, Any]:
     with run.stage("evaluate"):
-        tuned = evaluate_model(run, model, data["tok"]["tokenizer"], data["split"], data["packed"], "tuned")
-        xz = xz_baseline(run, data["split"])
+        tuned = evaluate_model(run, model, data.tok.tokenizer, data.split, data.packed, "tuned")
+        xz = xz_baseline(run, data.split)
     write_json(run.output / "metrics" / "tuned.json", tuned)
     tuned_bpb = tuned.get("perplexity", {}).get("bits_per_byte")
     history = record.get("history", [])
@@ -242,7 +244,7 @@ def _evaluate_and_report(run: Run, data: dict[str, Any], model: Any, base_metric
         "ingest_issues": run.report("ingest").to_json()["issues"],
         "timings_seconds": run.timings,
     }
-    manifest = write_manifest(run, {"stage_keys": {k: data[k]["key"] for k in ("ingested", "split", "tok", "packed")},
+    manifest = write_manifest(run, {"stage_keys": {name: result.key for name, result in data.stages().items()},
                                     "training": report["training"], "base_model_source": report["base_model_source"]})
     write_reports(run, report, manifest)
     return report

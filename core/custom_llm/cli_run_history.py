@@ -1,6 +1,6 @@
 """``custom-llm runs``: the run registry from the command line (list, show, compare).
 
-Light like ``--help``: only click, rich and the standard library (custom_llm.registry) are imported,
+Light like ``--help``: only click, rich and the standard library (custom_llm.run_registry.store) are imported,
 never torch or transformers. A registry that cannot be read is one line on stderr and status 2.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from custom_llm.registry import KEY_METRIC, STATUSES, Registry, RegistryError, RunRecord, registry_path
+from custom_llm.run_registry.store import KEY_METRIC, STATUSES, RunRecord, RunStore, RunStoreError, registry_path
 
 FILES_SHOWN = 20
 
@@ -27,7 +27,7 @@ def _registry_errors(function: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
-        except RegistryError as error:
+        except RunStoreError as error:
             click.secho(f"error: {error}", fg="red", err=True)
             sys.exit(2)
 
@@ -41,11 +41,11 @@ def _registry_option(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
-def _open(registry_file: Path | None) -> Registry:
-    registry = Registry(registry_path(registry_file))
+def _open(registry_file: Path | None) -> RunStore:
+    registry = RunStore(registry_path(registry_file))
     try:
         registry.mark_vanished()  # runs whose process died are shown as interrupted
-    except RegistryError:
+    except RunStoreError:
         pass  # a read-only registry can still be read: the read below reports anything worse
     return registry
 
@@ -249,17 +249,18 @@ def compare(first: str, second: str, registry_file: Path | None) -> None:
     else:
         console.print("config: identical")
 
-    rows_a, rows_b = _metric_rows(a), _metric_rows(b)
+    rows_a: dict[tuple[str, str], tuple[Any, Any]] = _metric_rows(a)
+    rows_b: dict[tuple[str, str], tuple[Any, Any]] = _metric_rows(b)
     keys = [*rows_a, *(k for k in rows_b if k not in rows_a)]
     if keys:
         metrics = _table("metrics (held-out documents)", "evaluator", "metric", f"{a.id} base", f"{a.id} tuned", f"{a.id} delta",
                          f"{b.id} base", f"{b.id} tuned", f"{b.id} delta", "tuned: b - a",
                          right=(f"{a.id} base", f"{a.id} tuned", f"{a.id} delta", f"{b.id} base", f"{b.id} tuned", f"{b.id} delta",
                                 "tuned: b - a"))
-        for key in keys:
-            base_a, tuned_a = rows_a.get(key, (None, None))
-            base_b, tuned_b = rows_b.get(key, (None, None))
-            metrics.add_row(*map(_fmt, key), _fmt(base_a), _fmt(tuned_a), _delta(base_a, tuned_a),
+        for row_key in keys:
+            base_a, tuned_a = rows_a.get(row_key, (None, None))
+            base_b, tuned_b = rows_b.get(row_key, (None, None))
+            metrics.add_row(*map(_fmt, row_key), _fmt(base_a), _fmt(tuned_a), _delta(base_a, tuned_a),
                             _fmt(base_b), _fmt(tuned_b), _delta(base_b, tuned_b), _delta(tuned_a, tuned_b))
         console.print(metrics)
     else:

@@ -1,0 +1,118 @@
+"""Recording a training run in the run registry: its row at the start, its outcome at the end.
+
+Training never fails because of the registry: a locked, unwritable or corrupt registry is reported
+once as a warning and the run goes on (``record_start`` and ``Recording``). Only rank 0 of a
+distributed run records it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from custom_llm.pipeline.distributed import world
+from custom_llm.run_registry.command_line import current_command
+from custom_llm.run_registry.store import RunStore, RunStoreError, describe_error, registry_path
+
+if TYPE_CHECKING:
+    from custom_llm.pipeline.run_state import Run
+
+_warned = False
+
+
+def warn_once(message: str) -> None:
+    """The registry's problems are printed once per process, then the run goes on."""
+    global _warned
+    if not _warned:
+        _warned = True
+        sys.stderr.write(f"warning: {message}; this run goes on without being recorded in the run registry.\n")
+        sys.stderr.flush()
+
+
+def _problem(path: Path, error: BaseException) -> str:
+    """The one line a warning gives: the store's own message, or a description of any other error."""
+    return str(error) if isinstance(error, RunStoreError) else describe_error(path, error)
+
+
+def file_hash(path: Path) -> str:
+    """blake2b of a file's bytes, 32 hex digits: the digest the manifest uses for source files."""
+    digest = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Recording:
+    """A training run's row in the registry. ``Recording(None)`` records nothing (rank > 0, or the
+    registry could not be opened); every method swallows the registry's errors after one warning."""
+
+    def __init__(self, registry: RunStore | None, run_id: str | None = None) -> None:
+        self.registry = registry
+        self.run_id = run_id
+
+    def complete(self, run: Run) -> None:
+        """The run finished: its metrics from report.json, hashes from manifest.json."""
+        if self.registry is None or self.run_id is None:
+            return
+        try:
+            manifest_file, report_file = run.output / "manifest.json", run.output / "report.json"
+            manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+            report = json.loads(report_file.read_text(encoding="utf-8"))
+            training = {k: v for k, v in report.get("training", {}).items() if not isinstance(v, (dict, list))}
+            metrics = {"base": report.get("base", {}), "tuned": report.get("tuned", {}),
+                       "xz_bits_per_byte": report.get("xz_bits_per_byte"), "training": training}
+            self.registry.finish(self.run_id, "complete", metrics=metrics, manifest_hash=file_hash(manifest_file),
+                                 versions=manifest.get("versions", {}), files=manifest.get("files", []))
+        except Exception as error:  # noqa: BLE001 - the registry never fails a run
+            warn_once(_problem(self.registry.path, error))
+
+    def fail(self, run: Run, error: BaseException) -> None:
+        """The run stopped: interrupted (Ctrl-C) or failed, with the error's first line."""
+        if self.registry is None or self.run_id is None:
+            return
+        status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        message = (str(error).strip().splitlines() or [""])[0][:500]
+        message = f"{type(error).__name__}: {message}" if message else type(error).__name__
+        try:
+            files = run.artifacts.get("files")
+            self.registry.finish(self.run_id, status, error=message, files=list(files) if files else None)
+        except Exception as problem:  # noqa: BLE001 - the registry never fails a run
+            warn_once(_problem(self.registry.path, problem))
+
+
+def record_start(run: Run, resume: bool, config: dict[str, Any]) -> Recording:
+    """Record ``run`` as running (rank 0 only) and note its id in run.json. Never raises."""
+    if not world().is_main:
+        return Recording(None)
+    registry = RunStore(registry_path(getattr(run.config, "registry", None)))
+    try:
+        identity_file = run.output / "run.json"
+        held = json.loads(identity_file.read_text(encoding="utf-8")) if identity_file.is_file() else {}
+        run_id = registry.start(
+            command=current_command(), domain=run.domain.name, recipe=run.recipe.name, base_model=run.config.base_model,
+            seed=run.config.seed, output=str(run.output), identity_key=str(held.get("identity_key", "")), config=config,
+            resume=resume,
+        )
+        if identity_file.is_file():
+            from custom_llm.pipeline.storage import write_json
+
+            write_json(identity_file, {**held, "run_id": run_id, "registry": str(registry.path)})
+    except Exception as error:  # noqa: BLE001 - the registry never fails a run
+        warn_once(_problem(registry.path, error))
+        return Recording(None)
+    return Recording(registry, run_id)
+
+
+def record_evaluation(run: Run) -> None:
+    """``custom-llm eval`` re-evaluated a recorded run: its row takes the new metrics. Never raises."""
+    identity_file = run.output / "run.json"
+    try:
+        held = json.loads(identity_file.read_text(encoding="utf-8")) if identity_file.is_file() else {}
+    except (OSError, ValueError):
+        return
+    if held.get("run_id") and world().is_main:
+        Recording(RunStore(Path(held.get("registry") or registry_path(getattr(run.config, "registry", None)))), held["run_id"]).complete(run)

@@ -1,0 +1,423 @@
+"""`custom-llm export`: the exported model is the trained model.
+
+Two tiny runs are exported: a LoRA run on a tiny Llama base that has a chat template (the pretrained
+path) and a scratch run (Mistral, tied embeddings). The GGUF files are read back with transformers'
+own GGUF loader and compared with the run's model on text neither run trained on: bits per byte,
+and greedy completions for f16. The merged hf folder gives the logits of base + adapter. The Ollama
+TEMPLATE is executed (a small interpreter of the Go template subset it uses) and compared with the
+tokenizer's chat template. Bad input is refused with one line, and a failed export leaves the
+previous one intact."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from custom_llm.cli import main
+from custom_llm.pipeline import deploy
+from custom_llm.testing import make_tiny_model, run_domain
+
+pytest.importorskip("gguf")
+
+CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}{{ eos_token }}\n{% endfor %}"
+                 "{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
+SMOLLM2_TEMPLATE = (  # SmolLM2-Instruct's, with its default system prompt
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful "
+    "AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + "
+    "message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+CLICK_FILES = sorted(Path(click.__file__).parent.glob("*.py"))
+HELD_OUT = [p for p in CLICK_FILES if p.stem in ("termui", "formatting")]  # never given to either run
+PROMPTS = ["def get_terminal_size(", "class HelpFormatter:\n    ", "    if not isinstance(value, str):\n"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> SimpleNamespace:
+    root = tmp_path_factory.mktemp("deploy")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    for path in CLICK_FILES:
+        if path not in HELD_OUT:
+            shutil.copy(path, corpus / f"{path.stem}.txt")
+    base = make_tiny_model(root / "base", [p.read_text() for p in CLICK_FILES if p not in HELD_OUT])
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(base)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CUSTOM_LLM_CACHE_DIR", str(root / "cache"))
+        patch.setenv("CUSTOM_LLM_REGISTRY", str(root / "runs.sqlite3"))
+        patch.delenv("CUSTOM_LLM_LOAD_PLUGINS", raising=False)
+        # a high learning rate, so the adapter moves the logits far more than the tolerances below
+        run_domain("text", [corpus], root / "lora", "--recipe", "lora", "--base-model", str(base), "--learning-rate", "0.01")
+        run_domain("text", [corpus], root / "scratch")
+    held_out = [p.read_text()[:6000] for p in HELD_OUT]
+    return SimpleNamespace(root=root, lora=root / "lora", scratch=root / "scratch", base=base, held_out=held_out, exports={})
+
+
+def exported(runs: SimpleNamespace, run: str, fmt: str, quantization: str | None = None) -> deploy.ExportResult:
+    """Each (run, format, quantization) exported once for the module, to RUN/exports/."""
+    key = (run, fmt, quantization)
+    if key not in runs.exports:
+        runs.exports[key] = deploy.export_run(getattr(runs, run), fmt, quantization=quantization)
+    return runs.exports[key]
+
+
+def logits(model: Any, tokenizer: Any, text: str) -> Any:
+    import torch
+
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"][:200]
+    with torch.no_grad():
+        return model(torch.tensor([[tokenizer.eos_token_id, *ids]])).logits
+
+
+def test_hf_folder_is_base_plus_adapter_merged(runs, capsys):
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    result = exported(runs, "lora", "hf")
+    folder = result.folder
+    assert folder == (runs.lora / "exports" / "hf").resolve()
+    names = {p.name for p in folder.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json",
+            "chat_template.jinja", "README.md", "export.json"} <= names
+    assert "adapter_config.json" not in names and not any(n.startswith(".") for n in names)
+    with safe_open(folder / "model.safetensors", "pt") as weights:
+        assert not [k for k in weights.keys() if "lora" in k or "base_layer" in k or "token_adapter" in k]
+    assert json.loads((folder / "tokenizer_config.json").read_text())["chat_template"] == CHAT_TEMPLATE  # older readers look here
+    assert json.loads((folder / "config.json").read_text())["architectures"] == ["LlamaForCausalLM"]
+
+    merged = AutoModelForCausalLM.from_pretrained(folder).eval()  # plain transformers, no peft
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    assert tokenizer.chat_template == CHAT_TEMPLATE
+    trained, trained_tokenizer = deploy.load_run_model(runs.lora)
+    base = AutoModelForCausalLM.from_pretrained(runs.base).eval()
+    base.resize_token_embeddings(len(trained_tokenizer))
+    text = runs.held_out[0] + " <|user|> hi <|assistant|>"  # the run's added tokens, trained as peft trainable tokens
+    assert tokenizer(text)["input_ids"] == trained_tokenizer(text)["input_ids"]
+    expected = logits(trained, trained_tokenizer, text)
+    difference = (logits(merged, tokenizer, text) - expected).abs().max().item()
+    adapter_effect = (logits(base, trained_tokenizer, text)[..., :-3] - expected[..., :-3]).abs().max().item()
+    with capsys.disabled():
+        print(f"\nmerged hf folder vs base + adapter: max |logit difference| {difference:.2e} (the adapter itself moves them {adapter_effect:.2f})")
+    assert difference < 1e-4
+    assert adapter_effect > 100 * 1e-4  # a merge that lost the adapter would fail the assertion above
+
+
+@pytest.mark.parametrize("run", ["lora", "scratch"])
+@pytest.mark.parametrize(("quantization", "tolerance"), [("f16", 0.005), ("q8_0", 0.03)])
+def test_gguf_is_the_trained_model(runs, run, quantization, tolerance, capsys):
+    from custom_llm.generation import greedy_generate
+
+    result = exported(runs, run, "gguf", quantization)
+    assert [f.path for f in result.files] == [f"{run}-{quantization}.gguf"]
+    trained, tokenizer = deploy.load_run_model(getattr(runs, run))
+    loaded, loaded_tokenizer = deploy.load_gguf(result.gguf)
+    for text in (runs.held_out[1][:500], "<|user|>x<|endoftext|> ünïcödé"):
+        assert loaded_tokenizer(text, add_special_tokens=False)["input_ids"] == tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert (loaded_tokenizer.eos_token_id, loaded_tokenizer.pad_token_id) == (tokenizer.eos_token_id, tokenizer.pad_token_id)
+    assert loaded_tokenizer.chat_template == tokenizer.chat_template
+    pytorch = deploy.bits_per_byte(trained, tokenizer, runs.held_out)
+    gguf = deploy.bits_per_byte(loaded, loaded_tokenizer, runs.held_out)
+    change = gguf.bits_per_byte / pytorch.bits_per_byte - 1
+    with capsys.disabled():
+        print(f"\n{run} {quantization}: PyTorch {pytorch.bits_per_byte:.4f}, GGUF {gguf.bits_per_byte:.4f} bits per byte "
+              f"({change:+.3%}) on {pytorch.tokens:,} held-out tokens, {pytorch.bytes:,} bytes")
+    assert gguf.bytes == pytorch.bytes and gguf.tokens == pytorch.tokens
+    assert abs(change) < tolerance
+    if quantization == "f16":
+        for prompt in PROMPTS:
+            assert greedy_generate(loaded, loaded_tokenizer, prompt, 16) == greedy_generate(trained, tokenizer, prompt, 16)
+
+
+def test_gguf_runs_in_llama_cpp(runs):
+    llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (optional: pip install llama-cpp-python)")
+    import numpy as np
+
+    result = exported(runs, "lora", "gguf", "f16")
+    trained, tokenizer = deploy.load_run_model(runs.lora)
+    text = runs.held_out[0][:2000]
+    ids = [tokenizer.eos_token_id, *tokenizer(text, add_special_tokens=False)["input_ids"]][:256]
+    llm = llama_cpp.Llama(model_path=str(result.gguf), n_ctx=512, logits_all=True, verbose=False)
+    assert llm.tokenize(text.encode(), add_bos=False, special=True)[:50] == ids[1:51]
+    llm.eval(ids)
+    scores = np.asarray(llm.scores[:len(ids)], dtype=np.float64)
+    top = scores.max(-1, keepdims=True)
+    log_probs = scores - top - np.log(np.exp(scores - top).sum(-1, keepdims=True))
+    cpp_nll = -log_probs[np.arange(len(ids) - 1), ids[1:]].sum()
+    import torch
+
+    with torch.no_grad():
+        reference = torch.log_softmax(trained(torch.tensor([ids])).logits[0].double(), -1)
+    torch_nll = -reference[torch.arange(len(ids) - 1), torch.tensor(ids[1:])].sum().item()
+    assert abs(cpp_nll / torch_nll - 1) < 0.005
+
+
+# --- Ollama ------------------------------------------------------------------------------------
+
+
+def go_render(template: str, data: dict[str, Any]) -> str:
+    """Execute the Go text/template subset the Modelfile TEMPLATE uses: if / else if / else / end,
+    range with an index variable, variable assignment, fields, and eq, not, len, slice."""
+    assert "{{-" not in template and "-}}" not in template
+    tokens = [(p[2:-2].strip(), True) if p.startswith("{{") else (p, False) for p in re.split(r"(\{\{.*?\}\})", template, flags=re.S) if p]
+    position = 0
+
+    def block(stops: tuple[str, ...]) -> tuple[list[Any], str]:
+        nonlocal position
+        nodes: list[Any] = []
+        while position < len(tokens):
+            text, action = tokens[position]
+            position += 1
+            if not action:
+                nodes.append(("text", text))
+                continue
+            word = text.split()[0]
+            if word in stops:
+                return nodes, text
+            if word == "if":
+                branches, condition = [], text[3:]
+                while True:
+                    body, end = block(("else", "end"))
+                    branches.append((condition, body))
+                    if end == "end":
+                        break
+                    if end.startswith("else if"):
+                        condition = end[len("else if"):]
+                    else:
+                        body, _ = block(("end",))
+                        branches.append(("true", body))
+                        break
+                nodes.append(("if", branches))
+            elif word == "range":
+                match = re.fullmatch(r"range (\$\w+), (\$\w+) := (.+)", text)
+                assert match, text
+                body, _ = block(("end",))
+                nodes.append(("range", match.group(1), match.group(2), match.group(3), body))
+            elif re.fullmatch(r"\$\w+ :?= .+", text):
+                name, expression = text.split("=", 1)
+                nodes.append(("set", name.rstrip(":").strip(), expression))
+            else:
+                nodes.append(("out", text))
+        return nodes, ""
+
+    def parse(expression: str) -> Any:
+        items = re.findall(r'\(|\)|"[^"]*"|[^\s()]+', expression)
+
+        def group(index: int) -> tuple[list[Any], int]:
+            out: list[Any] = []
+            while index < len(items) and items[index] != ")":
+                if items[index] == "(":
+                    inner, index = group(index + 1)
+                    out.append(inner)
+                else:
+                    out.append(items[index])
+                index += 1
+            return out, index
+
+        return group(0)[0]
+
+    def evaluate(node: Any, dot: Any, scope: dict[str, Any]) -> Any:
+        if isinstance(node, list):
+            if len(node) == 1:
+                return evaluate(node[0], dot, scope)
+            function, *arguments = node
+            values = [evaluate(a, dot, scope) for a in arguments]
+            return {"eq": lambda a, b: a == b, "not": lambda a: not a, "len": len, "slice": lambda s, i: s[i:]}[function](*values)
+        if node == "true":
+            return True
+        if node.startswith('"'):
+            return node[1:-1]
+        if node.isdigit():
+            return int(node)
+        if node.startswith("$."):
+            return data[node[2:]]
+        if node.startswith("$"):
+            return scope[node]
+        assert node.startswith("."), node
+        return dot[node[1:]]
+
+    def execute(nodes: list[Any], dot: Any, scope: dict[str, Any]) -> str:
+        out = ""
+        for node in nodes:
+            if node[0] == "text":
+                out += node[1]
+            elif node[0] == "out":
+                out += str(evaluate(parse(node[1]), dot, scope))
+            elif node[0] == "set":
+                scope[node[1]] = evaluate(parse(node[2]), dot, scope)
+            elif node[0] == "if":
+                for condition, body in node[1]:
+                    if evaluate(parse(condition), dot, scope):
+                        out += execute(body, dot, dict(scope))
+                        break
+            elif node[0] == "range":
+                for index, item in enumerate(evaluate(parse(node[3]), dot, scope)):
+                    out += execute(node[4], item, {**scope, node[1]: index, node[2]: item})
+        return out
+
+    tree, _ = block(())
+    return execute(tree, data, {})
+
+
+CONVERSATIONS = [
+    [{"role": "user", "content": "What does --help print?"}],
+    [{"role": "system", "content": "You answer in one line."}, {"role": "user", "content": "Name a click decorator."}],
+    [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello! Ask me about click."},
+     {"role": "user", "content": "How do I add an option?\nWith a default?"}],
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+     {"role": "user", "content": "c"}],
+]
+
+
+def ollama_values(messages: list[dict[str, str]]) -> dict[str, Any]:
+    """What Ollama hands its template: the system messages joined as .System, every message in .Messages."""
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    return {"System": system, "Messages": [{"Role": m["role"], "Content": m["content"]} for m in messages]}
+
+
+def test_ollama_modelfile_holds_the_trained_layout(runs):
+    from transformers import AutoTokenizer
+
+    result = exported(runs, "lora", "ollama")
+    assert result.folder == (runs.lora / "exports" / "ollama-f16").resolve()
+    assert sorted(f.path for f in result.files) == ["Modelfile", "lora-f16.gguf"]
+    text = (result.folder / "Modelfile").read_text()
+    assert "FROM ./lora-f16.gguf\n" in text and (result.folder / "lora-f16.gguf").is_file()
+    assert 'PARAMETER stop "<|endoftext|>"' in text and 'PARAMETER stop "<|user|>"' in text
+    assert "PARAMETER num_ctx 512" in text and "PARAMETER temperature" in text
+    template = re.search(r'TEMPLATE """(.*?)"""', text, re.S).group(1)
+    tokenizer = AutoTokenizer.from_pretrained(runs.lora / "model")
+    for messages in CONVERSATIONS:
+        expected = tokenizer.eos_token + tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        assert go_render(template, ollama_values(messages)) == expected
+
+
+def test_ollama_template_of_a_template_with_a_default_system_prompt(runs):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(runs.lora / "model")
+    tokenizer.add_special_tokens({"eos_token": "<|im_end|>", "extra_special_tokens": ["<|im_start|>"]}, replace_extra_special_tokens=False)
+    tokenizer.chat_template = SMOLLM2_TEMPLATE
+    layout = deploy.chat_layout(tokenizer)
+    assert layout.stops == ["<|im_end|>", "<|im_start|>"]
+    assert "You are a helpful AI assistant named SmolLM" in layout.preamble
+    for messages in CONVERSATIONS:
+        expected = "<|im_end|>" + tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        assert go_render(layout.go_template(), ollama_values(messages)) == expected
+    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] | upper }}{% endfor %}"
+    with pytest.raises(deploy.ExportError, match="cannot be written as an Ollama TEMPLATE"):
+        deploy.chat_layout(tokenizer)
+
+
+def test_ollama_template_of_a_model_without_chat_template(runs):
+    result = exported(runs, "scratch", "ollama", "q8_0")
+    text = (result.folder / "Modelfile").read_text()
+    assert 'TEMPLATE """<|endoftext|>{{ .Prompt }}"""' in text and "FROM ./scratch-q8_0.gguf" in text
+    assert "PARAMETER num_ctx 256" in text
+
+
+# --- records, atomicity, refusals ---------------------------------------------------------------
+
+
+def test_hashes_are_recorded_in_the_manifest_and_the_model_card(runs):
+    from custom_llm.pipeline.cache import file_digest
+
+    result = exported(runs, "lora", "gguf", "q8_0")
+    manifest = json.loads((runs.lora / "manifest.json").read_text())
+    assert manifest["files"] and manifest["stage_keys"]  # the run's own record is kept
+    record = next(r for r in manifest["exports"] if r["folder"] == str(result.folder))
+    assert record["format"] == "gguf" and record["quantization"] == "q8_0"
+    (item,) = record["files"]
+    assert item["blake2b"] == file_digest(result.gguf) and item["bytes"] == result.gguf.stat().st_size
+    receipt = json.loads((result.folder / "export.json").read_text())
+    assert receipt["files"] == record["files"] and receipt["run"] == str(runs.lora.resolve())
+    for card in (runs.lora / "model" / "README.md", runs.lora / "README.md"):
+        text = card.read_text()
+        assert text.count("## Exports") == 1 and item["blake2b"] in text and "## Evaluation" in text
+    # `custom-llm eval` rewrites manifest and card: the exports come back from RUN/exports.json
+    (runs.lora / "manifest.json").write_text(json.dumps({k: v for k, v in manifest.items() if k != "exports"}))
+    deploy.apply_records(runs.lora)
+    assert json.loads((runs.lora / "manifest.json").read_text())["exports"] == manifest["exports"]
+    assert (runs.lora / "model" / "README.md").read_text().count("## Exports") == 1
+
+
+def test_a_failed_export_leaves_the_previous_one_intact(runs, tmp_path, monkeypatch):
+    from custom_llm.pipeline import gguf_writer
+
+    out = tmp_path / "released"
+    first = deploy.export_run(runs.scratch, "gguf", out=out, quantization="q8_0")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def killed(model, tokenizer, path, file_type):
+        Path(path).write_bytes(b"GGUF half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gguf_writer, "write_gguf", killed)
+    with pytest.raises(KeyboardInterrupt):
+        deploy.export_run(runs.scratch, "gguf", out=out, quantization="q8_0")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["released"]  # no partial folder left
+    monkeypatch.undo()
+    (tmp_path / ".released.partial").mkdir()  # what a SIGKILL leaves
+    (tmp_path / ".released.partial" / "scratch-q8_0.gguf").write_bytes(b"GGUF")
+    again = deploy.export_run(runs.scratch, "gguf", out=out, quantization="q8_0")  # a previous export is replaced
+    assert again.files == first.files and sorted(p.name for p in tmp_path.iterdir()) == ["released"]
+
+
+def _one_line_error(*arguments: str) -> str:
+    result = CliRunner().invoke(main, ["export", *arguments])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+def test_bad_input_is_refused_in_one_line(runs, tmp_path):
+    assert "does not exist" in _one_line_error(str(tmp_path / "nowhere"), "--format", "gguf")
+    (tmp_path / "empty-run").mkdir()
+    assert "holds no trained model" in _one_line_error(str(tmp_path / "empty-run"), "--format", "gguf")
+    assert "unknown export format 'zip'" in _one_line_error(str(runs.scratch), "--format", "zip")
+    assert "unsupported GGUF quantization 'q4_k_m'" in _one_line_error(str(runs.scratch), "--format", "gguf", "--quantization", "q4_k_m")
+    assert "does not apply to --format hf" in _one_line_error(str(runs.scratch), "--format", "hf", "--quantization", "q8_0")
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "notes.txt").write_text("mine")
+    line = _one_line_error(str(runs.scratch), "--format", "gguf", "--out", str(occupied))
+    assert "is not empty" in line and (occupied / "notes.txt").read_text() == "mine"
+    qwen = tmp_path / "qwen-run" / "model"
+    qwen.mkdir(parents=True)
+    (qwen / "config.json").write_text(json.dumps({"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2"}))
+    line = _one_line_error(str(qwen.parent), "--format", "ollama")
+    assert "cannot export a Qwen2ForCausalLM as GGUF" in line and "--format hf" in line
+    assert not list(tmp_path.glob(".*.partial")) and not (runs.scratch / "exports" / "gguf-q4_k_m").exists()
+
+
+def test_cli_export_prints_the_files_and_the_next_step(runs, tmp_path):
+    result = CliRunner().invoke(main, ["export", str(runs.scratch), "--format", "ollama", "--out", str(tmp_path / "ollama")])
+    assert result.exit_code == 0, result.output
+    assert "Modelfile" in result.output and "blake2b" in result.output and "ollama create NAME -f Modelfile" in result.output
+
+
+def test_export_formats_setting(runs, tmp_path):
+    from custom_llm.config import build_config
+    from custom_llm.errors import ConfigError
+
+    config = build_config({"export_formats": ["gguf:q8_0", "hf"]}, {})
+    for bad, message in ((["gguf:q4_k"], "unsupported GGUF quantization"), (["zip"], "unknown export format"), ([3], "export_formats")):
+        with pytest.raises(ConfigError, match=message):
+            build_config({"export_formats": bad}, {})
+    copy = tmp_path / "scratch"
+    shutil.copytree(runs.scratch, copy, ignore=shutil.ignore_patterns("exports", "exports.json"))
+    results = deploy.export_configured(SimpleNamespace(config=config, output=copy, console=None))
+    assert [(r.format, r.quantization, r.folder.name) for r in results] == [("gguf", "q8_0", "gguf-q8_0"), ("hf", "f32", "hf")]
