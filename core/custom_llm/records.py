@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -166,6 +165,8 @@ class StageReport:
         try:
             yield
         except Exception as error:  # one unreadable unit must never stop the run
+            import traceback
+
             self.skip(path, f"parser failed: {type(error).__name__}: {error}")
             self.tracebacks.append(f"{path}\n{traceback.format_exc()}")
 
