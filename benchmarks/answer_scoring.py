@@ -67,7 +67,7 @@ def main() -> None:
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     bf16 = use_bf16("auto") if args.precision == "auto" else False
     with tempfile.TemporaryDirectory() as tmp:
-        cases = questions(args.tests, Path(tmp))[:args.cases]
+        cases = questions(args.tests, Path(tmp))[: args.cases]
     ctx = EvalContext(model=model, tokenizer=tokenizer, documents=[], settings={}, domain_options={})
     timings = {}
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -82,7 +82,7 @@ def main() -> None:
         timings["U"] = (time.perf_counter() - start) / len(cases)
         teacher_forcing.SHARED_PREFIX_TOKENS = threshold
         start = time.perf_counter()
-        generated = [ctx.answer(p, len(tokenizer(a)["input_ids"]) + 4, ["\n"]) for p, a in cases[:args.generate]]
+        generated = [ctx.answer(p, len(tokenizer(a)["input_ids"]) + 4, ["\n"]) for p, a in cases[: args.generate]]
         timings["G"] = (time.perf_counter() - start) / len(generated)
     same = sum(a.exact == b.exact for a, b in zip(shared, alone, strict=True))
     agree = sum((g == s.text) == s.exact for g, s in zip(generated, shared, strict=False))
@@ -90,8 +90,10 @@ def main() -> None:
     for key, label in (("G", "generate"), ("T", "score_answers"), ("U", "no prefix sharing")):
         print(f"{key} {label:<20} {timings[key]:.3f} s/case")
     print(f"G/T {timings['G'] / timings['T']:.1f}x   U/T {timings['U'] / timings['T']:.2f}x")
-    print(f"T and U agree on exact match in {same}/{len(cases)} cases; T and G in {agree}/{len(generated)}; "
-          f"max |logprob difference| {max(abs(a.logprob - b.logprob) for a, b in zip(shared, alone, strict=True)):.4f} nats")
+    print(
+        f"T and U agree on exact match in {same}/{len(cases)} cases; T and G in {agree}/{len(generated)}; "
+        f"max |logprob difference| {max(abs(a.logprob - b.logprob) for a, b in zip(shared, alone, strict=True)):.4f} nats"
+    )
 
 
 if __name__ == "__main__":

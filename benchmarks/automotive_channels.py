@@ -86,12 +86,13 @@ def main(argv: list[str] | None = None) -> int:
         ("plugin reader (checks, units, time axis)", read_seconds, read_rate),
         ("reader + CFC filters + criteria + limits", full_seconds, full_rate),
     ]
-    print(f"corpus: {len(tests)} tests, {len(channels)} channel files, {samples:,} samples, {sizes / 1e6:.1f} MB"
-          + (f" (generated in {generation:.1f} s)" if generation is not None else ""))
+    print(
+        f"corpus: {len(tests)} tests, {len(channels)} channel files, {samples:,} samples, {sizes / 1e6:.1f} MB"
+        + (f" (generated in {generation:.1f} s)" if generation is not None else "")
+    )
     for name, seconds, rate in rows:
         print(f"{name:<44} {seconds:7.2f} s  {rate:9,.0f} channels/s")
-    print(f"ratio full / bare: {full_rate / bare_rate:.2f} (full processing is {bare_rate / full_rate:.1f}x slower); "
-          f"{criteria} criteria computed")
+    print(f"ratio full / bare: {full_rate / bare_rate:.2f} (full processing is {bare_rate / full_rate:.1f}x slower); {criteria} criteria computed")
     if args.write_docs:
         write_docs(rows, len(tests), len(channels), samples, sizes, full_rate / bare_rate, criteria, machine, command)
     return 0
@@ -105,8 +106,7 @@ def write_docs(rows, tests, channels, samples, sizes, ratio, criteria, machine, 
         f"Measured with `{command.strip()}` on a {machine}, {time.strftime('%Y-%m-%d')}; load average "
         f"{os.getloadavg()[0]:.1f} at the end (the cores were shared with other jobs, so figures move by a "
         "few tens of percent between runs; the ratio, measured in the same run, moves less).",
-        f"Corpus: {tests} generated ISO-MME tests, {channels:,} channel files, {samples:,} samples "
-        f"({sizes / 1e6:.1f} MB of text).",
+        f"Corpus: {tests} generated ISO-MME tests, {channels:,} channel files, {samples:,} samples ({sizes / 1e6:.1f} MB of text).",
         "",
         "| step | seconds | channels per second |",
         "| --- | ---: | ---: |",
@@ -127,7 +127,7 @@ def write_docs(rows, tests, channels, samples, sizes, ratio, criteria, machine, 
         text = text.rstrip("\n") + "\n\n" + section
     else:
         end = text.find("\n## ", start + len(HEADING))
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+        text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
     DOCS.parent.mkdir(parents=True, exist_ok=True)
     DOCS.write_text(text, encoding="utf-8")
     print(f"wrote the '{HEADING[3:]}' section of {DOCS}")

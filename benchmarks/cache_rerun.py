@@ -62,11 +62,16 @@ def main() -> None:
         report(second, "second run (unchanged data)")
         print_cache_ratio(first, second)
         hashing, importing = digest_seconds(corpus), transformers_import_seconds()
-        print(f"second run, where the time goes: hashing the {files:,} files {hashing:.2f} s (inside ingest "
-              f"{second['timings']['ingest']:.2f} s); importing transformers {importing:.2f} s (inside tokenizer "
-              f"{second['timings']['tokenizer']:.2f} s, which loads the cached tokenizer)")
-        print("stages of the second run: " + ", ".join(f"{s} {second['timings'].get(s, 0.0):.2f} s" for s in STAGES)
-              + f"; total {stages_seconds(second):.2f} s")
+        print(
+            f"second run, where the time goes: hashing the {files:,} files {hashing:.2f} s (inside ingest "
+            f"{second['timings']['ingest']:.2f} s); importing transformers {importing:.2f} s (inside tokenizer "
+            f"{second['timings']['tokenizer']:.2f} s, which loads the cached tokenizer)"
+        )
+        print(
+            "stages of the second run: "
+            + ", ".join(f"{s} {second['timings'].get(s, 0.0):.2f} s" for s in STAGES)
+            + f"; total {stages_seconds(second):.2f} s"
+        )
         print(f"machine: {machine()} at the end")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -129,22 +129,25 @@ def main() -> None:
         clock.cpu += discover_seconds
 
     def line(label: str, clock: Clock, note: str) -> str:
-        return (f"{label:28s} {clock.wall:6.2f} s wall {megabytes / clock.wall:6.2f} MB/s | "
-                f"{clock.cpu:6.2f} s CPU {megabytes / clock.cpu:6.2f} MB/CPU-s  {note}")
+        return (
+            f"{label:28s} {clock.wall:6.2f} s wall {megabytes / clock.wall:6.2f} MB/s | "
+            f"{clock.cpu:6.2f} s CPU {megabytes / clock.cpu:6.2f} MB/CPU-s  {note}"
+        )
 
-    print(f"machine: {os.cpu_count()} CPU cores, {platform.machine()}, Python {platform.python_version()}, "
-          f"load average before: {load_before:.2f}")
+    print(f"machine: {os.cpu_count()} CPU cores, {platform.machine()}, Python {platform.python_version()}, load average before: {load_before:.2f}")
     print(f"corpus: {', '.join(str(s) for s in sources)}: {len(files):,} .py files, {megabytes:.1f} MB")
-    print(f"discovery:                    {discover_seconds:6.2f} s (git or walk, all filters; "
-          "counted in both full runs)")
+    print(f"discovery:                    {discover_seconds:6.2f} s (git or walk, all filters; counted in both full runs)")
     print(line("bare tree-sitter parse:", parse, ""))
-    print(line("full ingestion, 1 process:", full, f"rate = {parse.wall / full.wall:.2f} x bare parse "
-               f"(CPU: {parse.cpu / full.cpu:.2f} x)"))
-    print(f"  one-time torch import before it: {torch_import.wall:.2f} s; counted in, the rate would be "
-          f"{parse.wall / (full.wall + torch_import.wall):.2f} x bare parse")
-    print(f"{'full ingestion, ' + str(args.workers) + ' workers:':28s} {parallel.wall:6.2f} s wall "
-          f"{megabytes / parallel.wall:6.2f} MB/s | speed-up = {full.wall / parallel.wall:.2f} x over 1 process "
-          "(workers are forkserver children: their CPU time is not measured here)")
+    print(line("full ingestion, 1 process:", full, f"rate = {parse.wall / full.wall:.2f} x bare parse (CPU: {parse.cpu / full.cpu:.2f} x)"))
+    print(
+        f"  one-time torch import before it: {torch_import.wall:.2f} s; counted in, the rate would be "
+        f"{parse.wall / (full.wall + torch_import.wall):.2f} x bare parse"
+    )
+    print(
+        f"{'full ingestion, ' + str(args.workers) + ' workers:':28s} {parallel.wall:6.2f} s wall "
+        f"{megabytes / parallel.wall:6.2f} MB/s | speed-up = {full.wall / parallel.wall:.2f} x over 1 process "
+        "(workers are forkserver children: their CPU time is not measured here)"
+    )
     print(f"documents kept: {len(kept):,} (same with workers: {kept == kept_parallel})")
     counts = {k: v for k, v in sorted(report.counts.items()) if not k.startswith("units")}
     print(f"report counts: {counts}")

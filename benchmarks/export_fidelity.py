@@ -36,7 +36,7 @@ def main() -> None:
     texts = deploy.held_out_texts(arguments.run, max_bytes=arguments.max_bytes)
     joined = "\n".join(texts)
     step = max(1, len(joined) // max(1, arguments.prompts))
-    prompts = [joined[i * step:i * step + 200] for i in range(arguments.prompts)]  # spread over the held-out text
+    prompts = [joined[i * step : i * step + 200] for i in range(arguments.prompts)]  # spread over the held-out text
 
     def measure(label: str, model, tokenizer, size: int | None) -> dict:
         started = time.perf_counter()
@@ -59,8 +59,10 @@ def main() -> None:
         del model
 
     reference = rows[0]
-    print(f"held-out text: {len(texts)} documents, {reference['bpb'].tokens:,} tokens, {reference['bpb'].bytes:,} bytes; "
-          f"{len(prompts)} prompts, {arguments.new_tokens} new tokens each")
+    print(
+        f"held-out text: {len(texts)} documents, {reference['bpb'].tokens:,} tokens, {reference['bpb'].bytes:,} bytes; "
+        f"{len(prompts)} prompts, {arguments.new_tokens} new tokens each"
+    )
     print()
     print("| copy | file size | bits per byte | change | greedy completions equal to PyTorch's | seconds |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")

@@ -35,8 +35,16 @@ def build_run(base: str, corpus_folder: Path, output: Path, seq_len: int, batch:
     from custom_llm.pipeline.run_state import build_run as resolve
     from custom_llm.plugins import get_plugins
 
-    config = RunConfig(domain="text", sources=[str(corpus_folder)], recipe="lora", base_model=base, output=str(output),
-                       seq_len=seq_len, batch_size=batch, max_steps=10_000)
+    config = RunConfig(
+        domain="text",
+        sources=[str(corpus_folder)],
+        recipe="lora",
+        base_model=base,
+        output=str(output),
+        seq_len=seq_len,
+        batch_size=batch,
+        max_steps=10_000,
+    )
     return resolve(config, get_plugins(), console=make_console(quiet=True))
 
 
@@ -78,11 +86,15 @@ def main() -> None:
     trainable = [p for p in loop_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=2e-4)
     load = os.getloadavg()
-    print(f"machine: {os.cpu_count()} CPUs ({platform.machine()}), torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"native bf16: {BF16}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start")
-    print(f"base {run.base.describe()}: {parameters / 1e6:.1f}M parameters, {sum(p.numel() for p in trainable) / 1e6:.2f}M trainable "
-          f"(LoRA r={run.training['lora_r']}, all linear layers); seq {args.seq_len}, batch {args.batch}, "
-          f"{args.rounds} rounds of {args.steps} timed steps; packing {packed.efficiency:.1%}")
+    print(
+        f"machine: {os.cpu_count()} CPUs ({platform.machine()}), torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"native bf16: {BF16}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start"
+    )
+    print(
+        f"base {run.base.describe()}: {parameters / 1e6:.1f}M parameters, {sum(p.numel() for p in trainable) / 1e6:.2f}M trainable "
+        f"(LoRA r={run.training['lora_r']}, all linear layers); seq {args.seq_len}, batch {args.batch}, "
+        f"{args.rounds} rounds of {args.steps} timed steps; packing {packed.efficiency:.1%}"
+    )
 
     def trainer_round(index: int) -> float:
         steps = {"max_steps": args.steps + 1, "eval_steps": args.steps + 2, "steps_per_epoch": 1, "blocks_per_step": args.batch}
@@ -92,7 +104,8 @@ def main() -> None:
         arguments.seed = arguments.data_seed = index
         clock = StepClock()
         trainer = _scheduled_trainer(StepPlan(steps=args.steps + 1), 0.0)(
-            model=trainer_model, args=arguments, train_dataset=packed.dataset, data_collator=collate_blocks, callbacks=[clock.callback])
+            model=trainer_model, args=arguments, train_dataset=packed.dataset, data_collator=collate_blocks, callbacks=[clock.callback]
+        )
         trainer.train()
         return clock.marks[args.steps] - clock.marks[0]
 
@@ -137,8 +150,10 @@ def main() -> None:
         rate = timed_tokens / seconds[key]
         print(f"{name:52s} {rate:9,.0f} {flops * rate / rate_fp32:9.1%} {flops * rate / rate_bf16:9.1%}")
     ratios.sort()
-    print(f"ratio E/F (custom-llm vs hand-written LoRA loop): {seconds['F'] / seconds['E']:.2f}x over all rounds; per round median "
-          f"{ratios[len(ratios) // 2]:.2f}x, range {ratios[0]:.2f}-{ratios[-1]:.2f}x (target >= 0.8x)")
+    print(
+        f"ratio E/F (custom-llm vs hand-written LoRA loop): {seconds['F'] / seconds['E']:.2f}x over all rounds; per round median "
+        f"{ratios[len(ratios) // 2]:.2f}x, range {ratios[0]:.2f}-{ratios[-1]:.2f}x (target >= 0.8x)"
+    )
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end")
 

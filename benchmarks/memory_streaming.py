@@ -41,16 +41,31 @@ def child_main(corpus: str, cache: str, num_proc: str, seq_len: int) -> None:
     from custom_llm.pipeline.run_state import build_run
     from custom_llm.plugins import get_plugins
 
-    config = RunConfig(domain="text", recipe="scratch", sources=[corpus], cache_dir=cache, output=str(Path(cache) / "run"),
-                       seq_len=seq_len, num_proc=int(num_proc) if num_proc.isdigit() else num_proc)
+    config = RunConfig(
+        domain="text",
+        recipe="scratch",
+        sources=[corpus],
+        cache_dir=cache,
+        output=str(Path(cache) / "run"),
+        seq_len=seq_len,
+        num_proc=int(num_proc) if num_proc.isdigit() else num_proc,
+    )
     run = build_run(config, get_plugins(), console=make_console(quiet=True))
     imported = time.perf_counter() - started
     data = prepare_data(run)
-    print(json.dumps({
-        "timings": run.timings, "wall": time.perf_counter() - started, "imports_and_setup": imported,
-        "documents": data.ingested.count, "train": data.packed.train.to_json(),
-        "num_proc": data.packed.num_proc, "cached": {name: result.cached for name, result in data.stages().items()},
-    }))
+    print(
+        json.dumps(
+            {
+                "timings": run.timings,
+                "wall": time.perf_counter() - started,
+                "imports_and_setup": imported,
+                "documents": data.ingested.count,
+                "train": data.packed.train.to_json(),
+                "num_proc": data.packed.num_proc,
+                "cached": {name: result.cached for name, result in data.stages().items()},
+            }
+        )
+    )
 
 
 class TreeSampler(threading.Thread):
@@ -94,8 +109,7 @@ def prepare_in_child(corpus: Path, cache: Path, num_proc: str = "auto", seq_len:
     """Run the preparation in a fresh interpreter; its JSON plus wall time and memory peaks."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
-        process = subprocess.Popen([sys.executable, __file__, "--child", str(corpus), str(cache), num_proc, str(seq_len)],
-                                   stdout=out, stderr=err)
+        process = subprocess.Popen([sys.executable, __file__, "--child", str(corpus), str(cache), num_proc, str(seq_len)], stdout=out, stderr=err)
         sampler = TreeSampler(process.pid)
         sampler.start()
         _, status, usage = os.wait4(process.pid, 0)
@@ -108,8 +122,9 @@ def prepare_in_child(corpus: Path, cache: Path, num_proc: str = "auto", seq_len:
         if process.returncode != 0:
             raise SystemExit(f"the preparation failed ({process.returncode}):\n{err.read()[-4000:]}")
         result = json.loads(out.read().strip().splitlines()[-1])
-    result.update(process_wall=wall, maxrss=usage.ru_maxrss * 1024, tree_rss=sampler.peak_rss, tree_pss=sampler.peak_pss,
-                  processes=sampler.max_processes)
+    result.update(
+        process_wall=wall, maxrss=usage.ru_maxrss * 1024, tree_rss=sampler.peak_rss, tree_pss=sampler.peak_pss, processes=sampler.max_processes
+    )
     return result
 
 
@@ -150,10 +165,12 @@ def main() -> None:
         first = prepare_in_child(corpus, scratch / "cache", args.num_proc, args.seq_len)
         report(first, "first run")
         peak = first["maxrss"]
-        print(f"peak RSS of the preparing process: {peak / 2**20:,.0f} MiB = {peak / TARGET_BYTES:.2f} of the 2 GiB target "
-              f"({'met' if peak < TARGET_BYTES else 'MISSED'}); all processes together: RSS {first['tree_rss'] / 2**20:,.0f} MiB, "
-              f"PSS {first['tree_pss'] / 2**20:,.0f} MiB = {first['tree_pss'] / TARGET_BYTES:.2f} of the target "
-              f"({first['processes']} processes at most)")
+        print(
+            f"peak RSS of the preparing process: {peak / 2**20:,.0f} MiB = {peak / TARGET_BYTES:.2f} of the 2 GiB target "
+            f"({'met' if peak < TARGET_BYTES else 'MISSED'}); all processes together: RSS {first['tree_rss'] / 2**20:,.0f} MiB, "
+            f"PSS {first['tree_pss'] / 2**20:,.0f} MiB = {first['tree_pss'] / TARGET_BYTES:.2f} of the target "
+            f"({first['processes']} processes at most)"
+        )
         if args.rerun:
             second = prepare_in_child(corpus, scratch / "cache", args.num_proc, args.seq_len)
             report(second, "second run (unchanged data)")
@@ -169,17 +186,21 @@ def stages_seconds(result: dict) -> float:
 
 def report(result: dict, label: str) -> None:
     timings = ", ".join(f"{stage} {result['timings'].get(stage, 0.0):.1f} s" for stage in STAGES)
-    print(f"{label}: {result['documents']:,} documents, {result['train']['real_tokens']:,} training tokens, "
-          f"{result['train']['blocks']:,} blocks; num_proc used {result['num_proc']}; stages {stages_seconds(result):.1f} s ({timings}); "
-          f"process wall {result['process_wall']:.1f} s (imports and set-up {result['imports_and_setup']:.1f} s)")
+    print(
+        f"{label}: {result['documents']:,} documents, {result['train']['real_tokens']:,} training tokens, "
+        f"{result['train']['blocks']:,} blocks; num_proc used {result['num_proc']}; stages {stages_seconds(result):.1f} s ({timings}); "
+        f"process wall {result['process_wall']:.1f} s (imports and set-up {result['imports_and_setup']:.1f} s)"
+    )
 
 
 def print_cache_ratio(first: dict, second: dict) -> None:
     ratio = stages_seconds(second) / stages_seconds(first)
     wall_ratio = second["process_wall"] / first["process_wall"]
     cached = [k for k, v in second["cached"].items() if v]
-    print(f"cache: second run's stages {stages_seconds(second):.2f} s / first {stages_seconds(first):.1f} s = {ratio:.1%} "
-          f"(target under 5%: {'met' if ratio < 0.05 else 'MISSED'}); whole processes {wall_ratio:.1%}; cached: {', '.join(cached)}")
+    print(
+        f"cache: second run's stages {stages_seconds(second):.2f} s / first {stages_seconds(first):.1f} s = {ratio:.1%} "
+        f"(target under 5%: {'met' if ratio < 0.05 else 'MISSED'}); whole processes {wall_ratio:.1%}; cached: {', '.join(cached)}"
+    )
 
 
 if __name__ == "__main__":

@@ -56,8 +56,7 @@ def measure(path: Path, repeat: int) -> dict[str, float]:
 
     def ingest(redact: bool = False) -> int:
         report = StageReport()
-        documents = plugins.hook.ingest(domain="public_sector", source=path.parent, files=[path],
-                                        options=options, report=report)
+        documents = plugins.hook.ingest(domain="public_sector", source=path.parent, files=[path], options=options, report=report)
         step = plugins.preparers.get("public-sector-redact-personal-data").start(options, report) if redact else None
         count = 0
         for document in documents:
@@ -96,8 +95,7 @@ def write_docs(text: str) -> Path:
     current = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n"
     pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
     section = f"{HEADING}\n\n{text.strip()}\n\n"
-    updated = pattern.sub(lambda _: section, current) if pattern.search(current) else (
-        current.rstrip() + "\n\n" + section)
+    updated = pattern.sub(lambda _: section, current) if pattern.search(current) else (current.rstrip() + "\n\n" + section)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(updated.rstrip() + "\n", encoding="utf-8")
     return path

@@ -60,9 +60,19 @@ def model_for(vocab: int, seq_len: int):
     from transformers import MistralConfig, MistralForCausalLM
 
     torch.manual_seed(0)
-    config = MistralConfig(vocab_size=vocab, hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,
-                           num_key_value_heads=2, head_dim=64, max_position_embeddings=seq_len, tie_word_embeddings=True,
-                           sliding_window=None, use_cache=False)
+    config = MistralConfig(
+        vocab_size=vocab,
+        hidden_size=256,
+        intermediate_size=768,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=64,
+        max_position_embeddings=seq_len,
+        tie_word_embeddings=True,
+        sliding_window=None,
+        use_cache=False,
+    )
     return MistralForCausalLM(config)
 
 
@@ -130,14 +140,25 @@ class PlainTrainer:
         from transformers import Trainer, TrainingArguments
 
         self.rounds += 1
-        args = TrainingArguments(output_dir="/tmp/bench-plain", per_device_train_batch_size=self.batch, max_steps=steps + 1,
-                                 learning_rate=1e-3, report_to="none", use_cpu=True, disable_tqdm=True, save_strategy="no",
-                                 logging_strategy="no", dataloader_num_workers=0, seed=self.rounds, data_seed=self.rounds)
+        args = TrainingArguments(
+            output_dir="/tmp/bench-plain",
+            per_device_train_batch_size=self.batch,
+            max_steps=steps + 1,
+            learning_rate=1e-3,
+            report_to="none",
+            use_cpu=True,
+            disable_tqdm=True,
+            save_strategy="no",
+            logging_strategy="no",
+            dataloader_num_workers=0,
+            seed=self.rounds,
+            data_seed=self.rounds,
+        )
         clock = StepClock()
         self.real, self.padded = [], []
         Trainer(model=self.model, args=args, train_dataset=self.dataset, data_collator=self._counting, callbacks=[clock.callback]).train()
         # the batch of step i is collated just before it; step 0 is the untimed first step
-        return sum(self.real[1:steps + 1]), sum(self.padded[1:steps + 1]), clock.marks[steps] - clock.marks[0]
+        return sum(self.real[1 : steps + 1]), sum(self.padded[1 : steps + 1]), clock.marks[steps] - clock.marks[0]
 
 
 def packed_blocks(docs_ids: list[list[int]], eos: int, seq_len: int) -> tuple[list[dict], int]:
@@ -172,10 +193,22 @@ class CustomLLM:
         from custom_llm.pipeline.scoring import collate_blocks
 
         self.rounds += 1
-        args = TrainingArguments(output_dir="/tmp/bench-cllm", per_device_train_batch_size=self.batch, max_steps=steps + 1,
-                                 learning_rate=1e-3, report_to="none", use_cpu=True, disable_tqdm=True, save_strategy="no",
-                                 logging_strategy="no", bf16=BF16, dataloader_num_workers=0, remove_unused_columns=False,
-                                 seed=self.rounds, data_seed=self.rounds)
+        args = TrainingArguments(
+            output_dir="/tmp/bench-cllm",
+            per_device_train_batch_size=self.batch,
+            max_steps=steps + 1,
+            learning_rate=1e-3,
+            report_to="none",
+            use_cpu=True,
+            disable_tqdm=True,
+            save_strategy="no",
+            logging_strategy="no",
+            bf16=BF16,
+            dataloader_num_workers=0,
+            remove_unused_columns=False,
+            seed=self.rounds,
+            data_seed=self.rounds,
+        )
         clock = StepClock()
         Trainer(model=self.model, args=args, train_dataset=self.dataset, data_collator=collate_blocks, callbacks=[clock.callback]).train()
         tokens = steps * self.tokens_per_step
@@ -243,12 +276,16 @@ def main() -> None:
     parameters = sum(p.numel() for p in model.parameters())
     layers, width = model.config.num_hidden_layers, model.config.num_attention_heads * model.config.head_dim
     lengths = sorted(map(len, docs_ids))
-    print(f"machine: {os.cpu_count()} CPUs ({platform.machine()}), torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"native bf16: {BF16}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start")
-    print(f"corpus: {len(documents)} documents, {sum(lengths):,} tokens, median {lengths[len(lengths) // 2]} tokens/document, "
-          f"{sum(n > args.seq_len for n in lengths)} longer than {args.seq_len}; model {parameters / 1e6:.1f}M parameters; "
-          f"seq {args.seq_len}, batch {args.batch}, {args.rounds} rounds of {args.steps} timed steps; "
-          f"packed: {len(blocks)} blocks, {efficiency:.1%} document tokens")
+    print(
+        f"machine: {os.cpu_count()} CPUs ({platform.machine()}), torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"native bf16: {BF16}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start"
+    )
+    print(
+        f"corpus: {len(documents)} documents, {sum(lengths):,} tokens, median {lengths[len(lengths) // 2]} tokens/document, "
+        f"{sum(n > args.seq_len for n in lengths)} longer than {args.seq_len}; model {parameters / 1e6:.1f}M parameters; "
+        f"seq {args.seq_len}, batch {args.batch}, {args.rounds} rounds of {args.steps} timed steps; "
+        f"packed: {len(blocks)} blocks, {efficiency:.1%} document tokens"
+    )
     before = peak_rates(args.matmul_size)  # measured before and after the contenders; the best is the peak
     torch.manual_seed(0)
     contenders = {
@@ -277,24 +314,32 @@ def main() -> None:
         results[name] = {"rate": real / seconds, "efficiency": real / computed, "context": computed / (steps * args.batch)}
     after = peak_rates(args.matmul_size)
     rate_bf16, rate_fp32 = max(before[0], after[0]), max(before[1], after[1])
-    print(f"matmul rate measured here ({args.matmul_size} x {args.matmul_size}, best of before and after the contenders): "
-          f"bf16 {rate_bf16 / 1e9:,.1f} GFLOP/s, fp32 {rate_fp32 / 1e9:,.1f} GFLOP/s (before: {before[0] / 1e9:,.1f} and "
-          f"{before[1] / 1e9:,.1f}; after: {after[0] / 1e9:,.1f} and {after[1] / 1e9:,.1f})")
+    print(
+        f"matmul rate measured here ({args.matmul_size} x {args.matmul_size}, best of before and after the contenders): "
+        f"bf16 {rate_bf16 / 1e9:,.1f} GFLOP/s, fp32 {rate_fp32 / 1e9:,.1f} GFLOP/s (before: {before[0] / 1e9:,.1f} and "
+        f"{before[1] / 1e9:,.1f}; after: {after[0] / 1e9:,.1f} and {after[1] / 1e9:,.1f})"
+    )
     print(f"{'contender':44s} {'real tokens/s':>14s} {'waste':>8s} {'MFU bf16':>9s} {'MFU fp32':>9s} {'+attn fp32':>10s}")
     for name, result in results.items():
         dense, with_attention = flops_per_token(parameters, layers, width, result["context"])
         rate = result["rate"]
-        print(f"{name:44s} {rate:14,.0f} {1 - result['efficiency']:8.1%} {dense * rate / rate_bf16:9.1%} {dense * rate / rate_fp32:9.1%} "
-              f"{with_attention * rate / rate_fp32:10.1%}")
+        print(
+            f"{name:44s} {rate:14,.0f} {1 - result['efficiency']:8.1%} {dense * rate / rate_bf16:9.1%} {dense * rate / rate_fp32:9.1%} "
+            f"{with_attention * rate / rate_fp32:10.1%}"
+        )
     a, b, c = (results[name]["rate"] for name in list(results)[:3])
     waste = results["A plain Trainer, padded, fp32"]["efficiency"]
     ba = sorted(r[0] for r in round_ratios)
     bc = sorted(r[1] for r in round_ratios)
-    print(f"ratio B/A (custom-llm vs plain Trainer): {b / a:.2f}x over all rounds; per round median {ba[len(ba) // 2]:.2f}x, "
-          f"range {ba[0]:.2f}-{ba[-1]:.2f}x (target >= 3.5x). A trains {waste:.1%} real tokens of what it computes, so removing "
-          f"padding alone gives at most {1 / waste:.2f}x at equal cost per computed token")
-    print(f"ratio B/C (custom-llm vs hand-written fp32 loop): {b / c:.2f}x over all rounds; per round median {bc[len(bc) // 2]:.2f}x, "
-          f"range {bc[0]:.2f}-{bc[-1]:.2f}x (target >= 0.9x)")
+    print(
+        f"ratio B/A (custom-llm vs plain Trainer): {b / a:.2f}x over all rounds; per round median {ba[len(ba) // 2]:.2f}x, "
+        f"range {ba[0]:.2f}-{ba[-1]:.2f}x (target >= 3.5x). A trains {waste:.1%} real tokens of what it computes, so removing "
+        f"padding alone gives at most {1 / waste:.2f}x at equal cost per computed token"
+    )
+    print(
+        f"ratio B/C (custom-llm vs hand-written fp32 loop): {b / c:.2f}x over all rounds; per round median {bc[len(bc) // 2]:.2f}x, "
+        f"range {bc[0]:.2f}-{bc[-1]:.2f}x (target >= 0.9x)"
+    )
     if args.bf16_steps:
         d = list(results.values())[3]["rate"]
         print(f"ratio B/D (custom-llm vs hand-written bf16 loop): {b / d:.2f}x; D/C (bf16 vs fp32 autocast here): {d / c:.2f}x")

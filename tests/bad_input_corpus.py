@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from custom_llm.testing_properties import REPORT_LINES, good_docx, text_pdf
+
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
 MANIFEST = CORPUS / "manifest.json"
 DOMAINS = ("text", "codebase", "automotive", "public_sector")
@@ -64,8 +66,10 @@ def summary() -> str:
         refused = sum(e.expect != "kept" for e in entries)
         generated = sum(e.generated for e in entries)
         total += len(entries)
-        lines.append(f"{domain}: {len(entries)} bad inputs ({refused} refused with a reason, {len(entries) - refused} "
-                     f"hostile but usable and kept; {generated} generated at test time)")
+        lines.append(
+            f"{domain}: {len(entries)} bad inputs ({refused} refused with a reason, {len(entries) - refused} "
+            f"hostile but usable and kept; {generated} generated at test time)"
+        )
         for kind, n in sorted(Counter(e.kind for e in entries).items()):
             lines.append(f"    {n:3d}  {kind}")
     lines.append(f"total: {total} bad inputs")
@@ -190,9 +194,17 @@ def _iso_test(folder: Path, test_id: str, channels: dict[int, str]) -> tuple[Pat
     from custom_llm_automotive.isomme import write_header
 
     (folder / test_id).mkdir()
-    (folder / test_id / f"{test_id}.mme").write_text(write_header([
-        ("Data format edition number", "1.6"), ("Laboratory test ref. number", test_id), ("Title", "Generated bad input"),
-        ("Number of test objects", "1")]), encoding="utf-8")
+    (folder / test_id / f"{test_id}.mme").write_text(
+        write_header(
+            [
+                ("Data format edition number", "1.6"),
+                ("Laboratory test ref. number", test_id),
+                ("Title", "Generated bad input"),
+                ("Number of test objects", "1"),
+            ]
+        ),
+        encoding="utf-8",
+    )
     index = [("Number of channels", str(len(channels)))] + [(f"Name of channel {n:03d}", c) for n, c in channels.items()]
     channel_folder = folder / test_id / "Channel"
     channel_folder.mkdir()
@@ -208,8 +220,10 @@ def _enormous_lines_test(folder: Path, outside: Path) -> None:
     """G1: a 2 MB comment line in a usable channel's header, and a 2 MB number in another channel."""
     _, channels = _iso_test(folder, "G1", {1: "11NECKUP00H3MOYP", 2: "11NECKUP00H3MOXP"})
     good = _good_channel(folder)
-    (channels / "G1.001").write_text(good.replace("Data format edition number", "Comments" + " " * 20 + ":" + "c" * 2_000_000
-                                                  + "\nData format edition number", 1), encoding="utf-8")
+    (channels / "G1.001").write_text(
+        good.replace("Data format edition number", "Comments" + " " * 20 + ":" + "c" * 2_000_000 + "\nData format edition number", 1),
+        encoding="utf-8",
+    )
     lines = good.replace("11NECKUP00H3MOYP", "11NECKUP00H3MOXP").split("\n")
     lines[-3] = "9" * 2_000_000
     (channels / "G1.002").write_text("\n".join(lines), encoding="utf-8")
@@ -267,17 +281,6 @@ def _blank_pdf() -> bytes:
     return out.getvalue()
 
 
-def _text_pdf(lines: list[str]) -> bytes:
-    import tempfile
-
-    from custom_llm_automotive.reports import write_simple_pdf
-
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / "out.pdf"
-        write_simple_pdf(path, lines)
-        return path.read_bytes()
-
-
 AUTOMOTIVE_GENERATED = {
     **_common(".txt"),
     **_fifo("fifo.001"),
@@ -290,27 +293,6 @@ AUTOMOTIVE_GENERATED = {
 }
 
 # public_sector ------------------------------------------------------------------------------------
-
-REPORT_LINES = ["Report of the Committee on Test Files", "", "SECTION 1. Findings",
-                "The committee found that every damaged file was reported with a reason and that the good files",
-                "were read as before. No file outside the source was opened during the review.",
-                "SECTION 2. Recommendations", "Keep the corpus small, deterministic and part of every test run."]
-
-
-def _good_docx() -> bytes:
-    import io
-
-    import docx
-
-    document = docx.Document()
-    document.core_properties.title = "Memorandum on test files"
-    document.add_heading("Section 1. Scope", level=1)
-    document.add_paragraph("This memorandum covers every file of the bad-input corpus and how it is read.")
-    document.add_heading("Section 2. Handling", level=1)
-    document.add_paragraph("A damaged file is reported with its reason; the run goes on with the others.")
-    out = io.BytesIO()
-    document.save(out)
-    return out.getvalue()
 
 
 def _rezip(data: bytes, change: Callable[[str, bytes], bytes]) -> bytes:
@@ -325,9 +307,9 @@ def _rezip(data: bytes, change: Callable[[str, bytes], bytes]) -> bytes:
 
 def _zip_bomb_docx() -> bytes:
     """A DOCX whose central directory claims a 4 GB member: refused before anything is unpacked."""
-    data = bytearray(_good_docx())
+    data = bytearray(good_docx())
     position = data.find(b"PK\x01\x02")
-    data[position + 24:position + 28] = (0xFFFFFFF0).to_bytes(4, "little")  # uncompressed size of the first member
+    data[position + 24 : position + 28] = (0xFFFFFFF0).to_bytes(4, "little")  # uncompressed size of the first member
     return bytes(data)
 
 
@@ -337,31 +319,34 @@ def _dtd_docx() -> bytes:
             return data.replace(b"?>", b'?>\n<!DOCTYPE w:document SYSTEM "/etc/passwd">', 1)
         return data
 
-    return _rezip(_good_docx(), change)
+    return _rezip(good_docx(), change)
 
 
 def _ecfr_deep_json() -> bytes:
-    return (b'<?xml version="1.0"?>\n<DIV5 N="7" TYPE="PART" hierarchy_metadata="' + b"[" * 100_000 + b'">'
-            b"<HEAD>PART 7&#x2014;DEEP METADATA</HEAD>"
-            b'<DIV8 N="7.1" TYPE="SECTION"><HEAD>&#xA7; 7.1 Scope.</HEAD><P>This section is read although its part\'s '
-            b"metadata is nested too deeply to decode.</P></DIV8></DIV5>\n")
+    return (
+        b'<?xml version="1.0"?>\n<DIV5 N="7" TYPE="PART" hierarchy_metadata="' + b"[" * 100_000 + b'">'
+        b"<HEAD>PART 7&#x2014;DEEP METADATA</HEAD>"
+        b'<DIV8 N="7.1" TYPE="SECTION"><HEAD>&#xA7; 7.1 Scope.</HEAD><P>This section is read although its part\'s '
+        b"metadata is nested too deeply to decode.</P></DIV8></DIV5>\n"
+    )
 
 
 PUBLIC_SECTOR_GENERATED = {
     **_common(".txt"),
     **_fifo("fifo.xml"),
-    **_write("deep-nesting.xml", lambda: b'<?xml version="1.0"?><DIV5 N="1" TYPE="PART">' + b"<P>" * 5000 + b"x" + b"</P>" * 5000
-             + b"</DIV5>"),
-    **_write("huge-text-node.xml", lambda: b'<?xml version="1.0"?><DIV5 N="1" TYPE="PART"><DIV8 N="1.1" TYPE="SECTION"><P>'
-             + _words(11_000_000) + b"</P></DIV8></DIV5>"),
+    **_write("deep-nesting.xml", lambda: b'<?xml version="1.0"?><DIV5 N="1" TYPE="PART">' + b"<P>" * 5000 + b"x" + b"</P>" * 5000 + b"</DIV5>"),
+    **_write(
+        "huge-text-node.xml",
+        lambda: b'<?xml version="1.0"?><DIV5 N="1" TYPE="PART"><DIV8 N="1.1" TYPE="SECTION"><P>' + _words(11_000_000) + b"</P></DIV8></DIV5>",
+    ),
     **_write("deep-json-attribute.xml", _ecfr_deep_json),
     **_write("long-line.txt", lambda: _words(300_000)),
     **_write("zip-bomb.docx", _zip_bomb_docx),
     **_write("doctype.docx", _dtd_docx),
-    **_write("truncated.docx", lambda: _good_docx()[:4000]),
+    **_write("truncated.docx", lambda: good_docx()[:4000]),
     **_write("encrypted.pdf", _encrypted_pdf),
     **_write("scanned.pdf", _blank_pdf),
-    **_write("truncated.pdf", lambda: _text_pdf(REPORT_LINES)[:700]),
+    **_write("truncated.pdf", lambda: text_pdf(REPORT_LINES)[:700]),
 }
 
 
@@ -373,8 +358,8 @@ def _automotive_good(folder: Path) -> None:
 
 
 def _public_sector_good(folder: Path) -> None:
-    (folder / "committee-report.pdf").write_bytes(_text_pdf(REPORT_LINES))
-    (folder / "memorandum.docx").write_bytes(_good_docx())
+    (folder / "committee-report.pdf").write_bytes(text_pdf(REPORT_LINES))
+    (folder / "memorandum.docx").write_bytes(good_docx())
 
 
 GOOD_EXTRAS: dict[str, Callable[[Path], None]] = {"automotive": _automotive_good, "public_sector": _public_sector_good}

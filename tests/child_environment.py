@@ -15,8 +15,9 @@ def make_child_environment(root: Path) -> Path:
     packages (custom-llm, the bundled plugins, pytest) but installs into itself."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
     python = root / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    child_site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                capture_output=True, text=True, check=True).stdout.strip()
+    child_site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     parent_site = sysconfig.get_paths()["purelib"]
     # an `import` line in a .pth file runs at start-up; addsitedir also runs the parent's own .pth
     # files, which is where the editable installs of custom-llm and its plugins live

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import click
 import pytest
-from hypothesis import HealthCheck, settings
 
+# Property tests are deterministic in CI: the same examples on every run, no example database.
+# HYPOTHESIS_PROFILE=fuzz explores far more (random, ten thousand examples a test). Importing the module
+# registers both profiles and loads $HYPOTHESIS_PROFILE ("ci" by default).
+import custom_llm.testing_properties  # noqa: F401
 from custom_llm.plugins import reset_plugins
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-# Property tests (test_parser_properties.py) are deterministic in CI: the same examples on every run,
-# no example database. HYPOTHESIS_PROFILE=fuzz explores far more (random, ten thousand examples a test).
-_SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
-settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True, database=None,
-                          suppress_health_check=_SLOW_IS_FINE)
-settings.register_profile("fuzz", max_examples=10_000, deadline=None, database=None, suppress_health_check=_SLOW_IS_FINE)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)

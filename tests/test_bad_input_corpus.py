@@ -130,8 +130,10 @@ def test_the_manifest_covers_the_corpus():
         assert unlisted == set(), f"{domain}: committed bad files missing from manifest.json"
         for entry in entries:
             if entry.generated:
-                assert any(entry.path == f"generated/{key}" or entry.path.startswith((f"generated/{key}/", f"generated/{key}:"))
-                           for key in GENERATORS[domain]), entry
+                assert any(
+                    entry.path == f"generated/{key}" or entry.path.startswith((f"generated/{key}/", f"generated/{key}:"))
+                    for key in GENERATORS[domain]
+                ), entry
             else:
                 assert entry.path.split(":")[0] in committed or entry.expect.endswith("file absent"), entry
         for key in GENERATORS[domain]:
@@ -194,8 +196,7 @@ def test_a_run_on_good_and_bad_files_finishes_and_lists_every_bad_file(domain, t
     listed = defaultdict(list)
     for issue in report["ingest_issues"]:
         listed[issue["path"]].append(issue["reason"])
-    missing = [e.path for e in MANIFEST_ENTRIES[domain]
-               if e.expect != "kept" and not any(r.startswith(e.expect) for r in listed.get(e.path, []))]
+    missing = [e.path for e in MANIFEST_ENTRIES[domain] if e.expect != "kept" and not any(r.startswith(e.expect) for r in listed.get(e.path, []))]
     assert missing == []
     assert not any(r.startswith(SAFETY_NETS) for reasons in listed.values() for r in reasons)
     assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
@@ -206,8 +207,15 @@ class LeakyDiscovery:
 
     @hookimpl
     def register_domains(self, register):
-        register(Domain(name="leaky", description="discovers a file outside its source", discover=self.discover,
-                        ingest=self.ingest, make_examples=lambda document: []))
+        register(
+            Domain(
+                name="leaky",
+                description="discovers a file outside its source",
+                discover=self.discover,
+                ingest=self.ingest,
+                make_examples=lambda document: [],
+            )
+        )
 
     @staticmethod
     def discover(source):
@@ -230,8 +238,11 @@ def test_core_never_reads_a_discovered_file_outside_the_source(tmp_path):
     (source / "second.txt").write_text("So is the second one.\n" * 20, encoding="utf-8")
     (tmp_path / "outside.txt").write_text(f"{CANARY}\n", encoding="utf-8")
     with registered_plugin(LeakyDiscovery(), "leaky"):
-        result = CliRunner().invoke(main, ["ingest", "--recipe", "scratch", "--domain", "leaky", "--source", str(source), "--output",
-                                           str(tmp_path / "run"), "--quiet"], catch_exceptions=False)
+        result = CliRunner().invoke(
+            main,
+            ["ingest", "--recipe", "scratch", "--domain", "leaky", "--source", str(source), "--output", str(tmp_path / "run"), "--quiet"],
+            catch_exceptions=False,
+        )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "run" / "ingest_report.json").read_text(encoding="utf-8"))
     assert [issue["reason"].split(" (")[0] for issue in report["issues"]] == ["outside the source"]

@@ -24,8 +24,12 @@ TINY = ("--seq-len", "64", "--batch-size", "4", "--max-steps", "2", "--quiet")
 @pytest.fixture(scope="module")
 def tiny_gguf(tmp_path_factory) -> Path:
     texts = [p.read_text() for p in sorted(Path(click.__file__).parent.glob("*.py"))]
-    return make_tiny_gguf(tmp_path_factory.mktemp("gguf"), texts, chat_template="{% for m in messages %}<|{{ m['role'] }}|>\n"
-                          "{{ m['content'] }}{{ eos_token }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
+    return make_tiny_gguf(
+        tmp_path_factory.mktemp("gguf"),
+        texts,
+        chat_template="{% for m in messages %}<|{{ m['role'] }}|>\n"
+        "{{ m['content'] }}{{ eos_token }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}",
+    )
 
 
 class Catalogue:
@@ -36,8 +40,16 @@ class Catalogue:
 
     @hookimpl
     def register_base_models(self, register):
-        register(BaseModel(name="acme-tiny", description="Acme's tiny test model", locate=lambda: self.located,
-                           licence="proprietary", source="//models/acme", how_to_get="copy it from //models/acme"))
+        register(
+            BaseModel(
+                name="acme-tiny",
+                description="Acme's tiny test model",
+                locate=lambda: self.located,
+                licence="proprietary",
+                source="//models/acme",
+                how_to_get="copy it from //models/acme",
+            )
+        )
 
 
 def _invoke(*arguments: str):
@@ -191,8 +203,26 @@ def test_a_bad_time_budget_is_refused_before_any_work(text_corpus):
 
 @pytest.mark.slow
 def test_time_budget_stops_training_cleanly_and_keeps_the_best_checkpoint(tmp_path, text_corpus):
-    result = _invoke("run", "--source", str(text_corpus), "--output", str(tmp_path / "run"), "--recipe", "scratch", "--model-size", "tiny",
-                     "--seq-len", "64", "--batch-size", "4", "--max-steps", "100000", "--time-budget", "8s", "--quiet")
+    result = _invoke(
+        "run",
+        "--source",
+        str(text_corpus),
+        "--output",
+        str(tmp_path / "run"),
+        "--recipe",
+        "scratch",
+        "--model-size",
+        "tiny",
+        "--seq-len",
+        "64",
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "100000",
+        "--time-budget",
+        "8s",
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     training = json.loads((tmp_path / "run" / "report.json").read_text())["training"]
     assert training["stopped_by_time_budget"] and not training["stopped_early"]

@@ -64,8 +64,15 @@ def test_lora_needs_a_base_model_and_scratch_refuses_one(text_corpus, tmp_path):
     class NoDefaultBase:
         @hookimpl
         def register_domains(self, register):
-            register(Domain(name="bare", description="a domain without a default base model", discover=lambda: [],
-                            ingest=lambda: [], make_examples=lambda document: []))
+            register(
+                Domain(
+                    name="bare",
+                    description="a domain without a default base model",
+                    discover=lambda: [],
+                    ingest=lambda: [],
+                    make_examples=lambda document: [],
+                )
+            )
 
     with registered_plugin(NoDefaultBase(), "bare"):
         assert "needs --base-model" in _one_line_error(_run("--domain", "bare", "--recipe", "lora", "--source", str(text_corpus)))

@@ -27,8 +27,10 @@ from custom_llm.testing import make_tiny_model, run_domain
 
 pytest.importorskip("gguf")
 
-CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}{{ eos_token }}\n{% endfor %}"
-                 "{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}{{ eos_token }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
 SMOLLM2_TEMPLATE = (  # SmolLM2-Instruct's, with its default system prompt
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful "
     "AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + "
@@ -88,8 +90,16 @@ def test_hf_folder_is_base_plus_adapter_merged(runs, capsys):
     folder = result.folder
     assert folder == (runs.lora / "exports" / "hf").resolve()
     names = {p.name for p in folder.iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json",
-            "chat_template.jinja", "README.md", "export.json"} <= names
+    assert {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+        "chat_template.jinja",
+        "README.md",
+        "export.json",
+    } <= names
     assert "adapter_config.json" not in names and not any(n.startswith(".") for n in names)
     with safe_open(folder / "model.safetensors", "pt") as weights:
         assert not [k for k in weights.keys() if "lora" in k or "base_layer" in k or "token_adapter" in k]
@@ -130,8 +140,10 @@ def test_gguf_is_the_trained_model(runs, run, quantization, tolerance, capsys):
     gguf = deploy.bits_per_byte(loaded, loaded_tokenizer, runs.held_out)
     change = gguf.bits_per_byte / pytorch.bits_per_byte - 1
     with capsys.disabled():
-        print(f"\n{run} {quantization}: PyTorch {pytorch.bits_per_byte:.4f}, GGUF {gguf.bits_per_byte:.4f} bits per byte "
-              f"({change:+.3%}) on {pytorch.tokens:,} held-out tokens, {pytorch.bytes:,} bytes")
+        print(
+            f"\n{run} {quantization}: PyTorch {pytorch.bits_per_byte:.4f}, GGUF {gguf.bits_per_byte:.4f} bits per byte "
+            f"({change:+.3%}) on {pytorch.tokens:,} held-out tokens, {pytorch.bytes:,} bytes"
+        )
     assert gguf.bytes == pytorch.bytes and gguf.tokens == pytorch.tokens
     assert abs(change) < tolerance
     if quantization == "f16":
@@ -150,7 +162,7 @@ def test_gguf_runs_in_llama_cpp(runs):
     llm = llama_cpp.Llama(model_path=str(result.gguf), n_ctx=512, logits_all=True, verbose=False)
     assert llm.tokenize(text.encode(), add_bos=False, special=True)[:50] == ids[1:51]
     llm.eval(ids)
-    scores = np.asarray(llm.scores[:len(ids)], dtype=np.float64)
+    scores = np.asarray(llm.scores[: len(ids)], dtype=np.float64)
     top = scores.max(-1, keepdims=True)
     log_probs = scores - top - np.log(np.exp(scores - top).sum(-1, keepdims=True))
     cpp_nll = -log_probs[np.arange(len(ids) - 1), ids[1:]].sum()
@@ -192,7 +204,7 @@ def go_render(template: str, data: dict[str, Any]) -> str:
                     if end == "end":
                         break
                     if end.startswith("else if"):
-                        condition = end[len("else if"):]
+                        condition = end[len("else if") :]
                     else:
                         body, _ = block(("end",))
                         branches.append(("true", body))
@@ -272,10 +284,17 @@ def go_render(template: str, data: dict[str, Any]) -> str:
 CONVERSATIONS = [
     [{"role": "user", "content": "What does --help print?"}],
     [{"role": "system", "content": "You answer in one line."}, {"role": "user", "content": "Name a click decorator."}],
-    [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello! Ask me about click."},
-     {"role": "user", "content": "How do I add an option?\nWith a default?"}],
-    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
-     {"role": "user", "content": "c"}],
+    [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello! Ask me about click."},
+        {"role": "user", "content": "How do I add an option?\nWith a default?"},
+    ],
+    [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": "b"},
+        {"role": "user", "content": "c"},
+    ],
 ]
 
 

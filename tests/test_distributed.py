@@ -22,8 +22,24 @@ LOSS_TOLERANCE = 0.01
 
 
 def _arguments(corpus: Path, output: Path, batch_size: int) -> list[str]:
-    return ["run", "--recipe", "scratch", "--source", str(corpus), "--output", str(output), "--model-size", "tiny", "--seq-len", "64",
-            "--batch-size", str(batch_size), "--max-steps", "12", "--quiet"]
+    return [
+        "run",
+        "--recipe",
+        "scratch",
+        "--source",
+        str(corpus),
+        "--output",
+        str(output),
+        "--model-size",
+        "tiny",
+        "--seq-len",
+        "64",
+        "--batch-size",
+        str(batch_size),
+        "--max-steps",
+        "12",
+        "--quiet",
+    ]
 
 
 def _run(command: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
@@ -74,7 +90,21 @@ def test_torchrun_two_processes_prepare_once_write_once_and_match_one_process(tm
 
 
 def test_accelerate_launch_runs_the_module_unchanged(tmp_path, text_corpus_module, one_process):
-    command = [str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-               "--dynamo_backend", "no", "-m", "custom_llm", *_arguments(text_corpus_module, tmp_path / "run", 2)]
+    command = [
+        str(BIN / "accelerate"),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "custom_llm",
+        *_arguments(text_corpus_module, tmp_path / "run", 2),
+    ]
     _run(command, tmp_path)
     assert _loss(tmp_path / "run") == pytest.approx(one_process, abs=LOSS_TOLERANCE)

@@ -21,8 +21,21 @@ from custom_llm.testing import ingest_domain, registered_plugin, run_domain
 
 def _ingest(domain: str, source: Path, output: Path, *extra: str) -> object:
     """``custom-llm ingest`` in this process (ingest, split, tokenizer, tokenize), scratch tokenizer."""
-    arguments = ["ingest", "--domain", domain, "--recipe", "scratch", "--seq-len", "64", "--source", str(source),
-                 "--output", str(output), "--quiet", *extra]
+    arguments = [
+        "ingest",
+        "--domain",
+        domain,
+        "--recipe",
+        "scratch",
+        "--seq-len",
+        "64",
+        "--source",
+        str(source),
+        "--output",
+        str(output),
+        "--quiet",
+        *extra,
+    ]
     return CliRunner().invoke(main, arguments)
 
 
@@ -43,11 +56,19 @@ class Careless:
 
     @hookimpl
     def register_domains(self, register):
-        register(Domain(name="careless", description="raises or returns junk", discover=self.discover, ingest=self.ingest,
-                        make_examples=self.make_examples, special_tokens=self.special_tokens,
-                        recipe_defaults={name: {"seq_len": 3, "batch_size": 999, "learning_rate": 50.0}
-                                         for name in ("scratch", "lora", "full", "qlora")},
-                        options={"extensions": 42, "max_file_bytes": "junk"}, evaluators=("no-such-evaluator",)))
+        register(
+            Domain(
+                name="careless",
+                description="raises or returns junk",
+                discover=self.discover,
+                ingest=self.ingest,
+                make_examples=self.make_examples,
+                special_tokens=self.special_tokens,
+                recipe_defaults={name: {"seq_len": 3, "batch_size": 999, "learning_rate": 50.0} for name in ("scratch", "lora", "full", "qlora")},
+                options={"extensions": 42, "max_file_bytes": "junk"},
+                evaluators=("no-such-evaluator",),
+            )
+        )
 
     def discover(self, source, options, report):
         self.called.append("discover")
@@ -136,8 +157,15 @@ class BuggyIngest:
 
     @hookimpl
     def register_domains(self, register):
-        register(Domain(name="buggy", description="a bug in its ingest", discover=lambda source: sorted(source.glob("*.txt")),
-                        ingest=self.ingest, make_examples=lambda document: [Example(completion=document.text)]))
+        register(
+            Domain(
+                name="buggy",
+                description="a bug in its ingest",
+                discover=lambda source: sorted(source.glob("*.txt")),
+                ingest=self.ingest,
+                make_examples=lambda document: [Example(completion=document.text)],
+            )
+        )
 
     @staticmethod
     def ingest(files, report):
@@ -177,8 +205,7 @@ def test_an_exception_in_a_plugins_ingest_is_one_line_naming_the_plugin_function
 
 
 def _ingest_arguments(domain: str, source: Path, output: Path) -> list[str]:
-    return ["ingest", "--domain", domain, "--recipe", "scratch", "--seq-len", "64", "--source", str(source), "--output", str(output),
-            "--quiet"]
+    return ["ingest", "--domain", domain, "--recipe", "scratch", "--seq-len", "64", "--source", str(source), "--output", str(output), "--quiet"]
 
 
 class BuggyDiscover:
@@ -187,8 +214,9 @@ class BuggyDiscover:
         def discover(source, options):
             return sorted(source.glob(options["pattern"]))  # the bug: no such option
 
-        register(Domain(name="lost", description="a bug in its discover", discover=discover, ingest=lambda files: [],
-                        make_examples=lambda document: []))
+        register(
+            Domain(name="lost", description="a bug in its discover", discover=discover, ingest=lambda files: [], make_examples=lambda document: [])
+        )
 
 
 def test_an_exception_in_a_plugins_discover_names_the_plugin_and_the_function(tmp_path, source_files):
@@ -205,9 +233,15 @@ class CarefulIngest:
 
     @hookimpl
     def register_domains(self, register):
-        register(Domain(name="careful", description="reads each file inside report.reading",
-                        discover=lambda source: sorted(source.glob("*.txt")), ingest=self.ingest,
-                        make_examples=lambda document: [Example(completion=document.text)]))
+        register(
+            Domain(
+                name="careful",
+                description="reads each file inside report.reading",
+                discover=lambda source: sorted(source.glob("*.txt")),
+                ingest=self.ingest,
+                make_examples=lambda document: [Example(completion=document.text)],
+            )
+        )
 
     @staticmethod
     def ingest(files, report):
@@ -276,8 +310,11 @@ class MethodsNamedLikeOldHooks:
 
     @hookimpl
     def register_domains(self, register):
-        register(Domain(name="named", description="functions as methods", discover=self.discover_files, ingest=self.ingest,
-                        make_examples=self.make_examples))
+        register(
+            Domain(
+                name="named", description="functions as methods", discover=self.discover_files, ingest=self.ingest, make_examples=self.make_examples
+            )
+        )
 
     def discover_files(self, source):
         return []
@@ -305,8 +342,15 @@ class Vendor:
     @hookimpl
     def register_domains(self, register):
         for name in ("claims", self.own):
-            register(Domain(name=name, description=f"{name} by {self.own}", discover=lambda source: [], ingest=lambda files: [],
-                            make_examples=lambda document: []))
+            register(
+                Domain(
+                    name=name,
+                    description=f"{name} by {self.own}",
+                    discover=lambda source: [],
+                    ingest=lambda files: [],
+                    make_examples=lambda document: [],
+                )
+            )
 
 
 def test_two_plugins_registering_one_domain_name(tmp_path, text_corpus, monkeypatch):
@@ -394,8 +438,21 @@ class RaisingMonitor:
 def test_a_lifecycle_hook_that_raises_is_named_and_does_not_stop_the_run(tmp_path, text_corpus):
     alone = _ingest("text", text_corpus, tmp_path / "alone", "--cache-dir", str(tmp_path / "cache-alone"))
     with registered_plugin(RaisingMonitor(), "raising-monitor"):
-        arguments = ["ingest", "--domain", "text", "--recipe", "scratch", "--seq-len", "64", "--source", str(text_corpus),
-                     "--output", str(tmp_path / "beside"), "--cache-dir", str(tmp_path / "cache-beside")]
+        arguments = [
+            "ingest",
+            "--domain",
+            "text",
+            "--recipe",
+            "scratch",
+            "--seq-len",
+            "64",
+            "--source",
+            str(text_corpus),
+            "--output",
+            str(tmp_path / "beside"),
+            "--cache-dir",
+            str(tmp_path / "cache-beside"),
+        ]
         beside = CliRunner().invoke(main, arguments)
     assert beside.exit_code == 0, beside.output
     assert "warning: plugin 'raising-monitor' failed in its after_stage (RuntimeError: monitor down at ingest)" in beside.output

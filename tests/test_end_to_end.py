@@ -111,8 +111,11 @@ def test_lora_recipe_on_a_tiny_local_checkpoint(tmp_path, text_corpus, tiny_base
 
 
 def test_dry_run_prints_the_plan_and_trains_nothing(tmp_path, text_corpus):
-    result = CliRunner().invoke(main, ["run", "--recipe", "scratch", "--source", str(text_corpus), "--output", str(tmp_path / "run"), "--dry-run",
-                                       *TINY_RUN_OPTIONS], env={"COLUMNS": "200"})
+    result = CliRunner().invoke(
+        main,
+        ["run", "--recipe", "scratch", "--source", str(text_corpus), "--output", str(tmp_path / "run"), "--dry-run", *TINY_RUN_OPTIONS],
+        env={"COLUMNS": "200"},
+    )
     assert result.exit_code == 0, result.output
     assert "estimated_training_minutes" in result.output and "packing_efficiency" in result.output
     assert not (tmp_path / "run" / "model").exists()
@@ -121,8 +124,7 @@ def test_dry_run_prints_the_plan_and_trains_nothing(tmp_path, text_corpus):
 def test_an_output_folder_holding_another_run_is_refused(tmp_path, text_corpus):
     output = tmp_path / "run"
     output.mkdir()
-    (output / "run.json").write_text(json.dumps({"identity": {"domain": "codebase", "sources": ["/x"], "recipe": "scratch",
-                                                              "base_model": None}}))
+    (output / "run.json").write_text(json.dumps({"identity": {"domain": "codebase", "sources": ["/x"], "recipe": "scratch", "base_model": None}}))
     result = CliRunner().invoke(main, ["run", "--recipe", "scratch", "--source", str(text_corpus), "--output", str(output), *TINY_RUN_OPTIONS])
     assert result.exit_code == 2 and "holds a different run" in result.output
 
@@ -143,9 +145,28 @@ def test_a_run_directory_in_use_is_refused_and_a_stale_lock_recovered(tmp_path, 
 
 
 def _cli_command(output, corpus, config, *extra):
-    return [sys.executable, "-m", "custom_llm", "run", "--recipe", "scratch",
-            "--source", str(corpus), "--output", str(output), "--config", str(config),
-            "--model-size", "tiny", "--seq-len", "64", "--batch-size", "4", "--quiet", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "custom_llm",
+        "run",
+        "--recipe",
+        "scratch",
+        "--source",
+        str(corpus),
+        "--output",
+        str(output),
+        "--config",
+        str(config),
+        "--model-size",
+        "tiny",
+        "--seq-len",
+        "64",
+        "--batch-size",
+        "4",
+        "--quiet",
+        *extra,
+    ]
 
 
 def test_resume_after_a_killed_run_matches_an_uninterrupted_run(tmp_path, text_corpus):
@@ -185,8 +206,9 @@ def test_no_tracker_by_default_and_tensorboard_when_asked(tmp_path, text_corpus)
 
     config = tmp_path / "config.yaml"
     config.write_text("report_to: [tensorboard]\n")
-    result = CliRunner().invoke(main, ["run", "--recipe", "scratch", "--source", str(text_corpus),
-                                        "--output", str(tmp_path / "run"), "--config", str(config),
-                                       *TINY_RUN_OPTIONS])
+    result = CliRunner().invoke(
+        main,
+        ["run", "--recipe", "scratch", "--source", str(text_corpus), "--output", str(tmp_path / "run"), "--config", str(config), *TINY_RUN_OPTIONS],
+    )
     assert result.exit_code == 0, result.output
     assert list((tmp_path / "run" / "checkpoints" / "runs").glob("*/events.out.tfevents.*"))

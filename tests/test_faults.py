@@ -24,9 +24,30 @@ KILL_POINTS = ["ingestion", "tokenization", "base-evaluation", "training", "chec
 def _run(point: str, output: Path, corpus: Path, cache: Path, *extra: str, **popen: object) -> subprocess.CompletedProcess:
     config = output.parent / "faults.yaml"
     config.write_text("max_steps: 16\neval_steps: 4\npatience: 100\n")
-    command = [sys.executable, str(FAULT_DRIVER), point, "run", "--recipe", "scratch",
-            "--source", str(corpus), "--output", str(output), "--config", str(config),
-               "--model-size", "tiny", "--seq-len", "64", "--batch-size", "4", "--cache-dir", str(cache), "--quiet", *extra]
+    command = [
+        sys.executable,
+        str(FAULT_DRIVER),
+        point,
+        "run",
+        "--recipe",
+        "scratch",
+        "--source",
+        str(corpus),
+        "--output",
+        str(output),
+        "--config",
+        str(config),
+        "--model-size",
+        "tiny",
+        "--seq-len",
+        "64",
+        "--batch-size",
+        "4",
+        "--cache-dir",
+        str(cache),
+        "--quiet",
+        *extra,
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=600, **popen)
 
 
@@ -108,8 +129,10 @@ def test_a_full_disk_gives_a_clear_error_and_keeps_earlier_results(tmp_path, uni
 
 def _tmpfs(folder: Path, size: str) -> bool:
     folder.mkdir()
-    return os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                                                capture_output=True).returncode == 0
+    return (
+        os.geteuid() == 0
+        and subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True).returncode == 0
+    )
 
 
 @pytest.mark.slow

@@ -29,9 +29,17 @@ class PrefersLongBlocks:
     def register_domains(self, register):
         from custom_llm.default_plugins import text_domain
 
-        register(Domain(name="long-text", description="text in long blocks", discover=text_domain.discover, ingest=text_domain.ingest,
-                        make_examples=text_domain.make_examples, options=text_domain.OPTIONS,
-                        recipe_defaults={"scratch": {"seq_len": 512, "learning_rate": 1e-3}}))
+        register(
+            Domain(
+                name="long-text",
+                description="text in long blocks",
+                discover=text_domain.discover,
+                ingest=text_domain.ingest,
+                make_examples=text_domain.make_examples,
+                options=text_domain.OPTIONS,
+                recipe_defaults={"scratch": {"seq_len": 512, "learning_rate": 1e-3}},
+            )
+        )
 
 
 def test_recipe_defaults_apply_over_the_recipe_and_under_the_user(text_corpus):
@@ -57,8 +65,16 @@ class FailingDomainIngest:
     def register_domains(self, register):
         from custom_llm.default_plugins import text_domain
 
-        register(Domain(name="failing", description="breaks while reading", discover=text_domain.discover, ingest=self.ingest,
-                        make_examples=text_domain.make_examples, options=text_domain.OPTIONS))
+        register(
+            Domain(
+                name="failing",
+                description="breaks while reading",
+                discover=text_domain.discover,
+                ingest=self.ingest,
+                make_examples=text_domain.make_examples,
+                options=text_domain.OPTIONS,
+            )
+        )
 
     @staticmethod
     def ingest(files):
@@ -73,8 +89,9 @@ class FailingDomainIngest:
 def test_on_stage_error_sees_the_failing_stage(tmp_path, text_corpus):
     plugin = FailingDomainIngest()
     with registered_plugin(plugin, "failing"):
-        result = CliRunner().invoke(main, ["ingest", "--domain", "failing", "--recipe", "scratch", "--source", str(text_corpus),
-                                           "--output", str(tmp_path / "r"), "--quiet"])
+        result = CliRunner().invoke(
+            main, ["ingest", "--domain", "failing", "--recipe", "scratch", "--source", str(text_corpus), "--output", str(tmp_path / "r"), "--quiet"]
+        )
     assert result.exit_code == 1, result.output
     [(stage, domain, error)] = plugin.errors
     assert (stage, domain) == ("ingest", "failing")
@@ -92,8 +109,15 @@ def test_every_hook_is_documented(hook):
     assert re.search(rf"^### {hook}$", page, re.MULTILINE), f"{hook} missing from docs/plugins/hooks.md"
 
 
-BUNDLED = {"builtin-text_domain": "text", "builtin-recipes": "recipes", "builtin-perplexity": "perplexity",
-           "builtin-cleaning": "cleaning", "codebase": "codebase", "automotive": "automotive", "public_sector": "public_sector"}
+BUNDLED = {
+    "builtin-text_domain": "text",
+    "builtin-recipes": "recipes",
+    "builtin-perplexity": "perplexity",
+    "builtin-cleaning": "cleaning",
+    "codebase": "codebase",
+    "automotive": "automotive",
+    "public_sector": "public_sector",
+}
 
 
 @pytest.mark.parametrize("hook", HOOKS)

@@ -47,8 +47,14 @@ def test_written_package_is_complete_and_lint_clean(tmp_path):
     folder = write_plugin("claims", tmp_path / "claims")
     written = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
     assert written == [
-        "README.md", "custom_llm_claims/__init__.py", "custom_llm_claims/plugin.py", "custom_llm_claims/records_csv.py",
-        "custom_llm_claims/sample_data/records.csv", "pyproject.toml", "tests/conftest.py", "tests/test_claims.py",
+        "README.md",
+        "custom_llm_claims/__init__.py",
+        "custom_llm_claims/plugin.py",
+        "custom_llm_claims/records_csv.py",
+        "custom_llm_claims/sample_data/records.csv",
+        "pyproject.toml",
+        "tests/conftest.py",
+        "tests/test_claims.py",
     ]
     pyproject = (folder / "pyproject.toml").read_text()
     assert 'claims = "custom_llm_claims.plugin"' in pyproject and f'"{core_requirement()}"' in pyproject
@@ -70,8 +76,27 @@ def test_scaffold_install_list_run_and_its_own_tests(tmp_path):
     assert "claims" not in run_in(Path(sys.executable), "-m", "custom_llm", "domains").stdout  # this environment is untouched
 
     data = tmp_path / "claims" / "custom_llm_claims" / "sample_data"
-    run = run_in(python, "-m", "custom_llm", "run", "--domain", "claims", "--source", str(data), "--output", str(tmp_path / "run"),
-              "--model-size", "tiny", "--seq-len", "64", "--batch-size", "4", "--max-steps", "4", "--quiet")
+    run = run_in(
+        python,
+        "-m",
+        "custom_llm",
+        "run",
+        "--domain",
+        "claims",
+        "--source",
+        str(data),
+        "--output",
+        str(tmp_path / "run"),
+        "--model-size",
+        "tiny",
+        "--seq-len",
+        "64",
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "4",
+        "--quiet",
+    )
     assert run.returncode == 0, run.stderr
     assert "claims-field" in run.stderr and (tmp_path / "run" / "model" / "model.safetensors").is_file()
 

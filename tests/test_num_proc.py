@@ -39,14 +39,20 @@ def _array_blocks(examples: list[tuple[list[int], list[int]]], seq_len: int, pad
     packer = BlockPacker(seq_len, pad_id)
     parts = []
     for start in range(0, len(examples), split_every):
-        chunk = examples[start:start + split_every]
-        encoded = Encoded(np.array([t for ids, _ in chunk for t in ids], dtype=np.int32),
-                          np.array([t for _, labels in chunk for t in labels], dtype=np.int32),
-                          np.array([len(ids) for ids, _ in chunk], dtype=np.int64), 0)
+        chunk = examples[start : start + split_every]
+        encoded = Encoded(
+            np.array([t for ids, _ in chunk for t in ids], dtype=np.int32),
+            np.array([t for _, labels in chunk for t in labels], dtype=np.int32),
+            np.array([len(ids) for ids, _ in chunk], dtype=np.int64),
+            0,
+        )
         parts.append(packer.add(encoded))
     parts.append(packer.finish())
-    return [{"input_ids": i.tolist(), "labels": la.tolist(), "position_ids": p.tolist()}
-            for ids, labels, positions in parts for i, la, p in zip(ids, labels, positions, strict=True)]
+    return [
+        {"input_ids": i.tolist(), "labels": la.tolist(), "position_ids": p.tolist()}
+        for ids, labels, positions in parts
+        for i, la, p in zip(ids, labels, positions, strict=True)
+    ]
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -169,19 +175,28 @@ class InstructionExamples:
     def register_domains(self, register):
         from custom_llm.default_plugins import text_domain
 
-        register(Domain(name="instructions", description="text as instruction pairs", discover=text_domain.discover,
-                        ingest=text_domain.ingest, make_examples=self.make_examples, options=text_domain.OPTIONS))
+        register(
+            Domain(
+                name="instructions",
+                description="text as instruction pairs",
+                discover=text_domain.discover,
+                ingest=text_domain.ingest,
+                make_examples=self.make_examples,
+                options=text_domain.OPTIONS,
+            )
+        )
 
     @staticmethod
     def make_examples(document, rng):
         cut = rng.randint(0, max(0, len(document.text) - 1))
-        return [Example(prompt=document.text[:cut], completion=document.text[cut:], kind="instruction", doc_id=document.id),
-                Example(completion=document.text, doc_id=document.id)]
+        return [
+            Example(prompt=document.text[:cut], completion=document.text[cut:], kind="instruction", doc_id=document.id),
+            Example(completion=document.text, doc_id=document.id),
+        ]
 
 
 def _pack_with(num_proc: int, corpus, cache_dir):
-    run = build_run(RunConfig(domain="instructions", sources=[str(corpus)], num_proc=num_proc, cache_dir=str(cache_dir), seq_len=64),
-                    get_plugins())
+    run = build_run(RunConfig(domain="instructions", sources=[str(corpus)], num_proc=num_proc, cache_dir=str(cache_dir), seq_len=64), get_plugins())
     split = split_documents(run, ingest_and_prepare(run))
     packed = pack_datasets(run, split, prepare_tokenizer(run, split))
     assert packed.num_proc == num_proc

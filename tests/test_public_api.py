@@ -43,6 +43,16 @@ def test_every_public_name_is_importable_and_documented():
         assert f"`{name}`" in reference or f"`{name}(" in reference, f"{name} is public but not in docs/plugins/hooks.md"
     import custom_llm.testing as testing
 
-    for name in ("registered_plugin", "ingest_domain", "domain_examples", "domain_special_tokens", "domain_options",
-                 "ScriptedContext", "run_domain", "make_tiny_model", "make_tiny_gguf", "metric_values"):
+    for name in (
+        "registered_plugin",
+        "ingest_domain",
+        "domain_examples",
+        "domain_special_tokens",
+        "domain_options",
+        "ScriptedContext",
+        "run_domain",
+        "make_tiny_model",
+        "make_tiny_gguf",
+        "metric_values",
+    ):
         assert hasattr(testing, name) and f"`{name}`" in reference, name

@@ -35,8 +35,17 @@ WIDE = {"COLUMNS": "250"}
 
 
 def _start(store: Registry, output: str = "/runs/a", domain: str = "text", resume: bool = False, **config) -> str:
-    return store.start(command="custom-llm run", domain=domain, recipe="scratch", base_model=None, seed=config.get("seed", 42),
-                       output=output, identity_key="key-" + output, config={"seed": 42, **config}, resume=resume)
+    return store.start(
+        command="custom-llm run",
+        domain=domain,
+        recipe="scratch",
+        base_model=None,
+        seed=config.get("seed", 42),
+        output=output,
+        identity_key="key-" + output,
+        config={"seed": 42, **config},
+        resume=resume,
+    )
 
 
 def _metrics(base: float, tuned: float) -> dict:
@@ -200,8 +209,13 @@ def _fake_run(tmp_path: Path, registry_file: Path | None = None) -> SimpleNamesp
     output.mkdir(exist_ok=True)
     (output / "run.json").write_text(json.dumps({"identity": {}, "identity_key": "k", "status": "running"}))
     config = RunConfig(registry=str(registry_file) if registry_file else None)
-    return SimpleNamespace(output=output, config=config, domain=SimpleNamespace(name="text"), recipe=SimpleNamespace(name="scratch"),
-                           artifacts={"files": [{"source": "/s", "path": "a", "blake2b": "2" * 32, "bytes": 1}]})
+    return SimpleNamespace(
+        output=output,
+        config=config,
+        domain=SimpleNamespace(name="text"),
+        recipe=SimpleNamespace(name="scratch"),
+        artifacts={"files": [{"source": "/s", "path": "a", "blake2b": "2" * 32, "bytes": 1}]},
+    )
 
 
 def test_a_broken_registry_warns_once_and_the_run_goes_on(tmp_path, capsys, fresh_warning):
@@ -275,6 +289,7 @@ class RedactsEmails:
                     return document
                 report.count("redacted: email", len(found))
                 return document.replace(text=re.sub(r"[\w.]+@[\w.]+\.\w+", "<EMAIL>", document.text))
+
             return step
 
         register(Preparer(name="test-email-redaction", start=start, domains=("text",), order=10))
@@ -291,8 +306,27 @@ class StopsAt:
 
 
 def _tiny_run(corpus: Path, output: Path, config: Path, *extra: str) -> object:
-    arguments = ["run", "--domain", "text", "--recipe", "scratch", "--source", str(corpus), "--output", str(output), "--config", str(config),
-                 "--model-size", "tiny", "--seq-len", "64", "--batch-size", "4", "--quiet", *extra]
+    arguments = [
+        "run",
+        "--domain",
+        "text",
+        "--recipe",
+        "scratch",
+        "--source",
+        str(corpus),
+        "--output",
+        str(output),
+        "--config",
+        str(config),
+        "--model-size",
+        "tiny",
+        "--seq-len",
+        "64",
+        "--batch-size",
+        "4",
+        "--quiet",
+        *extra,
+    ]
     return CliRunner().invoke(main, arguments)
 
 
@@ -321,10 +355,17 @@ def recorded(tmp_path_factory):
             interrupted = Registry(root / "runs.sqlite3").list_runs()[0]
             resumed = _tiny_run(corpus, root / "b", root / "b.yaml", "--resume")
             assert resumed.exit_code == 0, resumed.output
-    return SimpleNamespace(root=root, corpus=corpus, registry=root / "runs.sqlite3", stopped=stopped, interrupted=interrupted,
-                           redaction=redaction, report_a=json.loads((root / "a" / "report.json").read_text()),
-                           a=json.loads((root / "a" / "run.json").read_text())["run_id"],
-                           b=json.loads((root / "b" / "run.json").read_text())["run_id"])
+    return SimpleNamespace(
+        root=root,
+        corpus=corpus,
+        registry=root / "runs.sqlite3",
+        stopped=stopped,
+        interrupted=interrupted,
+        redaction=redaction,
+        report_a=json.loads((root / "a" / "report.json").read_text()),
+        a=json.loads((root / "a" / "run.json").read_text())["run_id"],
+        b=json.loads((root / "b" / "run.json").read_text())["run_id"],
+    )
 
 
 def _runs(recorded, *arguments):
@@ -368,8 +409,17 @@ def test_runs_list_shows_the_runs(recorded):
 def test_runs_show_has_config_metrics_and_hashes(recorded):
     record = Registry(recorded.registry).get(recorded.a)
     output = _runs(recorded, "show", recorded.a[:6])
-    for text in (record.manifest_hash, record.files[0]["blake2b"], "contacts.txt", "max_steps", "bits_per_byte", "complete",
-                 "custom-llm run --domain text", f"{recorded.report_a['tuned']['perplexity']['bits_per_byte']:.4f}", "xz -9e baseline"):
+    for text in (
+        record.manifest_hash,
+        record.files[0]["blake2b"],
+        "contacts.txt",
+        "max_steps",
+        "bits_per_byte",
+        "complete",
+        "custom-llm run --domain text",
+        f"{recorded.report_a['tuned']['perplexity']['bits_per_byte']:.4f}",
+        "xz -9e baseline",
+    ):
         assert text in output, text
     shown = json.loads(_runs(recorded, "show", recorded.a, "--json"))
     assert shown["id"] == recorded.a and len(shown["files"]) == 13 and shown["metrics"]["tuned"] == recorded.report_a["tuned"]
@@ -380,7 +430,7 @@ def test_runs_show_has_config_metrics_and_hashes(recorded):
 @pytest.mark.slow
 def test_runs_compare_shows_config_and_metric_differences(recorded):
     output = _runs(recorded, "compare", recorded.a, recorded.b)
-    differences = output[output.index("config differences"):output.index("metrics")]
+    differences = output[output.index("config differences") : output.index("metrics")]
     assert re.search(r"max_steps\s*│\s*4\s*│\s*2", differences) and re.search(r"seed\s*│\s*42\s*│\s*7", differences)
     assert "learning_rate" not in differences
     a, b = (Registry(recorded.registry).get(i).metrics for i in (recorded.a, recorded.b))
@@ -417,17 +467,17 @@ def test_the_model_card_states_sources_counts_redaction_evaluation_and_versions(
     assert sections[:5] == ["## Data sources", "## Counts per stage", "## Redaction", "## Evaluation (held-out documents)", "## Versions"]
     for f in manifest["files"]:
         assert f"| {f['path']} | {f['blake2b']} | {f['bytes']} |" in card
-    counts = card[card.index("## Counts per stage"):card.index("## Redaction")]
+    counts = card[card.index("## Counts per stage") : card.index("## Redaction")]
     data = recorded.report_a["data"]
     assert f"- discover: files {data['files']}, files left out 0" in counts
     assert "- ingest: documents ingested 13" in counts and "redacted: email 6" in counts
     assert f"- split: train documents {data['train_documents']}, eval documents {data['eval_documents']}" in counts
     assert f"- tokenize and pack: train tokens {data['train_tokens']}" in counts
-    redaction = card[card.index("## Redaction"):card.index("## Evaluation")]
+    redaction = card[card.index("## Redaction") : card.index("## Evaluation")]
     assert "test-email-redaction" in redaction and "- redacted: email: 6" in redaction
     base, tuned = recorded.report_a["base"]["perplexity"], recorded.report_a["tuned"]["perplexity"]
     assert f"| perplexity | bits_per_byte | {base['bits_per_byte']:.4f} | {tuned['bits_per_byte']:.4f} |" in card
-    versions = card[card.index("## Versions"):]
+    versions = card[card.index("## Versions") :]
     assert f"- custom-llm (core): {manifest['versions']['custom-llm']}" in versions
     assert "- plugin builtin-text_domain: " in versions and "- torch: " in versions
     assert "ada@example.com" not in (recorded.root / "a" / "report.json").read_text()

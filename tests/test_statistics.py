@@ -53,9 +53,16 @@ class LineScorer:
 
     @hookimpl
     def register_domains(self, register):
-        register(Domain(name="scored", description="text with a scoring evaluator", discover=self.discover, ingest=self.ingest,
-                        make_examples=lambda document: [Example(completion=document.text, doc_id=document.id)],
-                        evaluators=("def-lines",)))
+        register(
+            Domain(
+                name="scored",
+                description="text with a scoring evaluator",
+                discover=self.discover,
+                ingest=self.ingest,
+                make_examples=lambda document: [Example(completion=document.text, doc_id=document.id)],
+                evaluators=("def-lines",),
+            )
+        )
 
     @hookimpl
     def register_evaluators(self, register):

@@ -20,8 +20,13 @@ def test_bad_files_are_reported_and_the_rest_is_read(tmp_path):
     (tmp_path / "empty.txt").write_text("   \n")
     (tmp_path / "image.png").write_bytes(b"\x89PNG")
     (tmp_path / "chat.jsonl").write_text(
-        json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}) + "\n"
-        + "{not json\n" + json.dumps({"text": "a line of text"}) + "\n" + json.dumps({"other": 1}) + "\n"
+        json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]})
+        + "\n"
+        + "{not json\n"
+        + json.dumps({"text": "a line of text"})
+        + "\n"
+        + json.dumps({"other": 1})
+        + "\n"
     )
     outside = tmp_path.parent / "outside-secret.txt"
     outside.write_text("must not be read")

@@ -30,8 +30,12 @@ def tutorial_plugin(tmp_path, monkeypatch):
 
 def _logs(folder: Path) -> Path:
     rng = random.Random(0)
-    symptoms = {"vibration above 7 mm/s": "replaced drive-end bearing", "seal leaking": "replaced mechanical seal",
-                "motor overheating": "cleaned cooling fins", "low discharge pressure": "cleaned impeller"}
+    symptoms = {
+        "vibration above 7 mm/s": "replaced drive-end bearing",
+        "seal leaking": "replaced mechanical seal",
+        "motor overheating": "cleaned cooling fins",
+        "low discharge pressure": "cleaned impeller",
+    }
     folder.mkdir()
     for site in range(6):
         lines = []
@@ -56,7 +60,7 @@ def test_the_tutorial_plugin_runs_end_to_end(tmp_path, tutorial_plugin):
 def _block(language: str, after: str) -> str:
     """The first ``language`` code block of the tutorial after the text ``after``."""
     text = TUTORIAL.read_text()
-    return re.search(rf"```{language}\n(.*?)```", text[text.index(after):], re.DOTALL).group(1)
+    return re.search(rf"```{language}\n(.*?)```", text[text.index(after) :], re.DOTALL).group(1)
 
 
 def _as_child_command(line: str) -> list[str]:

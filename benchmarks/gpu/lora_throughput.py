@@ -32,14 +32,44 @@ except ImportError:  # run from a checkout where the package is not installed (a
 
 PRESETS = {
     # Qwen2-0.5B's shape (494M parameters with its 151,936-token vocabulary, tied embeddings)
-    "qwen2-0.5b": ("Qwen2", dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
-                                 num_attention_heads=14, num_key_value_heads=2, tie_word_embeddings=True)),
+    "qwen2-0.5b": (
+        "Qwen2",
+        dict(
+            vocab_size=151936,
+            hidden_size=896,
+            intermediate_size=4864,
+            num_hidden_layers=24,
+            num_attention_heads=14,
+            num_key_value_heads=2,
+            tie_word_embeddings=True,
+        ),
+    ),
     # a Llama-architecture model of about 1B parameters (Llama 3.2 1B's shape with a 32k vocabulary)
-    "llama-1b": ("Llama", dict(vocab_size=32000, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
-                               num_attention_heads=32, num_key_value_heads=8, tie_word_embeddings=True)),
+    "llama-1b": (
+        "Llama",
+        dict(
+            vocab_size=32000,
+            hidden_size=2048,
+            intermediate_size=8192,
+            num_hidden_layers=16,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            tie_word_embeddings=True,
+        ),
+    ),
     # the --dry-run model
-    "tiny": ("Llama", dict(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                           num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)),
+    "tiny": (
+        "Llama",
+        dict(
+            vocab_size=512,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            tie_word_embeddings=True,
+        ),
+    ),
 }
 
 
@@ -141,10 +171,21 @@ def train_for(model, blocks: list[dict], batch: int, seconds: float, warmup_step
 
     recipe, _ = lora_recipe()
     args = TrainingArguments(
-        output_dir="/tmp/custom-llm-gpu-bench", per_device_train_batch_size=batch, learning_rate=float(recipe.defaults["learning_rate"]),
-        lr_scheduler_type="cosine", warmup_steps=warmup_steps, max_steps=max_steps, bf16=bf16, use_cpu=device == "cpu",
-        report_to="none", save_strategy="no", eval_strategy="no", logging_strategy="no", disable_tqdm=True,
-        dataloader_num_workers=0, remove_unused_columns=False,
+        output_dir="/tmp/custom-llm-gpu-bench",
+        per_device_train_batch_size=batch,
+        learning_rate=float(recipe.defaults["learning_rate"]),
+        lr_scheduler_type="cosine",
+        warmup_steps=warmup_steps,
+        max_steps=max_steps,
+        bf16=bf16,
+        use_cpu=device == "cpu",
+        report_to="none",
+        save_strategy="no",
+        eval_strategy="no",
+        logging_strategy="no",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
     )
     trainer = Trainer(model=model, args=args, train_dataset=Pool(blocks, 10**7), data_collator=collate_blocks, callbacks=[Clock()])
     if device == "cuda":
@@ -153,8 +194,12 @@ def train_for(model, blocks: list[dict], batch: int, seconds: float, warmup_step
     timed = len(marks) - 1 - warmup_steps
     elapsed = marks[-1] - marks[warmup_steps]
     seq_len = len(blocks[0]["input_ids"])
-    return {"steps": timed, "seconds": elapsed, "tokens_per_s": timed * batch * seq_len / elapsed,
-            "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")}
+    return {
+        "steps": timed,
+        "seconds": elapsed,
+        "tokens_per_s": timed * batch * seq_len / elapsed,
+        "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan"),
+    }
 
 
 def model_flops(model, seq_len: int) -> tuple[float, float, int]:
@@ -174,8 +219,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=[p for p in PRESETS if p != "tiny"], default="qwen2-0.5b")
     parser.add_argument("--seconds", type=float, default=60.0, help="timed training per variant, after warm-up")
-    parser.add_argument("--variants", default="recipe,bf16-weights",
-                        help="recipe: fp32 base weights + bf16 autocast, as custom-llm loads a base model; bf16-weights: base weights in bf16")
+    parser.add_argument(
+        "--variants",
+        default="recipe,bf16-weights",
+        help="recipe: fp32 base weights + bf16 autocast, as custom-llm loads a base model; bf16-weights: base weights in bf16",
+    )
     parser.add_argument("--batch", type=int, help="blocks per step (default: the recipe's)")
     parser.add_argument("--seq-len", type=int, help="tokens per block (default: the recipe's)")
     parser.add_argument("--dry-run", action="store_true", help="a tiny model on the CPU, two timed steps: checks the script, measures nothing")
@@ -217,14 +265,18 @@ def main() -> None:
         del model
         if device == "cuda":
             torch.cuda.empty_cache()
-    print(f"\nmodel {preset}: {rows[0][1] / 1e6:,.0f}M parameters ({n / 1e6:,.0f}M in matmuls), {rows[0][2] / 1e6:.1f}M trainable (LoRA r "
-          f"{run.training['lora_r']}, {', '.join(run.training['lora_targets'])}); batch {batch} x {seq_len} tokens, packed")
+    print(
+        f"\nmodel {preset}: {rows[0][1] / 1e6:,.0f}M parameters ({n / 1e6:,.0f}M in matmuls), {rows[0][2] / 1e6:.1f}M trainable (LoRA r "
+        f"{run.training['lora_r']}, {', '.join(run.training['lora_targets'])}); batch {batch} x {seq_len} tokens, packed"
+    )
     print("| variant | steps timed | seconds | tokens/s | MFU (4N + attention) | MFU (6N + attention) | peak memory |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for variant, _, _, result, lora_flops, six_n in rows:
         rate = result["tokens_per_s"]
-        print(f"| {variant} | {result['steps']} | {result['seconds']:.1f} | {rate:,.0f} | {lora_flops * rate / peak:.1%} | "
-              f"{six_n * rate / peak:.1%} | {result['peak_gib']:.1f} GiB |")
+        print(
+            f"| {variant} | {result['steps']} | {result['seconds']:.1f} | {rate:,.0f} | {lora_flops * rate / peak:.1%} | "
+            f"{six_n * rate / peak:.1%} | {result['peak_gib']:.1f} GiB |"
+        )
     if args.dry_run:
         print("dry run: the script works; the figures above are a tiny model on the CPU and mean nothing.")
 

@@ -50,7 +50,8 @@ def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
             click.secho(
                 f"error: no space left for{where} ({full.strerror or full}). Free space on that disk or choose another "
                 "--output / --cache-dir, then run the same command with --resume: stages finished before this one are kept.",
-                fg="red", err=True,
+                fg="red",
+                err=True,
             )
             sys.exit(1)
 
@@ -81,13 +82,22 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
     """The options every pipeline command shares; see docs/configuration.md."""
     options = [
         click.option("--domain", help="Domain (vertical) to run; see `custom-llm domains`. Default: text."),
-        click.option("--source", "sources", multiple=True, type=click.Path(path_type=str),
-                     help="A file or folder to learn from (repeatable). Default: the domain's own default."),
+        click.option(
+            "--source",
+            "sources",
+            multiple=True,
+            type=click.Path(path_type=str),
+            help="A file or folder to learn from (repeatable). Default: the domain's own default.",
+        ),
         click.option("--recipe", help="Training recipe; see `custom-llm recipes`. Default: the domain's default."),
-        click.option("--base-model", help="Base model for lora, full, qlora: a name from `custom-llm base-models`, a GGUF file, "
-                     "or a save_pretrained folder. Default: the domain's (smollm2-135m-instruct where installed)."),
-        click.option("--time-budget", help="Stop training cleanly after this long (90s, 10m, 1h30m; 'none' for no limit), "
-                     "keeping the best checkpoint."),
+        click.option(
+            "--base-model",
+            help="Base model for lora, full, qlora: a name from `custom-llm base-models`, a GGUF file, "
+            "or a save_pretrained folder. Default: the domain's (smollm2-135m-instruct where installed).",
+        ),
+        click.option(
+            "--time-budget", help="Stop training cleanly after this long (90s, 10m, 1h30m; 'none' for no limit), keeping the best checkpoint."
+        ),
         click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML config; options given here override it."),
         click.option("--output", help="Run directory. Default: custom-llm-runs/DOMAIN-RECIPE."),
         click.option("--max-steps", type=int, help="Training steps (overrides --epochs)."),
@@ -96,8 +106,11 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--batch-size", type=int, help="Blocks per device per step."),
         click.option("--learning-rate", type=float, help="Peak learning rate."),
         click.option("--seed", type=int, help="Seed for the split, examples, initialization and training."),
-        click.option("--model-size", type=click.Choice(["auto", "tiny", "small", "medium", "large"]),
-                     help="Scratch model size (default auto: sized to the corpus)."),
+        click.option(
+            "--model-size",
+            type=click.Choice(["auto", "tiny", "small", "medium", "large"]),
+            help="Scratch model size (default auto: sized to the corpus).",
+        ),
         click.option("--cache-dir", help="Stage cache folder (default: the user cache dir, or $CUSTOM_LLM_CACHE_DIR)."),
         click.option("--option", "domain_option", multiple=True, metavar="KEY=VALUE", help="A domain option (repeatable)."),
         click.option("--quiet", is_flag=True, help="No progress bars."),
@@ -240,8 +253,13 @@ def generate(model_dir: Path, prompt: str, max_new_tokens: int) -> None:
 
 @main.command()
 @click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", required=True, metavar="FORMAT",
-              help="hf (merged transformers folder, for vLLM), gguf (one file, for llama.cpp) or ollama (GGUF + Modelfile).")
+@click.option(
+    "--format",
+    "fmt",
+    required=True,
+    metavar="FORMAT",
+    help="hf (merged transformers folder, for vLLM), gguf (one file, for llama.cpp) or ollama (GGUF + Modelfile).",
+)
 @click.option("--out", type=click.Path(path_type=Path), help="Folder to write, new or empty. Default: RUN/exports/FORMAT[-QUANTIZATION].")
 @click.option("--quantization", metavar="TYPE", help="GGUF weights: f16 (default), q8_0 or f32.")
 @user_errors
@@ -289,8 +307,14 @@ def domains() -> None:
         table.add_column(column)
     for domain in registry.values():
         options = ", ".join(f"{k}={v!r}" for k, v in domain.options.items())
-        table.add_row(domain.name, registry.owner(domain.name), domain.description, options,
-                      ", ".join(["perplexity", *domain.evaluators]), domain.default_recipe)
+        table.add_row(
+            domain.name,
+            registry.owner(domain.name),
+            domain.description,
+            options,
+            ", ".join(["perplexity", *domain.evaluators]),
+            domain.default_recipe,
+        )
     _console(stderr=False).print(table)
 
 
@@ -332,8 +356,10 @@ def base_models() -> None:
             size, available = _size_text(Path(located)), f"[green]yes: {located}"
         table.add_row(entry.name, registry.owner(entry.name), entry.description, entry.source, size, entry.licence, available)
     _console(stderr=False).print(table)
-    click.echo("Any GGUF file (llama, mistral, qwen2 and the other architectures transformers' GGUF loader supports) "
-               "or save_pretrained folder works too: --base-model PATH.")
+    click.echo(
+        "Any GGUF file (llama, mistral, qwen2 and the other architectures transformers' GGUF loader supports) "
+        "or save_pretrained folder works too: --base-model PATH."
+    )
 
 
 def _size_text(path: Path) -> str:
@@ -343,8 +369,7 @@ def _size_text(path: Path) -> str:
 
 @main.command(name="new-plugin")
 @click.argument("name")
-@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder to write the package to. Default: ./custom-llm-NAME.")
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), help="Folder to write the package to. Default: ./custom-llm-NAME.")
 @user_errors
 def new_plugin(name: str, folder: Path | None) -> None:
     """Write a working domain plugin package for a new vertical NAME, with tests and sample data."""

@@ -36,7 +36,9 @@ def _registry_errors(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def _registry_option(function: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
-        "--registry", "registry_file", type=click.Path(dir_okay=False, path_type=Path),
+        "--registry",
+        "registry_file",
+        type=click.Path(dir_okay=False, path_type=Path),
         help="Registry file (default: $CUSTOM_LLM_REGISTRY, else runs.sqlite3 in the user data folder).",
     )(function)
 
@@ -161,12 +163,28 @@ def list_runs(limit: int, status: str | None, domain: str | None, recipe: str | 
         console.print(f"No runs recorded in {escape(str(registry.path))}" + (" match these filters." if status or domain or recipe else " yet."))
         return
     evaluator, metric = KEY_METRIC
-    table = _table(f"runs in {escape(str(registry.path))}", "id", "started", "status", "domain", "recipe", f"tuned {metric}", "output",
-                   right=(f"tuned {metric}",))
+    table = _table(
+        f"runs in {escape(str(registry.path))}",
+        "id",
+        "started",
+        "status",
+        "domain",
+        "recipe",
+        f"tuned {metric}",
+        "output",
+        right=(f"tuned {metric}",),
+    )
     table.columns[0].no_wrap = True
     for record in records:
-        table.add_row(record.id, _when(record.started), _status(record.status), _fmt(record.domain), _fmt(record.recipe),
-                      _fmt(record.key_metric), _fmt(record.output))
+        table.add_row(
+            record.id,
+            _when(record.started),
+            _status(record.status),
+            _fmt(record.domain),
+            _fmt(record.recipe),
+            _fmt(record.key_metric),
+            _fmt(record.output),
+        )
     console.print(table)
 
 
@@ -184,11 +202,21 @@ def show(run_id: str, as_json: bool, registry_file: Path | None) -> None:
     console = _console()
     about = _table(f"run {record.id}", "field", "value")
     fields = {
-        "status": _status(record.status), "started": _when(record.started), "finished": _when(record.finished),
-        "duration": _duration(record), "command": record.command, "domain": record.domain, "recipe": record.recipe,
-        "base model": record.base_model, "seed": record.seed, "output": record.output, "manifest blake2b": record.manifest_hash,
-        "resumed": f"{record.resumes} time(s)" if record.resumes else None, "error": record.error,
-        "host": record.host, "versions": ", ".join(f"{k} {v}" for k, v in _flatten(record.versions).items() if v is not None),
+        "status": _status(record.status),
+        "started": _when(record.started),
+        "finished": _when(record.finished),
+        "duration": _duration(record),
+        "command": record.command,
+        "domain": record.domain,
+        "recipe": record.recipe,
+        "base model": record.base_model,
+        "seed": record.seed,
+        "output": record.output,
+        "manifest blake2b": record.manifest_hash,
+        "resumed": f"{record.resumes} time(s)" if record.resumes else None,
+        "error": record.error,
+        "host": record.host,
+        "versions": ", ".join(f"{k} {v}" for k, v in _flatten(record.versions).items() if v is not None),
     }
     for key, value in fields.items():
         if value not in (None, ""):
@@ -234,8 +262,14 @@ def compare(first: str, second: str, registry_file: Path | None) -> None:
     a, b = registry.get(first), registry.get(second)
     console = _console()
     header = _table(f"runs {a.id} and {b.id}", "", a.id, b.id)
-    for label, get in (("status", lambda r: r.status), ("started", lambda r: _when(r.started)), ("domain", lambda r: r.domain),
-                       ("recipe", lambda r: r.recipe), ("output", lambda r: r.output), ("manifest blake2b", lambda r: r.manifest_hash)):
+    for label, get in (
+        ("status", lambda r: r.status),
+        ("started", lambda r: _when(r.started)),
+        ("domain", lambda r: r.domain),
+        ("recipe", lambda r: r.recipe),
+        ("output", lambda r: r.output),
+        ("manifest blake2b", lambda r: r.manifest_hash),
+    ):
         header.add_row(label, _fmt(get(a)), _fmt(get(b)))
     console.print(header)
 
@@ -253,15 +287,32 @@ def compare(first: str, second: str, registry_file: Path | None) -> None:
     rows_b: dict[tuple[str, str], tuple[Any, Any]] = _metric_rows(b)
     keys = [*rows_a, *(k for k in rows_b if k not in rows_a)]
     if keys:
-        metrics = _table("metrics (held-out documents)", "evaluator", "metric", f"{a.id} base", f"{a.id} tuned", f"{a.id} delta",
-                         f"{b.id} base", f"{b.id} tuned", f"{b.id} delta", "tuned: b - a",
-                         right=(f"{a.id} base", f"{a.id} tuned", f"{a.id} delta", f"{b.id} base", f"{b.id} tuned", f"{b.id} delta",
-                                "tuned: b - a"))
+        metrics = _table(
+            "metrics (held-out documents)",
+            "evaluator",
+            "metric",
+            f"{a.id} base",
+            f"{a.id} tuned",
+            f"{a.id} delta",
+            f"{b.id} base",
+            f"{b.id} tuned",
+            f"{b.id} delta",
+            "tuned: b - a",
+            right=(f"{a.id} base", f"{a.id} tuned", f"{a.id} delta", f"{b.id} base", f"{b.id} tuned", f"{b.id} delta", "tuned: b - a"),
+        )
         for row_key in keys:
             base_a, tuned_a = rows_a.get(row_key, (None, None))
             base_b, tuned_b = rows_b.get(row_key, (None, None))
-            metrics.add_row(*map(_fmt, row_key), _fmt(base_a), _fmt(tuned_a), _delta(base_a, tuned_a),
-                            _fmt(base_b), _fmt(tuned_b), _delta(base_b, tuned_b), _delta(tuned_a, tuned_b))
+            metrics.add_row(
+                *map(_fmt, row_key),
+                _fmt(base_a),
+                _fmt(tuned_a),
+                _delta(base_a, tuned_a),
+                _fmt(base_b),
+                _fmt(tuned_b),
+                _delta(base_b, tuned_b),
+                _delta(tuned_a, tuned_b),
+            )
         console.print(metrics)
     else:
         console.print("metrics: neither run recorded any")

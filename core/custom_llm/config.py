@@ -106,9 +106,7 @@ def check_value(key: str, value: Any, where: str) -> Any:
     """Refuse an unknown key or a value of the wrong type, naming the key and what it takes."""
     if key not in FIELDS:
         hint = did_you_mean(key, FIELDS)
-        raise ConfigError(
-            f"{where}: unknown setting {key!r}.{hint} See docs/configuration.md for every setting."
-        )
+        raise ConfigError(f"{where}: unknown setting {key!r}.{hint} See docs/configuration.md for every setting.")
     hint_type = _HINTS[key]
     if key == "sources" and isinstance(value, str):
         value = [value]
@@ -255,10 +253,7 @@ def resolve_domain_options(declared: Mapping[str, Any], given: Mapping[str, Any]
             raise ConfigError(f"domain {domain!r} has no option {key!r}.{hint} Its options: {known}.")
         default = declared[key]
         if default is not None and not _same_kind(value, default):
-            raise ConfigError(
-                f"domain option {key!r} of {domain!r} must be {type(default).__name__} "
-                f"(like its default {default!r}), got {value!r}."
-            )
+            raise ConfigError(f"domain option {key!r} of {domain!r} must be {type(default).__name__} (like its default {default!r}), got {value!r}.")
         resolved[key] = value
     return resolved
 

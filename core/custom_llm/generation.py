@@ -16,7 +16,7 @@ def greedy_generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int
 
     limit = int(getattr(model.config, "max_position_embeddings", 2048) or 2048)
     ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    ids = ids[-max(1, limit - max_new_tokens - 1):]
+    ids = ids[-max(1, limit - max_new_tokens - 1) :]
     if tokenizer.eos_token_id is not None:  # every training example starts with end-of-text: so does every prompt
         ids = [tokenizer.eos_token_id, *ids]
     device = next(model.parameters()).device
@@ -33,7 +33,7 @@ def greedy_generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int
             eos_token_id=tokenizer.eos_token_id,
             **extra,
         )
-    text = tokenizer.decode(output[0, len(ids):], skip_special_tokens=True)
+    text = tokenizer.decode(output[0, len(ids) :], skip_special_tokens=True)
     cut = min((text.find(s) for s in stop if s in text), default=-1)
     return text[:cut] if cut >= 0 else text
 

@@ -71,8 +71,10 @@ class NamedObjects(Generic[T]):
 
     def conflict_message(self, name: str) -> str:
         owners = " and ".join(repr(o) for o in self.conflicts[name])
-        return (f"{self.kind} {name!r} is registered by plugins {owners}, so it is refused (other {self.kind}s work): "
-                f"uninstall one of them, or ask its authors to rename their {self.kind}.")
+        return (
+            f"{self.kind} {name!r} is registered by plugins {owners}, so it is refused (other {self.kind}s work): "
+            f"uninstall one of them, or ask its authors to rename their {self.kind}."
+        )
 
     def get(self, name: str) -> T:
         if name in self.conflicts:
@@ -258,12 +260,17 @@ _CORE_REQUIREMENT = re.compile(r"^\s*custom[-_.]+llm\s*(?:\[[^\]]*\])?\s*(?P<spe
 def contract_problem(plugin: object, name: str) -> str:
     """Why ``plugin`` cannot be loaded under contract 0.2, or "": it implements hooks that 0.1 had
     and 0.2 moved onto the ``Domain`` object."""
-    old = sorted(h for h in hookspecs.REMOVED_IN_0_2 if callable(getattr(plugin, h, None))
-                 and getattr(getattr(plugin, h), f"{hookspecs.PROJECT}_impl", None) is not None)
+    old = sorted(
+        h
+        for h in hookspecs.REMOVED_IN_0_2
+        if callable(getattr(plugin, h, None)) and getattr(getattr(plugin, h), f"{hookspecs.PROJECT}_impl", None) is not None
+    )
     if not old:
         return ""
-    return (f"plugin {name!r} was written for plugin contract 0.1 (it implements {', '.join(old)}); custom-llm {__version__} "
-            f"calls a domain's own functions instead: see docs/plugins/migrating.md.")
+    return (
+        f"plugin {name!r} was written for plugin contract 0.1 (it implements {', '.join(old)}); custom-llm {__version__} "
+        f"calls a domain's own functions instead: see docs/plugins/migrating.md."
+    )
 
 
 def _registrar(registry: NamedObjects[T], owner: str) -> Callable[[T], None]:

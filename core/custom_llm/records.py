@@ -130,7 +130,7 @@ class FileIssue:
     def __post_init__(self) -> None:
         reason = str(self.reason)
         if len(reason) > self.MAX_REASON:
-            reason = f"{reason[:self.MAX_REASON]}... ({len(reason) - self.MAX_REASON:,} more characters)"
+            reason = f"{reason[: self.MAX_REASON]}... ({len(reason) - self.MAX_REASON:,} more characters)"
         object.__setattr__(self, "path", printable(str(self.path)))
         object.__setattr__(self, "reason", printable(reason))
 
@@ -330,7 +330,7 @@ class EvalContext:
             example = laid_out(Example(completion=answer, prompt=prompt, kind="instruction"), self.tokenizer)
             target = example.completion
             if stop and stop in target:
-                target = target[:target.index(stop)]
+                target = target[: target.index(stop)]
             pairs.append((example.prompt, target))
         return score_answers(self.model, self.tokenizer, pairs, stop, self._stop_ids(stop))
 

@@ -41,9 +41,7 @@ def core_requirement(version: str = __version__) -> str:
 def names_for(name: str) -> dict[str, str]:
     """Domain, distribution, module and title names derived from the one name the user gives."""
     if not NAME_PATTERN.fullmatch(name):
-        raise ConfigError(
-            f"plugin name {name!r} is not usable: use lowercase letters, digits, '_' and '-', starting with a letter (e.g. claims)."
-        )
+        raise ConfigError(f"plugin name {name!r} is not usable: use lowercase letters, digits, '_' and '-', starting with a letter (e.g. claims).")
     ident = name.replace("-", "_")
     return {
         "name": name,

@@ -39,9 +39,17 @@ def make_tiny_model(folder: Path, texts: Iterable[str], vocab_size: int = 512, e
     tokenizer = train_bpe_tokenizer(iter(list(texts)), vocab_size, list(extra_tokens))
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=False,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
     model = LlamaForCausalLM(config)
     folder.mkdir(parents=True, exist_ok=True)
@@ -87,9 +95,18 @@ def make_tiny_gguf(
         tokenizer.chat_template = chat_template
     torch.manual_seed(0)
     config = AutoConfig.for_model(
-        architecture, vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=False,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        architecture,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
     if architecture == "mistral":
         config.sliding_window = None  # GGUF readers ignore it: keep the tiny model identical to what they load
@@ -126,14 +143,24 @@ class ScriptedContext(EvalContext):
         for prompt, answer in cases:
             target, said = _cut(answer, stop or ""), _cut(self.reply(prompt), stop or "")
             matched = len(os.path.commonprefix([target, said]))
-            scores.append(SpanScore(said == target, 0.0 if said == target else -float(len(target) - matched + 1), len(target),
-                                    0, 0, matched, len(target.encode("utf-8")), target))
+            scores.append(
+                SpanScore(
+                    said == target,
+                    0.0 if said == target else -float(len(target) - matched + 1),
+                    len(target),
+                    0,
+                    0,
+                    matched,
+                    len(target.encode("utf-8")),
+                    target,
+                )
+            )
         return scores
 
 
 def _cut(text: str, *stops: str) -> str:
     cuts = [text.index(s) for s in stops if s and s in text]
-    return text[:min(cuts)] if cuts else text
+    return text[: min(cuts)] if cuts else text
 
 
 @dataclass
@@ -175,8 +202,12 @@ def ingest_domain(domain: str, source: Path, plugins: Plugins | None = None, pre
     options = {**dict(entry.options), **changes}
     report = StageReport()
     files = list(call_plugin(owner, "discover", entry.discover, source=Path(source), options=options, report=report))
-    stream = stream_from_plugin(owner, "ingest", call_plugin(owner, "ingest", entry.ingest, source=Path(source), files=files,
-                                                              options=options, report=report), lambda: report.current)
+    stream = stream_from_plugin(
+        owner,
+        "ingest",
+        call_plugin(owner, "ingest", entry.ingest, source=Path(source), files=files, options=options, report=report),
+        lambda: report.current,
+    )
     steps = [p.start(options, report) for p in manager.preparers_for(domain)] if prepare else []
     kept = []
     for document in stream:
@@ -189,8 +220,9 @@ def ingest_domain(domain: str, source: Path, plugins: Plugins | None = None, pre
     return Ingested(files, kept, report)
 
 
-def domain_examples(domain: str, document: Any, plugins: Plugins | None = None, seed: int = 0, tokenizer: Any = None,
-                    seq_len: int = 256, **changes: Any) -> list[Any]:
+def domain_examples(
+    domain: str, document: Any, plugins: Plugins | None = None, seed: int = 0, tokenizer: Any = None, seq_len: int = 256, **changes: Any
+) -> list[Any]:
     """The domain's examples for one document, made as a run makes them (before the chat layout)."""
     import random
 
@@ -198,8 +230,16 @@ def domain_examples(domain: str, document: Any, plugins: Plugins | None = None, 
 
     manager, entry = _domain(domain, plugins)
     options = {**dict(entry.options), **changes}
-    made = call_plugin(manager.domains.owner(domain), "make_examples", entry.make_examples, document=document, options=options,
-                       rng=random.Random(seed), tokenizer=tokenizer, settings={"seq_len": seq_len, "seed": seed})
+    made = call_plugin(
+        manager.domains.owner(domain),
+        "make_examples",
+        entry.make_examples,
+        document=document,
+        options=options,
+        rng=random.Random(seed),
+        tokenizer=tokenizer,
+        settings={"seq_len": seq_len, "seed": seed},
+    )
     return list(made)
 
 

@@ -26,16 +26,38 @@ def register_recipes(register):
         Recipe(
             name="scratch",
             description="A small Mistral-architecture model built from a config and trained from scratch, sized to the corpus.",
-            defaults={**_COMMON, "learning_rate": 2e-3, "batch_size": 8, "seq_len": 256, "epochs": 40.0,
-                      "weight_decay": 0.1, "max_steps_cap": 400},
+            defaults={**_COMMON, "learning_rate": 2e-3, "batch_size": 8, "seq_len": 256, "epochs": 40.0, "weight_decay": 0.1, "max_steps_cap": 400},
         )
     )
-    lora = {**_COMMON, "learning_rate": 2e-4, "batch_size": 8, "seq_len": 512, "epochs": 2.0, "weight_decay": 0.0,
-            "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "lora_targets": ["all-linear"]}
-    register(Recipe(name="lora", description="LoRA adapters (peft) on a local base model.", defaults=lora,
-                    needs_base_model=True, adapter="lora"))
-    register(Recipe(name="full", description="Full fine-tuning of every weight of a local base model.",
-                    defaults={**_COMMON, "learning_rate": 5e-5, "batch_size": 8, "seq_len": 512, "epochs": 2.0,
-                              "weight_decay": 0.01}, needs_base_model=True))
-    register(Recipe(name="qlora", description="LoRA on a 4-bit quantized base model (CUDA and bitsandbytes).",
-                    defaults=lora, needs_base_model=True, adapter="lora", quantize_4bit=True, check=_check_qlora))
+    lora = {
+        **_COMMON,
+        "learning_rate": 2e-4,
+        "batch_size": 8,
+        "seq_len": 512,
+        "epochs": 2.0,
+        "weight_decay": 0.0,
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "lora_dropout": 0.05,
+        "lora_targets": ["all-linear"],
+    }
+    register(Recipe(name="lora", description="LoRA adapters (peft) on a local base model.", defaults=lora, needs_base_model=True, adapter="lora"))
+    register(
+        Recipe(
+            name="full",
+            description="Full fine-tuning of every weight of a local base model.",
+            defaults={**_COMMON, "learning_rate": 5e-5, "batch_size": 8, "seq_len": 512, "epochs": 2.0, "weight_decay": 0.01},
+            needs_base_model=True,
+        )
+    )
+    register(
+        Recipe(
+            name="qlora",
+            description="LoRA on a 4-bit quantized base model (CUDA and bitsandbytes).",
+            defaults=lora,
+            needs_base_model=True,
+            adapter="lora",
+            quantize_4bit=True,
+            check=_check_qlora,
+        )
+    )

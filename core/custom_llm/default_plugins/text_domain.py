@@ -130,8 +130,9 @@ def make_examples(document: Document) -> list[Example]:
     messages = document.metadata.get("messages")
     if messages:
         prompt = render_messages(messages[:-1]) + ROLE_TAGS["assistant"] + "\n"
-        return [Example(completion=messages[-1]["content"] + "\n", prompt=prompt, kind="instruction", doc_id=document.id,
-                        messages=tuple(messages[:-1]))]
+        return [
+            Example(completion=messages[-1]["content"] + "\n", prompt=prompt, kind="instruction", doc_id=document.id, messages=tuple(messages[:-1]))
+        ]
     return [Example(completion=document.text, kind="causal", doc_id=document.id)]
 
 

@@ -63,11 +63,12 @@ def resolve_base_model(given: str, plugins: Any) -> BaseSource:
         if len(ggufs) == 1:
             path = ggufs[0]
         elif len(ggufs) > 1:
-            raise ConfigError(f"base model folder {given!r} holds {len(ggufs)} GGUF files: pass one of them, "
-                              f"for example --base-model {ggufs[0]}.")
+            raise ConfigError(f"base model folder {given!r} holds {len(ggufs)} GGUF files: pass one of them, for example --base-model {ggufs[0]}.")
         else:
-            raise ConfigError(f"base model folder {given!r} has neither config.json nor a .gguf file: "
-                              "save the model there with save_pretrained, or pass a GGUF file.")
+            raise ConfigError(
+                f"base model folder {given!r} has neither config.json nor a .gguf file: "
+                "save the model there with save_pretrained, or pass a GGUF file."
+            )
     return _gguf_source(name, path, licence)
 
 
@@ -76,12 +77,20 @@ def _not_found(given: str, plugins: Any) -> str:
 
     names = plugins.base_models.names()
     hint = did_you_mean(given, names)
-    hub = (" It looks like a hub model id: custom-llm never downloads. Download the model on a connected machine "
-           "(for example `huggingface-cli download NAME --local-dir DIR`), copy DIR here and pass --base-model DIR "
-           "(or its GGUF file).") if "/" in given and not given.startswith(("/", ".", "~")) else ""
+    hub = (
+        (
+            " It looks like a hub model id: custom-llm never downloads. Download the model on a connected machine "
+            "(for example `huggingface-cli download NAME --local-dir DIR`), copy DIR here and pass --base-model DIR "
+            "(or its GGUF file)."
+        )
+        if "/" in given and not given.startswith(("/", ".", "~"))
+        else ""
+    )
     known = ", ".join(names) or "none"
-    return (f"base model {given!r} is neither a registered name nor a local file or folder.{hint}{hub} "
-            f"Registered names: {known} (see `custom-llm base-models`).")
+    return (
+        f"base model {given!r} is neither a registered name nor a local file or folder.{hint}{hub} "
+        f"Registered names: {known} (see `custom-llm base-models`)."
+    )
 
 
 def _folder_source(name: str, folder: Path, licence: str) -> BaseSource:
@@ -102,16 +111,18 @@ def read_gguf_header(path: Path) -> dict[str, Any]:
     except OSError as error:
         raise ConfigError(f"base model {str(path)!r} cannot be read: {error.strerror or error}.") from None
     if magic != GGUF_MAGIC:
-        raise ConfigError(f"base model {str(path)!r} is not a GGUF file (it does not start with 'GGUF'): pass a .gguf file "
-                          "or a folder saved with save_pretrained.")
+        raise ConfigError(
+            f"base model {str(path)!r} is not a GGUF file (it does not start with 'GGUF'): pass a .gguf file or a folder saved with save_pretrained."
+        )
     try:
         import gguf
     except ImportError:
         raise ConfigError("reading a GGUF base model needs the gguf package: pip install gguf") from None
     try:
         reader = gguf.GGUFReader(str(path))
-        fields = {key: reader.fields[key].contents() for key in ("general.architecture", "general.file_type", "general.license")
-                  if key in reader.fields}
+        fields = {
+            key: reader.fields[key].contents() for key in ("general.architecture", "general.file_type", "general.license") if key in reader.fields
+        }
         expected = sum(int(t.n_bytes) for t in reader.tensors)
     except Exception as error:  # the reader raises ValueError, IndexError, struct errors ... on a damaged file
         raise ConfigError(f"base model {str(path)!r} is not a readable GGUF file (truncated or damaged: {type(error).__name__}: {error}).") from None
@@ -137,12 +148,21 @@ def _gguf_source(name: str, path: Path, licence: str) -> BaseSource:
     header = read_gguf_header(path)
     supported = supported_gguf_architectures()
     if header["architecture"] not in supported:
-        raise ConfigError(f"base model {str(path)!r} has architecture {header['architecture']!r}, which transformers' GGUF loader "
-                          f"cannot load as a causal language model. Supported: {', '.join(supported)}.")
+        raise ConfigError(
+            f"base model {str(path)!r} has architecture {header['architecture']!r}, which transformers' GGUF loader "
+            f"cannot load as a causal language model. Supported: {', '.join(supported)}."
+        )
     if licence == "unknown" and header["licence"]:
         licence = str(header["licence"])
-    return BaseSource(name=name, path=path, kind="gguf", licence=licence, architecture=header["architecture"],
-                      quantization=header["quantization"], digest=file_digest(path))
+    return BaseSource(
+        name=name,
+        path=path,
+        kind="gguf",
+        licence=licence,
+        architecture=header["architecture"],
+        quantization=header["quantization"],
+        digest=file_digest(path),
+    )
 
 
 def base_folder(base: BaseSource, cache: StageCache, console: Any = None) -> Path:
@@ -179,8 +199,9 @@ def convert_gguf(path: Path, folder: Path) -> None:
         tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
         loaded = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True, dtype=torch.float32)
     except Exception as error:  # transformers raises many types for a file it cannot convert
-        raise ConfigError(f"base model {str(path)!r} cannot be converted by transformers' GGUF loader: "
-                          f"{type(error).__name__}: {error}".replace("\n", " ")) from None
+        raise ConfigError(
+            f"base model {str(path)!r} cannot be converted by transformers' GGUF loader: {type(error).__name__}: {error}".replace("\n", " ")
+        ) from None
     finally:
         if saved is None:
             os.environ.pop("TQDM_DISABLE", None)

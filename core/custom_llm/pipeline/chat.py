@@ -45,8 +45,8 @@ def laid_out(example: Example, tokenizer: Any) -> Example:
     full = tokenizer.apply_chat_template([*turns, {"role": "assistant", "content": example.completion.strip()}], tokenize=False)
     if not full.startswith(prompt):  # a template that rewrites earlier turns: keep the answer, opened the template's way
         full = prompt + example.completion.strip()
-    completion = full[len(prompt):]
+    completion = full[len(prompt) :]
     eos = getattr(tokenizer, "eos_token", None)
     if eos and eos in completion:
-        completion = completion[:completion.rindex(eos)]
+        completion = completion[: completion.rindex(eos)]
     return replace(example, prompt=prompt, completion=completion, messages=())

@@ -76,9 +76,16 @@ class ExportResult:
         return found[0] if found else None
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": self.format, "quantization": self.quantization, "folder": str(self.folder), "source": self.source,
-                "architecture": self.architecture, "exported_at": self.exported_at, "files": [f.to_json() for f in self.files],
-                **self.extra}
+        return {
+            "format": self.format,
+            "quantization": self.quantization,
+            "folder": str(self.folder),
+            "source": self.source,
+            "architecture": self.architecture,
+            "exported_at": self.exported_at,
+            "files": [f.to_json() for f in self.files],
+            **self.extra,
+        }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,13 +104,17 @@ def check_request(fmt: str, quantization: str | None) -> str:
         raise ExportError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)} (see docs/deploy.md).")
     if fmt == "hf":
         if quantization not in (None, HF_PRECISION, "fp32"):
-            raise ExportError(f"quantization {quantization!r} does not apply to --format hf: the merged folder keeps the trained fp32 "
-                              "weights (serve them in fp16 or bf16 with vLLM's --dtype); quantize with --format gguf or ollama.")
+            raise ExportError(
+                f"quantization {quantization!r} does not apply to --format hf: the merged folder keeps the trained fp32 "
+                "weights (serve them in fp16 or bf16 with vLLM's --dtype); quantize with --format gguf or ollama."
+            )
         return HF_PRECISION
     quantization = (quantization or DEFAULT_QUANTIZATION).lower()
     if quantization not in GGUF_QUANTIZATIONS:
-        raise ExportError(f"unsupported GGUF quantization {quantization!r}: choose one of {', '.join(GGUF_QUANTIZATIONS)}. For k-quants "
-                          "(q4_k_m ...) run llama.cpp's llama-quantize on the f16 file (docs/deploy.md).")
+        raise ExportError(
+            f"unsupported GGUF quantization {quantization!r}: choose one of {', '.join(GGUF_QUANTIZATIONS)}. For k-quants "
+            "(q4_k_m ...) run llama.cpp's llama-quantize on the f16 file (docs/deploy.md)."
+        )
     return quantization
 
 
@@ -114,8 +125,10 @@ def model_folder_of(run_dir: Path) -> Path:
         raise ExportError(f"run directory {str(run_dir)!r} does not exist: pass the --output folder of a finished `custom-llm run`.")
     folder = run_dir / "model" if (run_dir / "model").is_dir() else run_dir
     if not (folder / "config.json").is_file() and not (folder / "adapter_config.json").is_file():
-        raise ExportError(f"{str(run_dir)!r} holds no trained model (no model/ folder with config.json or adapter_config.json): "
-                          "train one with `custom-llm run` (or `train`) first.")
+        raise ExportError(
+            f"{str(run_dir)!r} holds no trained model (no model/ folder with config.json or adapter_config.json): "
+            "train one with `custom-llm run` (or `train`) first."
+        )
     return folder
 
 
@@ -136,9 +149,11 @@ def adapter_base(model_dir: Path) -> Path | None:
         return None
     base = _read_json(model_dir / "adapter_config.json").get("base_model_name_or_path")
     if not base or not (Path(base) / "config.json").is_file():
-        raise ExportError(f"the adapter in {str(model_dir)!r} was trained on the base model folder {base!r}, which is not here any more "
-                          "(a GGUF base's conversion lives in the stage cache): run `custom-llm ingest --output RUN` to convert it again, "
-                          "or restore the folder.")
+        raise ExportError(
+            f"the adapter in {str(model_dir)!r} was trained on the base model folder {base!r}, which is not here any more "
+            "(a GGUF base's conversion lives in the stage cache): run `custom-llm ingest --output RUN` to convert it again, "
+            "or restore the folder."
+        )
     return Path(base)
 
 
@@ -154,8 +169,10 @@ def architecture_of(model_dir: Path) -> str:
 
 def check_architecture(fmt: str, architecture: str) -> None:
     if fmt != "hf" and architecture not in GGUF_ARCHITECTURES:
-        raise ExportError(f"cannot export a {architecture} as GGUF: custom-llm writes {', '.join(GGUF_ARCHITECTURES)} (the architectures it "
-                          "trains); use --format hf, then llama.cpp's convert_hf_to_gguf.py on that folder.")
+        raise ExportError(
+            f"cannot export a {architecture} as GGUF: custom-llm writes {', '.join(GGUF_ARCHITECTURES)} (the architectures it "
+            "trains); use --format hf, then llama.cpp's convert_hf_to_gguf.py on that folder."
+        )
 
 
 def default_out(run_dir: Path, fmt: str, quantization: str) -> Path:
@@ -186,16 +203,17 @@ def check_output(out: Path, model_dir: Path) -> None:
     if out.exists() and not out.is_dir():
         raise ExportError(f"--out {str(out)!r} is a file: pass a new or empty folder.")
     if out.is_dir() and any(out.iterdir()) and not previous_export(out):
-        raise ExportError(f"output folder {str(out)!r} is not empty: pass --out with a new or empty folder "
-                          "(a folder holding a previous export, and nothing else, is replaced).")
+        raise ExportError(
+            f"output folder {str(out)!r} is not empty: pass --out with a new or empty folder "
+            "(a folder holding a previous export, and nothing else, is replaced)."
+        )
 
 
 # ---------------------------------------------------------------------------------------------
 # The export
 
 
-def export_run(run_dir: Path | str, fmt: str, out: Path | str | None = None, quantization: str | None = None,
-               console: Any = None) -> ExportResult:
+def export_run(run_dir: Path | str, fmt: str, out: Path | str | None = None, quantization: str | None = None, console: Any = None) -> ExportResult:
     """Export the model of the run in ``run_dir`` as ``fmt`` ("hf", "gguf" or "ollama") to ``out``
     (default ``RUN/exports/FORMAT[-QUANTIZATION]``), atomically, and record its files' hashes in the
     run's manifest and model card. ``quantization``: for GGUF formats f16 (default), q8_0 or f32."""
@@ -442,18 +460,29 @@ class ChatLayout:
             text += _go_literal(self.preamble)
         return text + (
             "{{ range $i, $_ := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}"
-            '{{ if eq .Role "user" }}' + _go_literal(self.user[0]) + "{{ .Content }}" + _go_literal(self.user[1])
-            + "{{ if $last }}" + _go_literal(self.generation) + "{{ end }}"
-            '{{ else if eq .Role "assistant" }}' + _go_literal(self.assistant[0]) + "{{ .Content }}"
-            + "{{ if not $last }}" + _go_literal(self.assistant[1]) + "{{ end }}"
+            '{{ if eq .Role "user" }}'
+            + _go_literal(self.user[0])
+            + "{{ .Content }}"
+            + _go_literal(self.user[1])
+            + "{{ if $last }}"
+            + _go_literal(self.generation)
+            + "{{ end }}"
+            '{{ else if eq .Role "assistant" }}'
+            + _go_literal(self.assistant[0])
+            + "{{ .Content }}"
+            + "{{ if not $last }}"
+            + _go_literal(self.assistant[1])
+            + "{{ end }}"
             "{{ end }}{{ end }}"
         )
 
 
 def _go_literal(text: str) -> str:
     if "{{" in text or "}}" in text or '"""' in text:
-        raise ExportError(f"the chat template's text {text[:60]!r} cannot be written literally in an Ollama TEMPLATE: "
-                          "export --format gguf and write the Modelfile by hand (docs/deploy.md).")
+        raise ExportError(
+            f"the chat template's text {text[:60]!r} cannot be written literally in an Ollama TEMPLATE: "
+            "export --format gguf and write the Modelfile by hand (docs/deploy.md)."
+        )
     return text
 
 
@@ -475,8 +504,10 @@ def chat_layout(tokenizer: Any) -> ChatLayout:
         return tokenizer.apply_chat_template(_messages(turns), tokenize=False, add_generation_prompt=generation)
 
     def fail(why: str) -> ExportError:
-        return ExportError(f"the chat template cannot be written as an Ollama TEMPLATE ({why}): export --format gguf and write the "
-                           "TEMPLATE by hand (docs/deploy.md).")
+        return ExportError(
+            f"the chat template cannot be written as an Ollama TEMPLATE ({why}): export --format gguf and write the "
+            "TEMPLATE by hand (docs/deploy.md)."
+        )
 
     s, u, a, u2 = _SENTINELS["system"], _SENTINELS["user"], _SENTINELS["assistant"], _SENTINELS["user2"]
     try:
@@ -487,30 +518,37 @@ def chat_layout(tokenizer: Any) -> ChatLayout:
         raise fail(f"{type(error).__name__}: {error}") from None
     if any(three.count(marker) != 1 for marker in (u, a, u2)) or not opened.startswith(one):
         raise fail("the messages' text does not appear exactly once")
-    user_after = three[three.index(u2) + len(u2):]
-    assistant_after = two[two.index(a) + len(a):]
-    between_user_and_assistant = three[three.index(u) + len(u):three.index(a)]
-    between_assistant_and_user = three[three.index(a) + len(a):three.index(u2)]
+    user_after = three[three.index(u2) + len(u2) :]
+    assistant_after = two[two.index(a) + len(a) :]
+    between_user_and_assistant = three[three.index(u) + len(u) : three.index(a)]
+    between_assistant_and_user = three[three.index(a) + len(a) : three.index(u2)]
     if not between_user_and_assistant.startswith(user_after) or not between_assistant_and_user.startswith(assistant_after):
         raise fail("the turns are not laid out the same way each time")
-    assistant_before = between_user_and_assistant[len(user_after):]
-    user_before = between_assistant_and_user[len(assistant_after):]
-    head = three[:three.index(u)]
+    assistant_before = between_user_and_assistant[len(user_after) :]
+    user_before = between_assistant_and_user[len(assistant_after) :]
+    head = three[: three.index(u)]
     if not head.endswith(user_before):
         raise fail("the first user turn is laid out differently")
-    preamble = head[:len(head) - len(user_before)]
+    preamble = head[: len(head) - len(user_before)]
     system = None
     try:
         with_system = render([("system", s), ("user", u)])
     except Exception:  # a template that refuses system messages: the TEMPLATE ignores them too
         with_system = ""
     if with_system.count(s) == 1 and u in with_system:
-        block = with_system[:with_system.index(u)]
+        block = with_system[: with_system.index(u)]
         if block.endswith(user_before):
-            block = block[:len(block) - len(user_before)]
-            system = (block[:block.index(s)], block[block.index(s) + len(s):])
-    layout = ChatLayout(start=start, chat=True, preamble=preamble, system=system, user=(user_before, user_after),
-                        assistant=(assistant_before, assistant_after), generation=opened[len(one):])
+            block = block[: len(block) - len(user_before)]
+            system = (block[: block.index(s)], block[block.index(s) + len(s) :])
+    layout = ChatLayout(
+        start=start,
+        chat=True,
+        preamble=preamble,
+        system=system,
+        user=(user_before, user_after),
+        assistant=(assistant_before, assistant_after),
+        generation=opened[len(one) :],
+    )
     for turns in _CHECKS:
         if system is None and any(role == "system" for role, _ in turns):
             continue
@@ -551,7 +589,8 @@ def modelfile(gguf_name: str, layout: ChatLayout, model: Any) -> str:
         f"FROM ./{gguf_name}",
         "",
         "# The layout the model was trained with: the end-of-text token every training example began with,"
-        if layout.chat else "# Plain text continuation (the model was trained without a chat template): the end-of-text token every",
+        if layout.chat
+        else "# Plain text continuation (the model was trained without a chat template): the end-of-text token every",
         "# then the tokenizer's chat template, turn by turn." if layout.chat else "# training example began with, then the prompt.",
         f'TEMPLATE """{layout.go_template()}"""',
         "",
@@ -614,12 +653,20 @@ def apply_records(run_dir: Path) -> None:
 
 
 def card_section(records: Sequence[Mapping[str, Any]]) -> str:
-    lines = [CARD_START, "## Exports", "", "Deployable copies of this model (`custom-llm export`; how to run each: docs/deploy.md).", "",
-             "| format | quantization | folder | file | bytes | blake2b |", "| --- | --- | --- | --- | ---: | --- |"]
+    lines = [
+        CARD_START,
+        "## Exports",
+        "",
+        "Deployable copies of this model (`custom-llm export`; how to run each: docs/deploy.md).",
+        "",
+        "| format | quantization | folder | file | bytes | blake2b |",
+        "| --- | --- | --- | --- | ---: | --- |",
+    ]
     for record in records:
         for item in record.get("files", []):
-            lines.append(f"| {record['format']} | {record['quantization']} | {record['folder']} | {item['path']} | {item['bytes']:,} | "
-                         f"{item['blake2b']} |")
+            lines.append(
+                f"| {record['format']} | {record['quantization']} | {record['folder']} | {item['path']} | {item['bytes']:,} | {item['blake2b']} |"
+            )
     return "\n".join([*lines, "", CARD_END]) + "\n"
 
 
@@ -628,14 +675,32 @@ def hf_card(run_dir: Path, result: ExportResult) -> str:
     report = _read_json(run_dir / "report.json") if (run_dir / "report.json").is_file() else {}
     what = f"{report.get('domain', '?')} / {report.get('recipe', '?')}" if report else "custom-llm"
     lines = [
-        "---", "library_name: transformers", "tags: [custom-llm]", "---", "",
-        f"# {run_dir.name}: {what} model, merged export", "",
+        "---",
+        "library_name: transformers",
+        "tags: [custom-llm]",
+        "---",
+        "",
+        f"# {run_dir.name}: {what} model, merged export",
+        "",
         f"The model of the custom-llm run `{run_dir.resolve()}` ({result.source}), as one {result.architecture} folder in fp32.",
-        f"The run's model card (data sources and their hashes, evaluation, versions): `{run_dir.resolve() / 'model' / 'README.md'}`.", "",
-        "## Load and serve", "", "```python", "from transformers import AutoModelForCausalLM, AutoTokenizer",
-        "model = AutoModelForCausalLM.from_pretrained('.')", "tokenizer = AutoTokenizer.from_pretrained('.')", "```", "",
-        "```", "vllm serve . --dtype float16   # or bfloat16 on GPUs that have it", "```", "",
-        "## Files", "", "| file | bytes | blake2b |", "| --- | ---: | --- |",
+        f"The run's model card (data sources and their hashes, evaluation, versions): `{run_dir.resolve() / 'model' / 'README.md'}`.",
+        "",
+        "## Load and serve",
+        "",
+        "```python",
+        "from transformers import AutoModelForCausalLM, AutoTokenizer",
+        "model = AutoModelForCausalLM.from_pretrained('.')",
+        "tokenizer = AutoTokenizer.from_pretrained('.')",
+        "```",
+        "",
+        "```",
+        "vllm serve . --dtype float16   # or bfloat16 on GPUs that have it",
+        "```",
+        "",
+        "## Files",
+        "",
+        "| file | bytes | blake2b |",
+        "| --- | ---: | --- |",
     ]
     lines += [f"| {f.path} | {f.bytes:,} | {f.blake2b} |" for f in result.files]
     return "\n".join(lines) + "\n"
@@ -685,7 +750,7 @@ def held_out_texts(run_dir: Path, max_documents: int | None = None, max_bytes: i
     run_dir = Path(run_dir)
     manifest = _read_json(run_dir / "manifest.json") if (run_dir / "manifest.json").is_file() else {}
     key = (manifest.get("stage_keys") or {}).get("split")
-    config = {}
+    config: dict[str, Any] = {}
     if (run_dir / "config.yaml").is_file():
         import yaml
 
@@ -698,9 +763,11 @@ def held_out_texts(run_dir: Path, max_documents: int | None = None, max_bytes: i
         root = default_cache_dir()
     path = root / f"split-{key}" / "eval.arrow"
     if not key or not path.is_file():
-        raise ExportError(f"the held-out split of {str(run_dir)!r} is not in the stage cache {str(root)!r}: "
-                          "run `custom-llm ingest --output RUN` to make it again.")
-    texts, size = [], 0
+        raise ExportError(
+            f"the held-out split of {str(run_dir)!r} is not in the stage cache {str(root)!r}: run `custom-llm ingest --output RUN` to make it again."
+        )
+    texts: list[str] = []
+    size = 0
     for document in iter_documents(path):
         if (max_documents is not None and len(texts) >= max_documents) or (max_bytes is not None and size >= max_bytes):
             break

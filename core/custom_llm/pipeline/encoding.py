@@ -179,8 +179,9 @@ def encode_flat(tokenizer: Any, examples: list[Example], encode: Callable[[list[
     # where each prompt and completion token lands: its example's start, plus its offset inside it
     n_prompt, n_completion = int(prompt_lengths.sum()), int(completion_lengths.sum())
     prompt_at = np.repeat(starts + 1 - (np.cumsum(prompt_lengths) - prompt_lengths), prompt_lengths) + np.arange(n_prompt)
-    completion_at = (np.repeat(starts + 1 + prompt_lengths - (np.cumsum(completion_lengths) - completion_lengths), completion_lengths)
-                     + np.arange(n_completion))
+    completion_at = np.repeat(starts + 1 + prompt_lengths - (np.cumsum(completion_lengths) - completion_lengths), completion_lengths) + np.arange(
+        n_completion
+    )
     if n:
         ids[prompt_at] = np.concatenate(prompts)
         ids[completion_at] = np.concatenate(completions)
@@ -195,8 +196,11 @@ def encode_examples(tokenizer: Any, examples: list[Example]) -> list[tuple[list[
     """Token ids and labels for a batch of examples (prompt tokens masked from the loss)."""
     encoded = encode_flat(tokenizer, examples)
     bounds = np.cumsum(encoded.lengths)[:-1]
-    return [(ids.tolist(), labels.tolist()) for ids, labels in
-            zip(np.split(encoded.ids, bounds), np.split(encoded.labels, bounds), strict=True)] if examples else []
+    return (
+        [(ids.tolist(), labels.tolist()) for ids, labels in zip(np.split(encoded.ids, bounds), np.split(encoded.labels, bounds), strict=True)]
+        if examples
+        else []
+    )
 
 
 def example_batches(examples: Iterable[Example]) -> Iterator[list[Example]]:

@@ -41,9 +41,16 @@ def evaluate_model(run: Run, model: Any, tokenizer: Any, split: SplitResult, pac
     bf16 = use_bf16(run.config.precision)
     # one context for every evaluator: the teacher-forced pass over each document is made once per model
     context = EvalContext(
-        model=model, tokenizer=tokenizer, documents=documents, settings=run.training, domain_options=run.options,
-        packed_eval=packed.eval, device=str(device),
-        max_examples=run.config.max_eval_examples, seed=run.config.seed, max_cases=run.config.max_eval_cases,
+        model=model,
+        tokenizer=tokenizer,
+        documents=documents,
+        settings=run.training,
+        domain_options=run.options,
+        packed_eval=packed.eval,
+        device=str(device),
+        max_examples=run.config.max_eval_examples,
+        seed=run.config.seed,
+        max_cases=run.config.max_eval_cases,
     )
     with progress_bar(run.console) as progress:
         task = progress.add_task(f"evaluate {label}", total=len(names))
@@ -62,8 +69,11 @@ def evaluate_model(run: Run, model: Any, tokenizer: Any, split: SplitResult, pac
                 run.artifacts["forward_tokens_per_second"] = tokens / max(time.perf_counter() - started, 1e-9)
             run.timings[f"evaluate {label}: {name}"] = round(time.perf_counter() - started, 3)
             results[name] = {k: v.value if isinstance(v, Cases) else float(v) for k, v in metrics.items()}
-            cases[name] = {k: {"values": list(v.values), "weights": None if v.weights is None else list(v.weights)}
-                           for k, v in metrics.items() if isinstance(v, Cases)}
+            cases[name] = {
+                k: {"values": list(v.values), "weights": None if v.weights is None else list(v.weights)}
+                for k, v in metrics.items()
+                if isinstance(v, Cases)
+            }
             progress.advance(task)
     if world().is_main:
         write_json(run.output / "metrics" / f"{label}_cases.json", cases)

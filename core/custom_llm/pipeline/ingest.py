@@ -48,7 +48,12 @@ def discover(run: Run) -> list[dict[str, Any]]:
 def ingest_key(run: Run, files: list[dict[str, Any]]) -> str:
     preparers = [p.name for p in _preparers(run)]
     return key_of(
-        "ingest", __version__, run.domain.name, run.options, preparers, _plugin_versions(run),
+        "ingest",
+        __version__,
+        run.domain.name,
+        run.options,
+        preparers,
+        _plugin_versions(run),
         [(f["source"], f["path"], f["blake2b"]) for f in files],
     )
 
@@ -101,6 +106,7 @@ def _prepared_stream(run: Run, files: list[dict[str, Any]], report: StageReport)
         for source, paths in by_source.items():
             last: list[str] = []
             stream = run.call_domain("ingest", source=Path(source), files=paths, options=run.options, report=report)
+
             def reading(last: list[str] = last) -> str:
                 return report.current or _after(last)
 

@@ -82,8 +82,7 @@ def base_description(run: Run, data: PreparedData) -> str:
         return run.base.describe()
     size = scratch_size(run.config.model_size, data.packed.train.real_tokens)
     return (
-        f"untrained initialization of a '{size}' Mistral-architecture model (seed {run.config.seed}); "
-        "the scratch recipe starts from random weights"
+        f"untrained initialization of a '{size}' Mistral-architecture model (seed {run.config.seed}); the scratch recipe starts from random weights"
     )
 
 
@@ -98,7 +97,9 @@ def dry_run(run: Run) -> dict[str, Any]:
     budget = parse_duration(run.training.get("time_budget"))
     plan = {
         **{k: v for k, v in data_summary(run, data).items() if k != "counts"},
-        "parameters": total, "trainable_parameters": trainable, **steps,
+        "parameters": total,
+        "trainable_parameters": trainable,
+        **steps,
         "seconds_per_step": round(seconds_per_step, 3),
         "time_budget_minutes": round(budget / 60, 1) if budget else "none",
         "estimated_training_minutes": round(min(minutes, budget / 60) if budget else minutes, 1),
@@ -158,6 +159,11 @@ def train(run: Run, resume: bool = False) -> dict[str, Any] | None:
         with run.stage("export"):
             save_model(run, model, data.tok.tokenizer)
         report = _evaluate_and_report(run, data, model, base_metrics, record)
+        if run.config.export_formats:  # deployment copies (docs/deploy.md), after the report they are recorded in
+            from custom_llm.pipeline.deploy import export_configured
+
+            with run.stage("export"):
+                export_configured(run)
         run_directory.mark(run, "complete")
         recording.complete(run)
         return report
@@ -202,6 +208,9 @@ def evaluate_only(run: Run) -> dict[str, Any]:
         base_metrics = evaluate_model(run, base, data.tok.tokenizer, data.split, data.packed, "base")
     write_json(metrics_folder / "base.json", base_metrics)
     report = _evaluate_and_report(run, data, model, base_metrics, record)
+    from custom_llm.pipeline.deploy import apply_records
+
+    apply_records(run.output)  # the rewritten manifest and model card keep the run's exports
     record_evaluation(run)  # the run registry's row shows the new figures
     return report
 
@@ -244,8 +253,14 @@ def _evaluate_and_report(run: Run, data: PreparedData, model: Any, base_metrics:
         "ingest_issues": run.report("ingest").to_json()["issues"],
         "timings_seconds": run.timings,
     }
-    manifest = write_manifest(run, {"stage_keys": {name: result.key for name, result in data.stages().items()},
-                                    "training": report["training"], "base_model_source": report["base_model_source"]})
+    manifest = write_manifest(
+        run,
+        {
+            "stage_keys": {name: result.key for name, result in data.stages().items()},
+            "training": report["training"],
+            "base_model_source": report["base_model_source"],
+        },
+    )
     write_reports(run, report, manifest)
     return report
 

@@ -21,9 +21,7 @@ from custom_llm.pipeline.encoding import IGNORE, Encoded, batch_encoder, encode_
 from custom_llm.pipeline.storage import open_dataset, write_batches
 from custom_llm.records import Example
 
-BLOCK_SCHEMA = pa.schema(
-    [("input_ids", pa.list_(pa.int32())), ("labels", pa.list_(pa.int32())), ("position_ids", pa.list_(pa.int32()))]
-)
+BLOCK_SCHEMA = pa.schema([("input_ids", pa.list_(pa.int32())), ("labels", pa.list_(pa.int32())), ("position_ids", pa.list_(pa.int32()))])
 BLOCK_ROWS = 512  # blocks per Arrow record batch in the packed files
 
 Blocks = tuple[np.ndarray, np.ndarray, np.ndarray]  # ``(n, seq_len)`` arrays of ids, labels and positions
@@ -51,8 +49,12 @@ class PackedSet:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "blocks": self.n_blocks, "real_tokens": self.real_tokens, "target_tokens": self.target_tokens,
-            "bytes": self.n_bytes, "examples": self.n_examples, "seq_len": self.seq_len,
+            "blocks": self.n_blocks,
+            "real_tokens": self.real_tokens,
+            "target_tokens": self.target_tokens,
+            "bytes": self.n_bytes,
+            "examples": self.n_examples,
+            "seq_len": self.seq_len,
             "packing_efficiency": round(self.efficiency, 4),
         }
 
@@ -155,7 +157,7 @@ def _record_batches(blocks: Iterable[Blocks], seq_len: int) -> Iterator[pa.Recor
             joined = [np.concatenate(column) for column in zip(*pending, strict=True)]
             full = rows // BLOCK_ROWS * BLOCK_ROWS
             for start in range(0, full, BLOCK_ROWS):
-                yield _record_batch([column[start:start + BLOCK_ROWS] for column in joined], seq_len)
+                yield _record_batch([column[start : start + BLOCK_ROWS] for column in joined], seq_len)
             pending = [tuple(column[full:] for column in joined)]
             rows -= full
     if rows:
@@ -164,8 +166,7 @@ def _record_batches(blocks: Iterable[Blocks], seq_len: int) -> Iterator[pa.Recor
 
 def _record_batch(columns: list[np.ndarray], seq_len: int) -> pa.RecordBatch:
     offsets = pa.array(np.arange(0, (len(columns[0]) + 1) * seq_len, seq_len, dtype=np.int32))
-    arrays = [pa.ListArray.from_arrays(offsets, pa.array(column.reshape(-1), type=pa.int32()), type=pa.list_(pa.int32()))
-              for column in columns]
+    arrays = [pa.ListArray.from_arrays(offsets, pa.array(column.reshape(-1), type=pa.int32()), type=pa.list_(pa.int32())) for column in columns]
     return pa.RecordBatch.from_arrays(arrays, schema=BLOCK_SCHEMA)
 
 

@@ -31,7 +31,11 @@ from custom_llm.records import Document, Example
 def document_examples(run: Run, document: Document, tokenizer: Any) -> list[Example]:
     rng = random.Random(f"{run.config.seed}\x1f{document.id}")
     made = run.call_domain(
-        "make_examples", document=document, options=run.options, rng=rng, tokenizer=tokenizer,
+        "make_examples",
+        document=document,
+        options=run.options,
+        rng=rng,
+        tokenizer=tokenizer,
         settings={"seq_len": int(run.training["seq_len"]), "seed": run.config.seed},  # both are in the pack cache key
     )
     made = stream_from_plugin(run.domain_plugin, "make_examples", made, lambda: document.source)
@@ -75,8 +79,13 @@ def pack_datasets(run: Run, split: SplitResult, tok: TokenizerResult) -> PackRes
             summary["num_proc"] = num_proc
         stats = read_json(folder / "stats.json")
         summary["key"] = key
-    return PackResult(key=key, cached=cached, train=_packed(folder / "train.arrow", stats["train"]),
-                      eval=_packed(folder / "eval.arrow", stats["eval"]), num_proc=num_proc)
+    return PackResult(
+        key=key,
+        cached=cached,
+        train=_packed(folder / "train.arrow", stats["train"]),
+        eval=_packed(folder / "eval.arrow", stats["eval"]),
+        num_proc=num_proc,
+    )
 
 
 def _packed(path: Path, stats: dict[str, Any]) -> PackedSet:

@@ -34,8 +34,9 @@ def write_manifest(run: Run, extra: dict[str, Any]) -> dict[str, Any]:
         "base_model": run.config.base_model,
         "sources": [str(s) for s in run.sources],
         "files": run.artifacts.get("files", []),
-        "preparers": [p.name for p in sorted((p for p in run.plugins.preparers.values() if p.applies_to(run.domain.name)),
-                                             key=lambda p: (p.order, p.name))],
+        "preparers": [
+            p.name for p in sorted((p for p in run.plugins.preparers.values() if p.applies_to(run.domain.name)), key=lambda p: (p.order, p.name))
+        ],
         "counts": {stage: dict(report.counts) for stage, report in run.reports.items()},
         "timings_seconds": run.timings,
         **extra,
@@ -44,8 +45,13 @@ def write_manifest(run: Run, extra: dict[str, Any]) -> dict[str, Any]:
     return manifest
 
 
-def comparison_rows(run: Run, base: dict[str, dict[str, float]], tuned: dict[str, dict[str, float]],
-                    base_cases: dict[str, Any] | None = None, tuned_cases: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def comparison_rows(
+    run: Run,
+    base: dict[str, dict[str, float]],
+    tuned: dict[str, dict[str, float]],
+    base_cases: dict[str, Any] | None = None,
+    tuned_cases: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     """One row per metric: base and tuned, and where the evaluator gave per-case values for both on
     the same cases, the number of cases, 95% intervals, the paired test and its verdict."""
     from custom_llm.pipeline.statistics import compare
@@ -59,10 +65,18 @@ def comparison_rows(run: Run, base: dict[str, dict[str, float]], tuned: dict[str
             lower_is_better = metric in lower or metric.endswith("bits_per_byte")
             paired = [(c or {}).get(evaluator, {}).get(metric) for c in (base_cases, tuned_cases)]
             if not is_count(metric) and all(paired) and len(paired[0]["values"]) == len(paired[1]["values"]):
-                result = compare(paired[0]["values"], paired[1]["values"], lower_is_better,
-                                 paired[0]["weights"], paired[1]["weights"], seed=run.config.seed)
-                row.update(n=result.n, test=result.test, p_value=result.p_value, base_interval=list(result.base_interval),
-                           tuned_interval=list(result.tuned_interval), verdict=result.verdict, discordant=result.discordant)
+                result = compare(
+                    paired[0]["values"], paired[1]["values"], lower_is_better, paired[0]["weights"], paired[1]["weights"], seed=run.config.seed
+                )
+                row.update(
+                    n=result.n,
+                    test=result.test,
+                    p_value=result.p_value,
+                    base_interval=list(result.base_interval),
+                    tuned_interval=list(result.tuned_interval),
+                    verdict=result.verdict,
+                    discordant=result.discordant,
+                )
             rows.append(row)
     return rows
 
@@ -135,8 +149,7 @@ def _example_lines(examples: list[dict[str, Any]]) -> list[str]:
         return []
     lines = ["", f"## Held-out cases, side by side ({len(examples)}, chosen with the seed)", ""]
     for example in examples:
-        lines += [f"### {example['key']}", "", "prompt (end):", "", "```", example["prompt"][-200:], "```", "",
-                  "| | output |", "| --- | --- |"]
+        lines += [f"### {example['key']}", "", "prompt (end):", "", "```", example["prompt"][-200:], "```", "", "| | output |", "| --- | --- |"]
         for who in ("truth", "base", "tuned"):
             text = str(example[who]).replace("|", "\\|").replace("\n", "⏎")
             lines.append(f"| {who} | `{text[:200]}` |")
@@ -150,8 +163,9 @@ def pick_examples(base: dict[str, Any], tuned: dict[str, Any], seed: int, count:
 
     keys = sorted(set(base) & set(tuned))
     chosen = sorted(random.Random(seed).sample(keys, min(count, len(keys))))
-    return [{"key": k, "prompt": tuned[k]["prompt"], "truth": tuned[k]["truth"], "base": base[k]["output"], "tuned": tuned[k]["output"]}
-            for k in chosen]
+    return [
+        {"key": k, "prompt": tuned[k]["prompt"], "truth": tuned[k]["truth"], "base": base[k]["output"], "tuned": tuned[k]["output"]} for k in chosen
+    ]
 
 
 def _cell(row: dict[str, Any], key: str) -> str:
@@ -176,11 +190,21 @@ def render_markdown(report: dict[str, Any], has_curve: bool) -> str:
         "| --- | --- | ---: | --- | --- | ---: | --- |",
     ]
     for row in report["comparison"]:
-        lines.append(f"| {row['evaluator']} | {row['metric']} | {row.get('n', '')} | {_with_interval(row, 'base')} | "
-                     f"{_with_interval(row, 'tuned')} | {_p(row)} | {row.get('verdict') or ''} |")
-    lines += ["", f"No-learning baseline (xz -9e, training split as context): {_fmt(report['xz_bits_per_byte'])} bits per byte.",
-              "", report["xz_verdict"], "", "## Data", "",
-              "| figure | value |", "| --- | --- |"]
+        lines.append(
+            f"| {row['evaluator']} | {row['metric']} | {row.get('n', '')} | {_with_interval(row, 'base')} | "
+            f"{_with_interval(row, 'tuned')} | {_p(row)} | {row.get('verdict') or ''} |"
+        )
+    lines += [
+        "",
+        f"No-learning baseline (xz -9e, training split as context): {_fmt(report['xz_bits_per_byte'])} bits per byte.",
+        "",
+        report["xz_verdict"],
+        "",
+        "## Data",
+        "",
+        "| figure | value |",
+        "| --- | --- |",
+    ]
     for key, value in data.items():
         if not isinstance(value, (dict, list)):
             lines.append(f"| {key} | {_fmt(value)} |")
@@ -215,8 +239,11 @@ def _base_lines(source: dict[str, Any] | None) -> list[str]:
         lines.append(f"| {key} | {source.get(key) if source.get(key) is not None else '-'} |")
     quantization = source.get("quantization")
     if quantization and quantization != "F32":
-        lines += ["", f"The base came as a {quantization} GGUF file; it was dequantized to fp32 before training, so the tuned "
-                  f"model's weights are fp32, not {quantization}."]
+        lines += [
+            "",
+            f"The base came as a {quantization} GGUF file; it was dequantized to fp32 before training, so the tuned "
+            f"model's weights are fp32, not {quantization}.",
+        ]
     return [*lines, ""]
 
 
@@ -224,12 +251,20 @@ def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
     counts = report["data"].get("counts", {})
     redacted = {k: v for k, v in counts.items() if k.startswith("redact")}
     lines = [
-        "---", "library_name: transformers" if report["adapter"] is None else "library_name: peft", "tags: [custom-llm]", "---", "",
-        f"# {report['domain']} model trained with custom-llm ({report['recipe']})", "",
-        f"Base: {report['base_description']}.", "",
+        "---",
+        "library_name: transformers" if report["adapter"] is None else "library_name: peft",
+        "tags: [custom-llm]",
+        "---",
+        "",
+        f"# {report['domain']} model trained with custom-llm ({report['recipe']})",
+        "",
+        f"Base: {report['base_description']}.",
+        "",
         *_base_lines(report.get("base_model_source")),
-        "## Data sources", "",
-        "| source | file | blake2b | bytes |", "| --- | --- | --- | --- |",
+        "## Data sources",
+        "",
+        "| source | file | blake2b | bytes |",
+        "| --- | --- | --- | --- |",
     ]
     for f in manifest["files"][:500]:
         lines.append(f"| {f['source']} | {f['path']} | {f['blake2b']} | {f['bytes']} |")
@@ -250,8 +285,7 @@ def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
     lines += ["", "## Evaluation (held-out documents)", "", "| evaluator | metric | base | tuned |", "| --- | --- | --- | --- |"]
     for row in report["comparison"]:
         lines.append(f"| {row['evaluator']} | {row['metric']} | {_cell(row, 'base')} | {_cell(row, 'tuned')} |")
-    lines += ["", f"xz baseline: {_fmt(report['xz_bits_per_byte'])} bits per byte. {report['xz_verdict']}", "",
-              "## Versions", ""]
+    lines += ["", f"xz baseline: {_fmt(report['xz_bits_per_byte'])} bits per byte. {report['xz_verdict']}", "", "## Versions", ""]
     for name, version in manifest["versions"].items():
         if name == "plugins" and isinstance(version, dict):
             lines += [f"- plugin {plugin}: {plugin_version}" for plugin, plugin_version in version.items()]
@@ -259,14 +293,20 @@ def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
             lines.append(f"- {name}{' (core)' if name == 'custom-llm' else ''}: {version}")
     lines += ["", "## Loading", "", "```python"]
     if report["adapter"]:
-        lines += ["from transformers import AutoModelForCausalLM, AutoTokenizer", "from peft import PeftModel",
-                  "tokenizer = AutoTokenizer.from_pretrained('model')",
-                  f"base = AutoModelForCausalLM.from_pretrained({report.get('base_model_folder') or report['base_model']!r})",
-                  "base.resize_token_embeddings(len(tokenizer))  # when the run added domain tokens",
-                  "model = PeftModel.from_pretrained(base, 'model')"]
+        lines += [
+            "from transformers import AutoModelForCausalLM, AutoTokenizer",
+            "from peft import PeftModel",
+            "tokenizer = AutoTokenizer.from_pretrained('model')",
+            f"base = AutoModelForCausalLM.from_pretrained({report.get('base_model_folder') or report['base_model']!r})",
+            "base.resize_token_embeddings(len(tokenizer))  # when the run added domain tokens",
+            "model = PeftModel.from_pretrained(base, 'model')",
+        ]
     else:
-        lines += ["from transformers import AutoModelForCausalLM, AutoTokenizer",
-                  "model = AutoModelForCausalLM.from_pretrained('model')", "tokenizer = AutoTokenizer.from_pretrained('model')"]
+        lines += [
+            "from transformers import AutoModelForCausalLM, AutoTokenizer",
+            "model = AutoModelForCausalLM.from_pretrained('model')",
+            "tokenizer = AutoTokenizer.from_pretrained('model')",
+        ]
     lines.append("```")
     return "\n".join(lines) + "\n"
 
@@ -289,7 +329,14 @@ def summary_table(report: dict[str, Any]) -> Any:
         table.add_column(column, justify="right" if column in ("cases", "base", "tuned", "p") else "left")
     colours = {"better": "[green]better", "worse": "[red]worse", "no significant difference": "[yellow]no significant difference"}
     for row in report["comparison"]:
-        table.add_row(row["evaluator"], row["metric"], str(row.get("n", "")), _with_interval(row, "base"), _with_interval(row, "tuned"),
-                      _p(row), colours.get(row.get("verdict") or "", ""))
+        table.add_row(
+            row["evaluator"],
+            row["metric"],
+            str(row.get("n", "")),
+            _with_interval(row, "base"),
+            _with_interval(row, "tuned"),
+            _p(row),
+            colours.get(row.get("verdict") or "", ""),
+        )
     table.add_row("xz -9e baseline", "bits_per_byte", "", "", _fmt(report["xz_bits_per_byte"]), "", "")
     return table

@@ -32,13 +32,9 @@ def claim(run: Run) -> None:
         theirs = read_json(path).get("identity", {})
         if theirs != mine:
             diff = ", ".join(f"{k}: {theirs.get(k)!r} there, {mine[k]!r} here" for k in mine if theirs.get(k) != mine[k])
-            raise RunDirError(
-                f"output folder {run.output} holds a different run ({diff}). Choose another --output or delete that folder."
-            )
+            raise RunDirError(f"output folder {run.output} holds a different run ({diff}). Choose another --output or delete that folder.")
     elif run.output.exists() and any(p.name != LOCK_FILE for p in run.output.iterdir()):
-        raise RunDirError(
-            f"output folder {run.output} is not empty and holds no custom-llm run. Choose another --output or empty it."
-        )
+        raise RunDirError(f"output folder {run.output} is not empty and holds no custom-llm run. Choose another --output or empty it.")
     run.output.mkdir(parents=True, exist_ok=True)
     _lock(run)
     write_json(path, {"identity": mine, "identity_key": key_of(mine), "status": "running"})

@@ -22,8 +22,21 @@ from custom_llm.records import STAGES, Domain, Recipe, StageEvent, StageReport
 
 CACHE_VARIABLE = "CUSTOM_LLM_CACHE_DIR"
 TRAINING_KEYS = (
-    "learning_rate", "batch_size", "seq_len", "epochs", "max_steps", "weight_decay", "warmup_ratio",
-    "eval_steps", "patience", "time_budget", "gradient_accumulation_steps", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
+    "learning_rate",
+    "batch_size",
+    "seq_len",
+    "epochs",
+    "max_steps",
+    "weight_decay",
+    "warmup_ratio",
+    "eval_steps",
+    "patience",
+    "time_budget",
+    "gradient_accumulation_steps",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "lora_targets",
 )
 
 
@@ -74,9 +87,14 @@ class Run:
         values (numbers, strings, flags) of its result."""
         report = self.reports.get(stage)
         summary = {k: v for k, v in (result or {}).items() if isinstance(v, (bool, int, float, str))}
-        return StageEvent(stage=stage, domain=self.domain.name, run_dir=self.output,
-                          counts=MappingProxyType(dict(report.counts) if report else {}), summary=MappingProxyType(summary),
-                          error=f"{type(error).__name__}: {error}" if error is not None else "")
+        return StageEvent(
+            stage=stage,
+            domain=self.domain.name,
+            run_dir=self.output,
+            counts=MappingProxyType(dict(report.counts) if report else {}),
+            summary=MappingProxyType(summary),
+            error=f"{type(error).__name__}: {error}" if error is not None else "",
+        )
 
     @contextmanager
     def stage(self, name: str) -> Iterator[dict[str, Any]]:
@@ -115,9 +133,11 @@ class Run:
             except Exception as error:
                 self.log_error(event.stage, "".join(traceback.format_exception(error)))
                 if self.console is not None:
-                    self.console.print(f"[yellow]warning: plugin {implementation.plugin_name!r} failed in its {hook} "
-                                       f"({type(error).__name__}: {error}); the run goes on. Traceback: {self.output / 'logs' / 'errors.log'}",
-                                       soft_wrap=True)
+                    self.console.print(
+                        f"[yellow]warning: plugin {implementation.plugin_name!r} failed in its {hook} "
+                        f"({type(error).__name__}: {error}); the run goes on. Traceback: {self.output / 'logs' / 'errors.log'}",
+                        soft_wrap=True,
+                    )
 
     def log_error(self, stage: str, text: str) -> None:
         """Append a traceback to the run directory's ``logs/errors.log``."""
@@ -152,8 +172,17 @@ def build_run(config: RunConfig, plugins: Plugins, console: Any = None) -> Run:
     output = Path(config.output or Path("custom-llm-runs") / f"{domain.name}-{recipe.name}").resolve()
     cache_root = Path(config.cache_dir).expanduser() if config.cache_dir else default_cache_dir()
     return Run(
-        config=config, plugins=plugins, domain=domain, recipe=recipe, options=options, training=training,
-        sources=sources, output=output, cache=StageCache(cache_root.resolve()), console=console, base=base,
+        config=config,
+        plugins=plugins,
+        domain=domain,
+        recipe=recipe,
+        options=options,
+        training=training,
+        sources=sources,
+        output=output,
+        cache=StageCache(cache_root.resolve()),
+        console=console,
+        base=base,
     )
 
 
@@ -185,14 +214,19 @@ def _choose_recipe_and_base(config: RunConfig, plugins: Plugins, domain: Domain,
         return recipe, None
     wanted = config.base_model or domain.default_base_model
     if not wanted:
-        raise ConfigError(f"recipe {recipe.name!r} needs --base-model: a name from `custom-llm base-models`, a GGUF file, "
-                          "or a local folder with a saved model (config.json and weights).")
+        raise ConfigError(
+            f"recipe {recipe.name!r} needs --base-model: a name from `custom-llm base-models`, a GGUF file, "
+            "or a local folder with a saved model (config.json and weights)."
+        )
     if config.recipe is None and config.base_model is None and wanted in plugins.base_models:
         entry = plugins.base_models.get(wanted)
         if entry.locate() is None:
             if console is not None:
-                console.print(f"[yellow]The pretrained base {wanted!r} is not installed, so this run trains a small model from scratch; "
-                              f"for one that starts from pretrained knowledge: {entry.how_to_get}", soft_wrap=True)
+                console.print(
+                    f"[yellow]The pretrained base {wanted!r} is not installed, so this run trains a small model from scratch; "
+                    f"for one that starts from pretrained knowledge: {entry.how_to_get}",
+                    soft_wrap=True,
+                )
             return plugins.recipes.get("scratch"), None
     return recipe, resolve_base_model(wanted, plugins)
 

@@ -31,9 +31,7 @@ def score_packed(model: Any, dataset: Any, batch_size: int = EVAL_BATCH) -> tupl
             batch = {k: v.to(device) for k, v in batch.items()}
             logits = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits
             targets = batch["labels"][:, 1:]
-            losses = F.cross_entropy(
-                logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE, reduction="sum"
-            )
+            losses = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE, reduction="sum")
             total += float(losses)
             count += int((targets != IGNORE).sum())
     model.train(was_training)

@@ -23,9 +23,7 @@ def group_score(seed: int, group: str) -> float:
 def choose_eval_groups(groups: set[str], seed: int, fraction: float) -> set[str]:
     """Groups held out: those scoring under ``fraction``; at least one, never all."""
     if len(groups) < 2:
-        raise SourceError(
-            f"only {len(groups)} document group found: at least 2 are needed to hold one out for evaluation. Add more files."
-        )
+        raise SourceError(f"only {len(groups)} document group found: at least 2 are needed to hold one out for evaluation. Add more files.")
     ranked = sorted(groups, key=lambda g: (group_score(seed, g), g))
     held = {g for g in ranked if group_score(seed, g) < fraction}
     if not held:
@@ -47,11 +45,20 @@ def split_documents(run: Run, ingested: IngestResult) -> SplitResult:
             folder = run.cache.begin("split", key)
             n_train = write_documents(folder / "train.arrow", (d for d in iter_documents(documents) if d.group not in held))
             n_eval = write_documents(folder / "eval.arrow", (d for d in iter_documents(documents) if d.group in held))
-            write_json(folder / "counts.json", {"train_documents": n_train, "eval_documents": n_eval,
-                                                "train_groups": len(groups) - len(held), "eval_groups": len(held)})
+            write_json(
+                folder / "counts.json",
+                {"train_documents": n_train, "eval_documents": n_eval, "train_groups": len(groups) - len(held), "eval_groups": len(held)},
+            )
             run.cache.commit("split", key)
         counts = read_json(folder / "counts.json")
         summary["key"] = key
-    return SplitResult(key=key, cached=cached, train=folder / "train.arrow", eval=folder / "eval.arrow",
-                       train_documents=counts["train_documents"], eval_documents=counts["eval_documents"],
-                       train_groups=counts["train_groups"], eval_groups=counts["eval_groups"])
+    return SplitResult(
+        key=key,
+        cached=cached,
+        train=folder / "train.arrow",
+        eval=folder / "eval.arrow",
+        train_documents=counts["train_documents"],
+        eval_documents=counts["eval_documents"],
+        train_groups=counts["train_groups"],
+        eval_groups=counts["eval_groups"],
+    )

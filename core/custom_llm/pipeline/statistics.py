@@ -59,8 +59,9 @@ def _statistic(values: Sequence[float], weights: Sequence[float] | None, indices
     return sum(values[i] for i in indices) / max(1e-12, sum(weights[i] for i in indices))
 
 
-def bootstrap_interval(values: Sequence[float], weights: Sequence[float] | None = None, seed: int = 0,
-                       resamples: int = RESAMPLES) -> tuple[float, float]:
+def bootstrap_interval(
+    values: Sequence[float], weights: Sequence[float] | None = None, seed: int = 0, resamples: int = RESAMPLES
+) -> tuple[float, float]:
     """Percentile bootstrap interval (95%) of the mean, or of sum(values) / sum(weights)."""
     n = len(values)
     if n == 0:
@@ -70,8 +71,14 @@ def bootstrap_interval(values: Sequence[float], weights: Sequence[float] | None 
     return (draws[int(0.025 * resamples)], draws[min(resamples - 1, int(0.975 * resamples))])
 
 
-def paired_bootstrap(base: Sequence[float], tuned: Sequence[float], base_weights: Sequence[float] | None = None,
-                     tuned_weights: Sequence[float] | None = None, seed: int = 0, resamples: int = RESAMPLES) -> float:
+def paired_bootstrap(
+    base: Sequence[float],
+    tuned: Sequence[float],
+    base_weights: Sequence[float] | None = None,
+    tuned_weights: Sequence[float] | None = None,
+    seed: int = 0,
+    resamples: int = RESAMPLES,
+) -> float:
     """Two-sided p-value of "tuned and base are equal" from resampling the cases in pairs."""
     n = len(base)
     if n == 0:
@@ -90,8 +97,14 @@ def is_binary(values: Sequence[float]) -> bool:
     return all(v in (0.0, 1.0) for v in values)
 
 
-def compare(base: Sequence[float], tuned: Sequence[float], lower_is_better: bool, base_weights: Sequence[float] | None = None,
-            tuned_weights: Sequence[float] | None = None, seed: int = 0) -> Comparison:
+def compare(
+    base: Sequence[float],
+    tuned: Sequence[float],
+    lower_is_better: bool,
+    base_weights: Sequence[float] | None = None,
+    tuned_weights: Sequence[float] | None = None,
+    seed: int = 0,
+) -> Comparison:
     """Intervals, the paired test that fits the outcomes, and the verdict."""
     if len(base) != len(tuned):
         raise ValueError(f"paired comparison needs the same cases: {len(base)} base, {len(tuned)} tuned")

@@ -110,12 +110,12 @@ def predict_tokens(model: Any, tokenizer: Any, text: str, window: int = WINDOW, 
     model.eval()
     with torch.inference_mode():
         for first in range(0, len(starts), BATCH):
-            group = starts[first:first + BATCH]
+            group = starts[first : first + BATCH]
             length = max(min(window, n - a) for a in group)
             batch: np.ndarray = np.full((len(group), length), eos, dtype=np.int64)
             for row, a in enumerate(group):
-                piece = ids[a:a + window]
-                batch[row, :len(piece)] = piece
+                piece = ids[a : a + window]
+                batch[row, : len(piece)] = piece
             logits = model(input_ids=torch.as_tensor(batch, device=device), use_cache=False).logits.float()
             log_probs = torch.log_softmax(logits, dim=-1)
             best = log_probs.argmax(dim=-1).cpu().numpy()
@@ -142,8 +142,9 @@ def stop_token_ids(tokenizer: Any, stop: str) -> frozenset[int]:
     return frozenset(ids + extra)
 
 
-def score_spans(predictions: TokenPredictions, text: str, spans: list[tuple[int, int]], stop: str | None = None,
-                stop_ids: frozenset[int] = frozenset()) -> list[SpanScore]:
+def score_spans(
+    predictions: TokenPredictions, text: str, spans: list[tuple[int, int]], stop: str | None = None, stop_ids: frozenset[int] = frozenset()
+) -> list[SpanScore]:
     """Greedy exact match and log-probability of each ``(start, end)`` character span of ``text``.
 
     With ``stop`` (for example a newline), greedy decoding must also end the span: the token after
@@ -155,19 +156,29 @@ def score_spans(predictions: TokenPredictions, text: str, spans: list[tuple[int,
     for start, end in spans:
         first = max(1, int(np.searchsorted(token_starts[1:], start, side="right")))  # the token holding ``start``
         last = max(first, int(np.searchsorted(token_starts[1:], end, side="left")))  # the last token starting before ``end``
-        targets = predictions.ids[first:last + 1]
-        guessed = predictions.predicted[first - 1:last]
+        targets = predictions.ids[first : last + 1]
+        guessed = predictions.predicted[first - 1 : last]
         exact = bool(np.array_equal(targets, guessed))
         wrong = np.flatnonzero(targets != guessed)
         right = int(wrong[0]) if len(wrong) else len(targets)  # leading tokens greedy reproduces
         matched = 0 if right == 0 else max(0, min(end, int(token_ends[first + right - 1])) - start)
         if exact and stop is not None:
-            overrun = text[end:int(token_ends[last])]
+            overrun = text[end : int(token_ends[last])]
             exact = overrun.startswith(stop) if overrun else int(predictions.predicted[last]) in stop_ids
-        logprob = float(predictions.logprob[first - 1:last].sum())
+        logprob = float(predictions.logprob[first - 1 : last].sum())
         seen = int(predictions.context[first - 1])
-        scores.append(SpanScore(exact, logprob, last + 1 - first, int(token_starts[first]), int(token_starts[seen]) if seen else 0,
-                                matched, len(text[start:end].encode("utf-8")), text[start:end]))
+        scores.append(
+            SpanScore(
+                exact,
+                logprob,
+                last + 1 - first,
+                int(token_starts[first]),
+                int(token_starts[seen]) if seen else 0,
+                matched,
+                len(text[start:end].encode("utf-8")),
+                text[start:end],
+            )
+        )
     return scores
 
 
@@ -219,8 +230,14 @@ def _batches(lengths: dict[int, int], batch_tokens: int) -> list[list[int]]:
     return batches
 
 
-def score_answers(model: Any, tokenizer: Any, cases: list[tuple[str, str]], stop: str | None = None,
-                  stop_ids: frozenset[int] = frozenset(), batch_tokens: int = ANSWER_BATCH_TOKENS) -> list[SpanScore]:
+def score_answers(
+    model: Any,
+    tokenizer: Any,
+    cases: list[tuple[str, str]],
+    stop: str | None = None,
+    stop_ids: frozenset[int] = frozenset(),
+    batch_tokens: int = ANSWER_BATCH_TOKENS,
+) -> list[SpanScore]:
     """For each ``(prompt, answer)``: would greedy generation from ``prompt`` (after an end-of-text
     token, as :func:`custom_llm.generation.greedy_generate` does) produce ``answer`` and then stop?
     With the answer's log-probability. A prompt start shared by many cases is computed once and
@@ -255,7 +272,7 @@ def score_answers(model: Any, tokenizer: Any, cases: list[tuple[str, str]], stop
                 longest = max(len(encoded[i][0]) for i in group) - shared
                 batch: np.ndarray = np.full((len(group), longest), eos, dtype=np.int64)
                 for row, index in enumerate(group):
-                    batch[row, :len(encoded[index][0]) - shared] = encoded[index][0][shared:]
+                    batch[row, : len(encoded[index][0]) - shared] = encoded[index][0][shared:]
                 # positions from the one before the first answer token to the last token, per row
                 first = min(len(encoded[i][0]) - encoded[i][2] - 1 for i in group) - shared
                 keep = longest - max(0, first)

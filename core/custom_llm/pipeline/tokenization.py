@@ -35,8 +35,18 @@ def domain_tokens(run: Run, tokenizer: Any) -> list[str]:
 
 def _folder_digest(folder: Path) -> str:
     digest = hashlib.blake2b(digest_size=12)
-    for name in sorted(("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt", "tokenizer.model",
-                        "chat_template.jinja", "chat_template.json")):
+    for name in sorted(
+        (
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+            "vocab.json",
+            "merges.txt",
+            "tokenizer.model",
+            "chat_template.jinja",
+            "chat_template.json",
+        )
+    ):
         path = folder / name
         if path.is_file():
             digest.update(name.encode())

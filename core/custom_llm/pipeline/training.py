@@ -97,7 +97,6 @@ def use_bf16(precision: str) -> bool:
     return cpu_bf16_speedup() >= BF16_MIN_SPEEDUP
 
 
-
 @functools.lru_cache(maxsize=1)
 def cpu_bf16_speedup(size: int = 512, repeats: int = 4) -> float:
     """fp32 time / bf16 time of a square matmul on this CPU, best of ``repeats`` (about 0.1 s
@@ -424,8 +423,7 @@ def last_checkpoint(folder: Path) -> Path | None:
 
     if not folder.is_dir():
         return None
-    checkpoints = sorted((p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.rsplit("-", 1)[-1].isdigit()),
-                         key=_step_of, reverse=True)
+    checkpoints = sorted((p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.rsplit("-", 1)[-1].isdigit()), key=_step_of, reverse=True)
     for checkpoint in checkpoints:
         try:
             json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))

@@ -63,10 +63,20 @@ class Recording:
             manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
             report = json.loads(report_file.read_text(encoding="utf-8"))
             training = {k: v for k, v in report.get("training", {}).items() if not isinstance(v, (dict, list))}
-            metrics = {"base": report.get("base", {}), "tuned": report.get("tuned", {}),
-                       "xz_bits_per_byte": report.get("xz_bits_per_byte"), "training": training}
-            self.registry.finish(self.run_id, "complete", metrics=metrics, manifest_hash=file_hash(manifest_file),
-                                 versions=manifest.get("versions", {}), files=manifest.get("files", []))
+            metrics = {
+                "base": report.get("base", {}),
+                "tuned": report.get("tuned", {}),
+                "xz_bits_per_byte": report.get("xz_bits_per_byte"),
+                "training": training,
+            }
+            self.registry.finish(
+                self.run_id,
+                "complete",
+                metrics=metrics,
+                manifest_hash=file_hash(manifest_file),
+                versions=manifest.get("versions", {}),
+                files=manifest.get("files", []),
+            )
         except Exception as error:  # noqa: BLE001 - the registry never fails a run
             warn_once(_problem(self.registry.path, error))
 
@@ -93,8 +103,14 @@ def record_start(run: Run, resume: bool, config: dict[str, Any]) -> Recording:
         identity_file = run.output / "run.json"
         held = json.loads(identity_file.read_text(encoding="utf-8")) if identity_file.is_file() else {}
         run_id = registry.start(
-            command=current_command(), domain=run.domain.name, recipe=run.recipe.name, base_model=run.config.base_model,
-            seed=run.config.seed, output=str(run.output), identity_key=str(held.get("identity_key", "")), config=config,
+            command=current_command(),
+            domain=run.domain.name,
+            recipe=run.recipe.name,
+            base_model=run.config.base_model,
+            seed=run.config.seed,
+            output=str(run.output),
+            identity_key=str(held.get("identity_key", "")),
+            config=config,
             resume=resume,
         )
         if identity_file.is_file():

@@ -73,8 +73,27 @@ MIGRATIONS = (
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
-_COLUMNS = ("id", "started", "finished", "status", "command", "domain", "recipe", "base_model", "seed", "output", "identity_key",
-            "config", "manifest_hash", "metrics", "versions", "error", "resumes", "host", "pid")
+_COLUMNS = (
+    "id",
+    "started",
+    "finished",
+    "status",
+    "command",
+    "domain",
+    "recipe",
+    "base_model",
+    "seed",
+    "output",
+    "identity_key",
+    "config",
+    "manifest_hash",
+    "metrics",
+    "versions",
+    "error",
+    "resumes",
+    "host",
+    "pid",
+)
 _JSON_COLUMNS = ("config", "metrics", "versions")
 
 
@@ -136,8 +155,7 @@ def describe_error(path: Path, error: BaseException) -> str:
     """One line that says what is wrong with the registry file and what to do."""
     text = str(error) or type(error).__name__
     if isinstance(error, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text):
-        return (f"run registry {path} is not a readable SQLite database ({text}); move it aside or point "
-                f"${ENVIRONMENT_VARIABLE} at another file")
+        return f"run registry {path} is not a readable SQLite database ({text}); move it aside or point ${ENVIRONMENT_VARIABLE} at another file"
     if "locked" in text or "busy" in text:
         return f"run registry {path} is locked by another process ({text}); try again"
     if "readonly" in text or "unable to open" in text or isinstance(error, PermissionError):
@@ -227,8 +245,7 @@ class RunStore:
                 f"({SCHEMA_VERSION}); upgrade custom-llm or set ${ENVIRONMENT_VARIABLE} to another file"
             )
         if version == 0 and tables > 0:
-            raise RunStoreError(f"{self.path} is a SQLite database but not a custom-llm run registry; "
-                                f"point ${ENVIRONMENT_VARIABLE} at another file")
+            raise RunStoreError(f"{self.path} is a SQLite database but not a custom-llm run registry; point ${ENVIRONMENT_VARIABLE} at another file")
 
     def schema_version(self) -> int:
         with self._connection(write=True) as connection:
@@ -236,8 +253,19 @@ class RunStore:
 
     # --- writing ---
 
-    def start(self, *, command: str, domain: str, recipe: str, base_model: str | None, seed: int | None, output: str,
-              identity_key: str, config: dict[str, Any], resume: bool = False) -> str:
+    def start(
+        self,
+        *,
+        command: str,
+        domain: str,
+        recipe: str,
+        base_model: str | None,
+        seed: int | None,
+        output: str,
+        identity_key: str,
+        config: dict[str, Any],
+        resume: bool = False,
+    ) -> str:
         """Record a run as running and return its id. Resuming the same run directory (same output
         and identity) reuses its latest row, so a resumed run keeps its id."""
         with self._connection(write=True) as connection:
@@ -260,13 +288,21 @@ class RunStore:
             connection.execute(
                 "INSERT INTO runs (id, started, status, command, domain, recipe, base_model, seed, output, identity_key, config, host, pid) "
                 "VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (new_id, now(), command, domain, recipe, base_model, seed, output, identity_key, _dump(config),
-                 socket.gethostname(), os.getpid()),
+                (new_id, now(), command, domain, recipe, base_model, seed, output, identity_key, _dump(config), socket.gethostname(), os.getpid()),
             )
             return new_id
 
-    def finish(self, run_id: str, status: str, *, metrics: dict[str, Any] | None = None, manifest_hash: str | None = None,
-               versions: dict[str, Any] | None = None, files: list[dict[str, Any]] | None = None, error: str | None = None) -> None:
+    def finish(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        metrics: dict[str, Any] | None = None,
+        manifest_hash: str | None = None,
+        versions: dict[str, Any] | None = None,
+        files: list[dict[str, Any]] | None = None,
+        error: str | None = None,
+    ) -> None:
         """Record the end of a run: its status, and what it produced."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
@@ -298,14 +334,15 @@ class RunStore:
             rows = connection.execute("SELECT id, pid FROM runs WHERE status = 'running' AND host = ?", (socket.gethostname(),)).fetchall()
             gone = [row["id"] for row in rows if row["pid"] is None or not _alive(int(row["pid"]))]
             for run_id in gone:
-                connection.execute("UPDATE runs SET status = 'interrupted', error = ? WHERE id = ?",
-                                   ("the process ended without recording an outcome (killed?)", run_id))
+                connection.execute(
+                    "UPDATE runs SET status = 'interrupted', error = ? WHERE id = ?",
+                    ("the process ended without recording an outcome (killed?)", run_id),
+                )
             return len(gone)
 
     # --- reading ---
 
-    def list_runs(self, limit: int | None = None, status: str | None = None, domain: str | None = None,
-             recipe: str | None = None) -> list[RunRecord]:
+    def list_runs(self, limit: int | None = None, status: str | None = None, domain: str | None = None, recipe: str | None = None) -> list[RunRecord]:
         """Runs, newest first, optionally filtered."""
         if not self.path.is_file():
             return []
@@ -336,8 +373,10 @@ class RunStore:
         if self.path.is_file():
             with self._connection(write=False) as connection:
                 if _has_tables(connection):
-                    matches = [row[0] for row in connection.execute(
-                        "SELECT id FROM runs WHERE substr(id, 1, ?) = ? ORDER BY started DESC", (len(wanted), wanted))]
+                    matches = [
+                        row[0]
+                        for row in connection.execute("SELECT id FROM runs WHERE substr(id, 1, ?) = ? ORDER BY started DESC", (len(wanted), wanted))
+                    ]
         if not matches:
             raise RunStoreError(f"no run {prefix!r} in the run registry {self.path}; `custom-llm runs list` shows the recorded runs")
         if len(matches) > 1:
@@ -351,8 +390,10 @@ class RunStore:
         with self._connection(write=False) as connection:
             row = connection.execute(f"SELECT {', '.join(_COLUMNS)} FROM runs WHERE id = ?", (run_id,)).fetchone()
             record = _record(row)
-            record.files = [dict(f) for f in connection.execute(
-                "SELECT source, path, blake2b, bytes FROM run_files WHERE run_id = ? ORDER BY source, path", (run_id,))]
+            record.files = [
+                dict(f)
+                for f in connection.execute("SELECT source, path, blake2b, bytes FROM run_files WHERE run_id = ? ORDER BY source, path", (run_id,))
+            ]
         return record
 
 

@@ -19,8 +19,7 @@ from custom_llm_automotive.channel_codes import DUMMIES, FILTER_CLASSES, role_of
 from custom_llm_automotive.isomme import Channel, TestSet
 from custom_llm_automotive.limits import limit_for
 
-CFC = {"head": 1000, "chest_acc": 180, "chest_defl": 180, "neck": 600, "femur": 600, "ribs": 180,
-       "abdomen": 600, "pubic": 600, "vehicle": 60}
+CFC = {"head": 1000, "chest_acc": 180, "chest_defl": 180, "neck": 600, "femur": 600, "ribs": 180, "abdomen": 600, "pubic": 600, "vehicle": 60}
 # criterion -> (label in text, unit, decimals)
 CRITERIA = {
     "hic15": ("HIC15", "", 0),
@@ -89,8 +88,9 @@ def _aligned(channels: list[Channel], cfc: int, options: Options, signed: bool =
     return grid, [np.interp(grid, c.time, v) for c, v in zip(channels, values, strict=True)]
 
 
-def _pick(channels: list[Channel], location: str, dimension: str, direction: str | None = None,
-          fine_1: str | None = None, fine_2: str | None = None) -> list[Channel]:
+def _pick(
+    channels: list[Channel], location: str, dimension: str, direction: str | None = None, fine_1: str | None = None, fine_2: str | None = None
+) -> list[Channel]:
     out = []
     for c in channels:
         code = c.code
@@ -168,8 +168,13 @@ def occupant_results(channels: list[Channel], dummy: str | None, options: Option
                 time, parts = aligned
                 result = criteria.nij(time, parts[0], parts[1], dummy, fx=parts[2] if fx is not None else None)
                 results["nij"] = _criterion(
-                    "nij", result.value, dummy, my.code.raw, quadrant=result.quadrant,
-                    quadrant_name=criteria.QUADRANT_NAMES[result.quadrant], time_ms=result.time * 1e3,
+                    "nij",
+                    result.value,
+                    dummy,
+                    my.code.raw,
+                    quadrant=result.quadrant,
+                    quadrant_name=criteria.QUADRANT_NAMES[result.quadrant],
+                    time_ms=result.time * 1e3,
                     quadrants={k: _round(v) for k, v in result.quadrants.items()},
                 )
     for side, key in (("LE", "femur_left"), ("RI", "femur_right")):
@@ -217,8 +222,7 @@ def speed_kmh(text: str | None) -> float | None:
 
 
 def test_kind(test: TestSet) -> str:
-    text = " ".join(str(test.header.get(k, "")) for k in ("Type of the test", "Subtype of the test", "Title",
-                                                            "Test type")).lower()
+    text = " ".join(str(test.header.get(k, "")) for k in ("Type of the test", "Subtype of the test", "Title", "Test type")).lower()
     if any(w in text for w in ("side", "lateral", "mdb", "pole")):
         return "side"
     if any(w in text for w in ("front", "frontal", "barrier", "odb", "offset", "full width")):
@@ -241,14 +245,16 @@ def analyse(test: TestSet, standard: str = filters.SAE_J211, source_format: str 
         if name is None and n > 1:
             continue
         mass, _ = _number_with_unit(header.get(f"Mass test object {n}"))
-        vehicles.append({
-            "number": n,
-            "name": name,
-            "type": header.get(f"Type of test object {n}"),
-            "speed_kmh": _round(speed_kmh(header.get(f"Velocity test object {n}")) or 0.0) or None,
-            "mass_kg": mass,
-            "impact_side": header.get(f"Impact side test object {n}"),
-        })
+        vehicles.append(
+            {
+                "number": n,
+                "name": name,
+                "type": header.get(f"Type of test object {n}"),
+                "speed_kmh": _round(speed_kmh(header.get(f"Velocity test object {n}")) or 0.0) or None,
+                "mass_kg": mass,
+                "impact_side": header.get(f"Impact side test object {n}"),
+            }
+        )
     speed = next((v["speed_kmh"] for v in vehicles if v["speed_kmh"]), None)
     if speed is None:
         speed = speed_kmh(header.get("Impact velocity") + " km/h") if header.get("Impact velocity") else None
@@ -262,41 +268,50 @@ def analyse(test: TestSet, standard: str = filters.SAE_J211, source_format: str 
         dummies = Counter(c.code.dummy for c in members if c.code.dummy)
         dummy = dummies.most_common(1)[0][0] if dummies else None
         computed = occupant_results(members, dummy, options)
-        occupants.append({
-            "key": f"{test_object}{position}",
-            "test_object": test_object,
-            "position": position,
-            "role": role_of(position),
-            "dummy": dummy,
-            "dummy_name": DUMMIES.get(dummy or "", "unidentified dummy"),
-            "criteria": computed,
-        })
+        occupants.append(
+            {
+                "key": f"{test_object}{position}",
+                "test_object": test_object,
+                "position": position,
+                "role": role_of(position),
+                "dummy": dummy,
+                "dummy_name": DUMMIES.get(dummy or "", "unidentified dummy"),
+                "criteria": computed,
+            }
+        )
     _disambiguate_roles(occupants)
     table = []
     for channel in test.channels:
         peak, i = criteria.peak_magnitude(channel.values)
-        table.append({
-            "code": channel.code.raw, "name": channel.name, "unit": channel.unit, "peak": _round(peak),
-            "time_ms": _round(float(channel.time[i]) * 1e3) if channel.time is not None else None,
-            "samples": int(channel.values.shape[0]),
-            "dt": channel.dt,
-        })
+        table.append(
+            {
+                "code": channel.code.raw,
+                "name": channel.name,
+                "unit": channel.unit,
+                "peak": _round(peak),
+                "time_ms": _round(float(channel.time[i]) * 1e3) if channel.time is not None else None,
+                "samples": int(channel.values.shape[0]),
+                "dt": channel.dt,
+            }
+        )
     deflection_channels = []
     for channel in test.channels:
         if channel.code.dimension == "DS" and channel.code.main_location in ("CHST", "RIBS", "TRRI"):
             cfc = CFC["chest_defl"] if channel.code.main_location == "CHST" else CFC["ribs"]
             peak, _ = criteria.peak_magnitude(filtered(channel, cfc, options))
-            deflection_channels.append({"code": channel.code.raw, "peak_mm": _round(peak),
-                                        "role": role_of(channel.code.position)})
+            deflection_channels.append({"code": channel.code.raw, "peak_mm": _round(peak), "role": role_of(channel.code.position)})
     vehicle_peak = None
-    structure = [c for c in test.channels if c.code.position == "0" and c.code.dimension == "AC"
-                 and c.code.test_object.isdigit() and c.code.direction in "XY"]
+    structure = [
+        c for c in test.channels if c.code.position == "0" and c.code.dimension == "AC" and c.code.test_object.isdigit() and c.code.direction in "XY"
+    ]
     if structure:
         peaks = [criteria.peak_magnitude(filtered(c, CFC["vehicle"], options))[0] for c in structure]
         vehicle_peak = _round(float(np.max(peaks)))
     exceedances = [
         {"role": o["role"], "criterion": name, "value": entry["value"], "limit": entry["limit"]}
-        for o in occupants for name, entry in o["criteria"].items() if entry.get("verdict") == "fail"
+        for o in occupants
+        for name, entry in o["criteria"].items()
+        if entry.get("verdict") == "fail"
     ]
     judged = any(entry.get("verdict") for o in occupants for entry in o["criteria"].values())
     return {

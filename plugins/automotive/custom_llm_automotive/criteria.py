@@ -36,8 +36,7 @@ NIJ_INTERCEPTS: dict[str, tuple[float, float, float, float]] = {
 # Hybrid III family (My_oc = My - 0.01778 m * Fx).
 OCCIPITAL_CONDYLE_OFFSET = {"H3": 0.01778, "HF": 0.01778, "HM": 0.01778, "Y7": 0.01778, "Y6": 0.01778}
 QUADRANTS = ("NTE", "NTF", "NCE", "NCF")
-QUADRANT_NAMES = {"NTE": "tension-extension", "NTF": "tension-flexion", "NCE": "compression-extension",
-                  "NCF": "compression-flexion"}
+QUADRANT_NAMES = {"NTE": "tension-extension", "NTF": "tension-flexion", "NCE": "compression-extension", "NCF": "compression-flexion"}
 
 
 @dataclass(frozen=True)
@@ -78,12 +77,12 @@ def hic_windows(time: Any, acceleration_g: Any, windows: tuple[float, ...] = (0.
     padded = np.concatenate([integral, np.full(longest, integral[-1])])
     durations = dt * np.arange(1, longest + 1)
     peaks = sliding_window_view(np.concatenate([np.maximum(a, 0.0), np.zeros(longest)]), longest + 1).max(axis=1)
-    bound = longest * dt * peaks ** 2.5
+    bound = longest * dt * peaks**2.5
     best = [(0.0, 0, 1) for _ in windows]
 
     def search(starts: Any) -> None:
         for chunk in range(0, starts.shape[0], max(1, 262_144 // longest)):
-            rows = starts[chunk:chunk + max(1, 262_144 // longest)]
+            rows = starts[chunk : chunk + max(1, 262_144 // longest)]
             ends = padded[rows[:, None] + np.arange(1, longest + 1)]
             mean = (ends - padded[rows][:, None]) / durations
             np.maximum(mean, 0.0, out=mean)
@@ -155,8 +154,7 @@ class NijResult:
     quadrants: dict[str, float]
 
 
-def nij(time: Any, fz: Any, my: Any, dummy: str, fx: Any = None,
-        intercepts: tuple[float, float, float, float] | None = None) -> NijResult:
+def nij(time: Any, fz: Any, my: Any, dummy: str, fx: Any = None, intercepts: tuple[float, float, float, float] | None = None) -> NijResult:
     """Nij in the four quadrants; tension and flexion positive (SAE J211). ``fx`` enables the
     occipital-condyle moment correction for dummies with a known lever arm."""
     import numpy as np

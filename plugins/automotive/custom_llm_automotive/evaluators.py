@@ -84,19 +84,21 @@ def _max_tokens(ctx: EvalContext) -> int:
 
 def _teacher_forced(ctx: EvalContext, cases: list[tuple[str, str]]) -> tuple[list[Any], dict[str, Any]]:
     """Every case's score, and the figures every evaluator reports on them."""
-    taught = [(question, f" {answer}\n") for question, answer in cases[:max(ctx.max_cases, 0)]]
+    taught = [(question, f" {answer}\n") for question, answer in cases[: max(ctx.max_cases, 0)]]
     scores = ctx.score_answers(taught, stop=STOP[0])
     if not scores:
         return [], {}
-    return scores, {"answer_exact_match": Cases(s.exact for s in scores),
-                    "answer_bits_per_byte": Cases([s.bits for s in scores], [s.n_bytes for s in scores]),
-                    "cases": len(scores)}
+    return scores, {
+        "answer_exact_match": Cases(s.exact for s in scores),
+        "answer_bits_per_byte": Cases([s.bits for s in scores], [s.n_bytes for s in scores]),
+        "cases": len(scores),
+    }
 
 
 def _value_reproduced(score: Any) -> bool:
     """Greedy decoding starts with the answer's number as quoted and the character after it."""
     match = _NUMBER.search(score.text)
-    return match is not None and score.reproduces(score.text[:match.end() + 1])
+    return match is not None and score.reproduces(score.text[: match.end() + 1])
 
 
 def evaluate_numeric(ctx: EvalContext) -> Mapping[str, Any]:
@@ -112,7 +114,7 @@ def evaluate_numeric(ctx: EvalContext) -> Mapping[str, Any]:
         metrics["value_exact_match"] = Cases(_value_reproduced(s) for s in scores)
     hits: list[bool] = []
     answered: list[bool] = []
-    for sheet, item in items[:max(ctx.max_examples, 0)]:
+    for sheet, item in items[: max(ctx.max_examples, 0)]:
         output = ctx.answer(prompt(sheet, item["question"]), _max_tokens(ctx), STOP)
         number = first_number(output)
         answered.append(number is not None)
@@ -127,7 +129,7 @@ def evaluate_numeric(ctx: EvalContext) -> Mapping[str, Any]:
 def _verdict_reproduced(score: Any, exceeds: bool) -> bool:
     """Greedy decoding starts with the right verdict word and its full stop ("Yes." / "No.")."""
     word = "Yes." if exceeds else "No."
-    return word in score.text and score.reproduces(score.text[:score.text.index(word) + len(word)])
+    return word in score.text and score.reproduces(score.text[: score.text.index(word) + len(word)])
 
 
 def _balanced(items: list[tuple[str, dict[str, Any]]], limit: int | None = None) -> list[tuple[str, dict[str, Any]]]:
@@ -157,14 +159,13 @@ def evaluate_verdicts(ctx: EvalContext) -> Mapping[str, Any]:
         return {"examples": 0}
     scores, metrics = _teacher_forced(ctx, [(prompt(sheet, item["question"]), item["answer"]) for sheet, item in items])
     if scores:
-        truths = [item["exceeds"] for _, item in items[:len(scores)]]
+        truths = [item["exceeds"] for _, item in items[: len(scores)]]
         first_words = [_verdict_reproduced(s, t) for s, t in zip(scores, truths, strict=True)]
-        metrics.update({"verdict_accuracy": Cases(first_words),
-                        "verdict_balanced_accuracy": _mean_recall(first_words, truths)})
+        metrics.update({"verdict_accuracy": Cases(first_words), "verdict_balanced_accuracy": _mean_recall(first_words, truths)})
     hits: list[bool] = []
     answered: list[bool] = []
     truths = []
-    for sheet, item in items[:max(ctx.max_examples, 0)]:
+    for sheet, item in items[: max(ctx.max_examples, 0)]:
         output = ctx.answer(prompt(sheet, item["question"]), _max_tokens(ctx), STOP)
         said = parse_verdict(output)
         answered.append(said is not None)
@@ -172,9 +173,14 @@ def evaluate_verdicts(ctx: EvalContext) -> Mapping[str, Any]:
         truths.append(item["exceeds"])
         ctx.show(f"verdict {len(hits)}", item["question"], item["answer"], output)
     if hits:
-        metrics.update({"accuracy": Cases(hits), "balanced_accuracy": _mean_recall(hits, truths),
-                        "answered": Cases(answered),
-                        "exceeded_examples": truths.count(True)})
+        metrics.update(
+            {
+                "accuracy": Cases(hits),
+                "balanced_accuracy": _mean_recall(hits, truths),
+                "answered": Cases(answered),
+                "exceeded_examples": truths.count(True),
+            }
+        )
     return {**metrics, "examples": len(hits)}
 
 
@@ -195,7 +201,7 @@ def evaluate_report_fields(ctx: EvalContext) -> Mapping[str, Any]:
         return {"examples": 0}
     _, metrics = _teacher_forced(ctx, items)
     hits: list[bool] = []
-    for question, value in items[:max(ctx.max_examples, 0)]:
+    for question, value in items[: max(ctx.max_examples, 0)]:
         output = ctx.answer(question, _max_tokens(ctx), STOP)
         expected = first_number(value)
         if _normalise(output) == _normalise(value):
@@ -211,13 +217,22 @@ def evaluate_report_fields(ctx: EvalContext) -> Mapping[str, Any]:
 
 
 EVALUATOR_OBJECTS = (
-    Evaluator(name="automotive_numeric_qa",
-              description="Share of numeric answers (HIC, deflection, Nij ...) within tolerance of the computed value.",
-              evaluate=evaluate_numeric, lower_is_better=("answer_bits_per_byte",)),
-    Evaluator(name="automotive_verdicts",
-              description="Share of right within-limit / exceeds-limit answers against FMVSS 208 and 214 limits.",
-              evaluate=evaluate_verdicts, lower_is_better=("answer_bits_per_byte",)),
-    Evaluator(name="automotive_report_fields",
-              description="Share of report fields (test number, vehicle, impact speed ...) extracted exactly.",
-              evaluate=evaluate_report_fields, lower_is_better=("answer_bits_per_byte",)),
+    Evaluator(
+        name="automotive_numeric_qa",
+        description="Share of numeric answers (HIC, deflection, Nij ...) within tolerance of the computed value.",
+        evaluate=evaluate_numeric,
+        lower_is_better=("answer_bits_per_byte",),
+    ),
+    Evaluator(
+        name="automotive_verdicts",
+        description="Share of right within-limit / exceeds-limit answers against FMVSS 208 and 214 limits.",
+        evaluate=evaluate_verdicts,
+        lower_is_better=("answer_bits_per_byte",),
+    ),
+    Evaluator(
+        name="automotive_report_fields",
+        description="Share of report fields (test number, vehicle, impact speed ...) extracted exactly.",
+        evaluate=evaluate_report_fields,
+        lower_is_better=("answer_bits_per_byte",),
+    ),
 )

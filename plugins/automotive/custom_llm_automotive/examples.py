@@ -31,19 +31,28 @@ def examples_for(document: Document, options: Mapping[str, Any], rng: Any) -> li
             common = [i for i in items if not (i["type"] == "verdict" and i["exceeds"])]
             items = rare + rng.sample(common, limit - len(rare))
         for item in items:
-            examples.append(Example(
-                prompt=prompt(context_for(results, item), item["question"]), completion=f" {item['answer']}\n",
-                kind="instruction", doc_id=document.id,
-                metadata={"type": item["type"], "criterion": item.get("criterion", "")},
-            ))
+            examples.append(
+                Example(
+                    prompt=prompt(context_for(results, item), item["question"]),
+                    completion=f" {item['answer']}\n",
+                    kind="instruction",
+                    doc_id=document.id,
+                    metadata={"type": item["type"], "criterion": item.get("criterion", "")},
+                )
+            )
     elif kind == "report_section":
         fields = sorted(document.metadata.get("fields", {}).items())
         limit = int(options.get("fields_per_section", 2))
         if 0 < limit < len(fields):
             fields = rng.sample(fields, limit)
         for key, value in fields:
-            examples.append(Example(
-                prompt=prompt(report_context(document), field_question(document.metadata["report"], key)),
-                completion=f" {value}\n", kind="instruction", doc_id=document.id, metadata={"type": "field"},
-            ))
+            examples.append(
+                Example(
+                    prompt=prompt(report_context(document), field_question(document.metadata["report"], key)),
+                    completion=f" {value}\n",
+                    kind="instruction",
+                    doc_id=document.id,
+                    metadata={"type": "field"},
+                )
+            )
     return examples

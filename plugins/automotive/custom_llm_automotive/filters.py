@@ -31,10 +31,7 @@ def coefficients(cfc: float, dt: float, standard: str = SAE_J211) -> Coefficient
         raise ValueError("the CFC and the sampling interval must be positive")
     wd = 2.0 * math.pi * cfc * DESIGN_FACTOR[standard]
     if wd * dt / 2.0 >= math.pi / 2.0:
-        raise ValueError(
-            f"sampling rate {1.0 / dt:.0f} Hz is too low for CFC {cfc:g}: it must exceed "
-            f"{2 * cfc * DESIGN_FACTOR[standard]:.0f} Hz"
-        )
+        raise ValueError(f"sampling rate {1.0 / dt:.0f} Hz is too low for CFC {cfc:g}: it must exceed {2 * cfc * DESIGN_FACTOR[standard]:.0f} Hz")
     wa = math.tan(wd * dt / 2.0)
     root2 = math.sqrt(2.0)
     denominator = 1.0 + root2 * wa + wa * wa
@@ -71,11 +68,11 @@ def cfc_filter(values: Any, dt: float, cfc: float, standard: str = SAE_J211) -> 
     a, b = coefficients(cfc, dt, standard)
     extra = min(max(int(round(0.010 / dt)), 100), n - 1)
     head = 2.0 * x[0] - x[extra:0:-1]
-    tail = 2.0 * x[-1] - x[-2:-extra - 2:-1]
+    tail = 2.0 * x[-1] - x[-2 : -extra - 2 : -1]
     padded = np.concatenate([head, x, tail])
     forward = _one_pass(padded, a, b)
     backward = _one_pass(forward[::-1], a, b)[::-1]
-    return backward[extra:extra + n].copy()
+    return backward[extra : extra + n].copy()
 
 
 def resultant(*components: Any) -> Any:

@@ -25,8 +25,7 @@ SAMPLES = 1600  # -10 ms .. 150 ms
 MAKES = ("Avela", "Brantor", "Corvane", "Dastra", "Elkwood", "Fenmark", "Garrow", "Holcet")
 MODELS = ("C", "S4", "Terra", "Vista", "Nomad", "Pulse", "Arc", "Rover")
 BODIES = ("sedan", "hatchback", "SUV", "pickup", "minivan", "estate")
-LABS = ("Midwest Impact Laboratory", "Crash-Prüfzentrum Köln GmbH", "Centre d'essais de sécurité Lyon",
-        "Pacific Crash Research Center")
+LABS = ("Midwest Impact Laboratory", "Crash-Prüfzentrum Köln GmbH", "Centre d'essais de sécurité Lyon", "Pacific Crash Research Center")
 
 
 @dataclass
@@ -91,8 +90,7 @@ def _frontal_dummy(rng: Any, t: Any, severity: float, dummy: str, scale: float) 
     out["CHST0000{d}ACYP"] = (chest * rng.uniform(-0.1, 0.1) + _noise(rng, t, 0.3), "g")
     out["CHST0000{d}ACZP"] = (chest * 0.22 + _noise(rng, t, 0.4), "g")
     deflection_peak = float(np.clip(rng.normal(36 + 9 * severity, 7) * scale, 8, 80))
-    out["CHST0000{d}DSXP"] = (-deflection_peak * _half_sine(t, rng.uniform(0.025, 0.04), rng.uniform(0.06, 0.08))
-                              + _noise(rng, t, 0.15), "mm")
+    out["CHST0000{d}DSXP"] = (-deflection_peak * _half_sine(t, rng.uniform(0.025, 0.04), rng.uniform(0.06, 0.08)) + _noise(rng, t, 0.15), "mm")
     tension_peak = float(np.clip(rng.normal(2100 + 600 * severity, 450) * scale, 300, 6000))
     neck_start = rng.uniform(0.045, 0.07)
     fz = tension_peak * _half_sine(t, neck_start, 0.04) - 0.12 * tension_peak * _half_sine(t, 0.005, 0.03)
@@ -106,8 +104,7 @@ def _frontal_dummy(rng: Any, t: Any, severity: float, dummy: str, scale: float) 
     if dummy in ("H3", "HF"):
         for side in ("LE", "RI"):
             femur_peak = float(np.clip(rng.normal(3800 + 1500 * severity, 1400) * scale, 300, 14000))
-            out[f"FEMR{side}00{{d}}FOZP"] = (-femur_peak * _half_sine(t, rng.uniform(0.03, 0.05), 0.035)
-                                            + _noise(rng, t, 25), "N")
+            out[f"FEMR{side}00{{d}}FOZP"] = (-femur_peak * _half_sine(t, rng.uniform(0.03, 0.05), 0.035) + _noise(rng, t, 25), "N")
     return out
 
 
@@ -123,8 +120,7 @@ def _side_dummy(rng: Any, t: Any, severity: float) -> dict[str, tuple[Any, str]]
     }
     base = float(np.clip(rng.normal(30 + 8 * severity, 6), 5, 70))
     for level, share in (("UP", rng.uniform(0.75, 1.05)), ("MI", rng.uniform(0.8, 1.1)), ("LO", rng.uniform(0.7, 1.0))):
-        out[f"RIBSLE{level}{{d}}DSYP"] = (base * share * _half_sine(t, rng.uniform(0.015, 0.025), 0.045)
-                                          + _noise(rng, t, 0.12), "mm")
+        out[f"RIBSLE{level}{{d}}DSYP"] = (base * share * _half_sine(t, rng.uniform(0.015, 0.025), 0.045) + _noise(rng, t, 0.12), "mm")
     abdomen = float(np.clip(rng.normal(1500 + 450 * severity, 350), 150, 4000))
     for part, share in (("FR", 0.3), ("MI", 0.4), ("RE", 0.3)):
         out[f"ABDOLE{part}{{d}}FOYP"] = (abdomen * share * _half_sine(t, 0.02, 0.04) + _noise(rng, t, 10), "N")
@@ -167,8 +163,7 @@ def build_test(rng: Any, number: int, kind: str) -> dict[str, Any]:
         peak = delta_v * math.pi / (2 * duration) / 9.80665
         pulse = -peak * _half_sine(t, 0.0, duration)
         channels.append(("10VEHCCG0000ACXP", pulse + _noise(rng, t, 0.8), "g", "Vehicle CG acceleration X"))
-        channels.append(("10VEHCCG0000ACYP", pulse * rng.uniform(-0.05, 0.05) + _noise(rng, t, 0.5), "g",
-                         "Vehicle CG acceleration Y"))
+        channels.append(("10VEHCCG0000ACYP", pulse * rng.uniform(-0.05, 0.05) + _noise(rng, t, 0.5), "g", "Vehicle CG acceleration Y"))
         passenger = "HF" if rng.uniform() < 0.7 else "H3"
         seats = [("1", "H3", 1.0), ("3", passenger, 0.78 if passenger == "HF" else 1.0)]
         if rng.uniform() < 0.2:
@@ -188,14 +183,14 @@ def build_test(rng: Any, number: int, kind: str) -> dict[str, Any]:
             code = "11" + suffix.format(d=dummy)
             channels.append((code, values, unit, _channel_name(code)))
         lateral = speed / 3.6 * 0.45 * math.pi / (2 * 0.06) / 9.80665
-        channels.append(("10VEHCCG0000ACYP", lateral * _half_sine(t, 0.005, 0.06) + _noise(rng, t, 0.8), "g",
-                         "Vehicle CG acceleration Y"))
+        channels.append(("10VEHCCG0000ACYP", lateral * _half_sine(t, 0.005, 0.06) + _noise(rng, t, 0.8), "g", "Vehicle CG acceleration Y"))
         barrier = speed / 3.6 * 0.55 * math.pi / (2 * 0.07) / 9.80665
-        channels.append(("M0MBARCG0000ACXP", -barrier * _half_sine(t, 0.0, 0.07) + _noise(rng, t, 0.8), "g",
-                         "Mobile barrier CG acceleration X"))
+        channels.append(("M0MBARCG0000ACXP", -barrier * _half_sine(t, 0.0, 0.07) + _noise(rng, t, 0.8), "g", "Mobile barrier CG acceleration X"))
         test_type, subtype, regulation = "Side impact moving deformable barrier", "FMVSS 214 MDB", "FMVSS 214"
-        objects = [(f"{year} {make} {model} {body}", 0.0, mass, "1", "LE", "Passenger car"),
-                   ("Moving deformable barrier", speed / 3.6, 1368, "NOVALUE", "FR", "Mobile barrier")]
+        objects = [
+            (f"{year} {make} {model} {body}", 0.0, mass, "1", "LE", "Passenger car"),
+            ("Moving deformable barrier", speed / 3.6, 1368, "NOVALUE", "FR", "Mobile barrier"),
+        ]
     header: list[tuple[str, Any]] = [
         ("Data format edition number", "1.6"),
         ("Laboratory name", lab),
@@ -223,13 +218,24 @@ def build_test(rng: Any, number: int, kind: str) -> dict[str, Any]:
         ]
     header.append(("Comments", "Time zero: first contact; all channels prefiltered, CFC applied in analysis"))
     header.append(("Comments", ""))
-    return {"test_id": test_id, "kind": kind, "header": header, "channels": channels, "speed": speed,
-            "vehicle": f"{year} {make} {model}", "body": body, "mass": mass, "lab": lab, "date": date,
-            "occupants": occupants, "severity": severity, "test_type": test_type}
+    return {
+        "test_id": test_id,
+        "kind": kind,
+        "header": header,
+        "channels": channels,
+        "speed": speed,
+        "vehicle": f"{year} {make} {model}",
+        "body": body,
+        "mass": mass,
+        "lab": lab,
+        "date": date,
+        "occupants": occupants,
+        "severity": severity,
+        "test_type": test_type,
+    }
 
 
-_NAMES = {"HEAD": "Head", "CHST": "Chest", "NECK": "Neck upper", "FEMR": "Femur", "RIBS": "Rib",
-          "ABDO": "Abdomen", "PUBC": "Pubic symphysis"}
+_NAMES = {"HEAD": "Head", "CHST": "Chest", "NECK": "Neck upper", "FEMR": "Femur", "RIBS": "Rib", "ABDO": "Abdomen", "PUBC": "Pubic symphysis"}
 _DIMS = {"AC": "acceleration", "DS": "deflection", "FO": "force", "MO": "moment"}
 
 
@@ -239,8 +245,9 @@ def _channel_name(code: str) -> str:
     return f"{part}{extra} {_DIMS.get(code[12:14], code[12:14])} {code[14]}"
 
 
-def write_test(spec: dict[str, Any], out: Path, rng: Any, encoding: str = "utf-8", explicit_time: bool = False,
-               report: str | None = "txt") -> WrittenTest:
+def write_test(
+    spec: dict[str, Any], out: Path, rng: Any, encoding: str = "utf-8", explicit_time: bool = False, report: str | None = "txt"
+) -> WrittenTest:
     """Write one test set (``<id>/<id>.mme``, ``<id>/Channel/<id>.chn`` and ``.NNN`` files)."""
     import numpy as np
 
@@ -250,8 +257,17 @@ def write_test(spec: dict[str, Any], out: Path, rng: Any, encoding: str = "utf-8
     channel_folder.mkdir(parents=True, exist_ok=True)
     mme = folder / f"{test_id}.mme"
     mme.write_bytes(write_header(spec["header"]).encode(encoding))
-    written = WrittenTest(test_id, spec["kind"], folder, mme, channel_folder / f"{test_id}.chn", spec["header"],
-                          encoding=encoding, explicit_time=explicit_time, occupants=list(spec["occupants"]))
+    written = WrittenTest(
+        test_id,
+        spec["kind"],
+        folder,
+        mme,
+        channel_folder / f"{test_id}.chn",
+        spec["header"],
+        encoding=encoding,
+        explicit_time=explicit_time,
+        occupants=list(spec["occupants"]),
+    )
     entries: list[tuple[str, str, Any, str]] = []  # code, name, values (file unit), unit
     time_code = "10TIRS000000TI0X"
     t = FIRST_SAMPLE + SAMPLE_INTERVAL * np.arange(SAMPLES)
@@ -260,8 +276,7 @@ def write_test(spec: dict[str, Any], out: Path, rng: Any, encoding: str = "utf-8
     for code, values, unit, name in spec["channels"]:
         file_unit, factor = _file_unit(rng, unit)
         entries.append((code, name, values * factor, file_unit))
-    index_items: list[tuple[str, Any]] = [("Instrumentation standard", "SAE J211, issued 2014"),
-                                          ("Number of channels", len(entries))]
+    index_items: list[tuple[str, Any]] = [("Instrumentation standard", "SAE J211, issued 2014"), ("Number of channels", len(entries))]
     for number, (code, name, values, unit) in enumerate(entries, start=1):
         text = [format_sample(float(v)) for v in values]
         parsed = np.array(text, dtype=np.float64)
@@ -285,12 +300,13 @@ def write_test(spec: dict[str, Any], out: Path, rng: Any, encoding: str = "utf-8
                 ("Dimension", code[12:14]),
             ]
             if not explicit_time:
-                items += [("Time of first sample", f"{FIRST_SAMPLE:.6E}"),
-                          ("Sampling interval", f"{SAMPLE_INTERVAL:.6E}")]
-        items += [("Number of samples", len(text)),
-                  ("First global maximum value", text[int(np.argmax(parsed))]),
-                  ("Time of maximum value", format_sample(float(t[int(np.argmax(parsed))]))),
-                  ("Data status", "ok")]
+                items += [("Time of first sample", f"{FIRST_SAMPLE:.6E}"), ("Sampling interval", f"{SAMPLE_INTERVAL:.6E}")]
+        items += [
+            ("Number of samples", len(text)),
+            ("First global maximum value", text[int(np.argmax(parsed))]),
+            ("Time of maximum value", format_sample(float(t[int(np.argmax(parsed))]))),
+            ("Data status", "ok"),
+        ]
         path = channel_folder / f"{test_id}.{number:03d}"
         path.write_bytes((write_header(items) + "\n".join(text) + "\n").encode(encoding))
         written.channels.append(WrittenChannel(number, code, unit, items, parsed, path))

@@ -32,9 +32,7 @@ def _split(files: list[Path], report_extensions: set[str]) -> dict[str, list[Pat
     return kinds
 
 
-def ingest_files(
-    source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport
-) -> Iterator[Document]:
+def ingest_files(source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport) -> Iterator[Document]:
     from custom_llm_automotive.isomme import find_channel_folder
 
     extensions = {e.lower() for e in options.get("report_extensions", [".txt", ".pdf", ".md"])}
@@ -69,8 +67,7 @@ def ingest_files(
             yield document
 
     for path in sorted(set(kinds["channel"]) - consumed):
-        report.skip(relative_name(path, source),
-                    "channel file not part of any test: no .chn index or .ev5 header names it")
+        report.skip(relative_name(path, source), "channel file not part of any test: no .chn index or .ev5 header names it")
 
     known_ids = sorted(set(tests_by_folder.values()), key=len, reverse=True)
     for path in sorted(kinds["report"]):
@@ -80,8 +77,18 @@ def ingest_files(
         yield from sections
 
 
-def _read_test(kind: str, path: Path, index: Path | None, name: str, allowed: set[Path], channels: list[Path],
-               consumed: set[Path], source: Path, options: Mapping[str, Any], report: StageReport) -> Document | None:
+def _read_test(
+    kind: str,
+    path: Path,
+    index: Path | None,
+    name: str,
+    allowed: set[Path],
+    channels: list[Path],
+    consumed: set[Path],
+    source: Path,
+    options: Mapping[str, Any],
+    report: StageReport,
+) -> Document | None:
     """One crash test (ISO-MME or EV5, with its channel files) as a summary document, or None
     after reporting why it is left out."""
     from custom_llm_automotive.isomme import ChannelError, channel_files, read_test
@@ -120,8 +127,9 @@ def _test_document(test: Any, name: str, source_format: str, options: Mapping[st
 
     results = analyse(test, standard=options.get("cfc_standard", "SAE J211"), source_format=source_format)
     results["source"] = name
-    return Document(text=summary_text(results), source=name, group=test.test_id,
-                    metadata={"doc_type": "test", "test_id": test.test_id, "results": results})
+    return Document(
+        text=summary_text(results), source=name, group=test.test_id, metadata={"doc_type": "test", "test_id": test.test_id, "results": results}
+    )
 
 
 def _names(text: str, test_id: str) -> bool:
@@ -129,8 +137,9 @@ def _names(text: str, test_id: str) -> bool:
     return re.search(rf"(?<![A-Za-z0-9]){re.escape(test_id)}(?![A-Za-z0-9])", text) is not None
 
 
-def _report_documents(path: Path, source: Path, options: Mapping[str, Any], report: StageReport,
-                      tests_by_folder: dict[Path, str], known_ids: list[str]) -> Iterator[Document]:
+def _report_documents(
+    path: Path, source: Path, options: Mapping[str, Any], report: StageReport, tests_by_folder: dict[Path, str], known_ids: list[str]
+) -> Iterator[Document]:
     from custom_llm_automotive.reports import ReportError, read_report
 
     name = relative_name(path, source)
@@ -152,6 +161,12 @@ def _report_documents(path: Path, source: Path, options: Mapping[str, Any], repo
             text=f"{section.title}\n{section.text}",
             source=f"{name}#{number}",
             group=group,
-            metadata={"doc_type": "report_section", "report": name, "section": section.title, "test_id": test_id,
-                      "fields": section.fields, "format": path.suffix.lower().lstrip(".")},
+            metadata={
+                "doc_type": "report_section",
+                "report": name,
+                "section": section.title,
+                "test_id": test_id,
+                "fields": section.fields,
+                "format": path.suffix.lower().lstrip("."),
+            },
         )

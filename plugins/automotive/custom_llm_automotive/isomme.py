@@ -197,8 +197,7 @@ def parse_samples(lines: list[str], where: str) -> tuple[Any, Any]:
     try:
         # as many numbers as lines times columns, else a line holds more or fewer than the first
         # (counting the lines that are not empty costs a pass over them only when some are blank)
-        if len(tokens) != (len(lines) - lines.count("")) * columns \
-                and len(tokens) != sum(1 for line in lines if line.strip()) * columns:
+        if len(tokens) != (len(lines) - lines.count("")) * columns and len(tokens) != sum(1 for line in lines if line.strip()) * columns:
             raise ValueError("ragged")
         table = np.array(tokens, dtype=np.float64)
     except ValueError:
@@ -221,9 +220,7 @@ def _raise_bad_sample(rows: list[str], columns: int, where: str) -> None:
         if any(p.upper() == NOVALUE for p in parts):
             raise ChannelError(f"NOVALUE sample: sample {number} of {where} is NOVALUE")
         if len(parts) != columns:
-            raise ChannelError(
-                f"truncated file: sample {number} of {where} has {len(parts)} columns, expected {columns}"
-            )
+            raise ChannelError(f"truncated file: sample {number} of {where} has {len(parts)} columns, expected {columns}")
         for part in parts:
             try:
                 float(part)
@@ -260,9 +257,7 @@ def read_channel(path: Path, data: bytes | None = None) -> Channel:
         raise ChannelError(f"bad header: 'Number of samples' is {header.get('Number of samples')!r}, not a count")
     if declared is not None and int(declared) != raw.shape[0]:
         kind = "truncated file" if raw.shape[0] < declared else "sample count mismatch"
-        raise ChannelError(
-            f"{kind}: the header declares {int(declared)} samples, the file holds {raw.shape[0]}"
-        )
+        raise ChannelError(f"{kind}: the header declares {int(declared)} samples, the file holds {raw.shape[0]}")
     unit_text = header.get("Unit") or ""
     if code.dimension == "TI" and not unit_text:
         unit_text = "s"
@@ -273,10 +268,10 @@ def read_channel(path: Path, data: bytes | None = None) -> Channel:
     with np.errstate(over="ignore"):
         values = raw * factor if factor != 1.0 else raw
     if factor != 1.0 and not np.all(np.isfinite(values)):
-        raise ChannelError(f"sample out of range: a sample of {path.name} overflows when converted from "
-                           f"{unit_text.strip()!r} to {unit}")
-    channel = Channel(code=code, header=header, values=values, unit=unit, source_unit=unit_text.strip(),
-                      path=str(path), raw_values=raw, encoding=encoding)
+        raise ChannelError(f"sample out of range: a sample of {path.name} overflows when converted from {unit_text.strip()!r} to {unit}")
+    channel = Channel(
+        code=code, header=header, values=values, unit=unit, source_unit=unit_text.strip(), path=str(path), raw_values=raw, encoding=encoding
+    )
     reference = (header.get("Reference channel") or "implicit").strip().lower()
     if inline_time is not None:
         channel.time = inline_time
@@ -297,8 +292,7 @@ def read_channel(path: Path, data: bytes | None = None) -> Channel:
         with np.errstate(over="ignore", invalid="ignore"):
             channel.time = t0 + dt * np.arange(raw.shape[0], dtype=np.float64)
         if not math.isfinite(channel.time[-1]):  # also catches an infinite or NaN time of first sample
-            raise ChannelError(f"no time axis: 'Time of first sample' {t0!r} and 'Sampling interval' {dt!r} give "
-                               "times that are not finite numbers")
+            raise ChannelError(f"no time axis: 'Time of first sample' {t0!r} and 'Sampling interval' {dt!r} give times that are not finite numbers")
     return channel
 
 
@@ -320,8 +314,7 @@ def attach_explicit_time(channel: Channel, time_channel: Channel) -> None:
     """Give ``channel`` the time values of its reference channel (an explicit time axis)."""
     if time_channel.values.shape[0] != channel.values.shape[0]:
         raise ChannelError(
-            f"explicit time axis {time_channel.code.raw} has {time_channel.values.shape[0]} values, "
-            f"the channel has {channel.values.shape[0]} samples"
+            f"explicit time axis {time_channel.code.raw} has {time_channel.values.shape[0]} values, the channel has {channel.values.shape[0]} samples"
         )
     seconds = time_channel.values
     channel.time = seconds
@@ -352,8 +345,7 @@ def find_channel_folder(test_folder: Path) -> Path | None:
 def find_index(channel_folder: Path, stem: str | None, allowed: set[Path] | None = None) -> Path | None:
     """The ``.chn`` file for ``stem`` (any case); the only ``.chn`` in the folder if the stem has none.
     With ``allowed``, only those files count (a symlink leading out of the source never does)."""
-    candidates = sorted(p for p in channel_folder.iterdir() if p.is_file() and p.suffix.lower() == ".chn"
-                        and (allowed is None or p in allowed))
+    candidates = sorted(p for p in channel_folder.iterdir() if p.is_file() and p.suffix.lower() == ".chn" and (allowed is None or p in allowed))
     if stem is not None:
         for path in candidates:
             if path.stem.lower() == stem.lower():
@@ -394,8 +386,7 @@ def read_test(mme_path: Path | None, index_path: Path | None = None, allowed: se
         stem = index_path.stem
         test_id = printable(stem)
         folder = index_path.parent
-    test = TestSet(test_id=str(test_id).strip(), header=header, channels=[], mme_path=mme_path,
-                   index_path=index_path, encoding=encoding)
+    test = TestSet(test_id=str(test_id).strip(), header=header, channels=[], mme_path=mme_path, index_path=index_path, encoding=encoding)
     if folder is None:
         raise ChannelError("no Channel folder next to the test file")
     if index_path is None:
@@ -413,8 +404,12 @@ def read_test(mme_path: Path | None, index_path: Path | None = None, allowed: se
         path = files.get(entry.number)
         if path is None or (allowed is not None and path not in allowed):
             expected = f"{index_path.stem}.{entry.number:03d}"
-            test.issues.append((str(folder / expected), f"channel file absent: the index names channel "
-                                f"{entry.number:03d} ({entry.code}) but {expected} does not exist"))
+            test.issues.append(
+                (
+                    str(folder / expected),
+                    f"channel file absent: the index names channel {entry.number:03d} ({entry.code}) but {expected} does not exist",
+                )
+            )
             continue
         try:
             channel = read_channel(path)
@@ -426,8 +421,7 @@ def read_test(mme_path: Path | None, index_path: Path | None = None, allowed: se
         test.channels.append(channel)
     for number, path in sorted(files.items()):
         if number not in named and (allowed is None or path in allowed):
-            test.issues.append((str(path), f"channel file not in the index: {index_path.name} does not name "
-                                f"channel {number:03d}"))
+            test.issues.append((str(path), f"channel file not in the index: {index_path.name} does not name channel {number:03d}"))
     _resolve_explicit_axes(test)
     return test
 
@@ -439,8 +433,7 @@ def _resolve_explicit_axes(test: TestSet) -> None:
         if channel.explicit_reference is not None:
             reference = by_code.get(channel.explicit_reference.strip().upper())
             if reference is None:
-                test.issues.append((channel.path, f"explicit time axis absent: reference channel "
-                                    f"{channel.explicit_reference} is not in the test"))
+                test.issues.append((channel.path, f"explicit time axis absent: reference channel {channel.explicit_reference} is not in the test"))
                 continue
             try:
                 attach_explicit_time(channel, reference)

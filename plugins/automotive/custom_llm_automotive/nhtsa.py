@@ -34,17 +34,42 @@ from custom_llm_automotive.units import UnitError, normalise
 SECTIONS = ("TEST", "VEHICLE", "BARRIER", "OCCUPANT", "RESTRAINT", "INSTRUMENTATION")
 # SENATT (sensor attachment) -> (main location, fine location 1)
 ATTACHMENTS = {
-    "HDCG": ("HEAD", "00"), "HEAD": ("HEAD", "00"), "HEAD CG": ("HEAD", "00"),
-    "CHST": ("CHST", "00"), "CHEST": ("CHST", "00"), "UPPER SPINE": ("CHST", "00"), "STRN": ("CHST", "00"),
-    "STERNUM": ("CHST", "00"), "NKUP": ("NECK", "UP"), "UPPER NECK": ("NECK", "UP"), "NECK UPPER": ("NECK", "UP"),
-    "FMRL": ("FEMR", "LE"), "LEFT FEMUR": ("FEMR", "LE"), "FMRR": ("FEMR", "RI"), "RIGHT FEMUR": ("FEMR", "RI"),
-    "PUBC": ("PUBC", "00"), "PUBIC": ("PUBC", "00"), "VECG": ("VEHC", "CG"), "VEHICLE CG": ("VEHC", "CG"),
+    "HDCG": ("HEAD", "00"),
+    "HEAD": ("HEAD", "00"),
+    "HEAD CG": ("HEAD", "00"),
+    "CHST": ("CHST", "00"),
+    "CHEST": ("CHST", "00"),
+    "UPPER SPINE": ("CHST", "00"),
+    "STRN": ("CHST", "00"),
+    "STERNUM": ("CHST", "00"),
+    "NKUP": ("NECK", "UP"),
+    "UPPER NECK": ("NECK", "UP"),
+    "NECK UPPER": ("NECK", "UP"),
+    "FMRL": ("FEMR", "LE"),
+    "LEFT FEMUR": ("FEMR", "LE"),
+    "FMRR": ("FEMR", "RI"),
+    "RIGHT FEMUR": ("FEMR", "RI"),
+    "PUBC": ("PUBC", "00"),
+    "PUBIC": ("PUBC", "00"),
+    "VECG": ("VEHC", "CG"),
+    "VEHICLE CG": ("VEHC", "CG"),
 }
 DIMENSION_OF_UNIT = {"g": "AC", "N": "FO", "Nm": "MO", "mm": "DS", "m/s": "VE", "deg": "AN"}
 # (OCCTYP, DUMSIZ) -> ISO-MME dummy code
-DUMMY_CODES = {("H3", "50"): "H3", ("H3", "05"): "HF", ("H3", "95"): "HM", ("H3", "6Y"): "Y7", ("H3", "3Y"): "Y6",
-               ("HF", ""): "HF", ("E2", ""): "E2", ("ES", ""): "E2", ("ER", ""): "ER", ("S2", ""): "S2",
-               ("TH", ""): "TH", ("WS", ""): "WS"}
+DUMMY_CODES = {
+    ("H3", "50"): "H3",
+    ("H3", "05"): "HF",
+    ("H3", "95"): "HM",
+    ("H3", "6Y"): "Y7",
+    ("H3", "3Y"): "Y6",
+    ("HF", ""): "HF",
+    ("E2", ""): "E2",
+    ("ES", ""): "E2",
+    ("ER", ""): "ER",
+    ("S2", ""): "S2",
+    ("TH", ""): "TH",
+    ("WS", ""): "WS",
+}
 
 
 def parse_ev5(text: str) -> dict[str, list[dict[str, str]]]:
@@ -90,15 +115,18 @@ def read_ev5(path: Path, allowed: set[Path] | None = None) -> TestSet:
     header.items.append(("Number of test objects", str(len(vehicles))))
     for n, vehicle in enumerate(vehicles, start=1):
         name = " ".join(p for p in (vehicle.get("YEAR"), vehicle.get("MAKED"), vehicle.get("MODELD")) if p)
-        header.items += [(f"Name of test object {n}", name or None),
-                         (f"Velocity test object {n}", f"{vehicle['VEHSPD']} km/h" if vehicle.get("VEHSPD") else None),
-                         (f"Mass test object {n}", vehicle.get("VEHTWT") or None)]
-    header.items += [("Title", test_record.get("TITLE") or None),
-                     ("Type of the test", test_record.get("TSTTYP") or None),
-                     ("Date of the test", test_record.get("TSTDAT") or None),
-                     ("Laboratory name", test_record.get("TSTPRF") or None)]
-    dummies = {(o.get("VEHNO", "1"), o.get("OCCLOC", "").lstrip("0") or "0"): _dummy_code(o)
-               for o in sections.get("OCCUPANT", [])}
+        header.items += [
+            (f"Name of test object {n}", name or None),
+            (f"Velocity test object {n}", f"{vehicle['VEHSPD']} km/h" if vehicle.get("VEHSPD") else None),
+            (f"Mass test object {n}", vehicle.get("VEHTWT") or None),
+        ]
+    header.items += [
+        ("Title", test_record.get("TITLE") or None),
+        ("Type of the test", test_record.get("TSTTYP") or None),
+        ("Date of the test", test_record.get("TSTDAT") or None),
+        ("Laboratory name", test_record.get("TSTPRF") or None),
+    ]
+    dummies = {(o.get("VEHNO", "1"), o.get("OCCLOC", "").lstrip("0") or "0"): _dummy_code(o) for o in sections.get("OCCUPANT", [])}
     test = TestSet(test_id=str(test_id), header=header, channels=[], encoding=encoding)
     curves = {}
     for candidate in path.parent.iterdir():
@@ -110,13 +138,11 @@ def read_ev5(path: Path, allowed: set[Path] | None = None) -> TestSet:
         try:
             number = int(record.get("CURNO", ""))
         except ValueError:
-            test.issues.append((str(path), f"bad INSTRUMENTATION record: CURNO {record.get('CURNO')!r} "
-                                "is not a number"))
+            test.issues.append((str(path), f"bad INSTRUMENTATION record: CURNO {record.get('CURNO')!r} is not a number"))
             continue
         curve = curves.get(number)
         if curve is None or (allowed is not None and curve not in allowed):
-            test.issues.append((str(path.parent / f"{path.stem}.{number:03d}"),
-                                f"curve file absent: INSTRUMENTATION names curve {number:03d}"))
+            test.issues.append((str(path.parent / f"{path.stem}.{number:03d}"), f"curve file absent: INSTRUMENTATION names curve {number:03d}"))
             continue
         named.add(number)
         try:
@@ -125,8 +151,7 @@ def read_ev5(path: Path, allowed: set[Path] | None = None) -> TestSet:
             test.issues.append((str(curve), str(error)))
     for number, curve in sorted(curves.items()):
         if number not in named and (allowed is None or curve in allowed):
-            test.issues.append((str(curve), "curve file not in the header: INSTRUMENTATION names no "
-                                f"curve {number:03d}"))
+            test.issues.append((str(curve), f"curve file not in the header: INSTRUMENTATION names no curve {number:03d}"))
     return test
 
 
@@ -177,16 +202,30 @@ def _curve_channel(curve: Path, record: dict[str, str], dummies: dict[tuple[str,
     except ChannelCodeError as error:
         raise ChannelError(f"cannot name the curve: {error}") from None
     header = Header([(k, v or None) for k, v in record.items()] + [("Name of the channel", record.get("SENATT"))])
-    channel = Channel(code=code, header=header, values=values * factor, unit=unit,
-                      source_unit=unit_text, time=times * time_factor, path=str(curve), raw_values=values,
-                      encoding=encoding)
+    channel = Channel(
+        code=code,
+        header=header,
+        values=values * factor,
+        unit=unit,
+        source_unit=unit_text,
+        time=times * time_factor,
+        path=str(curve),
+        raw_values=values,
+        encoding=encoding,
+    )
 
     channel.dt = uniform_step(channel.time, curve.name)
     return channel
 
 
-def write_ev5(folder: Path, test_id: str, test: dict[str, str], vehicles: list[dict[str, str]],
-              occupants: list[dict[str, str]], curves: list[tuple[dict[str, str], Any, Any]]) -> Path:
+def write_ev5(
+    folder: Path,
+    test_id: str,
+    test: dict[str, str],
+    vehicles: list[dict[str, str]],
+    occupants: list[dict[str, str]],
+    curves: list[tuple[dict[str, str], Any, Any]],
+) -> Path:
     """Write an EV5 header and its curve files (used by tests and for converting samples)."""
     folder.mkdir(parents=True, exist_ok=True)
 

@@ -101,4 +101,3 @@ def register_evaluators(register):
 
     for evaluator in EVALUATOR_OBJECTS:
         register(evaluator)
-

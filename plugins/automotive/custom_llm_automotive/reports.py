@@ -36,8 +36,13 @@ class Section:
 def _is_caps_heading(line: str) -> bool:
     stripped = line.strip()
     letters = [c for c in stripped if c.isalpha()]
-    return (3 <= len(stripped) <= 80 and len(letters) >= 3 and all(c.isupper() for c in letters)
-            and not stripped.endswith((".", ",", ";")) and ":" not in stripped)
+    return (
+        3 <= len(stripped) <= 80
+        and len(letters) >= 3
+        and all(c.isupper() for c in letters)
+        and not stripped.endswith((".", ",", ";"))
+        and ":" not in stripped
+    )
 
 
 def _heading(lines: list[str], i: int) -> str | None:
@@ -149,7 +154,7 @@ def _pdf_escape(line: str) -> str:
 
 def write_simple_pdf(path: Path, lines: list[str], lines_per_page: int = 56) -> None:
     """A plain PDF (Helvetica, WinAnsi) with one text line per line; enough for pypdf to read back."""
-    pages = [lines[i:i + lines_per_page] for i in range(0, max(len(lines), 1), lines_per_page)] or [[]]
+    pages = [lines[i : i + lines_per_page] for i in range(0, max(len(lines), 1), lines_per_page)] or [[]]
     objects: list[bytes] = []
     page_ids = [4 + 2 * n for n in range(len(pages))]
     objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
@@ -159,8 +164,9 @@ def write_simple_pdf(path: Path, lines: list[str], lines_per_page: int = 56) -> 
     for page_lines, pid in zip(pages, page_ids, strict=True):
         stream = "BT /F1 10 Tf 13 TL 50 800 Td\n" + "".join(f"({_pdf_escape(x)}) Tj T*\n" for x in page_lines) + "ET"
         data = stream.encode("cp1252", errors="replace")
-        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> "
-                       f"/Contents {pid + 1} 0 R >>".encode())
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> /Contents {pid + 1} 0 R >>".encode()
+        )
         objects.append(b"<< /Length " + str(len(data)).encode() + b" >>\nstream\n" + data + b"\nendstream")
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
@@ -189,22 +195,36 @@ def generated_report_text(test: Any, spec: dict[str, Any], results: dict[str, An
     """A report as a laboratory would write it, with its values taken from the computed results."""
     from custom_llm_automotive.summaries import CRITERIA, ORDER, fmt
 
-    lines = ["CRASH TEST REPORT", "", f"Test number: {spec['test_id']}", f"Laboratory: {spec['lab']}",
-             f"Date of test: {spec['date']}", "", "1. TEST CONDITIONS", f"Vehicle: {spec['vehicle']}",
-             f"Body type: {spec['body']}", f"Test type: {spec['test_type']}", f"Impact speed: {spec['speed']:.1f} km/h",
-             f"Test mass: {spec['mass']} kg", "", "2. DUMMIES"]
+    lines = [
+        "CRASH TEST REPORT",
+        "",
+        f"Test number: {spec['test_id']}",
+        f"Laboratory: {spec['lab']}",
+        f"Date of test: {spec['date']}",
+        "",
+        "1. TEST CONDITIONS",
+        f"Vehicle: {spec['vehicle']}",
+        f"Body type: {spec['body']}",
+        f"Test type: {spec['test_type']}",
+        f"Impact speed: {spec['speed']:.1f} km/h",
+        f"Test mass: {spec['mass']} kg",
+        "",
+        "2. DUMMIES",
+    ]
     for occupant in results["occupants"]:
         lines.append(f"{occupant['role'].capitalize()} dummy: {occupant['dummy_name']}")
     lines += ["", "3. RESULTS"]
     for occupant in results["occupants"]:
-        parts = [f"{CRITERIA[n][0]} {fmt(n, occupant['criteria'][n]['value'])}" for n in ORDER
-                 if n in occupant["criteria"]]
+        parts = [f"{CRITERIA[n][0]} {fmt(n, occupant['criteria'][n]['value'])}" for n in ORDER if n in occupant["criteria"]]
         lines.append(f"{occupant['role'].capitalize()}: " + "; ".join(parts) + ".")
     lines += ["", "4. OBSERVATIONS"]
     picks = rng.choice(len(_OBSERVATIONS), size=3, replace=False)
     for index in sorted(int(p) for p in picks):
-        lines.append(_OBSERVATIONS[index].format(a=int(rng.integers(12, 30)), b=int(rng.integers(8, 16)),
-                                                 c=int(rng.integers(5, 60)), d=int(rng.integers(40, 80))))
+        lines.append(
+            _OBSERVATIONS[index].format(
+                a=int(rng.integers(12, 30)), b=int(rng.integers(8, 16)), c=int(rng.integers(5, 60)), d=int(rng.integers(40, 80))
+            )
+        )
     lines += ["", "5. CONCLUSION"]
     if results["verdict"] == "fail":
         lines.append(f"The vehicle did not meet {len(results['exceedances'])} of the injury limits evaluated.")

@@ -18,8 +18,21 @@ from custom_llm_automotive.analysis import CRITERIA
 
 QUESTION_PREFIX = "Question: "
 ANSWER_PREFIX = "Answer:"
-ORDER = ("hic15", "hic36", "head_peak", "chest_3ms", "chest_deflection", "nij", "neck_tension", "neck_compression",
-         "femur_left", "femur_right", "rib_deflection", "abdominal_force", "pubic_force")
+ORDER = (
+    "hic15",
+    "hic36",
+    "head_peak",
+    "chest_3ms",
+    "chest_deflection",
+    "nij",
+    "neck_tension",
+    "neck_compression",
+    "femur_left",
+    "femur_right",
+    "rib_deflection",
+    "abdominal_force",
+    "pubic_force",
+)
 MAX_LISTED_CHANNELS = 12
 REGULATION_NAME = {"49 CFR 571.208": "FMVSS 208", "49 CFR 571.214": "FMVSS 214"}
 
@@ -74,8 +87,7 @@ def summary_text(results: dict[str, Any]) -> str:
     lines = [_conditions(results)]
     occupants = results.get("occupants", [])
     if occupants:
-        seats = "; ".join(f"{o['role']}: {o['dummy_name']}" + (f" ({o['dummy']})" if o.get("dummy") else "")
-                          for o in occupants)
+        seats = "; ".join(f"{o['role']}: {o['dummy_name']}" + (f" ({o['dummy']})" if o.get("dummy") else "") for o in occupants)
         lines.append(f"Dummies: {seats}.")
     if results.get("vehicle_peak_g") is not None:
         lines.append(f"Peak vehicle acceleration (CFC 60): {results['vehicle_peak_g']:.1f} g.")
@@ -91,8 +103,7 @@ def summary_text(results: dict[str, Any]) -> str:
                 text += f" ({entry['quadrant_name']})"
             if entry.get("limit") is not None:
                 relation = "exceeds" if entry["verdict"] == "fail" else "within"
-                text += (f", {relation} the {regulation_of(entry['source'])} limit of {fmt(name, entry['limit'])}"
-                         f" ({entry['source']})")
+                text += f", {relation} the {regulation_of(entry['source'])} limit of {fmt(name, entry['limit'])} ({entry['source']})"
             items.append(text)
         if items:
             lines.append(f"{occupant['role'].capitalize()} ({occupant['dummy_name']}): " + "; ".join(items) + ".")
@@ -118,20 +129,24 @@ def summary_text(results: dict[str, Any]) -> str:
 
 def _sheet_lines(results: dict[str, Any]) -> tuple[str, dict[str, str], str | None]:
     """The data sheet's lines: test line, one line per occupant role, the deflection-channel line."""
-    head = f"Test {results['test_id']}: " + ", ".join(
-        p for p in (
-            results.get("test_type"),
-            _vehicle(results) if any(v.get("name") for v in results.get("vehicles", [])) else None,
-            f"{results['speed_kmh']:.1f} km/h" if results.get("speed_kmh") else None,
-        ) if p
-    ) + "."
+    head = (
+        f"Test {results['test_id']}: "
+        + ", ".join(
+            p
+            for p in (
+                results.get("test_type"),
+                _vehicle(results) if any(v.get("name") for v in results.get("vehicles", [])) else None,
+                f"{results['speed_kmh']:.1f} km/h" if results.get("speed_kmh") else None,
+            )
+            if p
+        )
+        + "."
+    )
     occupants = {}
     for occupant in results.get("occupants", []):
-        values = [f"{CRITERIA[n][0]} {fmt(n, occupant['criteria'][n]['value'])}" for n in ORDER
-                  if n in occupant["criteria"]]
+        values = [f"{CRITERIA[n][0]} {fmt(n, occupant['criteria'][n]['value'])}" for n in ORDER if n in occupant["criteria"]]
         if values:
-            occupants[occupant["role"]] = (f"{occupant['role'].capitalize()} ({occupant['dummy_name']}): "
-                                           + "; ".join(values) + ".")
+            occupants[occupant["role"]] = f"{occupant['role'].capitalize()} ({occupant['dummy_name']}): " + "; ".join(values) + "."
     deflections = results.get("deflection_channels", [])
     listed = None
     if len(deflections) > 1:
@@ -178,42 +193,69 @@ def qa_items(results: dict[str, Any]) -> list[dict[str, Any]]:
             detail = f"{role}, {occupant['dummy_name']}"
             if entry.get("limit") is not None:
                 detail += f"; {regulation_of(entry['source'])} limit {fmt(name, entry['limit'])}"
-            items.append({
-                "type": "numeric", "criterion": name, "role": role, "value": value, "unit": entry["unit"],
-                "question": f"What is the {role}'s {label} in test {test_id}?",
-                "answer": f"{fmt_number(name, value)} {entry['unit']}".strip() + f" ({detail}).",
-            })
+            items.append(
+                {
+                    "type": "numeric",
+                    "criterion": name,
+                    "role": role,
+                    "value": value,
+                    "unit": entry["unit"],
+                    "question": f"What is the {role}'s {label} in test {test_id}?",
+                    "answer": f"{fmt_number(name, value)} {entry['unit']}".strip() + f" ({detail}).",
+                }
+            )
             if entry.get("limit") is not None:
                 exceeds = entry["verdict"] == "fail"
                 regulation = regulation_of(entry["source"])
                 relation = "above" if exceeds else "within"
-                items.append({
-                    "type": "verdict", "criterion": name, "role": role, "exceeds": exceeds,
-                    "question": f"Does the {role}'s {label} exceed the {regulation} limit in test {test_id}?",
-                    "answer": (f"{'Yes' if exceeds else 'No'}. The {role}'s {label} is {fmt(name, value)}, "
-                               f"{relation} the limit of {fmt(name, entry['limit'])} ({entry['source']})."),
-                })
+                items.append(
+                    {
+                        "type": "verdict",
+                        "criterion": name,
+                        "role": role,
+                        "exceeds": exceeds,
+                        "question": f"Does the {role}'s {label} exceed the {regulation} limit in test {test_id}?",
+                        "answer": (
+                            f"{'Yes' if exceeds else 'No'}. The {role}'s {label} is {fmt(name, value)}, "
+                            f"{relation} the limit of {fmt(name, entry['limit'])} ({entry['source']})."
+                        ),
+                    }
+                )
     deflections = results.get("deflection_channels", [])
     if len(deflections) > 1:
         top = max(deflections, key=lambda d: d["peak_mm"])
         what = "chest deflection" if any(d["code"][2:6] == "CHST" for d in deflections) else "rib deflection"
-        items.append({
-            "type": "channel", "value": top["code"],
-            "question": f"Which channel shows the highest {what} in test {test_id}?",
-            "answer": f"{top['code']} ({top['role']}, {top['peak_mm']:.1f} mm).",
-        })
+        items.append(
+            {
+                "type": "channel",
+                "value": top["code"],
+                "question": f"Which channel shows the highest {what} in test {test_id}?",
+                "answer": f"{top['code']} ({top['role']}, {top['peak_mm']:.1f} mm).",
+            }
+        )
     if results.get("speed_kmh"):
-        items.append({
-            "type": "numeric", "criterion": "speed", "role": "", "value": results["speed_kmh"], "unit": "km/h",
-            "question": f"What was the impact speed in test {test_id}?",
-            "answer": f"{results['speed_kmh']:.1f} km/h.",
-        })
+        items.append(
+            {
+                "type": "numeric",
+                "criterion": "speed",
+                "role": "",
+                "value": results["speed_kmh"],
+                "unit": "km/h",
+                "question": f"What was the impact speed in test {test_id}?",
+                "answer": f"{results['speed_kmh']:.1f} km/h.",
+            }
+        )
     if results.get("verdict") in ("pass", "fail"):
         fails = results["verdict"] == "fail"
         failed = ", ".join(f"{e['role']} {CRITERIA[e['criterion']][0]}" for e in results["exceedances"])
-        items.append({
-            "type": "verdict", "criterion": "overall", "role": "", "exceeds": fails,
-            "question": f"Does any injury criterion exceed its limit in test {test_id}?",
-            "answer": f"Yes. Exceeded: {failed}." if fails else "No. Every criterion evaluated is within its limit.",
-        })
+        items.append(
+            {
+                "type": "verdict",
+                "criterion": "overall",
+                "role": "",
+                "exceeds": fails,
+                "question": f"Does any injury criterion exceed its limit in test {test_id}?",
+                "answer": f"Yes. Exceeded: {failed}." if fails else "No. Every criterion evaluated is within its limit.",
+            }
+        )
     return items

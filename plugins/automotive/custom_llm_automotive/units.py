@@ -11,8 +11,22 @@ from custom_llm import InputError
 
 STANDARD_GRAVITY = 9.80665  # m/s², ISO 80000-3
 
-CANONICAL = {"AC": "g", "FO": "N", "MO": "Nm", "DS": "mm", "DC": "mm", "VE": "m/s", "AN": "deg",
-             "AV": "deg/s", "AA": "rad/s2", "TI": "s", "PR": "Pa", "TE": "K", "VO": "V", "EN": "J"}
+CANONICAL = {
+    "AC": "g",
+    "FO": "N",
+    "MO": "Nm",
+    "DS": "mm",
+    "DC": "mm",
+    "VE": "m/s",
+    "AN": "deg",
+    "AV": "deg/s",
+    "AA": "rad/s2",
+    "TI": "s",
+    "PR": "Pa",
+    "TE": "K",
+    "VO": "V",
+    "EN": "J",
+}
 
 # spelling (compared after _key) -> (canonical unit, factor to canonical)
 _UNITS: dict[str, tuple[str, float]] = {}
@@ -25,8 +39,15 @@ def _add(canonical: str, factor: float, *spellings: str) -> None:
 
 def _key(unit: str) -> str:
     return (
-        unit.strip().replace(" ", "").replace("²", "2").replace("^", "").replace("**", "")
-        .replace("µ", "u").replace("μ", "u").replace("·", "*").lower()
+        unit.strip()
+        .replace(" ", "")
+        .replace("²", "2")
+        .replace("^", "")
+        .replace("**", "")
+        .replace("µ", "u")
+        .replace("μ", "u")
+        .replace("·", "*")
+        .lower()
     )
 
 

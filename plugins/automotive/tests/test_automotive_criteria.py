@@ -28,15 +28,18 @@ def exact_hic_half_sine(amplitude: float, duration: float, window: float) -> flo
     """
     x_star = brentq(lambda x: math.tan(x) - 5.0 * x / 3.0, 0.5, 1.5)
     x = min(x_star, math.pi * window / (2 * duration), math.pi / 2)
-    return amplitude ** 2.5 * (2 * duration / math.pi) * math.sin(x) ** 2.5 / x ** 1.5
+    return amplitude**2.5 * (2 * duration / math.pi) * math.sin(x) ** 2.5 / x**1.5
 
 
-@pytest.mark.parametrize("amplitude,duration,window", [
-    (80.0, 0.020, 0.015),  # optimum (about 0.67 T = 13.4 ms) fits in 15 ms
-    (80.0, 0.040, 0.015),  # window-limited: HIC15 uses the whole 15 ms
-    (80.0, 0.040, 0.036),  # 26.8 ms optimum fits in 36 ms
-    (60.0, 0.010, 0.036),
-])
+@pytest.mark.parametrize(
+    "amplitude,duration,window",
+    [
+        (80.0, 0.020, 0.015),  # optimum (about 0.67 T = 13.4 ms) fits in 15 ms
+        (80.0, 0.040, 0.015),  # window-limited: HIC15 uses the whole 15 ms
+        (80.0, 0.040, 0.036),  # 26.8 ms optimum fits in 36 ms
+        (60.0, 0.010, 0.036),
+    ],
+)
 def test_hic_of_a_half_sine_matches_the_closed_form(amplitude, duration, window):
     t, a = half_sine(amplitude, duration)
     result = hic(t, a, window)
@@ -47,7 +50,7 @@ def test_hic_of_a_half_sine_matches_the_closed_form(amplitude, duration, window)
 
 def test_hic_of_a_constant_is_window_times_a_to_the_2_5():
     t = np.arange(0, 0.1, 1e-4)
-    assert hic(t, np.full(t.shape, 50.0), 0.015).value == pytest.approx(0.015 * 50.0 ** 2.5, rel=1e-9)
+    assert hic(t, np.full(t.shape, 50.0), 0.015).value == pytest.approx(0.015 * 50.0**2.5, rel=1e-9)
 
 
 @pytest.mark.parametrize("cumulative", [True, False])
@@ -119,7 +122,7 @@ def _brute_force_hic(t, a, window):
     best = 0.0
     for k in range(1, min(int(np.floor(window / dt + 1e-9)), len(t) - 1) + 1):
         mean = np.maximum((integral[k:] - integral[:-k]) / (k * dt), 0.0)
-        best = max(best, float(np.max(k * dt * mean ** 2.5)))
+        best = max(best, float(np.max(k * dt * mean**2.5)))
     return best
 
 

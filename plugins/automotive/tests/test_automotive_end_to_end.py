@@ -14,8 +14,9 @@ def test_run_on_generated_tests(tmp_path):
     generate(tmp_path / "tests", 10, seed=5)
     config = tmp_path / "config.yaml"
     config.write_text("max_eval_examples: 4\n", encoding="utf-8")
-    report = run_domain("automotive", [tmp_path / "tests"], tmp_path / "run", "--max-steps", "4",
-                        "--config", str(config), "--cache-dir", str(tmp_path / "cache"))
+    report = run_domain(
+        "automotive", [tmp_path / "tests"], tmp_path / "run", "--max-steps", "4", "--config", str(config), "--cache-dir", str(tmp_path / "cache")
+    )
     counts = report["data"]["counts"]
     assert counts["documents: test summaries"] == 10 and counts["channels read"] > 100
     assert report["data"]["files_left_out"] == 0

@@ -35,7 +35,7 @@ def test_response_is_the_bilinear_butterworth(cfc, dt):
     design = 2.0775 * cfc
     for frequency in (0.1 * cfc, 0.5 * cfc, cfc, 1.65 * cfc, design, 0.9 * (0.5 / dt)):
         ratio = math.tan(math.pi * frequency * dt) / math.tan(math.pi * design * dt)
-        assert gain(cfc, dt, frequency) == pytest.approx(1.0 / (1.0 + ratio ** 4), rel=1e-9)
+        assert gain(cfc, dt, frequency) == pytest.approx(1.0 / (1.0 + ratio**4), rel=1e-9)
 
 
 @pytest.mark.parametrize("cfc", CFCS)
@@ -91,8 +91,8 @@ def _literal_j211(x, dt, cfc):
         return y
 
     extra = min(max(round(0.010 / dt), 100), len(x) - 1)
-    padded = np.concatenate([2 * x[0] - x[extra:0:-1], x, 2 * x[-1] - x[-2:-extra - 2:-1]])
-    return one_pass(one_pass(padded)[::-1])[::-1][extra:extra + len(x)]
+    padded = np.concatenate([2 * x[0] - x[extra:0:-1], x, 2 * x[-1] - x[-2 : -extra - 2 : -1]])
+    return one_pass(one_pass(padded)[::-1])[::-1][extra : extra + len(x)]
 
 
 @pytest.mark.parametrize("cfc", CFCS)

@@ -67,8 +67,7 @@ def test_pulses_are_physically_plausible(ingested, corpus):
     for test, result in zip(written, results, strict=True):
         assert result["test_id"] == test.test_id
         read = read_test(test.mme)
-        vehicle = next(c for c in read.channels if c.code.raw[2:6] == "VEHC"
-                       and c.code.direction == ("X" if test.kind == "frontal" else "Y"))
+        vehicle = next(c for c in read.channels if c.code.raw[2:6] == "VEHC" and c.code.direction == ("X" if test.kind == "frontal" else "Y"))
         delta_v = abs(np.trapezoid(vehicle.values, vehicle.time)) * 9.80665 * 3.6  # km/h
         if test.kind == "frontal":
             # rebound makes the velocity change a little larger than the impact speed

@@ -70,11 +70,14 @@ def test_header_values_with_colons_novalue_empty_tabs_and_repeats():
     assert header.get_all("Comments") == ["IR-TRACC, calibrated 2026-04-02: drift within tolerance", "second comment"]
 
 
-@pytest.mark.parametrize("encoding,text", [
-    ("utf-8", "Laboratory name :Crash-Prüfzentrum Köln — Prüfkosten 25.000 €\n"),
-    ("cp1252", "Laboratory name :Prüfkosten 25.000 €; Bericht „Nr. 4711“ …\n"),
-    ("latin-1", "Laboratory name :Centre d'essais de sécurité, 5 °C\n"),
-])
+@pytest.mark.parametrize(
+    "encoding,text",
+    [
+        ("utf-8", "Laboratory name :Crash-Prüfzentrum Köln — Prüfkosten 25.000 €\n"),
+        ("cp1252", "Laboratory name :Prüfkosten 25.000 €; Bericht „Nr. 4711“ …\n"),
+        ("latin-1", "Laboratory name :Centre d'essais de sécurité, 5 °C\n"),
+    ],
+)
 def test_text_encodings_as_found_in_real_files(tmp_path, encoding, text):
     path = tmp_path / "t.mme"
     path.write_bytes(text.encode(encoding))
@@ -88,9 +91,14 @@ def test_utf8_bom_is_dropped():
 
 
 def _channel_file(tmp_path, samples, unit="g", extra=(), count=None, name="x.001"):
-    head = ["Channel code                :11HEAD0000H3ACXP", f"Unit                        :{unit}",
-            "Time of first sample        :0", "Sampling interval           :0.0001",
-            f"Number of samples           :{len(samples) if count is None else count}", *extra]
+    head = [
+        "Channel code                :11HEAD0000H3ACXP",
+        f"Unit                        :{unit}",
+        "Time of first sample        :0",
+        "Sampling interval           :0.0001",
+        f"Number of samples           :{len(samples) if count is None else count}",
+        *extra,
+    ]
     path = tmp_path / name
     path.write_text("\n".join(head + [str(s) for s in samples]) + "\n", encoding="utf-8")
     return path
@@ -117,15 +125,18 @@ def test_unit_normalisation(tmp_path):
         normalise("N", "AC")
 
 
-@pytest.mark.parametrize("samples,count,unit,reason", [
-    (["1.0", "NOVALUE", "3.0"], None, "g", "NOVALUE sample"),
-    (["1.0", "nan", "3.0"], None, "g", "NaN sample"),
-    (["1.0", "2.0", "3.0"], 5, "g", "truncated file"),
-    (["1.0", "2.0", "3.0"], 2, "g", "sample count mismatch"),
-    (["1.0", "2.0", "3.0E"], None, "g", "truncated file"),
-    (["1.0", "2.0"], None, "furlong/s", "unknown unit"),
-    ([], 0, "g", "no samples"),
-])
+@pytest.mark.parametrize(
+    "samples,count,unit,reason",
+    [
+        (["1.0", "NOVALUE", "3.0"], None, "g", "NOVALUE sample"),
+        (["1.0", "nan", "3.0"], None, "g", "NaN sample"),
+        (["1.0", "2.0", "3.0"], 5, "g", "truncated file"),
+        (["1.0", "2.0", "3.0"], 2, "g", "sample count mismatch"),
+        (["1.0", "2.0", "3.0E"], None, "g", "truncated file"),
+        (["1.0", "2.0"], None, "furlong/s", "unknown unit"),
+        ([], 0, "g", "no samples"),
+    ],
+)
 def test_bad_channel_files_raise_with_a_reason(tmp_path, samples, count, unit, reason):
     with pytest.raises(ChannelError, match=reason):
         read_channel(_channel_file(tmp_path, samples, unit=unit, count=count))

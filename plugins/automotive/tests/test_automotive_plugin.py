@@ -33,8 +33,7 @@ def test_domain_and_evaluators_are_registered(plugins):
 
 
 def test_importing_the_plugin_imports_no_numeric_library():
-    code = ("import sys, custom_llm_automotive.plugin; "
-            "print(sorted(m for m in ('numpy', 'scipy', 'pypdf') if m in sys.modules))")
+    code = "import sys, custom_llm_automotive.plugin; print(sorted(m for m in ('numpy', 'scipy', 'pypdf') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -62,15 +61,16 @@ def test_unsupported_files_are_reported_at_discovery(plugins, tmp_path):
 
 def _independent_deflections(test):
     """Peak CFC 180 deflection per chest / rib channel, straight from the files."""
-    return {c.code.raw: criteria.peak_magnitude(filters.cfc_filter(c.values, c.dt, 180))[0]
-            for c in read_test(test.mme).channels
-            if c.code.dimension == "DS" and c.code.main_location in ("CHST", "RIBS")}
+    return {
+        c.code.raw: criteria.peak_magnitude(filters.cfc_filter(c.values, c.dt, 180))[0]
+        for c in read_test(test.mme).channels
+        if c.code.dimension == "DS" and c.code.main_location in ("CHST", "RIBS")
+    }
 
 
 def test_examples_answers_match_the_computed_criteria(plugins, ingested, corpus):
     _, written = corpus
-    for document, test in zip([d for d in ingested.documents if d.metadata["doc_type"] == "test"], written,
-                              strict=True):
+    for document, test in zip([d for d in ingested.documents if d.metadata["doc_type"] == "test"], written, strict=True):
         results = document.metadata["results"]
         made = examples(plugins, document, questions_per_test=0)
         assert made[0].kind == "causal" and made[0].completion == document.text
@@ -108,8 +108,7 @@ def test_questions_per_test_is_sampled_reproducibly(plugins, options, ingested):
 
 
 def test_report_sections_give_text_and_field_questions(plugins, ingested):
-    section = next(d for d in ingested.documents if d.metadata["doc_type"] == "report_section"
-                   and "Impact speed" in d.metadata["fields"])
+    section = next(d for d in ingested.documents if d.metadata["doc_type"] == "report_section" and "Impact speed" in d.metadata["fields"])
     made = examples(plugins, section, fields_per_section=0)
     assert made[0].kind == "causal"
     speed = next(e for e in made if e.kind == "instruction" and "impact speed" in e.prompt.splitlines()[-2])
@@ -119,8 +118,7 @@ def test_report_sections_give_text_and_field_questions(plugins, ingested):
 
 def _scripted(documents, options, answer):
     """An evaluation context whose model answers from a script (prompt -> answer)."""
-    return ScriptedContext(model=None, tokenizer=None, documents=documents, settings={}, domain_options=options,
-                           max_examples=40, reply=answer)
+    return ScriptedContext(model=None, tokenizer=None, documents=documents, settings={}, domain_options=options, max_examples=40, reply=answer)
 
 
 def _oracle(plugins, documents):
@@ -136,6 +134,7 @@ def test_evaluators_score_a_perfect_and_a_useless_model(plugins, options, ingest
     documents = ingested.documents
     perfect = _scripted(documents, options, _oracle(plugins, documents))
     useless = _scripted(documents, options, lambda prompt: " the the the")
+
     def numeric(ctx):
         return metric_values(plugins.evaluators.get("automotive_numeric_qa").evaluate(ctx))
 
@@ -158,6 +157,7 @@ def test_evaluators_score_a_perfect_and_a_useless_model(plugins, options, ingest
     always_no = verdicts(_scripted(documents, options, lambda prompt: " No."))
     assert always_no["exceeded_examples"] > 0 and always_no["balanced_accuracy"] == pytest.approx(0.5)
     assert always_no["verdict_balanced_accuracy"] == pytest.approx(0.5) and always_no["answer_exact_match"] == 0.0
+
     # a number right but run on ("5234" for "523") is not the value
     def run_on(prompt):
         answer = _oracle(plugins, documents)(prompt)
@@ -202,16 +202,18 @@ def test_nhtsa_ev5_gives_the_same_criteria_as_iso_mme(plugins, corpus, tmp_path)
         read = read_channel(channel.path)
         if read.code.position != "1" or read.code.main_location not in ("HEAD", "FEMR"):
             continue
-        attachment = "HDCG" if read.code.main_location == "HEAD" else ("FMRL" if read.code.fine_location_1 == "LE"
-                                                                       else "FMRR")
+        attachment = "HDCG" if read.code.main_location == "HEAD" else ("FMRL" if read.code.fine_location_1 == "LE" else "FMRR")
         unit = {"g": "G'S", "N": "NWT"}[read.unit]
-        record = {"VEHNO": "1", "SENLOC": "01", "SENATT": attachment, "AXIS": axes[read.code.direction],
-                  "YUNITS": unit, "XUNITS": "MSEC"}
+        record = {"VEHNO": "1", "SENLOC": "01", "SENATT": attachment, "AXIS": axes[read.code.direction], "YUNITS": unit, "XUNITS": "MSEC"}
         curves.append((record, read.time * 1000.0, read.values))
-    path = write_ev5(tmp_path / "nhtsa", "9999", {"TITLE": "Research frontal", "TSTTYP": "Full frontal barrier"},
-                     [{"TSTNO": "9999", "VEHNO": "1", "MAKED": "AVELA", "MODELD": "C", "YEAR": "2020",
-                       "VEHSPD": "56.0", "VEHTWT": "1500"}],
-                     [{"TSTNO": "9999", "VEHNO": "1", "OCCLOC": "01", "OCCTYP": "H3", "DUMSIZ": "50"}], curves)
+    path = write_ev5(
+        tmp_path / "nhtsa",
+        "9999",
+        {"TITLE": "Research frontal", "TSTTYP": "Full frontal barrier"},
+        [{"TSTNO": "9999", "VEHNO": "1", "MAKED": "AVELA", "MODELD": "C", "YEAR": "2020", "VEHSPD": "56.0", "VEHTWT": "1500"}],
+        [{"TSTNO": "9999", "VEHNO": "1", "OCCLOC": "01", "OCCTYP": "H3", "DUMSIZ": "50"}],
+        curves,
+    )
     (path.parent / "9999.099").write_text("1 2\n")  # a curve nobody names
     result = ingest(plugins, path.parent)
     assert len(result.documents) == 1
@@ -223,8 +225,7 @@ def test_nhtsa_ev5_gives_the_same_criteria_as_iso_mme(plugins, corpus, tmp_path)
     assert nhtsa["occupants"][0]["dummy"] == "H3"
     for name in ("hic15", "hic36", "femur_left", "femur_right"):
         assert driver_nhtsa[name]["value"] == pytest.approx(driver_iso[name]["value"], rel=1e-3)
-    assert [(i.path, i.reason) for i in result.report.issues] == [
-        ("9999.099", "curve file not in the header: INSTRUMENTATION names no curve 099")]
+    assert [(i.path, i.reason) for i in result.report.issues] == [("9999.099", "curve file not in the header: INSTRUMENTATION names no curve 099")]
 
 
 def ingested_results(plugins, test):

@@ -29,8 +29,7 @@ Pass. Note: see annex.
 
 def test_sections_are_split_on_every_heading_style():
     sections = split_sections(TEXT)
-    assert [s.title for s in sections] == ["Preamble", "Summary", "1. TEST CONDITIONS", "2.1 Dummies",
-                                          "OBSERVATIONS", "Conclusion"]
+    assert [s.title for s in sections] == ["Preamble", "Summary", "1. TEST CONDITIONS", "2.1 Dummies", "OBSERVATIONS", "Conclusion"]
     assert sections[0].text.startswith("Frontal test") and sections[-1].text == "Pass. Note: see annex."
     assert sections[2].fields == {"Test number": "T0042", "Impact speed": "56.3 km/h", "Time of test": "10:32:45"}
 

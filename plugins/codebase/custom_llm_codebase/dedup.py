@@ -74,7 +74,7 @@ def token_hashes(text: str) -> Any:
     starts, ends = edges[0::2], edges[1::2]
     up, down = _power_tables(data.size + 1)
     prefix = np.zeros(data.size + 1, dtype=np.uint64)
-    np.cumsum(data.astype(np.uint64) * up[:data.size], out=prefix[1:])
+    np.cumsum(data.astype(np.uint64) * up[: data.size], out=prefix[1:])
     return (prefix[ends] - prefix[starts]) * down[starts]
 
 
@@ -94,7 +94,7 @@ def shingle_hashes(text: str, ngram: int = NGRAM) -> Any:
         combined = hashes[:count].copy()
         for k in range(1, ngram):
             combined *= np.uint64(_MIX)
-            combined ^= hashes[k:k + count]
+            combined ^= hashes[k : k + count]
     combined ^= combined >> np.uint64(32)
     return combined.astype(np.uint32)
 
@@ -153,8 +153,8 @@ class Signer:
         result = np.full(self.num_perm, 0xFFFFFFFF, dtype=np.uint32)
         mixed = fmix32(hashes.astype(np.uint32)).astype(np.uint64)
         for start in range(0, len(mixed), CHUNK):
-            chunk = mixed[None, start:start + CHUNK]
-            block = self._buffer[:, :chunk.shape[1]]
+            chunk = mixed[None, start : start + CHUNK]
+            block = self._buffer[:, : chunk.shape[1]]
             np.multiply(chunk, self.a, out=block)
             np.add(block, self.b, out=block)
             if _LITTLE_ENDIAN:  # the low halves, read in place
@@ -180,8 +180,8 @@ class Signer:
         torch.set_num_threads(1)  # small blocks: a second thread only contends (badly, on a busy machine)
         try:
             for start in range(0, len(mixed), TORCH_CHUNK):
-                chunk = mixed[None, start:start + TORCH_CHUNK]
-                block = buffer[:, :chunk.shape[1]]
+                chunk = mixed[None, start : start + TORCH_CHUNK]
+                block = buffer[:, : chunk.shape[1]]
                 torch.mul(chunk, a, out=block)
                 block.add_(b)
                 block.bitwise_xor_(_SIGN)

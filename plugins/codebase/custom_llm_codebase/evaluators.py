@@ -67,8 +67,11 @@ def _normalize(code: str) -> str:
 def _score(cases: list[tuple[str, str]]) -> dict[str, Any]:
     if not cases:
         return {"examples": 0}
-    return {"exact_match": Cases(_normalize(p) == _normalize(t) for p, t in cases),
-            "edit_similarity": Cases(edit_similarity(_normalize(p), _normalize(t)) for p, t in cases), "examples": len(cases)}
+    return {
+        "exact_match": Cases(_normalize(p) == _normalize(t) for p, t in cases),
+        "edit_similarity": Cases(edit_similarity(_normalize(p), _normalize(t)) for p, t in cases),
+        "examples": len(cases),
+    }
 
 
 def _left(text: str, limit: int = PROMPT_CHARS) -> str:
@@ -98,10 +101,18 @@ def function_body_cases(documents: list[Document], limit: int, seed: int) -> lis
             if not truth.strip() or len(truth) > MAX_BODY_CHARS:
                 continue
             line_start = text.rfind("\n", 0, unit["start"]) + 1
-            indent = text[line_start:unit["start"]]
-            cases.append({"text": text, "start": start, "truth": truth, "language": language,
-                          "indent": indent if not indent.strip() else "", "source": document.source})
-    return [{**case, "prompt": _left(case["text"][:case["start"]])} for case in _sample(cases, limit, seed)]
+            indent = text[line_start : unit["start"]]
+            cases.append(
+                {
+                    "text": text,
+                    "start": start,
+                    "truth": truth,
+                    "language": language,
+                    "indent": indent if not indent.strip() else "",
+                    "source": document.source,
+                }
+            )
+    return [{**case, "prompt": _left(case["text"][: case["start"]])} for case in _sample(cases, limit, seed)]
 
 
 def cut_body(generated: str, language: str, indent: str) -> str:
@@ -115,7 +126,7 @@ def cut_body(generated: str, language: str, indent: str) -> str:
             elif char == "}":
                 depth -= 1
                 if depth == 0:
-                    return generated[:index + 1]
+                    return generated[: index + 1]
         return generated
     lines = generated.split("\n")
     kept = []
@@ -129,12 +140,14 @@ def cut_body(generated: str, language: str, indent: str) -> str:
 def evaluate_function_body(ctx: EvalContext) -> Mapping[str, float]:
     results = []
     for case in function_body_cases(_code_documents(ctx), ctx.max_examples, ctx.seed):
-        stop = () if case["language"] in BRACE_LANGUAGES else tuple(
-            "\n" + case["indent"] + keyword for keyword in ("def ", "class ", "@", "async def "))
+        stop = (
+            () if case["language"] in BRACE_LANGUAGES else tuple("\n" + case["indent"] + keyword for keyword in ("def ", "class ", "@", "async def "))
+        )
         tokens = min(MAX_BODY_TOKENS, max(16, len(case["truth"]) // 2))
         generated = ctx.generate(case["prompt"], tokens, stop=stop)
         results.append((cut_body(generated, case["language"], case["indent"]), case["truth"]))
     return _score(results)
+
 
 def _code_lines(documents: list[Document]) -> Iterator[tuple[str, int, str, str]]:
     """(file text, line offset, line, stripped line) for every line long enough to be a case."""
@@ -205,13 +218,17 @@ def evaluate_exact(ctx: EvalContext) -> Mapping[str, float]:
         for (_, end), score in zip(spans, ctx.score_spans(document, spans, stop="\n"), strict=True):
             lines.append(score.exact)
             line_bits.append(score.bits)
-            line_bytes.append(len(document.text[score.start:end].encode("utf-8")))
+            line_bytes.append(len(document.text[score.start : end].encode("utf-8")))
         rests += [score.exact for score in ctx.score_spans(document, rest_of_line_spans(document, ctx.seed), stop="\n")]
         bodies += [score.exact for score in ctx.score_spans(document, body_spans(document))]
     if not lines:
         return {"examples": 0}
-    metrics: dict[str, Any] = {"line_exact_match": Cases(lines), "line_bits_per_byte": Cases(line_bits, line_bytes),
-                               "line_examples": len(lines), "body_examples": len(bodies)}
+    metrics: dict[str, Any] = {
+        "line_exact_match": Cases(lines),
+        "line_bits_per_byte": Cases(line_bits, line_bytes),
+        "line_examples": len(lines),
+        "body_examples": len(bodies),
+    }
     if rests:
         metrics.update({"rest_of_line_exact_match": Cases(rests), "rest_of_line_examples": len(rests)})
     if bodies:
@@ -232,8 +249,7 @@ def line_cases(documents: list[Document], limit: int, seed: int) -> list[dict[st
             indent = len(line) - len(line.lstrip())
             cut = indent + rng.randint(1, max(1, len(stripped) // 2))
             cases.append({"text": text, "cut": position + cut, "end": position + len(line)})
-    return [{"prompt": _left(c["text"][:c["cut"]]), "truth": c["text"][c["cut"]:c["end"]]}
-            for c in _sample(cases, limit, seed)]
+    return [{"prompt": _left(c["text"][: c["cut"]]), "truth": c["text"][c["cut"] : c["end"]]} for c in _sample(cases, limit, seed)]
 
 
 def evaluate_line_completion(ctx: EvalContext) -> Mapping[str, float]:
@@ -256,8 +272,14 @@ def infilling_cases(documents: list[Document], limit: int, seed: int) -> list[di
     for text, position, line, stripped in _code_lines(documents):
         start = position + len(line) - len(line.lstrip())
         cases.append({"text": text, "start": start, "end": start + len(stripped)})
-    return [{"prefix": _left(c["text"][:c["start"]]), "middle": c["text"][c["start"]:c["end"]],
-             "suffix": c["text"][c["end"]:c["end"] + SUFFIX_CHARS]} for c in _sample(cases, limit, seed)]
+    return [
+        {
+            "prefix": _left(c["text"][: c["start"]]),
+            "middle": c["text"][c["start"] : c["end"]],
+            "suffix": c["text"][c["end"] : c["end"] + SUFFIX_CHARS],
+        }
+        for c in _sample(cases, limit, seed)
+    ]
 
 
 def evaluate_infilling(ctx: EvalContext) -> Mapping[str, float]:

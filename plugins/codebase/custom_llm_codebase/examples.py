@@ -25,22 +25,24 @@ def units_of(document: Document) -> list[dict[str, Any]]:
 def make_examples(document: Document, options: Mapping[str, Any], rng: Any, tokenizer: Any) -> list[Example]:
     language = str(document.metadata.get("language", "text"))
     path = document.source
-    examples = [Example(completion=header(path, language) + document.text, kind="causal", doc_id=document.id,
-                        metadata={"language": language})]
+    examples = [Example(completion=header(path, language) + document.text, kind="causal", doc_id=document.id, metadata={"language": language})]
     units = units_of(document)
     if options.get("include_units", True) and units:
-        for text in unit_chunks(document.text, path, language, units, int(options.get("max_unit_chars", 4000)),
-                                document.metadata.get("imports") or []):
+        for text in unit_chunks(
+            document.text, path, language, units, int(options.get("max_unit_chars", 4000)), document.metadata.get("imports") or []
+        ):
             examples.append(Example(completion=text, kind="unit", doc_id=document.id, metadata={"language": language}))
-    if len(document.text) >= 2 and rng.random() < float(options.get("fim_rate", 0.5)) \
-            and not any(token in document.text for token in fim_tokens(tokenizer).as_list()):
+    if (
+        len(document.text) >= 2
+        and rng.random() < float(options.get("fim_rate", 0.5))
+        and not any(token in document.text for token in fim_tokens(tokenizer).as_list())
+    ):
         # a file that spells out a sentinel (a FIM implementation, say) would make the layout ambiguous
         examples.append(fim_example(document, units, options, rng, tokenizer))
     return examples
 
 
-def fim_example(document: Document, units: list[dict[str, Any]], options: Mapping[str, Any], rng: Any,
-                tokenizer: Any) -> Example:
+def fim_example(document: Document, units: list[dict[str, Any]], options: Mapping[str, Any], rng: Any, tokenizer: Any) -> Example:
     text = document.text
     language = str(document.metadata.get("language", "text"))
     mode = "spm" if rng.random() < float(options.get("fim_spm_rate", 0.5)) else "psm"
@@ -52,12 +54,15 @@ def fim_example(document: Document, units: list[dict[str, Any]], options: Mappin
         span = (start, end, "random")
     start, end, kind = span
     sequence = format_fim(text[:start], text[start:end], text[end:], fim_tokens(tokenizer), mode)
-    return Example(completion=sequence, kind=f"fim_{mode}", doc_id=document.id,
-                   metadata={"language": language, "span": kind, "prefix_chars": start, "middle_chars": end - start})
+    return Example(
+        completion=sequence,
+        kind=f"fim_{mode}",
+        doc_id=document.id,
+        metadata={"language": language, "span": kind, "prefix_chars": start, "middle_chars": end - start},
+    )
 
 
-def unit_chunks(text: str, path: str, language: str, units: list[dict[str, Any]], max_chars: int,
-                imports: list[list[int]]) -> Iterator[str]:
+def unit_chunks(text: str, path: str, language: str, units: list[dict[str, Any]], max_chars: int, imports: list[list[int]]) -> Iterator[str]:
     """Each function and method that is not nested in another function, with its context (path
     header, imports, enclosing class header), so a training chunk follows syntax; a unit longer
     than ``max_chars`` is split at the line where one of its statements starts."""
@@ -70,11 +75,11 @@ def unit_chunks(text: str, path: str, language: str, units: list[dict[str, Any]]
         if parent is not None and parent["kind"] not in ("class",):
             continue  # nested in a function: already inside that function's chunk
         line_start = text.rfind("\n", 0, unit["start"]) + 1
-        body = text[line_start:unit["end"]]
+        body = text[line_start : unit["end"]]
         opening = closing = ""
         if parent is not None:
             parent_line = text.rfind("\n", 0, parent["start"]) + 1
-            opening = text[parent_line:parent["body_start"]].rstrip()
+            opening = text[parent_line : parent["body_start"]].rstrip()
             if language in BRACE_LANGUAGES:
                 opening, closing = opening.rstrip("{").rstrip() + " {\n", "\n}\n"
             else:
@@ -96,8 +101,12 @@ def split_at_statements(body: str, max_chars: int) -> list[str]:
     pieces: list[str] = []
     current = ""
     for index, line in enumerate(lines):
-        starts_statement = index > 0 and line.strip() and len(line) - len(line.lstrip()) <= level \
+        starts_statement = (
+            index > 0
+            and line.strip()
+            and len(line) - len(line.lstrip()) <= level
             and not line.lstrip().startswith(("}", ")", "]", "else", "elif", "except", "finally", "catch"))
+        )
         if current and starts_statement and len(current) + len(line) > max_chars:
             pieces.append(current)
             current = ""

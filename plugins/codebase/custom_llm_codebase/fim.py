@@ -115,7 +115,7 @@ def parse_fim(sequence: str, tokens: FimTokens, mode: str, prefix_chars: int | N
     if mode == "psm":
         if not sequence.startswith(tokens.prefix) or tokens.suffix not in sequence:
             raise InputError("not a PSM sequence: it must start with the prefix sentinel and hold the suffix sentinel")
-        prefix, rest = sequence[len(tokens.prefix):].split(tokens.suffix, 1)
+        prefix, rest = sequence[len(tokens.prefix) :].split(tokens.suffix, 1)
         if tokens.middle not in rest:
             raise InputError("not a PSM sequence: no middle sentinel after the suffix sentinel")
         suffix, middle = rest.rsplit(tokens.middle, 1)
@@ -123,9 +123,9 @@ def parse_fim(sequence: str, tokens: FimTokens, mode: str, prefix_chars: int | N
     if prefix_chars is None:
         raise ValueError("an SPM sequence needs prefix_chars to split prefix from middle")
     head = tokens.prefix + tokens.suffix
-    if not sequence.startswith(head) or tokens.middle not in sequence[len(head):]:
+    if not sequence.startswith(head) or tokens.middle not in sequence[len(head) :]:
         raise InputError("not an SPM sequence: it must start with the prefix and suffix sentinels and hold the middle sentinel")
-    suffix, rest = sequence[len(head):].rsplit(tokens.middle, 1)
+    suffix, rest = sequence[len(head) :].rsplit(tokens.middle, 1)
     if not 0 <= prefix_chars <= len(rest):
         raise InputError(f"not an SPM sequence of a {prefix_chars}-character prefix: prefix and middle hold {len(rest)}")
     return rest[:prefix_chars], rest[prefix_chars:], suffix
@@ -154,7 +154,7 @@ def _bodies(text: str, units: list[dict[str, Any]], rng: Any) -> tuple[int, int]
     for unit in units:
         if unit["kind"] in ("function", "method"):
             start, end = unit["body_start"], unit["body_end"]
-            if text[start:start + 1] == "{" and text[end - 1:end] == "}":
+            if text[start : start + 1] == "{" and text[end - 1 : end] == "}":
                 start, end = start + 1, end - 1
             if 0 < end - start <= MAX_MIDDLE_CHARS:
                 spans.append((start, end))
@@ -186,7 +186,7 @@ def _block_or_statement(text: str, language: str, kind: str, rng: Any) -> tuple[
         block = rng.choice(blocks)
         if kind == "block":
             start, end = block.start_byte, block.end_byte
-            if data[start:start + 1] == b"{" and data[end - 1:end] == b"}":
+            if data[start : start + 1] == b"{" and data[end - 1 : end] == b"}":
                 start, end = start + 1, end - 1
         else:
             statements = [c for c in block.named_children if c.type != "comment"]

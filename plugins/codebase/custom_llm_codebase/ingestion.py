@@ -45,9 +45,7 @@ def ingest_one(path: Path, rel: str, options: Mapping[str, Any], report: StageRe
     return Document(text=text, source=rel, metadata=metadata)
 
 
-def ingest_files(
-    source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport
-) -> Iterator[Document]:
+def ingest_files(source: Path, files: list[Path], options: Mapping[str, Any], report: StageReport) -> Iterator[Document]:
     """Documents for ``files`` in order; uses ``options['workers']`` processes for large file lists."""
     source = Path(source)
     jobs = [(path, relative_name(path, source)) for path in files]
@@ -86,14 +84,14 @@ def _pool_context(multiprocessing: Any) -> Any:
     elsewhere."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["custom_llm_codebase.ingestion", "custom_llm_codebase.redaction",
-                                        "custom_llm_codebase.dedup", "numpy", "tree_sitter", "torch"])
+        context.set_forkserver_preload(
+            ["custom_llm_codebase.ingestion", "custom_llm_codebase.redaction", "custom_llm_codebase.dedup", "numpy", "tree_sitter", "torch"]
+        )
         return context
     return multiprocessing.get_context("spawn")
 
 
-def _ingest_pool(jobs: list[tuple[Path, str]], options: Mapping[str, Any], report: StageReport,
-                 workers: int) -> Iterator[Document]:
+def _ingest_pool(jobs: list[tuple[Path, str]], options: Mapping[str, Any], report: StageReport, workers: int) -> Iterator[Document]:
     """The pool's results in file order. Should the workers die (out of memory, or a calling script
     without the ``if __name__ == "__main__":`` guard that process start-up needs), the remaining
     files are ingested in this process instead of hanging or failing the run."""

@@ -113,11 +113,9 @@ def _evaluator(name: str):
 _DESCRIPTIONS = {
     "code-exact": "Greedy exact match of every held-out line, the rest of every statement and every function body, "
     "from one teacher-forced pass per file.",
-    "code-function-body": "Write a held-out function's body from the file up to its signature and docstring; "
-    "exact match and edit similarity.",
+    "code-function-body": "Write a held-out function's body from the file up to its signature and docstring; exact match and edit similarity.",
     "code-line-completion": "Complete the rest of a held-out line; exact match and edit similarity.",
-    "code-infilling": "Fill in a held-out line between its prefix and suffix with the FIM tokens; "
-    "exact match and edit similarity.",
+    "code-infilling": "Fill in a held-out line between its prefix and suffix with the FIM tokens; exact match and edit similarity.",
 }
 
 

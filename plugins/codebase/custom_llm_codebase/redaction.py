@@ -36,13 +36,32 @@ from custom_llm_codebase.units import document_metadata
 # starts with a literal so that the regex engine can skip to it; priority is list order. An empty
 # type means the pattern's named group that matched is the type.
 PATTERNS: list[tuple[str, tuple[str, ...], re.Pattern[str], bool]] = [
-    ("private_key", ("PRIVATE KEY",), re.compile(
-        r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
-        r"-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----"), False),
-    ("private_key", ("PRIVATE KEY",), re.compile(  # a block without its END line (cut, or split over strings)
-        r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?:(?:\\[nr]|[\s\"'+,;])*[A-Za-z0-9+/=]{8,})*"), False),
-    ("", (), re.compile(r"A(?:(?P<aws_access_key>KIA[A-Z0-9]{16}|SIA[A-Z0-9]{16})(?![A-Z0-9])"
-                        r"|(?P<google_api_key>Iza[0-9A-Za-z_-]{35}))"), True),
+    (
+        "private_key",
+        ("PRIVATE KEY",),
+        re.compile(
+            r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
+            r"-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----"
+        ),
+        False,
+    ),
+    (
+        "private_key",
+        ("PRIVATE KEY",),
+        re.compile(  # a block without its END line (cut, or split over strings)
+            r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?:(?:\\[nr]|[\s\"'+,;])*[A-Za-z0-9+/=]{8,})*"
+        ),
+        False,
+    ),
+    (
+        "",
+        (),
+        re.compile(
+            r"A(?:(?P<aws_access_key>KIA[A-Z0-9]{16}|SIA[A-Z0-9]{16})(?![A-Z0-9])"
+            r"|(?P<google_api_key>Iza[0-9A-Za-z_-]{35}))"
+        ),
+        True,
+    ),
     ("github_token", (), re.compile(r"gh[pousr]_[A-Za-z0-9]{36,251}(?![A-Za-z0-9_])"), True),
     ("github_token", (), re.compile(r"github_pat_[A-Za-z0-9_]{22,255}"), True),
     ("gitlab_token", (), re.compile(r"glpat-[A-Za-z0-9_-]{20,}"), True),
@@ -72,41 +91,118 @@ _ASSIGNMENT = re.compile(
     r"private[_-]?key|priv[_-]?key|client[_-]?key|auth[_-]?key|credentials?|contrase(?:ñ|n)a)[\w.\-]*)"
     r"[\]'\"]{0,2}(?:\s*:\s*[A-Za-z_][\w\[\]., |]*?(?=\s*=))?\s*(?::=|=>|==|=|:)\s*@?"
     r"(?:(?P<q>[\"'`])(?P<quoted>[^\"'`\n]{4,}?)(?P=q)|(?P<bare>[^\s\"'`,;]{4,}))",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _BEARER = re.compile(r"\b[Bb]earer\s+(?P<value>[A-Za-z0-9._~+/-]{16,}=*)")
 _PASSWORD_NAME = re.compile(r"pass(?!age|ing|ed|es|through|thru|ive|enger)|pwd|contrase", re.IGNORECASE)
 _AWS_SECRET = re.compile(r"aws|secret_access", re.IGNORECASE)
 _BASE64_40 = re.compile(r"[A-Za-z0-9/+=]{40}")
-_TEMPLATED = re.compile(r"^(?:\$\{?|\{\{?|%\(?|<[^>]*>$|\*+$|x{4,}$|\.\.\.|null$|none$|true$|false$|changeme$)",
-                        re.IGNORECASE)
+_TEMPLATED = re.compile(r"^(?:\$\{?|\{\{?|%\(?|<[^>]*>$|\*+$|x{4,}$|\.\.\.|null$|none$|true$|false$|changeme$)", re.IGNORECASE)
 _CODE_VALUE = re.compile(r"^[\w.]+\(|^[\w]+(?:\.[\w]+)+$|^(?:self|this|os|env|process|config|settings)\b")
 
 _CONNECTION = re.compile(r"(?P<user>[^\s:/@\"'`<>{}]+):(?P<password>[^\s@/\"'`<>]+)@[A-Za-z0-9.\-\[\]]")
 _SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
-_EMAIL_DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}"
-                           r"[A-Za-z0-9])?)*\.(?P<tld>[A-Za-z]{2,24})\b(?!\()")
+_EMAIL_DOMAIN = re.compile(
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}"
+    r"[A-Za-z0-9])?)*\.(?P<tld>[A-Za-z]{2,24})\b(?!\()"
+)
 _EMAIL_LOCAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
 # Top-level domains e-mail addresses use; any two-letter country code counts too. Keeps matrix
 # products such as ``x@self.weight`` from being taken for addresses.
-_TLDS = frozenset({
-    "com", "org", "net", "edu", "gov", "mil", "int", "info", "biz", "name", "pro", "dev", "app", "io", "ai", "co",
-    "tech", "cloud", "online", "site", "xyz", "email", "mail", "local", "localdomain", "internal", "corp", "lan",
-    "example", "test", "invalid", "localhost", "company", "team", "systems", "solutions", "software", "digital",
-})
+_TLDS = frozenset(
+    {
+        "com",
+        "org",
+        "net",
+        "edu",
+        "gov",
+        "mil",
+        "int",
+        "info",
+        "biz",
+        "name",
+        "pro",
+        "dev",
+        "app",
+        "io",
+        "ai",
+        "co",
+        "tech",
+        "cloud",
+        "online",
+        "site",
+        "xyz",
+        "email",
+        "mail",
+        "local",
+        "localdomain",
+        "internal",
+        "corp",
+        "lan",
+        "example",
+        "test",
+        "invalid",
+        "localhost",
+        "company",
+        "team",
+        "systems",
+        "solutions",
+        "software",
+        "digital",
+    }
+)
 _SSH_USERS = frozenset({"git", "hg", "ssh", "svn"})  # git@github.com:org/repo is a remote, not a person
 _FILE_TLDS = frozenset({"py", "js", "ts", "md", "sh", "rs", "go", "cc", "hh", "in", "pl", "rb", "db", "gz", "so"})
 
 # detect-secrets types -> our placeholder types.
 _DS_TYPES = {
-    "AWS Access Key": "aws_access_key", "Basic Auth Credentials": "connection_string", "GitHub Token": "github_token",
-    "GitLab Token": "gitlab_token", "JSON Web Token": "jwt", "Private Key": "private_key", "Slack Token": "slack_token",
-    "Stripe Access Key": "stripe_key", "OpenAI Token": "api_key", "PyPI Token": "pypi_token", "NPM tokens": "npm_token",
+    "AWS Access Key": "aws_access_key",
+    "Basic Auth Credentials": "connection_string",
+    "GitHub Token": "github_token",
+    "GitLab Token": "gitlab_token",
+    "JSON Web Token": "jwt",
+    "Private Key": "private_key",
+    "Slack Token": "slack_token",
+    "Stripe Access Key": "stripe_key",
+    "OpenAI Token": "api_key",
+    "PyPI Token": "pypi_token",
+    "NPM tokens": "npm_token",
     "SendGrid API Key": "sendgrid_key",
 }
 _DS_SKIP = ("Base64 High Entropy String", "Hex High Entropy String", "Public IP (ipv4)")
-CODE_LANGUAGES = frozenset({"python", "javascript", "typescript", "tsx", "java", "go", "rust", "c", "cpp", "ruby",
-                            "php", "kotlin", "swift", "scala", "csharp", "lua", "perl", "dart", "groovy", "cuda",
-                            "objective-c", "julia", "r", "elixir", "haskell", "zig", "nim", "vue", "html"})
+CODE_LANGUAGES = frozenset(
+    {
+        "python",
+        "javascript",
+        "typescript",
+        "tsx",
+        "java",
+        "go",
+        "rust",
+        "c",
+        "cpp",
+        "ruby",
+        "php",
+        "kotlin",
+        "swift",
+        "scala",
+        "csharp",
+        "lua",
+        "perl",
+        "dart",
+        "groovy",
+        "cuda",
+        "objective-c",
+        "julia",
+        "r",
+        "elixir",
+        "haskell",
+        "zig",
+        "nim",
+        "vue",
+        "html",
+    }
+)
 REDACTED_MARK = "secrets_redacted"
 MIN_VALUE = 6  # detect-secrets findings shorter than this are fragments (it reports "ghp" for a GitHub token)
 
@@ -190,8 +286,7 @@ def _email_spans(text: str) -> list[tuple[int, int, str, int]]:
         start = at
         while start > 0 and text[start - 1] in _EMAIL_LOCAL:
             start -= 1
-        if start < at and text[start] not in ".-" and (start == 0 or text[start - 1] not in ":/") \
-                and text[start:at] not in _SSH_USERS:
+        if start < at and text[start] not in ".-" and (start == 0 or text[start - 1] not in ":/") and text[start:at] not in _SSH_USERS:
             match = _EMAIL_DOMAIN.match(text, at + 1)
             if match:
                 tld = match.group("tld").lower()
@@ -216,7 +311,7 @@ def _keyword_line_spans(text: str, filename: str, language: str) -> list[tuple[i
     spans: list[tuple[int, int, str, int]] = []
     for line_start in sorted(line_starts):
         line_end = data.find(b"\n", line_start)
-        line = data[line_start:len(data) if line_end < 0 else line_end].decode("utf-8", "replace")
+        line = data[line_start : len(data) if line_end < 0 else line_end].decode("utf-8", "replace")
         offset = to_chars(line_start)
         for start, end, kind, priority in _line_secrets(line, suffix, quoted_only):
             spans.append((offset + start, offset + end, kind, priority))

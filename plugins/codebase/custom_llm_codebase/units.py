@@ -73,17 +73,30 @@ IMPORT_TYPES: dict[str, frozenset[str]] = {
     "cpp": frozenset({"preproc_include", "using_declaration"}),
 }
 # Nodes that wrap a definition and belong to its span (decorators, export, template header).
-WRAPPERS = frozenset({"decorated_definition", "export_statement", "template_declaration", "lexical_declaration",
-                      "variable_declaration"})
+WRAPPERS = frozenset({"decorated_definition", "export_statement", "template_declaration", "lexical_declaration", "variable_declaration"})
 # Declarator nodes a C/C++ function name hides behind.
-_DECLARATORS = frozenset({"function_declarator", "pointer_declarator", "reference_declarator",
-                          "parenthesized_declarator", "attributed_declarator"})
+_DECLARATORS = frozenset({"function_declarator", "pointer_declarator", "reference_declarator", "parenthesized_declarator", "attributed_declarator"})
 # Python nodes that can contain a function or class definition (statements with blocks).
-_PY_CONTAINERS = frozenset({
-    "block", "if_statement", "elif_clause", "else_clause", "for_statement", "while_statement", "try_statement",
-    "except_clause", "except_group_clause", "finally_clause", "with_statement", "match_statement", "case_clause",
-    "decorated_definition", "function_definition", "class_definition",
-})
+_PY_CONTAINERS = frozenset(
+    {
+        "block",
+        "if_statement",
+        "elif_clause",
+        "else_clause",
+        "for_statement",
+        "while_statement",
+        "try_statement",
+        "except_clause",
+        "except_group_clause",
+        "finally_clause",
+        "with_statement",
+        "match_statement",
+        "case_clause",
+        "decorated_definition",
+        "function_definition",
+        "class_definition",
+    }
+)
 BRACE_LANGUAGES = frozenset({"javascript", "typescript", "tsx", "java", "go", "rust", "c", "cpp"})
 MAX_IMPORTS = 64
 # Deepest syntax node (counted from the root) a query starts a match at. Real code stays far below;
@@ -222,12 +235,11 @@ def _unit(node: Any, kind: str, language: str, data: bytes) -> dict[str, Any] | 
     while parent is not None and parent.type in WRAPPERS:
         outer = parent
         parent = parent.parent
-    name = receiver + name_node.text.decode("utf-8", "replace") if node_type == "impl_item" else \
-        name_node.text.decode("utf-8", "replace")
+    name = receiver + name_node.text.decode("utf-8", "replace") if node_type == "impl_item" else name_node.text.decode("utf-8", "replace")
     body_start, body_end = body.start_byte, body.end_byte
     if language == "python" and kind == _FUNCTION:
         code_start = _python_code_start(node, body, data)
-    elif language in BRACE_LANGUAGES and data[body_start:body_start + 1] == b"{":
+    elif language in BRACE_LANGUAGES and data[body_start : body_start + 1] == b"{":
         code_start = body_start + 1
     else:
         code_start = -1
@@ -262,8 +274,7 @@ def _python_code_start(node: Any, body: Any, data: bytes) -> int:
     while index < count and body.named_child(index).type == "comment":
         index += 1
     first = body.named_child(index) if index < count else None
-    if first is not None and first.type == "expression_statement" and first.named_child_count == 1 \
-            and first.named_child(0).type == "string":
+    if first is not None and first.type == "expression_statement" and first.named_child_count == 1 and first.named_child(0).type == "string":
         index += 1
         while index < count and body.named_child(index).type == "comment":
             index += 1

@@ -53,8 +53,7 @@ def click_ingested(ingest) -> Ingested:
 
 
 def git(folder: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.email=t@example.invalid", "-c", "user.name=t", *args], cwd=folder, check=True,
-                   capture_output=True)
+    subprocess.run(["git", "-c", "user.email=t@example.invalid", "-c", "user.name=t", *args], cwd=folder, check=True, capture_output=True)
 
 
 @pytest.fixture

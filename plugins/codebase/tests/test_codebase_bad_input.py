@@ -92,8 +92,7 @@ def test_an_unreadable_file_is_reported(tmp_path, ingest, monkeypatch):
     locked.chmod(0)
     if os.access(locked, os.R_OK):  # root reads anything: make the read fail as it would for a user
         real_access = os.access
-        monkeypatch.setattr(os, "access",
-                            lambda p, mode, **kw: False if Path(p) == locked else real_access(p, mode, **kw))
+        monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == locked else real_access(p, mode, **kw))
     try:
         result = ingest(tmp_path)
     finally:

@@ -50,18 +50,18 @@ class Oracle:
     def __call__(self, prompt, max_new_tokens=64, stop=()):
         self.prompts.append(prompt)
         if prompt.startswith(self.tokens.prefix):
-            prefix, suffix = prompt[len(self.tokens.prefix):].split(self.tokens.suffix)
+            prefix, suffix = prompt[len(self.tokens.prefix) :].split(self.tokens.suffix)
             suffix = suffix[: -len(self.tokens.middle)]
             for text in self.texts:
                 start = text.find(prefix)
                 if start >= 0 and text.find(suffix, start + len(prefix)) >= 0:
                     middle_end = text.find(suffix, start + len(prefix))
-                    return text[start + len(prefix):middle_end] + "\n junk after the line"
+                    return text[start + len(prefix) : middle_end] + "\n junk after the line"
             return ""
         for text in self.texts:
             at = text.find(prompt)
             if at >= 0:
-                answer = text[at + len(prompt):]
+                answer = text[at + len(prompt) :]
                 cuts = [answer.find(s) for s in stop if s and s in answer]
                 return answer[: min(cuts)] if cuts else answer
         return ""
@@ -75,8 +75,7 @@ def heldout(tmp_path_factory, ingest, click_ingested):
 
 
 def context(documents, generate, max_examples=12, seed=3):
-    ctx = EvalContext(model=None, tokenizer=None, documents=documents, settings={}, domain_options={},
-                      max_examples=max_examples, seed=seed)
+    ctx = EvalContext(model=None, tokenizer=None, documents=documents, settings={}, domain_options={}, max_examples=max_examples, seed=seed)
     ctx.generate = generate  # the model's greedy generation is replaced by the oracle
     return ctx
 

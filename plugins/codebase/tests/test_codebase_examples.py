@@ -91,11 +91,14 @@ class FakeTokenizer:
         return {"input_ids": [self.specials[text]] if text in self.specials else [ord(c) + 1000 for c in text]}
 
 
-@pytest.mark.parametrize("specials,expected", [
-    (["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"], ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")),
-    (["[PREFIX]", "[SUFFIX]", "[MIDDLE]"], ("[PREFIX]", "[SUFFIX]", "[MIDDLE]")),
-    ([], DEFAULT_SET),
-])
+@pytest.mark.parametrize(
+    "specials,expected",
+    [
+        (["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"], ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")),
+        (["[PREFIX]", "[SUFFIX]", "[MIDDLE]"], ("[PREFIX]", "[SUFFIX]", "[MIDDLE]")),
+        ([], DEFAULT_SET),
+    ],
+)
 def test_the_base_tokenizers_fim_tokens_are_used_when_it_has_them(click_ingested, plugins, specials, expected):
     tokenizer = FakeTokenizer(specials)
     wanted = domain_special_tokens(DOMAIN, tokenizer, plugins)

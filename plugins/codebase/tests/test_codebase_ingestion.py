@@ -12,28 +12,26 @@ from conftest import CLICK_SOURCE, DOMAIN, git
 
 SOURCES = {
     "app.py": "import os\n\nclass Greeter:\n    def greet(self, name):\n        return 'hi ' + name\n\n"
-              "def main():\n    print(Greeter().greet(os.name))\n",
+    "def main():\n    print(Greeter().greet(os.name))\n",
     "web/app.js": "import fs from 'fs';\n\nclass Store {\n  get(key) {\n    return this.items[key];\n  }\n}\n\n"
-                  "function load(path) {\n  return fs.readFileSync(path);\n}\n\nconst twice = (x) => x * 2;\n",
+    "function load(path) {\n  return fs.readFileSync(path);\n}\n\nconst twice = (x) => x * 2;\n",
     "web/types.ts": "import { Store } from './app';\n\ninterface Item { id: number }\n\n"
-                    "export function find(items: Item[], id: number): Item | undefined {\n"
-                    "  return items.find((i) => i.id === id);\n}\n",
-    "web/View.tsx": "import React from 'react';\n\nexport function View(props: { name: string }) {\n"
-                    "  return <div>{props.name}</div>;\n}\n",
+    "export function find(items: Item[], id: number): Item | undefined {\n"
+    "  return items.find((i) => i.id === id);\n}\n",
+    "web/View.tsx": "import React from 'react';\n\nexport function View(props: { name: string }) {\n  return <div>{props.name}</div>;\n}\n",
     "src/Main.java": "package demo;\n\nimport java.util.List;\n\npublic class Main {\n"
-                     "    public static int sum(List<Integer> xs) {\n        int s = 0;\n"
-                     "        for (int x : xs) { s += x; }\n        return s;\n    }\n}\n",
-    "cmd/main.go": "package main\n\nimport \"fmt\"\n\ntype Point struct { X, Y int }\n\n"
-                   "func (p Point) Norm() int { return p.X*p.X + p.Y*p.Y }\n\nfunc main() {\n"
-                   "\tfmt.Println(Point{1, 2}.Norm())\n}\n",
+    "    public static int sum(List<Integer> xs) {\n        int s = 0;\n"
+    "        for (int x : xs) { s += x; }\n        return s;\n    }\n}\n",
+    "cmd/main.go": 'package main\n\nimport "fmt"\n\ntype Point struct { X, Y int }\n\n'
+    "func (p Point) Norm() int { return p.X*p.X + p.Y*p.Y }\n\nfunc main() {\n"
+    "\tfmt.Println(Point{1, 2}.Norm())\n}\n",
     "src/lib.rs": "use std::fmt;\n\npub struct Counter { n: u32 }\n\nimpl Counter {\n"
-                  "    pub fn bump(&mut self) -> u32 { self.n += 1; self.n }\n}\n\n"
-                  "pub fn start() -> Counter { Counter { n: 0 } }\n",
-    "c/util.c": "#include <stdio.h>\n\nstruct pair { int a; int b; };\n\n"
-                "int add(int a, int b) {\n    return a + b;\n}\n",
+    "    pub fn bump(&mut self) -> u32 { self.n += 1; self.n }\n}\n\n"
+    "pub fn start() -> Counter { Counter { n: 0 } }\n",
+    "c/util.c": "#include <stdio.h>\n\nstruct pair { int a; int b; };\n\nint add(int a, int b) {\n    return a + b;\n}\n",
     "cpp/shape.cpp": "#include <vector>\n\nclass Shape {\npublic:\n    double area() const { return w * h; }\n"
-                     "    double w, h;\n};\n\ndouble total(const std::vector<Shape>& s) {\n"
-                     "    double t = 0;\n    for (auto& x : s) t += x.area();\n    return t;\n}\n",
+    "    double w, h;\n};\n\ndouble total(const std::vector<Shape>& s) {\n"
+    "    double t = 0;\n    for (auto& x : s) t += x.area();\n    return t;\n}\n",
     "README.md": "# Demo\n\nA small multi-language repository.\n",
 }
 EXPECTED = {  # file -> (language, qualified names of its units)
@@ -63,8 +61,7 @@ def test_every_function_python_ast_finds_in_click_is_a_unit(click_ingested):
     checked = 0
     for path in python_files:
         text = path.read_text(encoding="utf-8")
-        expected = {(n.name, n.lineno) for n in ast.walk(ast.parse(text))
-                    if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        expected = {(n.name, n.lineno) for n in ast.walk(ast.parse(text)) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
         document = documents[path.relative_to(CLICK_SOURCE).as_posix()]
         assert document.metadata["parse_ok"] is True and document.metadata["language"] == "python"
         found = {(u["name"], u["line"]) for u in document.metadata["units"] if u["kind"] in ("function", "method")}
@@ -79,9 +76,9 @@ def test_units_carry_offsets_context_and_kinds(click_ingested):
     assert document.metadata["chars"] == len(text)
     command = next(u for u in units if u["qualname"] == "Command.invoke")
     assert command["kind"] == "method" and units[command["parent"]]["qualname"] == "Command"
-    assert text[command["start"]:command["end"]].lstrip().startswith(("def invoke", "@"))
-    assert text[command["code_start"]:command["end"]].strip()  # the body after the docstring
-    assert '"""' not in text[command["code_start"]:command["code_start"] + 40]
+    assert text[command["start"] : command["end"]].lstrip().startswith(("def invoke", "@"))
+    assert text[command["code_start"] : command["end"]].strip()  # the body after the docstring
+    assert '"""' not in text[command["code_start"] : command["code_start"] + 40]
     imports = [text[s:e] for s, e in document.metadata["imports"]]
     assert any(i.startswith(("import ", "from ")) for i in imports)
 
@@ -112,15 +109,18 @@ def test_a_file_that_does_not_parse_is_kept_as_text_and_flagged(tmp_path, ingest
 
 
 def test_gitignore_is_honoured_in_a_git_work_tree(tmp_path, ingest):
-    write(tmp_path, {
-        ".gitignore": "*.log\ngenerated_dir/\n!keep.log\n",
-        "src/main.py": "def main():\n    return 0\n",
-        "src/debug.log": "noise\n",
-        "keep.log": "kept despite *.log\n",
-        "generated_dir/out.py": "def out():\n    return 1\n",
-        "untracked.py": "def new():\n    return 2\n",
-        "node_modules/lib/index.js": "module.exports = 1;\n",
-    })
+    write(
+        tmp_path,
+        {
+            ".gitignore": "*.log\ngenerated_dir/\n!keep.log\n",
+            "src/main.py": "def main():\n    return 0\n",
+            "src/debug.log": "noise\n",
+            "keep.log": "kept despite *.log\n",
+            "generated_dir/out.py": "def out():\n    return 1\n",
+            "untracked.py": "def new():\n    return 2\n",
+            "node_modules/lib/index.js": "module.exports = 1;\n",
+        },
+    )
     git(tmp_path, "init", "-q")
     git(tmp_path, "add", "src/main.py", ".gitignore", "keep.log")
     git(tmp_path, "commit", "-q", "-m", "start")
@@ -132,15 +132,18 @@ def test_gitignore_is_honoured_in_a_git_work_tree(tmp_path, ingest):
 
 def test_gitignore_is_honoured_without_git(tmp_path, ingest, monkeypatch):
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))  # tmp_path is not in a work tree
-    write(tmp_path, {
-        ".gitignore": "*.log\nbuild_output/\n",
-        "pkg/.gitignore": "private.py\n",
-        "pkg/public.py": "def public():\n    return 1\n",
-        "pkg/private.py": "def private():\n    return 2\n",
-        "app.log": "noise\n",
-        "build_output/x.py": "X = 1\n",
-        "main.py": "print('hi')\n",
-    })
+    write(
+        tmp_path,
+        {
+            ".gitignore": "*.log\nbuild_output/\n",
+            "pkg/.gitignore": "private.py\n",
+            "pkg/public.py": "def public():\n    return 1\n",
+            "pkg/private.py": "def private():\n    return 2\n",
+            "app.log": "noise\n",
+            "build_output/x.py": "X = 1\n",
+            "main.py": "print('hi')\n",
+        },
+    )
     result = ingest(tmp_path)
     assert set(result.by_source()) == {"pkg/public.py", "main.py"}
     assert result.report.counts["ignored by .gitignore"] == 3
@@ -156,23 +159,24 @@ def test_importing_the_plugin_stays_light():
 def test_domain_recipes_and_evaluators_are_registered(plugins):
     domain = plugins.domains.get(DOMAIN)
     assert domain.default_source == "." and domain.default_recipe == "lora" and domain.default_base_model == "smollm2-135m-instruct"
-    for key in ("max_file_bytes", "fim_rate", "fim_spm_rate", "fim_syntax_rate", "exclude", "include_units",
-                "near_dedup_threshold", "num_perm"):
+    for key in ("max_file_bytes", "fim_rate", "fim_spm_rate", "fim_syntax_rate", "exclude", "include_units", "near_dedup_threshold", "num_perm"):
         assert key in domain.options
     for name in domain.evaluators:
         assert name in plugins.evaluators
     assert plugins.evaluators.owner("code-infilling") == DOMAIN
-    adapter = {"seq_len": 512, "batch_size": 4, "learning_rate": 2e-3, "lora_targets": ["all-linear"],
-               "time_budget": "5m"}
-    assert domain.recipe_defaults == {"lora": adapter, "qlora": adapter, "full": {"seq_len": 512},
-                                      "scratch": {"seq_len": 256}}
+    adapter = {"seq_len": 512, "batch_size": 4, "learning_rate": 2e-3, "lora_targets": ["all-linear"], "time_budget": "5m"}
+    assert domain.recipe_defaults == {"lora": adapter, "qlora": adapter, "full": {"seq_len": 512}, "scratch": {"seq_len": 256}}
     assert plugins.domains.owner(DOMAIN) == DOMAIN
     from custom_llm.plugins import contract_problem
     from custom_llm_codebase import plugin
 
     assert contract_problem(plugin, DOMAIN) == ""  # no hook of contract 0.1: core calls the domain's own functions
     assert (domain.discover, domain.ingest, domain.make_examples, domain.special_tokens) == (
-        plugin.discover, plugin.ingest, plugin.make_examples, plugin.special_tokens)
+        plugin.discover,
+        plugin.ingest,
+        plugin.make_examples,
+        plugin.special_tokens,
+    )
 
 
 @pytest.mark.parametrize("pattern,left_out", [("*.md", "README.md"), ("web/*", "web/app.js")])

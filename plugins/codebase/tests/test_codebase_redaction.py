@@ -29,25 +29,26 @@ PLANTED: dict[str, tuple[str, str, str]] = {
     "aws_secret_key": ("settings.py", 'aws_secret_access_key = "{value}"\n', _random(B64, 40, 2)),
     "github_token": ("deploy.js", 'const auth = "token {value}";\n', "gh" + "p_" + _random(ALNUM, 36, 3)),
     "gitlab_token": ("ci.yaml", "token: {value}\n", "glp" + "at-" + _random(ALNUM, 20, 4)),
-    "slack_token": ("notify.go", 'var slack = "{value}"\n', "xo" + "xb-" + _random(string.digits, 12, 5) + "-"
-                    + _random(ALNUM, 24, 6)),
-    "slack_webhook": ("notify.py", 'HOOK = "{value}"\n', "https://hooks.slack.com/services/T" + _random(UPPER, 8, 7)
-                      + "/B" + _random(UPPER, 8, 8) + "/" + _random(ALNUM, 24, 9)),
-    "jwt": ("session.ts", "const session = '{value}';\n", "ey" + "J" + _random(ALNUM, 20, 10) + ".ey" + "J"
-            + _random(ALNUM, 30, 11) + "." + _random(ALNUM, 43, 12)),
-    "password": ("db.py", 'def connect(user, password="{value}"):\n    return user\n',
-                 "Tr0ub4dor&3-" + _random(ALNUM, 6, 13)),
-    "connection_string": ("Main.java", 'String url = "postgres://admin:{value}@db.internal:5432/app";\n',
-                          "p4ss" + _random(ALNUM, 10, 14)),
+    "slack_token": ("notify.go", 'var slack = "{value}"\n', "xo" + "xb-" + _random(string.digits, 12, 5) + "-" + _random(ALNUM, 24, 6)),
+    "slack_webhook": (
+        "notify.py",
+        'HOOK = "{value}"\n',
+        "https://hooks.slack.com/services/T" + _random(UPPER, 8, 7) + "/B" + _random(UPPER, 8, 8) + "/" + _random(ALNUM, 24, 9),
+    ),
+    "jwt": (
+        "session.ts",
+        "const session = '{value}';\n",
+        "ey" + "J" + _random(ALNUM, 20, 10) + ".ey" + "J" + _random(ALNUM, 30, 11) + "." + _random(ALNUM, 43, 12),
+    ),
+    "password": ("db.py", 'def connect(user, password="{value}"):\n    return user\n', "Tr0ub4dor&3-" + _random(ALNUM, 6, 13)),
+    "connection_string": ("Main.java", 'String url = "postgres://admin:{value}@db.internal:5432/app";\n', "p4ss" + _random(ALNUM, 10, 14)),
     "generic_token": ("client.rs", 'let api_token = "{value}";\n', _random(ALNUM, 30, 15) + "9"),
-    "private_key": ("deploy_key", "{value}\n", "-----BEGIN RSA PRIVATE KEY-----\n" + PEM_BODY
-                    + "\n-----END RSA PRIVATE KEY-----"),
+    "private_key": ("deploy_key", "{value}\n", "-----BEGIN RSA PRIVATE KEY-----\n" + PEM_BODY + "\n-----END RSA PRIVATE KEY-----"),
     "stripe_key": ("pay.py", 'stripe.api_key = "{value}"\n', "sk" + "_live_" + _random(ALNUM, 24, 16)),
     "google_api_key": ("maps.js", "const key = '{value}';\n", "AI" + "za" + _random(ALNUM, 35, 17)),
     "api_key": ("llm.py", 'client = OpenAI(api_key="{value}")\n', "sk" + "-proj-" + _random(ALNUM, 40, 18)),
     "huggingface_token": ("hub.py", 'login("{value}")\n', "hf" + "_" + _random(ALNUM, 34, 19)),
-    "bearer_token": ("api.sh", 'curl -H "Authorization: Bearer {value}" https://api.internal\n', _random(ALNUM, 32, 20)
-                     + "7"),
+    "bearer_token": ("api.sh", 'curl -H "Authorization: Bearer {value}" https://api.internal\n', _random(ALNUM, 32, 20) + "7"),
     "email": ("AUTHORS.md", "Maintainer: Jane Roe <{value}>\n", "jane.roe@corp-mail.com"),
 }
 ENV_FILE = ("DB_PASSWORD={pw}\nSECRET_KEY={sk}\n", "hunter2-" + _random(ALNUM, 8, 21), _random(ALNUM, 40, 22) + "1")
@@ -102,19 +103,22 @@ def test_ordinary_code_is_left_alone(prepared, click_ingested):
 def test_units_are_rederived_after_redaction(prepared):
     document = prepared.by_source()["db.py"]
     unit = next(u for u in document.metadata["units"] if u["name"] == "connect")
-    assert document.text[unit["start"]:unit["end"]].startswith('def connect(user, password="<SECRET:password>"):')
+    assert document.text[unit["start"] : unit["end"]].startswith('def connect(user, password="<SECRET:password>"):')
     assert document.metadata["chars"] == len(document.text)
 
 
-@pytest.mark.parametrize("line", [
-    'password = os.environ["DB_PASSWORD"]',
-    'password = "{password}"',
-    'PASSWORD_FIELD = "${DB_PASSWORD}"',
-    "x = weights@self.proj.T",
-    'url = "https://user@github.com/org/repo"',
-    'tokenizer_class = "PreTrainedTokenizerFast"',
-    'git clone git@github.com:org/repo.git',
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        'password = os.environ["DB_PASSWORD"]',
+        'password = "{password}"',
+        'PASSWORD_FIELD = "${DB_PASSWORD}"',
+        "x = weights@self.proj.T",
+        'url = "https://user@github.com/org/repo"',
+        'tokenizer_class = "PreTrainedTokenizerFast"',
+        "git clone git@github.com:org/repo.git",
+    ],
+)
 def test_templated_or_indirect_values_are_not_secrets(line):
     text, counts = redact(line + "\n", "example.py", "python")
     assert counts == {}, (text, counts)

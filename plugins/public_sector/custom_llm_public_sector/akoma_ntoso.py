@@ -19,27 +19,89 @@ from custom_llm_public_sector.xmltext import children, descendants, first, text_
 
 NAMESPACE_PREFIXES = ("http://docs.oasis-open.org/legaldocml/ns/akn/", "http://www.akomantoso.org/")
 DOCUMENT_TYPES = {
-    "act", "bill", "debate", "debateReport", "doc", "statement", "judgment", "amendment", "amendmentList",
-    "officialGazette", "documentCollection", "portion",
+    "act",
+    "bill",
+    "debate",
+    "debateReport",
+    "doc",
+    "statement",
+    "judgment",
+    "amendment",
+    "amendmentList",
+    "officialGazette",
+    "documentCollection",
+    "portion",
 }
 BODIES = ("body", "mainBody", "debateBody", "judgmentBody", "amendmentBody", "collectionBody", "portionBody")
 ID_ATTRIBUTES = ("eId", "wId", "id", "GUID")
 
-_CONTAINERS = frozenset({
-    "book", "tome", "part", "subpart", "title", "subtitle", "chapter", "subchapter", "division", "subdivision",
-})
+_CONTAINERS = frozenset(
+    {
+        "book",
+        "tome",
+        "part",
+        "subpart",
+        "title",
+        "subtitle",
+        "chapter",
+        "subchapter",
+        "division",
+        "subdivision",
+    }
+)
 SPEC = Spec(
     containers=_CONTAINERS,
     units=frozenset({"article", "section", "rule"}),
-    sublevels=frozenset({
-        "subsection", "paragraph", "subparagraph", "clause", "subclause", "point", "item", "alinea", "indent",
-        "subrule", "list", "sublist", "level", "transitional", "proviso",
-    }),
-    blocks=frozenset({
-        "content", "intro", "wrapUp", "wrap", "p", "listIntroduction", "listWrapUp", "blockList", "crossHeading",
-        "tblock", "table", "tr", "block", "subheading", "formula", "speech", "question", "answer", "narrative",
-        "summary", "blockContainer", "introduction", "background", "arguments", "remedies", "motivation", "decision",
-    }),
+    sublevels=frozenset(
+        {
+            "subsection",
+            "paragraph",
+            "subparagraph",
+            "clause",
+            "subclause",
+            "point",
+            "item",
+            "alinea",
+            "indent",
+            "subrule",
+            "list",
+            "sublist",
+            "level",
+            "transitional",
+            "proviso",
+        }
+    ),
+    blocks=frozenset(
+        {
+            "content",
+            "intro",
+            "wrapUp",
+            "wrap",
+            "p",
+            "listIntroduction",
+            "listWrapUp",
+            "blockList",
+            "crossHeading",
+            "tblock",
+            "table",
+            "tr",
+            "block",
+            "subheading",
+            "formula",
+            "speech",
+            "question",
+            "answer",
+            "narrative",
+            "summary",
+            "blockContainer",
+            "introduction",
+            "background",
+            "arguments",
+            "remedies",
+            "motivation",
+            "decision",
+        }
+    ),
     quoted=frozenset({"quotedStructure", "embeddedStructure"}),
     skip=frozenset({"authorialNote", "noteRef", "eol", "eop", "marker", "componentRef", "img"}),
     heading_names=("heading",),
@@ -66,7 +128,7 @@ def version(namespace: str) -> str:
     """``3.0/CSD13``, ``2.0``, ``3.0``: what follows the known prefix."""
     for prefix in NAMESPACE_PREFIXES:
         if namespace.startswith(prefix):
-            return namespace[len(prefix):].strip("/") or "unknown"
+            return namespace[len(prefix) :].strip("/") or "unknown"
     return "unknown"
 
 
@@ -101,9 +163,7 @@ def _title(document: Any) -> str:
 
 def parse(root: Any) -> ParsedFile:
     """The articles or sections (or, failing those, the headed parts) of an Akoma Ntoso document."""
-    document = root if local_name(root) in DOCUMENT_TYPES else next(
-        (c for c in children(root) if local_name(c) in DOCUMENT_TYPES), None
-    )
+    document = root if local_name(root) in DOCUMENT_TYPES else next((c for c in children(root) if local_name(c) in DOCUMENT_TYPES), None)
     if document is None:
         document = next(children(root), root)
     namespace = root.tag[1:].partition("}")[0] if root.tag.startswith("{") else ""
@@ -122,8 +182,11 @@ def parse(root: Any) -> ParsedFile:
     preamble = first(document, "preamble")
     if preamble is not None and text_of(preamble, SPEC.skip):
         text = render(preamble, SPEC, iri, cite_sub).text
-        units.append(Unit("preamble", "", "Preamble", citations.akn(iri, element_id(preamble) or "preamble"),
-                          text, [top], find_definitions(text), container=iri))
+        units.append(
+            Unit(
+                "preamble", "", "Preamble", citations.akn(iri, element_id(preamble) or "preamble"), text, [top], find_definitions(text), container=iri
+            )
+        )
     if body is not None:
         found = list(find_units(body, SPEC))
         spec = SPEC

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-_OPEN = "“\"«„‚‘»"
-_CLOSE = "”\"»“‘’«"
+_OPEN = '“"«„‚‘»'
+_CLOSE = '”"»“‘’«'
 _TERM = rf"[{_OPEN}]\s?(?P<term>[^{_OPEN}{_CLOSE}\n]{{1,80}}?)\s?[{_CLOSE}]"
 _ALSO = rf"(?:,?\s+(?:or|and|ou|et|oder|und|o|y)\s+[{_OPEN}][^{_OPEN}{_CLOSE}\n]{{1,80}}[{_CLOSE}])*"
 _END = r"(?P<definition>.+?)(?:;\s|;$|\.\s+(?=[A-Z(\"“«„])|\.$|$)"
@@ -23,10 +23,17 @@ _VERBS_AFTER = (
     r"|significa|designa|se entiende(?:n)?(?: por)?|comprende"
 )
 PATTERNS = [
-    re.compile(_LEAD + r"(?:[Tt]he term\s+|[Ll]e terme\s+|[Dd]er Begriff\s+|[Ee]l término\s+)?" + _TERM + _ALSO
-               + r",?\s+(?P<verb>" + _VERBS_AFTER + r")\s+" + _END),
-    re.compile(r"(?:[Oo]n entend par|[Ss]e entiende por|[Ss]e entenderá por|[Ii]m Sinne [^,]{1,60} (?:ist|sind))\s+"
-               + _TERM + r"\s*[,:]?\s+" + _END),
+    re.compile(
+        _LEAD
+        + r"(?:[Tt]he term\s+|[Ll]e terme\s+|[Dd]er Begriff\s+|[Ee]l término\s+)?"
+        + _TERM
+        + _ALSO
+        + r",?\s+(?P<verb>"
+        + _VERBS_AFTER
+        + r")\s+"
+        + _END
+    ),
+    re.compile(r"(?:[Oo]n entend par|[Ss]e entiende por|[Ss]e entenderá por|[Ii]m Sinne [^,]{1,60} (?:ist|sind))\s+" + _TERM + r"\s*[,:]?\s+" + _END),
     # enumerated glossary lines: "a) «Interesado»: la persona física ..."
     re.compile(r"^(?:\(?[\w.]{1,4}[).]\s+)?" + _TERM + r"\s*:\s+" + _END),
 ]
@@ -68,7 +75,7 @@ _ENUMERATED = re.compile(r"^\(?[0-9a-zA-Z]{1,4}[).]\s")
 
 def _continuation(lines: list[str], start: int, limit: int = 8) -> list[str]:
     kept = []
-    for line in lines[start: start + limit]:
+    for line in lines[start : start + limit]:
         if not _ENUMERATED.match(line):
             break
         kept.append(line.strip())

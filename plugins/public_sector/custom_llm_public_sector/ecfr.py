@@ -18,15 +18,42 @@ from custom_llm_public_sector.safe_xml import local_name
 from custom_llm_public_sector.units import Level, ParsedFile, Unit, number_of, one_line, strip_heading_punctuation
 from custom_llm_public_sector.xmltext import children, descendants, first, text_of
 
-ROOTS = {"DLPSTEXTCLASS", "ECFR", "ECFRBRWS", "CFRGRANULE", "DIV1", "DIV2", "DIV3", "DIV4", "DIV5", "DIV6", "DIV7",
-         "DIV8", "DIV9"}
+ROOTS = {"DLPSTEXTCLASS", "ECFR", "ECFRBRWS", "CFRGRANULE", "DIV1", "DIV2", "DIV3", "DIV4", "DIV5", "DIV6", "DIV7", "DIV8", "DIV9"}
 DIVS = {f"DIV{i}" for i in range(1, 10)}
 UNIT_TYPES = {"SECTION", "APPENDIX"}
-KINDS = {"TITLE": "title", "SUBTITLE": "subtitle", "CHAPTER": "chapter", "SUBCHAP": "subchapter", "PART": "part",
-         "SUBPART": "subpart", "SUBJGRP": "subject group", "SECTION": "section", "APPENDIX": "appendix"}
+KINDS = {
+    "TITLE": "title",
+    "SUBTITLE": "subtitle",
+    "CHAPTER": "chapter",
+    "SUBCHAP": "subchapter",
+    "PART": "part",
+    "SUBPART": "subpart",
+    "SUBJGRP": "subject group",
+    "SECTION": "section",
+    "APPENDIX": "appendix",
+}
 SKIP = {"CITA", "HEAD", "PRTPAGE", "STARS"}
-TEXT_BLOCKS = {"P", "FP", "FP-1", "FP-2", "FP-DASH", "NOTE", "EDNOTE", "HD", "HD1", "HD2", "HD3", "FTNT", "PSPACE",
-               "HED", "EXAMPLE", "AUTH", "SOURCE", "SECAUTH", "APPRO"}
+TEXT_BLOCKS = {
+    "P",
+    "FP",
+    "FP-1",
+    "FP-2",
+    "FP-DASH",
+    "NOTE",
+    "EDNOTE",
+    "HD",
+    "HD1",
+    "HD2",
+    "HD3",
+    "FTNT",
+    "PSPACE",
+    "HED",
+    "EXAMPLE",
+    "AUTH",
+    "SOURCE",
+    "SECAUTH",
+    "APPRO",
+}
 ROWS = {"ROW", "TR"}
 _MARKERS = re.compile(r"^\s*((?:\((?:\w{1,5})\)\s*)+)")
 _ROMAN = re.compile(r"^(?=[ivxl]+$)l?x{0,3}(?:ix|iv|v?i{0,3})$")
@@ -176,8 +203,9 @@ def parse(root: Any, source_name: str = "") -> ParsedFile:
 
     walk([root] if local_name(root) in DIVS else root, [])
     units = [u for u in units if u.text]
-    return ParsedFile(format="ecfr", title=file_title or (f"Title {title} CFR" if title else "CFR"), units=units,
-                      declared_language="en", extra={"cfr_title": title})
+    return ParsedFile(
+        format="ecfr", title=file_title or (f"Title {title} CFR" if title else "CFR"), units=units, declared_language="en", extra={"cfr_title": title}
+    )
 
 
 def _unit(section: Any, kind: str, head: str, path: list[Level], title: str) -> Unit:

@@ -31,12 +31,14 @@ _MINOR_WORDS = frozenset(
 
 def _teacher_forced(ctx: EvalContext, cases: list[tuple[str, str]], name: str) -> tuple[list[Any], dict[str, Any]]:
     """Every case's score, with the exact-match and bits-per-byte figures named after ``name``."""
-    scores = ctx.score_answers(cases[:max(ctx.max_cases, 0)], stop="\n")
+    scores = ctx.score_answers(cases[: max(ctx.max_cases, 0)], stop="\n")
     if not scores:
         return [], {}
-    return scores, {f"{name}_exact_match": Cases(s.exact for s in scores),
-                    f"{name}_bits_per_byte": Cases([s.bits for s in scores], [s.n_bytes for s in scores]),
-                    "cases": len(scores)}
+    return scores, {
+        f"{name}_exact_match": Cases(s.exact for s in scores),
+        f"{name}_bits_per_byte": Cases([s.bits for s in scores], [s.n_bytes for s in scores]),
+        "cases": len(scores),
+    }
 
 
 def _sample(items: list, ctx: EvalContext) -> list:
@@ -69,9 +71,12 @@ def evaluate_citations(ctx: EvalContext) -> Mapping[str, Any]:
     if not every:
         return {"examples": 0}
     scores, metrics = _teacher_forced(ctx, [(prompt, expected) for prompt, expected, _ in every], "citation")
-    wholes = [whole for _, _, whole in every[:len(scores)]]
-    named = [s.reproduces(s.text[:s.text.index(whole) + len(whole)]) for s, whole in zip(scores, wholes, strict=True)
-             if whole and s.text.lstrip().startswith(whole)]
+    wholes = [whole for _, _, whole in every[: len(scores)]]
+    named = [
+        s.reproduces(s.text[: s.text.index(whole) + len(whole)])
+        for s, whole in zip(scores, wholes, strict=True)
+        if whole and s.text.lstrip().startswith(whole)
+    ]
     if named:
         metrics["citation_document_exact_match"] = Cases(named)
     exact: list[bool] = []
@@ -117,6 +122,5 @@ def evaluate_definitions(ctx: EvalContext) -> Mapping[str, Any]:
         scores.append(recall(definition, answer))
         ctx.show(f"definition {len(scores)}", prompt, definition, answer)
     if scores:
-        metrics.update({"definition_recall": Cases(scores),
-                        "definitions_half_recalled": Cases(s >= 0.5 for s in scores)})
+        metrics.update({"definition_recall": Cases(scores), "definitions_half_recalled": Cases(s >= 0.5 for s in scores)})
     return {**metrics, "examples": len(scores)}

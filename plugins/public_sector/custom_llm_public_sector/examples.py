@@ -48,8 +48,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
     },
 }
 EXCERPT_CHARS = 400
-GENERIC_HEADINGS = {"", "preamble", "front matter", "[reserved]", "reserved", "amended", "[amended]",
-                    "supplementary information", "text"}
+GENERIC_HEADINGS = {"", "preamble", "front matter", "[reserved]", "reserved", "amended", "[amended]", "supplementary information", "text"}
 
 
 def template(document: Document, task: str) -> str:
@@ -89,11 +88,7 @@ def header(document: Document) -> str:
 def heading_is_useful(document: Document) -> bool:
     meta = document.metadata
     heading = str(meta.get("heading", "")).strip()
-    return (
-        heading.lower() not in GENERIC_HEADINGS
-        and int(meta.get("heading_shared", 1) or 1) <= 1
-        and heading != meta.get("document_title")
-    )
+    return heading.lower() not in GENERIC_HEADINGS and int(meta.get("heading_shared", 1) or 1) <= 1 and heading != meta.get("document_title")
 
 
 def citation_is_unique(document: Document) -> bool:
@@ -117,8 +112,7 @@ def make(document: Document, options: Mapping[str, Any], rng: random.Random) -> 
 
     def pair(task: str, completion: str, **fields: str) -> None:
         prompt = template(document, task).format(**fields)
-        examples.append(Example(completion=completion.strip() + "\n", prompt=prompt, kind="instruction",
-                                doc_id=document.id, metadata={"task": task}))
+        examples.append(Example(completion=completion.strip() + "\n", prompt=prompt, kind="instruction", doc_id=document.id, metadata={"task": task}))
 
     if citation_is_unique(document):
         pair("provides", answer, citation=citation)

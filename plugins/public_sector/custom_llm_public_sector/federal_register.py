@@ -21,14 +21,41 @@ from custom_llm_public_sector.units import Level, ParsedFile, Unit, one_line, st
 from custom_llm_public_sector.xmltext import children, descendants, first, first_text, text_of
 
 ROOTS = {"FEDREG", "RULE", "PRORULE", "NOTICE", "PRESDOCU", "RULES", "PRORULES", "NOTICES", "PRESDOCS"}
-DOCUMENTS = {"RULE", "PRORULE", "NOTICE", "CORRECT", "PROCLA", "EXECORD", "PRMEMO", "PRNOTICE", "DETERM",
-             "PRORDER", "PRESORDR", "ADMINORDER", "MEMO", "SUNSHINE"}
-CATEGORIES = {"RULES": "Rules", "PRORULES": "Proposed Rules", "NOTICES": "Notices",
-              "PRESDOCS": "Presidential Documents",
-              "CORRECT": "Corrections", "SUNSHINE": "Sunshine Act Meetings"}
-KINDS = {"RULE": "rule", "PRORULE": "proposed rule", "NOTICE": "notice", "CORRECT": "correction",
-         "PROCLA": "proclamation", "EXECORD": "executive order", "PRMEMO": "presidential memorandum",
-         "PRNOTICE": "presidential notice", "DETERM": "presidential determination"}
+DOCUMENTS = {
+    "RULE",
+    "PRORULE",
+    "NOTICE",
+    "CORRECT",
+    "PROCLA",
+    "EXECORD",
+    "PRMEMO",
+    "PRNOTICE",
+    "DETERM",
+    "PRORDER",
+    "PRESORDR",
+    "ADMINORDER",
+    "MEMO",
+    "SUNSHINE",
+}
+CATEGORIES = {
+    "RULES": "Rules",
+    "PRORULES": "Proposed Rules",
+    "NOTICES": "Notices",
+    "PRESDOCS": "Presidential Documents",
+    "CORRECT": "Corrections",
+    "SUNSHINE": "Sunshine Act Meetings",
+}
+KINDS = {
+    "RULE": "rule",
+    "PRORULE": "proposed rule",
+    "NOTICE": "notice",
+    "CORRECT": "correction",
+    "PROCLA": "proclamation",
+    "EXECORD": "executive order",
+    "PRMEMO": "presidential memorandum",
+    "PRNOTICE": "presidential notice",
+    "DETERM": "presidential determination",
+}
 SKIP = {"PRTPAGE", "FRDOC", "BILCOD", "GPH", "STARS", "FILED", "GID"}
 ROWS = {"ROW"}
 _FRDOC = re.compile(r"FR\s+Doc\.?\s*([\w-]+)")
@@ -124,8 +151,9 @@ def parse(root: Any) -> ParsedFile:
 
     walk([root])
     title = f"Federal Register Vol. {volume}, No. {issue_number}, {date}" if volume else "Federal Register document"
-    return ParsedFile(format="federal_register", title=title, units=units, declared_language="en",
-                      extra={"fr_documents": documents, "volume": volume, "date": date})
+    return ParsedFile(
+        format="federal_register", title=title, units=units, declared_language="en", extra={"fr_documents": documents, "volume": volume, "date": date}
+    )
 
 
 _SMALL_WORDS = {"of", "and", "the", "for", "on", "in", "to", "a", "an", "at", "by"}
@@ -147,9 +175,7 @@ def _category(document: Any) -> str:
     return CATEGORIES.get(local_name(document), "")
 
 
-def _document(
-    document: Any, volume: str, page_before: str, contents: dict[str, str], issue: Level | None
-) -> tuple[list[Unit], str]:
+def _document(document: Any, volume: str, page_before: str, contents: dict[str, str], issue: Level | None) -> tuple[list[Unit], str]:
     name = local_name(document)
     frdoc = first_text(document, "FRDOC") or next((text_of(n) for n in descendants(document, {"FRDOC"})), "")
     match = _FRDOC.search(frdoc)
@@ -159,20 +185,27 @@ def _document(
     preamble = first(document, "PREAMB")
     subject = one_line(first_text(preamble, "SUBJECT") if preamble is not None else "")
     if not subject:
-        subject = strip_heading_punctuation(
-            next((text_of(h) for h in descendants(document, {"HD"}) if h.get("SOURCE") == "HED"), "")
-        )
+        subject = strip_heading_punctuation(next((text_of(h) for h in descendants(document, {"HD"}) if h.get("SOURCE") == "HED"), ""))
     agency = one_line(first_text(preamble, "AGENCY")) if preamble is not None else "The President"
     kind = KINDS.get(name, name.lower())
-    path = [level for level in (
-        issue,
-        Level("category", "", _category(document)) if _category(document) else None,
-        Level("agency", "", _title_case(agency) if agency.isupper() else agency) if agency else None,
-        Level(kind, doc_number, subject),
-    ) if level is not None]
-    extra = {"fr_doc": doc_number, "document_citation": doc_citation, "document_type": kind, "agency": agency,
-             "cfr": first_text(preamble, "CFR") if preamble is not None else "",
-             "rin": first_text(preamble, "RIN") if preamble is not None else ""}
+    path = [
+        level
+        for level in (
+            issue,
+            Level("category", "", _category(document)) if _category(document) else None,
+            Level("agency", "", _title_case(agency) if agency.isupper() else agency) if agency else None,
+            Level(kind, doc_number, subject),
+        )
+        if level is not None
+    ]
+    extra = {
+        "fr_doc": doc_number,
+        "document_citation": doc_citation,
+        "document_type": kind,
+        "agency": agency,
+        "cfr": first_text(preamble, "CFR") if preamble is not None else "",
+        "rin": first_text(preamble, "RIN") if preamble is not None else "",
+    }
     units: list[Unit] = []
     state = _State(page=start)
 
@@ -181,8 +214,9 @@ def _document(
         if not text.strip():
             return
         citation = citations.fr(volume, start or "?", at_page)
-        units.append(Unit(unit_kind, number, heading, citation, text, list(path), find_definitions(text),
-                          extra={**extra, **more}, container=doc_citation))
+        units.append(
+            Unit(unit_kind, number, heading, citation, text, list(path), find_definitions(text), extra={**extra, **more}, container=doc_citation)
+        )
 
     rest: list[str] = []
     rest_page = start
@@ -235,8 +269,14 @@ def _supplementary(element: Any, state: _State, add: Any, title: str) -> None:
             state.lines = saved
             if section_lines:
                 number = re.sub(r"^§+\s*", "", sectno)
-                add("section", number, one_line(f"{sectno} {subject}"), section_lines, at_page,
-                    {"cfr_citation": citations.cfr(title, number) if title else ""})
+                add(
+                    "section",
+                    number,
+                    one_line(f"{sectno} {subject}"),
+                    section_lines,
+                    at_page,
+                    {"cfr_citation": citations.cfr(title, number) if title else ""},
+                )
             else:
                 state.lines.append(one_line(f"{sectno} {subject}"))
             continue

@@ -129,9 +129,7 @@ def _render(
             head = one_line(f"{num_text} {sub_heading + '.' if sub_heading else ''}")
             sub_citation = cite_sub(citation, child, sub_number) if cite and sub_number else citation
             if cite and sub_number:
-                out.subunits.append(
-                    {"kind": name, "number": sub_number, "heading": sub_heading, "citation": sub_citation}
-                )
+                out.subunits.append({"kind": name, "number": sub_number, "heading": sub_heading, "citation": sub_citation})
             _render(child, spec, sub_citation, cite_sub, out, prefix=head, own_head=True, cite=cite)
         elif name in spec.quoted:
             flush()

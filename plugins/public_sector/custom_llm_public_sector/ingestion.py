@@ -101,10 +101,7 @@ def parse_xml(data: bytes, name: str = "") -> ParsedFile:
         )
         if not known:
             shown = f"{{{namespace}}}{element}" if namespace else element
-            raise Refused(
-                f"unknown XML format: root element <{shown}>; this domain reads USLM, Akoma Ntoso, eCFR, "
-                "Federal Register and XHTML"
-            )
+            raise Refused(f"unknown XML format: root element <{shown}>; this domain reads USLM, Akoma Ntoso, eCFR, Federal Register and XHTML")
         if namespace == XHTML_NAMESPACE:
             title, lines = unstructured.html_lines(data)
             return unstructured.parse_lines("xhtml", title, lines, name)

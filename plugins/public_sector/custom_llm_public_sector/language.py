@@ -21,10 +21,8 @@ _STOP_WORDS: dict[str, str] = {
     "ha sobre este esta entre cuando artículo será podrá deberá",
     "it": "il di che e la per un in una sono non del della le dei delle gli al alla è da con si "
     "questo anche come ai nel nella ovvero presente articolo",
-    "nl": "de het een van en in is dat op te zijn voor met die niet aan er ook als bij door worden "
-    "wordt of dit deze naar om uit artikel",
-    "pt": "o a de que e do da em um para com não uma os no se na por mais as dos como mas ao ele das "
-    "à seu sua ou quando pelo pela artigo",
+    "nl": "de het een van en in is dat op te zijn voor met die niet aan er ook als bij door worden wordt of dit deze naar om uit artikel",
+    "pt": "o a de que e do da em um para com não uma os no se na por mais as dos como mas ao ele das à seu sua ou quando pelo pela artigo",
 }
 _PROFILES = {lang: frozenset(words.split()) for lang, words in _STOP_WORDS.items()}
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
@@ -35,13 +33,23 @@ for _profile in _PROFILES.values():
     for _word in _profile:
         _WEIGHT[_word] = 1.0 / sum(_word in p for p in _PROFILES.values())
 
-_INDEX: dict[str, tuple[str, ...]] = {
-    word: tuple(lang for lang, profile in _PROFILES.items() if word in profile) for word in _WEIGHT
-}
+_INDEX: dict[str, tuple[str, ...]] = {word: tuple(lang for lang, profile in _PROFILES.items() if word in profile) for word in _WEIGHT}
 SUPPORTED = tuple(sorted(_PROFILES))
 ISO_639_2 = {
-    "eng": "en", "fra": "fr", "fre": "fr", "deu": "de", "ger": "de", "spa": "es", "ita": "it",
-    "nld": "nl", "dut": "nl", "por": "pt", "swe": "sv", "dan": "da", "pol": "pl", "swa": "sw",
+    "eng": "en",
+    "fra": "fr",
+    "fre": "fr",
+    "deu": "de",
+    "ger": "de",
+    "spa": "es",
+    "ita": "it",
+    "nld": "nl",
+    "dut": "nl",
+    "por": "pt",
+    "swe": "sv",
+    "dan": "da",
+    "pol": "pl",
+    "swa": "sw",
 }
 
 

@@ -22,13 +22,74 @@ from typing import Any
 # --- check digits --------------------------------------------------------------------------------
 
 IBAN_LENGTHS = {
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29,
-    "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "ES": 24, "FI": 18,
-    "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28,
-    "IE": 22, "IL": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LI": 21, "LT": 20,
-    "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18,
-    "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SE": 24,
-    "SI": 19, "SK": 24, "SM": 27, "TN": 24, "TR": 26, "UA": 29, "VG": 24, "XK": 20,
+    "AD": 24,
+    "AE": 23,
+    "AL": 28,
+    "AT": 20,
+    "AZ": 28,
+    "BA": 20,
+    "BE": 16,
+    "BG": 22,
+    "BH": 22,
+    "BR": 29,
+    "CH": 21,
+    "CR": 22,
+    "CY": 28,
+    "CZ": 24,
+    "DE": 22,
+    "DK": 18,
+    "DO": 28,
+    "EE": 20,
+    "ES": 24,
+    "FI": 18,
+    "FO": 18,
+    "FR": 27,
+    "GB": 22,
+    "GE": 22,
+    "GI": 23,
+    "GL": 18,
+    "GR": 27,
+    "GT": 28,
+    "HR": 21,
+    "HU": 28,
+    "IE": 22,
+    "IL": 23,
+    "IS": 26,
+    "IT": 27,
+    "JO": 30,
+    "KW": 30,
+    "KZ": 20,
+    "LB": 28,
+    "LI": 21,
+    "LT": 20,
+    "LU": 20,
+    "LV": 21,
+    "MC": 27,
+    "MD": 24,
+    "ME": 22,
+    "MK": 19,
+    "MR": 27,
+    "MT": 31,
+    "MU": 30,
+    "NL": 18,
+    "NO": 15,
+    "PK": 24,
+    "PL": 28,
+    "PS": 29,
+    "PT": 25,
+    "QA": 29,
+    "RO": 24,
+    "RS": 22,
+    "SA": 24,
+    "SE": 24,
+    "SI": 19,
+    "SK": 24,
+    "SM": 27,
+    "TN": 24,
+    "TR": 26,
+    "UA": 29,
+    "VG": 24,
+    "XK": 20,
 }
 
 
@@ -87,9 +148,7 @@ NIR = re.compile(
 NIR_LABEL = re.compile(r"(?:NIR|INSEE|s[ée]curit[ée] sociale|n° ss|num[ée]ro ss)\W{0,20}$", re.I)
 
 STEUER_ID = re.compile(r"(?<![\d])[1-9]\d[ ./]?\d{3}[ ./]?\d{3}[ ./]?\d{3}(?![\d])")
-STEUER_LABEL = re.compile(
-    r"(?:Steuer-?ID(?:Nr)?|Steuer-?Identifikationsnummer|Identifikationsnummer|IdNr)\.?\W{0,20}$", re.I
-)
+STEUER_LABEL = re.compile(r"(?:Steuer-?ID(?:Nr)?|Steuer-?Identifikationsnummer|Identifikationsnummer|IdNr)\.?\W{0,20}$", re.I)
 
 SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])")
 SSN_SPACED = re.compile(r"(?i)\b(?:SSN|social security (?:number|no\.?))\W{0,5}(\d{3} \d{2} \d{4})\b")
@@ -124,8 +183,7 @@ _FR_LINK = r"(?:(?:de la|de l'|du|des|de|d'|la|le|les|l'|et|aux) ?)"
 ADDRESS_PATTERNS = [
     # US / UK: 1600 Pennsylvania Avenue NW, Washington, DC 20500; 10 Downing Street, London SW1A 2AA
     re.compile(
-        r"\b\d{1,6}[A-Za-z]?,? (?:" + _DIRECTION + r"\.? )?(?:[A-Z0-9][\w'.-]*[ ]){1,4}" + _US_STREET
-        + r"\b\.?(?: " + _DIRECTION + r"\b\.?)?"
+        r"\b\d{1,6}[A-Za-z]?,? (?:" + _DIRECTION + r"\.? )?(?:[A-Z0-9][\w'.-]*[ ]){1,4}" + _US_STREET + r"\b\.?(?: " + _DIRECTION + r"\b\.?)?"
         r"(?:,? (?:Suite|Ste\.?|Apt\.?|Apartment|Unit|Room|Rm\.?|Floor|Flat|#) ?[\w-]+)?"
         r"(?:,? [A-Z][A-Za-z .'-]{1,30},? (?:[A-Z]{2} \d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}))?"
     ),
@@ -217,7 +275,7 @@ def _checked(pattern: re.Pattern[str], valid: Callable[[str], bool], label: re.P
     def find(text: str, cache: dict) -> list[tuple[int, int]]:
         found = []
         for match in _scan(pattern, text, cache):
-            before = text[max(0, match.start() - _LOOKBEHIND): match.start()]
+            before = text[max(0, match.start() - _LOOKBEHIND) : match.start()]
             if valid(match.group()) or (label is not None and label.search(before)):
                 found.append(match.span())
         return found
@@ -273,7 +331,7 @@ def _address(text: str, cache: dict) -> list[tuple[int, int]]:
         for match in _scan(pattern, text, cache):
             number = re.match(r"\d+", match.group())
             year_like = number is not None and len(number.group()) == 4 and number.group()[:2] in {"18", "19", "20"}
-            if year_like and _YEAR_CONTEXT.search(text[max(0, match.start() - 12): match.start()]):
+            if year_like and _YEAR_CONTEXT.search(text[max(0, match.start() - 12) : match.start()]):
                 continue  # "the 2010 Supreme Court decision" is a year, not a street number
             spans.append(match.span())
     return spans
@@ -285,17 +343,26 @@ for _pattern in (IBAN, NIR, STEUER_ID, SSN, SSN_SPACED, PHONE_LABELLED, *(p for 
 _trigger(NINO, r"\d\d ?\d\d ?\d\d ?[A-D]", 8, 4)
 _trigger(ADDRESS_PATTERNS[0], _STREET_WORDS, 140, 90)
 _trigger(ADDRESS_PATTERNS[1], r" \d[ABD-HJLNP-UW-Z]{2}\b", 8, 4)
-_trigger(ADDRESS_PATTERNS[2], r"\d,? (?:bis |ter |quater )?(?:[Rr]ue|RUE|[Aa]venue|[Aa]v\.|[Bb]oulevard|[Bb]d|[Pp]lace"
-         r"|[Aa]ll[ée]e|[Ii]mpasse|[Cc]hemin|[Qq]uai|[Rr]oute|[Cc]ours|[Ss]quare|[Pp]assage|[Ff]aubourg) ", 20, 140)
+_trigger(
+    ADDRESS_PATTERNS[2],
+    r"\d,? (?:bis |ter |quater )?(?:[Rr]ue|RUE|[Aa]venue|[Aa]v\.|[Bb]oulevard|[Bb]d|[Pp]lace"
+    r"|[Aa]ll[ée]e|[Ii]mpasse|[Cc]hemin|[Qq]uai|[Rr]oute|[Cc]ours|[Ss]quare|[Pp]assage|[Ff]aubourg) ",
+    20,
+    140,
+)
 _trigger(ADDRESS_PATTERNS[3], r"(?:straße|strasse|str\.|weg|platz|allee|gasse|ring|damm|ufer|chaussee) \d", 70, 50)
 _trigger(ADDRESS_PATTERNS[4], r"(?:Calle|C/|Avenida|Avda\.|Plaza|Paseo|Camino|Ronda) ", 4, 100)
 
 # One scan for "could anything be here at all": the union of every trigger (and the patterns
 # without one). Most headings and labels stop here.
-_ANY = re.compile("|".join(dict.fromkeys(
-    f"(?:{(TRIGGERS[p][0] if p in TRIGGERS else p).pattern})"
-    for p in (EMAIL, NINO, *ADDRESS_PATTERNS, IBAN, PHONE_LABELLED, *(q for q, _, _ in PHONE_PATTERNS))
-)))
+_ANY = re.compile(
+    "|".join(
+        dict.fromkeys(
+            f"(?:{(TRIGGERS[p][0] if p in TRIGGERS else p).pattern})"
+            for p in (EMAIL, NINO, *ADDRESS_PATTERNS, IBAN, PHONE_LABELLED, *(q for q, _, _ in PHONE_PATTERNS))
+        )
+    )
+)
 
 KINDS: tuple[Kind, ...] = (
     Kind("EMAIL", lambda text, cache: _spans(EMAIL, text, cache)),
@@ -391,8 +458,22 @@ class Redactor:
 
 # Metadata values that are codes, not prose: never personal data, and redacting them would only
 # risk breaking what examples and metrics match on.
-_CODE_KEYS = frozenset({"format", "language", "language_source", "declared_language", "kind", "akn_version",
-                        "eId", "identifier", "node", "document_type", "citation_shared", "heading_shared"})
+_CODE_KEYS = frozenset(
+    {
+        "format",
+        "language",
+        "language_source",
+        "declared_language",
+        "kind",
+        "akn_version",
+        "eId",
+        "identifier",
+        "node",
+        "document_type",
+        "citation_shared",
+        "heading_shared",
+    }
+)
 
 
 def _redact_value(value: Any, redactor: Redactor, counts: Counter) -> Any:
@@ -400,8 +481,7 @@ def _redact_value(value: Any, redactor: Redactor, counts: Counter) -> Any:
         return redactor.redact(value, counts)
     if isinstance(value, dict):
         return {
-            redactor.redact(k, counts) if isinstance(k, str) else k:
-            (v if k in _CODE_KEYS else _redact_value(v, redactor, counts))
+            redactor.redact(k, counts) if isinstance(k, str) else k: (v if k in _CODE_KEYS else _redact_value(v, redactor, counts))
             for k, v in value.items()
         }
     if isinstance(value, (list, tuple)):

@@ -53,8 +53,7 @@ def check_options(options: Mapping[str, Any]) -> None:
         raise ConfigError(f"public_sector option group_by must be 'file' or 'document', not {options['group_by']!r}.")
     unknown = sorted(set(options["redact_kinds"]) - set(PERSONAL_DATA_KINDS))
     if unknown:
-        raise ConfigError(f"public_sector option redact_kinds: unknown kinds {unknown}; "
-                          f"known: {', '.join(PERSONAL_DATA_KINDS)}.")
+        raise ConfigError(f"public_sector option redact_kinds: unknown kinds {unknown}; known: {', '.join(PERSONAL_DATA_KINDS)}.")
     for key in ("max_file_bytes", "max_answer_chars", "max_definitions_per_unit"):
         if int(options[key]) < 0:
             raise ConfigError(f"public_sector option {key} must not be negative, got {options[key]!r}.")
@@ -72,14 +71,12 @@ def discover(source: Path, options: Mapping[str, Any], report: StageReport) -> l
         elif suffix in IMAGE_SUFFIXES:
             report.skip(
                 relative_name(path, source),
-                "scanned image: no text layer; OCR it first and supply the text or a PDF with a text layer "
-                "(no OCR runs here)",
+                "scanned image: no text layer; OCR it first and supply the text or a PDF with a text layer (no OCR runs here)",
             )
         else:
             report.skip(
                 relative_name(path, source),
-                f"unsupported file type {suffix or '(none)'!r}: the public_sector domain reads "
-                f"{', '.join(sorted(extensions))}",
+                f"unsupported file type {suffix or '(none)'!r}: the public_sector domain reads {', '.join(sorted(extensions))}",
             )
     return files
 
@@ -148,8 +145,7 @@ def register_evaluators(register):
     register(
         Evaluator(
             name="definition_recall",
-            description="Given a defined term and where it is defined, how much of the definition's content does "
-            "the model recall?",
+            description="Given a defined term and where it is defined, how much of the definition's content does the model recall?",
             evaluate=_definitions,
             lower_is_better=("definition_bits_per_byte",),
         )

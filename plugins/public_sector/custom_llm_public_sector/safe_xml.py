@@ -58,8 +58,7 @@ def sniff_root(data: bytes) -> RootInfo:
         where = f" pointing to {error.sysid}" if getattr(error, "sysid", None) else ""
         kind = "external entity" if where else "entity declaration"
         raise UnsafeXML(
-            f"unsafe XML: the DTD declares {kind} {error.name!r}{where}; entity declarations are refused "
-            "(entity-expansion bombs, external entities)"
+            f"unsafe XML: the DTD declares {kind} {error.name!r}{where}; entity declarations are refused (entity-expansion bombs, external entities)"
         ) from None
     except ExternalReferenceForbidden as error:
         raise UnsafeXML(f"unsafe XML: external reference to {error.sysid!r} is refused") from None

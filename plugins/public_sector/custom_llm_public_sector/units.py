@@ -96,7 +96,6 @@ def strip_heading_punctuation(heading: str) -> str:
 def number_of(raw: str) -> str:
     """``SEC. 2.``, ``§ 101.1``, ``(a)``, ``Article 5`` -> ``2``, ``101.1``, ``a``, ``5``."""
     value = one_line(raw)
-    value = re.sub(r"^(?:§+|sec(?:tion)?\.?|art(?:icle|ikel|ículo|icolo)?\.?|rule|regulation)\s*", "", value,
-                   flags=re.I)
+    value = re.sub(r"^(?:§+|sec(?:tion)?\.?|art(?:icle|ikel|ículo|icolo)?\.?|rule|regulation)\s*", "", value, flags=re.I)
     value = value.strip(" .:()[]—-–")
     return value

@@ -62,8 +62,35 @@ _DOT_LEADER = re.compile(r"(?:\.\s?){4,}\s*[\divxlc]+\s*$", re.I)
 _PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?(?:\d{1,4}|[ivxlc]{1,6})(?:\s+of\s+\d+)?\s*$", re.I)
 _MARKUP = re.compile(r"[<>={}|]|//")
 _TRAILING_FUNCTION_WORDS = {
-    "of", "the", "and", "or", "to", "a", "an", "in", "for", "with", "by", "on", "de", "la", "le", "les", "des",
-    "du", "et", "der", "die", "das", "und", "von", "el", "los", "las", "y", "que",
+    "of",
+    "the",
+    "and",
+    "or",
+    "to",
+    "a",
+    "an",
+    "in",
+    "for",
+    "with",
+    "by",
+    "on",
+    "de",
+    "la",
+    "le",
+    "les",
+    "des",
+    "du",
+    "et",
+    "der",
+    "die",
+    "das",
+    "und",
+    "von",
+    "el",
+    "los",
+    "las",
+    "y",
+    "que",
 }
 _UNIT_KINDS = {"section": "sec.", "article": "art.", "§": "§"}
 
@@ -81,8 +108,7 @@ def _kind_of(word: str) -> str:
 
 def _plausible_title(text: str) -> bool:
     words = text.split()
-    return 0 < len(words) <= 12 and words[-1].lower().strip(".,:;") not in _TRAILING_FUNCTION_WORDS and not \
-        text.rstrip().endswith((",", ";"))
+    return 0 < len(words) <= 12 and words[-1].lower().strip(".,:;") not in _TRAILING_FUNCTION_WORDS and not text.rstrip().endswith((",", ";"))
 
 
 def recognise(text: str) -> Heading | None:
@@ -99,8 +125,7 @@ def recognise(text: str) -> Heading | None:
     if match and (not match.group("title") or _plausible_title(match.group("title"))):
         word = match.group("kind")
         level = next(lvl for lvl, words in _CONTAINER_WORDS.items() if re.fullmatch(words, word))
-        return Heading(word.lower(), match.group("number").rstrip("."), strip_heading_punctuation(match.group("title")),
-                       level)
+        return Heading(word.lower(), match.group("number").rstrip("."), strip_heading_punctuation(match.group("title")), level)
     match = _NUMBERED.match(line)
     if (
         match
@@ -146,8 +171,7 @@ def sections(lines: list[Line], doc_title: str, doc_kind: str) -> list[Unit]:
             citation = f"{doc_title}, {label} {current.number}" if label else f"{doc_title}, {current.number}"
         else:
             citation = f"{doc_title}, “{current.title}”"
-        units.append(Unit(current.kind, current.number, current.title, citation, text, path,
-                          find_definitions(text)))
+        units.append(Unit(current.kind, current.number, current.title, citation, text, path, find_definitions(text)))
 
     for line in lines:
         heading = None
@@ -203,8 +227,36 @@ def _join_wrapped(lines: list[str]) -> list[str]:
 # --- readers --------------------------------------------------------------------------------------
 
 _BLOCKS = {
-    "p", "div", "li", "ul", "ol", "tr", "table", "section", "article", "header", "footer", "blockquote", "pre", "dt",
-    "dd", "dl", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "title", "caption", "td", "th", "center", "body",
+    "p",
+    "div",
+    "li",
+    "ul",
+    "ol",
+    "tr",
+    "table",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "blockquote",
+    "pre",
+    "dt",
+    "dd",
+    "dl",
+    "br",
+    "hr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "title",
+    "caption",
+    "td",
+    "th",
+    "center",
+    "body",
 }
 _DROP = {"script", "style", "noscript", "template", "head", "nav", "svg", "button", "form", "iframe", "object"}
 
@@ -304,8 +356,7 @@ def docx_lines(path: Path, max_uncompressed: int) -> tuple[str, list[Line]]:
         with zipfile.ZipFile(path) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
             if unpacked > max_uncompressed:
-                raise Unreadable(f"refused: the DOCX unpacks to {unpacked:,} bytes, over the limit "
-                                 f"{max_uncompressed:,}")
+                raise Unreadable(f"refused: the DOCX unpacks to {unpacked:,} bytes, over the limit {max_uncompressed:,}")
             _refuse_dtds(archive)
     except _ZIP_ERRORS as error:
         raise Unreadable(f"not a valid DOCX (zip) file: {type(error).__name__}: {error}") from None
@@ -357,8 +408,7 @@ def _refuse_dtds(archive: zipfile.ZipFile) -> None:
         if info.filename.lower().endswith((".xml", ".rels")):
             data = archive.read(info)
             if any(marker in data for marker in _DOCTYPES):
-                raise Unreadable(f"unsafe DOCX: {info.filename} declares a DTD (<!DOCTYPE>), which Office documents "
-                                 "never do")
+                raise Unreadable(f"unsafe DOCX: {info.filename} declares a DTD (<!DOCTYPE>), which Office documents never do")
 
 
 def text_lines(text: str) -> tuple[str, list[Line]]:

@@ -20,15 +20,27 @@ from custom_llm_public_sector.xmltext import children, descendants, first, first
 NAMESPACES = ("http://schemas.gpo.gov/xml/uslm", "http://xml.house.gov/schemas/uslm/1.0")
 
 SPEC = Spec(
-    containers=frozenset({
-        "title", "subtitle", "chapter", "subchapter", "part", "subpart", "division", "subdivision", "article",
-        "level", "appropriations", "compiledAct", "courtRules", "reorganizationPlan",
-    }),
+    containers=frozenset(
+        {
+            "title",
+            "subtitle",
+            "chapter",
+            "subchapter",
+            "part",
+            "subpart",
+            "division",
+            "subdivision",
+            "article",
+            "level",
+            "appropriations",
+            "compiledAct",
+            "courtRules",
+            "reorganizationPlan",
+        }
+    ),
     units=frozenset({"section"}),
-    sublevels=frozenset({"subsection", "paragraph", "subparagraph", "clause", "subclause", "item", "subitem",
-                         "subsubitem"}),
-    blocks=frozenset({"content", "chapeau", "continuation", "p", "proviso", "note", "sourceCredit", "table",
-                      "tr", "quotedText", "def", "block"}),
+    sublevels=frozenset({"subsection", "paragraph", "subparagraph", "clause", "subclause", "item", "subitem", "subsubitem"}),
+    blocks=frozenset({"content", "chapeau", "continuation", "p", "proviso", "note", "sourceCredit", "table", "tr", "quotedText", "def", "block"}),
     quoted=frozenset({"quotedContent"}),
     skip=frozenset({"page", "sidenote", "notes", "toc", "footnote", "ref-footnote", "layout"}),
     heading_names=("heading", "sidenote"),
@@ -93,7 +105,7 @@ def parse(root: Any) -> ParsedFile:
     title = _meta(root, "title") or first_text(root, "officialTitle")
     short_title = next((text_of(s) for s in descendants(root, {"shortTitle"})), "")
     language = root.get("{http://www.w3.org/XML/1998/namespace}lang") or _meta(root, "language")
-    top = Level(doc_kind, doc_number, one_line(short_title.strip("“”\"")) or "")
+    top = Level(doc_kind, doc_number, one_line(short_title.strip('“”"')) or "")
 
     def cite_section(section: Any, num: str) -> str:
         if is_code:
@@ -132,7 +144,5 @@ def parse(root: Any) -> ParsedFile:
         if not any(True for _ in descendants(level, {"section"})):
             text = render(level, SPEC, doc_citation, cite_sub).text
             if text:
-                units.append(Unit("provision", "", heading(level, SPEC), doc_citation, text, [top],
-                                  find_definitions(text), container=doc_citation))
-    return ParsedFile(format="uslm", title=one_line(title), units=units, declared_language=language or "",
-                      extra={"document_citation": doc_citation})
+                units.append(Unit("provision", "", heading(level, SPEC), doc_citation, text, [top], find_definitions(text), container=doc_citation))
+    return ParsedFile(format="uslm", title=one_line(title), units=units, declared_language=language or "", extra={"document_citation": doc_citation})

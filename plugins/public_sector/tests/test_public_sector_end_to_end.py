@@ -10,8 +10,16 @@ import pytest
 
 from custom_llm_public_sector import plugin
 
-PLANTED = ["maria.garcia@example.org", "+33 1 42 68 53 00", "123-45-6789", "DE89 3704 0044 0532 0130 00",
-           "86095742719", "AB 12 34 56 C", "1 85 05 78 006 084 91", "1600 Pennsylvania Avenue NW"]
+PLANTED = [
+    "maria.garcia@example.org",
+    "+33 1 42 68 53 00",
+    "123-45-6789",
+    "DE89 3704 0044 0532 0130 00",
+    "86095742719",
+    "AB 12 34 56 C",
+    "1 85 05 78 006 084 91",
+    "1600 Pennsylvania Avenue NW",
+]
 
 
 @pytest.mark.slow
@@ -28,7 +36,9 @@ def test_run_reports_domain_metrics_and_leaks_nothing(tmp_path, monkeypatch, leg
         "SECTION 1. Contact\nQuestions go to Maria Garcia, maria.garcia@example.org, +33 1 42 68 53 00, "
         "at 1600 Pennsylvania Avenue NW, Washington, DC 20500.\n"
         "SECTION 2. Payment\nThe refund of the claimant (SSN 123-45-6789, NIR 1 85 05 78 006 084 91, Steuer-ID "
-        "86095742719, NINO AB 12 34 56 C) is paid to IBAN DE89 3704 0044 0532 0130 00.\n", encoding="utf-8")
+        "86095742719, NINO AB 12 34 56 C) is paid to IBAN DE89 3704 0044 0532 0130 00.\n",
+        encoding="utf-8",
+    )
     config = tmp_path / "config.yaml"
     config.write_text("max_eval_examples: 4\nmax_eval_documents: 20\n", encoding="utf-8")
     sources = [legal_dir / "title-3-part-101-2024-05-17.xml", legal_dir / "113publ44-uslm.xml", notice]

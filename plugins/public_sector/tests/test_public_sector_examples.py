@@ -23,7 +23,8 @@ def test_cited_text_and_instruction_pairs(plugins, legal):
     assert causal.kind == "causal" and causal.prompt == ""
     assert causal.completion.startswith(
         "3 CFR 101.1 — Part 101 — PUBLIC INFORMATION PROVISIONS OF THE ADMINISTRATIVE PROCEDURES ACT > "
-        "Section 101.1 — Executive Office of the President\n")
+        "Section 101.1 — Executive Office of the President\n"
+    )
     assert unit.text in causal.completion
     pairs = {e.metadata["task"]: e for e in examples if e.kind == "instruction"}
     assert set(pairs) == {"provides", "cite_text", "which", "heading"}
@@ -48,8 +49,7 @@ def test_definitions_become_pairs(plugins, legal):
 
 
 def test_shared_citations_and_headings_are_disambiguated(plugins, legal):
-    shared = [d for d in legal.of("FR-2024-02-12.xml") if d.metadata["citation_shared"] > 1
-              and d.metadata["heading"] == "Background"][0]
+    shared = [d for d in legal.of("FR-2024-02-12.xml") if d.metadata["citation_shared"] > 1 and d.metadata["heading"] == "Background"][0]
     tasks = {e.metadata["task"]: e for e in _examples(plugins, shared) if e.kind == "instruction"}
     assert "provides" not in tasks and "which" not in tasks  # ambiguous questions are not asked
     assert tasks["provides_heading"].prompt.endswith("provide under the heading “Background”?\nAnswer: ")
@@ -65,7 +65,9 @@ def test_long_answers_are_cut(plugins, legal):
 def test_templates_follow_the_language(plugins, tmp_path, ingest):
     (tmp_path / "loi.txt").write_text(
         "Article 3 - Publication\nLes administrations publient en ligne les documents qu'elles communiquent "
-        "dans les conditions prévues par la présente loi.\n", encoding="utf-8")
+        "dans les conditions prévues par la présente loi.\n",
+        encoding="utf-8",
+    )
     unit = ingest(tmp_path).documents[0]
     prompts = [e.prompt for e in _examples(plugins, unit) if e.kind == "instruction"]
     assert "Question : Que prévoit loi, art. 3 ?\nRéponse : " in prompts
@@ -97,8 +99,9 @@ def _values(evaluate, ctx):
 
 
 def _context(documents, answer, max_examples=64):
-    return ScriptedContext(model=None, tokenizer=None, documents=documents, settings={}, domain_options={},
-                           max_examples=max_examples, seed=0, reply=answer)
+    return ScriptedContext(
+        model=None, tokenizer=None, documents=documents, settings={}, domain_options={}, max_examples=max_examples, seed=0, reply=answer
+    )
 
 
 def test_citation_accuracy(legal):
@@ -134,8 +137,13 @@ def test_definition_recall(legal):
         return definitions[term]
 
     assert _values(evaluators.evaluate_definitions, _context(held_out, answer)) == {
-        "definition_recall": 1.0, "definitions_half_recalled": 1.0, "examples": len(definitions),
-        "definition_exact_match": 1.0, "definition_bits_per_byte": 0.0, "cases": len(definitions)}
+        "definition_recall": 1.0,
+        "definitions_half_recalled": 1.0,
+        "examples": len(definitions),
+        "definition_exact_match": 1.0,
+        "definition_bits_per_byte": 0.0,
+        "cases": len(definitions),
+    }
     none = _values(evaluators.evaluate_definitions, _context(held_out, lambda p: "Zzz."))
     assert none["definition_recall"] == none["definition_exact_match"] == 0.0 and none["definition_bits_per_byte"] > 0
     assert evaluators.recall("the Committee established under section 1506", "a committee under section 1506") == 0.75

@@ -129,8 +129,16 @@ def _write(folder, name, text):
 @pytest.fixture(scope="module")
 def formats(tmp_path_factory, ingest):
     folder = tmp_path_factory.mktemp("formats")
-    for name, text in [("akn20.xml", AKN_20), ("akn30.xml", AKN_30), ("debate.xml", AKN_DEBATE), ("usc.xml", USC),
-                       ("loi.txt", FRENCH), ("gesetz.txt", GERMAN), ("ley.txt", SPANISH), ("act.txt", ENGLISH)]:
+    for name, text in [
+        ("akn20.xml", AKN_20),
+        ("akn30.xml", AKN_30),
+        ("debate.xml", AKN_DEBATE),
+        ("usc.xml", USC),
+        ("loi.txt", FRENCH),
+        ("gesetz.txt", GERMAN),
+        ("ley.txt", SPANISH),
+        ("act.txt", ENGLISH),
+    ]:
         _write(folder, name, text)
     import docx
 
@@ -161,15 +169,16 @@ def test_akoma_ntoso_3_0_with_eids_in_french(formats):
     meta = article.metadata
     assert meta["akn_version"] == "3.0" and meta["language"] == "fr" and meta["declared_language"] == "fr"
     assert [(h["kind"], h["heading"]) for h in meta["hierarchy"][1:]] == [
-        ("title", "Circulation des données et du savoir"), ("chapter", "Économie de la donnée"),
-        ("article", "Communication des documents")]
+        ("title", "Circulation des données et du savoir"),
+        ("chapter", "Économie de la donnée"),
+        ("article", "Communication des documents"),
+    ]
     assert meta["definitions"]["données de référence"].startswith("les données qui constituent")
 
 
 def test_akoma_ntoso_debate_sections(formats):
     sections = [d for d in formats.documents if d.metadata.get("document_type") == "debate"]
-    assert [d.metadata["citation"] for d in sections] == ["/akn/za/debate/2020-05-12/1#dbsect_1",
-                                                          "/akn/za/debate/2020-05-12/1#dbsect_2"]
+    assert [d.metadata["citation"] for d in sections] == ["/akn/za/debate/2020-05-12/1#dbsect_1", "/akn/za/debate/2020-05-12/1#dbsect_2"]
     assert sections[1].metadata["heading"] == "Questions to the Minister"
 
 
@@ -199,8 +208,7 @@ def test_plain_text_in_four_languages(formats, source, lang, citation, heading, 
 
 def test_docx_headings(formats):
     units = formats.of("policy.docx")
-    assert [d.metadata["citation"] for d in units] == ["Records Management Policy, 1",
-                                                        "Records Management Policy, 2"]
+    assert [d.metadata["citation"] for d in units] == ["Records Management Policy, 1", "Records Management Policy, 2"]
     assert units[1].metadata["heading"] == "Retention"
     assert "Invoices | 7 years" in units[1].text
 
@@ -217,14 +225,17 @@ def test_group_by_document(tmp_path, ingest, legal_dir):
     ("text", "expected"),
     [
         ("The Secretary shall submit to the Congress a report on the implementation of this section.", "en"),
-        ("Le ministre chargé de l'économie fixe par arrêté les conditions dans lesquelles les entreprises sont "
-         "tenues de déclarer leurs données.", "fr"),
-        ("Die Bundesregierung wird ermächtigt, durch Rechtsverordnung mit Zustimmung des Bundesrates die "
-         "Einzelheiten zu regeln.", "de"),
-        ("El Gobierno podrá dictar las disposiciones necesarias para el desarrollo y ejecución de lo establecido "
-         "en esta ley.", "es"),
-        ("Docket Numbers: ER24-1234-000. Applicants: Erie Boulevard Hydropower, L.P. Description: Application "
-         "for Authorization Under Section 203 of the Federal Power Act.", "en"),
+        (
+            "Le ministre chargé de l'économie fixe par arrêté les conditions dans lesquelles les entreprises sont tenues de déclarer leurs données.",
+            "fr",
+        ),
+        ("Die Bundesregierung wird ermächtigt, durch Rechtsverordnung mit Zustimmung des Bundesrates die Einzelheiten zu regeln.", "de"),
+        ("El Gobierno podrá dictar las disposiciones necesarias para el desarrollo y ejecución de lo establecido en esta ley.", "es"),
+        (
+            "Docket Numbers: ER24-1234-000. Applicants: Erie Boulevard Hydropower, L.P. Description: Application "
+            "for Authorization Under Section 203 of the Federal Power Act.",
+            "en",
+        ),
         ("42", "und"),
     ],
 )

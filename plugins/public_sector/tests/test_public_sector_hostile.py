@@ -50,8 +50,9 @@ def hostile(tmp_path_factory, ingest, legal_dir):
     (folder / "unknown.xml").write_text(UNKNOWN_NAMESPACE, encoding="utf-8")
     real = (legal_dir / "BILLS-116s1014es.xml").read_bytes()
     (folder / "truncated.xml").write_bytes(real[: len(real) // 2])
-    (folder / "deep.xml").write_text('<?xml version="1.0"?><DIV5 N="1" TYPE="PART">' + "<P>" * 3000 + "x"
-                                     + "</P>" * 3000 + "</DIV5>", encoding="utf-8")
+    (folder / "deep.xml").write_text(
+        '<?xml version="1.0"?><DIV5 N="1" TYPE="PART">' + "<P>" * 3000 + "x" + "</P>" * 3000 + "</DIV5>", encoding="utf-8"
+    )
     (folder / "scan.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
     (folder / "broken.docx").write_bytes(b"this is not a zip archive")
     (folder / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not really a PDF\n")

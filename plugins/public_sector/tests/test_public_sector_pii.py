@@ -18,15 +18,39 @@ PLANTED = {
     "DE_TAX_ID": ["86095742719", "65 929 970 489"],
     "UK_NINO": ["AB 12 34 56 C", "JG103759A"],
     "IBAN": ["DE89 3704 0044 0532 0130 00", "FR14 2004 1010 0505 0001 3M02 606", "GB82WEST12345698765432"],
-    "ADDRESS": ["1600 Pennsylvania Avenue NW, Washington, DC 20500", "12 bis rue de la Paix, 75002 Paris",
-                "Musterstraße 12a, 10115 Berlin", "10 Downing Street, London SW1A 2AA", "Calle Mayor 5, 28013 Madrid"],
+    "ADDRESS": [
+        "1600 Pennsylvania Avenue NW, Washington, DC 20500",
+        "12 bis rue de la Paix, 75002 Paris",
+        "Musterstraße 12a, 10115 Berlin",
+        "10 Downing Street, London SW1A 2AA",
+        "Calle Mayor 5, 28013 Madrid",
+    ],
 }
 # What must not survive of each address (the whole string is replaced, these are its telling parts).
-ADDRESS_PARTS = ["Pennsylvania Avenue", "rue de la Paix", "Musterstraße 12a", "Downing Street", "Calle Mayor 5",
-                 "10115", "75002", "SW1A 2AA", "28013"]
-LEGAL_REFERENCES = ["5 U.S.C. 552", "89 FR 9834", "Pub. L. 113-44", "OMB Control Number 0938-1234",
-                    "FR Doc. 2024-02801", "RIN 0938-AV33", "127 Stat. 555", "sections 1475-1477", "3 CFR 101.1",
-                    "in fiscal year 2014", "the 2010 Supreme Court decision"]
+ADDRESS_PARTS = [
+    "Pennsylvania Avenue",
+    "rue de la Paix",
+    "Musterstraße 12a",
+    "Downing Street",
+    "Calle Mayor 5",
+    "10115",
+    "75002",
+    "SW1A 2AA",
+    "28013",
+]
+LEGAL_REFERENCES = [
+    "5 U.S.C. 552",
+    "89 FR 9834",
+    "Pub. L. 113-44",
+    "OMB Control Number 0938-1234",
+    "FR Doc. 2024-02801",
+    "RIN 0938-AV33",
+    "127 Stat. 555",
+    "sections 1475-1477",
+    "3 CFR 101.1",
+    "in fiscal year 2014",
+    "the 2010 Supreme Court decision",
+]
 
 
 def _english() -> str:
@@ -37,8 +61,7 @@ def _english() -> str:
         f"The claimant lives at {PLANTED['ADDRESS'][0]}. UK office: {PLANTED['ADDRESS'][3]}, "
         f"tel. {PLANTED['PHONE'][3]}; NINO {PLANTED['UK_NINO'][0]} and {PLANTED['UK_NINO'][1]}.\n"
         f"Payments to IBAN {PLANTED['IBAN'][2]}.\n"
-        "SECTION 2. References\n"
-        + "; ".join(LEGAL_REFERENCES) + ".\n"
+        "SECTION 2. References\n" + "; ".join(LEGAL_REFERENCES) + ".\n"
     )
 
 
@@ -78,7 +101,9 @@ def planted(tmp_path_factory, ingest):
     (folder / "part9.xml").write_text(_ecfr_with_personal_data(), encoding="utf-8")
     (folder / "page.html").write_text(
         f"<html><head><title>Notice</title></head><body><h1>Notice</h1><p>Contact {PLANTED['EMAIL'][0]}, "
-        f"SSN {PLANTED['US_SSN'][0]}.</p></body></html>", encoding="utf-8")
+        f"SSN {PLANTED['US_SSN'][0]}.</p></body></html>",
+        encoding="utf-8",
+    )
     return folder, ingest(folder, prepare=True), ingest(folder, prepare=True, redact_personal_data=False)
 
 

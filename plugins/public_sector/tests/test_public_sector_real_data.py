@@ -9,8 +9,7 @@ from collections import Counter
 def test_every_file_is_read_without_problems(legal):
     assert legal.report.issues == []
     files = {k.split(": ")[1]: v for k, v in legal.report.counts.items() if k.startswith("files: ")}
-    assert files == {"uslm": 2, "akoma_ntoso": 1, "ecfr": 2, "federal_register": 1, "html": 1, "pdf": 1,
-                     "markdown": 1}
+    assert files == {"uslm": 2, "akoma_ntoso": 1, "ecfr": 2, "federal_register": 1, "html": 1, "pdf": 1, "markdown": 1}
 
 
 def test_every_document_carries_its_structure(legal):
@@ -32,8 +31,7 @@ def test_public_law_uslm(legal):
     assert sec101.text.startswith("(a) Such amounts as may be necessary")
     assert "(1) The payment of a death gratuity" in sec101.text
     subunits = {s["citation"] for s in sec101.metadata["subunits"]}
-    assert {"Pub. L. 113-44, sec. 101(a)", "Pub. L. 113-44, sec. 101(a)(4)",
-            "Pub. L. 113-44, sec. 101(b)(2)"} <= subunits
+    assert {"Pub. L. 113-44, sec. 101(a)", "Pub. L. 113-44, sec. 101(a)(4)", "Pub. L. 113-44, sec. 101(b)(2)"} <= subunits
     assert legal.cited("Pub. L. 113-44, sec. 103").metadata["heading"] == "Expiration date"  # from the side note
     assert "127 STAT" not in sec101.text  # page markers are not text
     assert sec101.metadata["hierarchy_path"].startswith("Public Law 113-44 — Department of Defense Survivor Benefits")
@@ -69,12 +67,21 @@ def test_akoma_ntoso_csd13(legal):
 def test_ecfr_part(legal):
     units = legal.of("title-3-part-101-2024-05-17.xml")
     assert [d.metadata["citation"] for d in units] == [
-        "3 CFR 101.1", "3 CFR 101.2", "3 CFR 101.4", "3 CFR 101.5", "3 CFR 101.6", "3 CFR 101.7", "3 CFR 101.8"]
+        "3 CFR 101.1",
+        "3 CFR 101.2",
+        "3 CFR 101.4",
+        "3 CFR 101.5",
+        "3 CFR 101.6",
+        "3 CFR 101.7",
+        "3 CFR 101.8",
+    ]
     first = legal.cited("3 CFR 101.1")
     assert first.metadata["heading"] == "Executive Office of the President"
     assert first.metadata["hierarchy"][0] == {
-        "kind": "part", "number": "101",
-        "heading": "PUBLIC INFORMATION PROVISIONS OF THE ADMINISTRATIVE PROCEDURES ACT"}
+        "kind": "part",
+        "number": "101",
+        "heading": "PUBLIC INFORMATION PROVISIONS OF THE ADMINISTRATIVE PROCEDURES ACT",
+    }
     assert legal.cited("3 CFR 101.5").metadata["source_note"] == "[42 FR 65131, Dec. 30, 1977]"
 
 
