@@ -440,3 +440,18 @@ def test_export_formats_setting(runs, tmp_path):
     shutil.copytree(runs.scratch, copy, ignore=shutil.ignore_patterns("exports", "exports.json"))
     results = deploy.export_configured(SimpleNamespace(config=config, output=copy, console=None))
     assert [(r.format, r.quantization, r.folder.name) for r in results] == [("gguf", "q8_0", "gguf-q8_0"), ("hf", "f32", "hf")]
+
+
+def test_a_run_with_export_formats_exports_after_its_report(runs, tmp_path):
+    """`export_formats` in the config: the run ends with the exports made and recorded."""
+    config = tmp_path / "export.yaml"
+    config.write_text("export_formats: [gguf:q8_0]\n")
+    corpus = runs.root / "corpus"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CUSTOM_LLM_CACHE_DIR", str(runs.root / "cache"))
+        patch.setenv("CUSTOM_LLM_REGISTRY", str(runs.root / "runs.sqlite3"))
+        run_domain("text", [corpus], tmp_path / "run", "--config", str(config))
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["exports"], manifest.keys()
+    written = [Path(f) for f in (tmp_path / "run" / "exports").rglob("*.gguf")]
+    assert len(written) == 1 and written[0].stat().st_size > 0
