@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -286,7 +286,10 @@ class BaseModel:
 
 @dataclass
 class EvalContext:
-    """What an evaluator gets: a model, its tokenizer and the held-out documents of the domain."""
+    """What an evaluator gets: a model, its tokenizer and the held-out documents of the domain.
+
+    ``training_split`` is where the training documents come from (the stored split's file, or the
+    documents themselves in tests); evaluators read it through :meth:`training_documents`."""
 
     model: Any
     tokenizer: Any
@@ -298,7 +301,25 @@ class EvalContext:
     max_examples: int = 64
     seed: int = 0
     max_cases: int = 20_000
+    training_split: Path | Sequence[Document] | None = None
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def training_documents(self) -> list[Document]:
+        """The documents the model was trained on (the run's training split), read once on first
+        use and shared by every evaluator: what a metric needs to tell knowledge learned in
+        training from text seen only in the held-out files. Empty when the context has no split."""
+        if "training-documents" not in self._memo:
+            source = self.training_split
+            if source is None:
+                documents: list[Document] = []
+            elif isinstance(source, Path):
+                from custom_llm.pipeline.storage import iter_documents
+
+                documents = list(iter_documents(source)) if source.is_file() else []
+            else:
+                documents = list(source)
+            self._memo["training-documents"] = documents
+        return list(self._memo["training-documents"])
 
     def predictions(self, document: Document) -> Any:
         """The teacher-forced pass over ``document`` (``custom_llm.pipeline.teacher_forcing``),

@@ -51,6 +51,7 @@ def evaluate_model(run: Run, model: Any, tokenizer: Any, split: SplitResult, pac
         max_examples=run.config.max_eval_examples,
         seed=run.config.seed,
         max_cases=run.config.max_eval_cases,
+        training_split=split.train,
     )
     with progress_bar(run.console) as progress:
         task = progress.add_task(f"evaluate {label}", total=len(names))
