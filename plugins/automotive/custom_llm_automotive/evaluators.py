@@ -12,12 +12,19 @@ would read it, and gives the report's side-by-side examples:
   the relative tolerance (option ``qa_tolerance``) of the computed value, or within half a unit of the
   precision the value is quoted at. Teacher-forced: ``value_exact_match``, greedy decoding starts
   with the number as quoted (and the character after it, so "5234" is not "523").
-- ``automotive_verdicts``: "does X exceed the limit?"; the model must know the limit per dummy. An
-  answer counts when its first yes/no word (or exceeds/within, above/below, fail/pass) is right.
-  Exceeded and within-limit questions alternate in the sample; ``balanced_accuracy`` is the mean of
-  the two recalls, so always answering "no" scores 0.5, not the share of passing criteria.
-  Teacher-forced: ``verdict_accuracy``, greedy decoding starts with the right "Yes." or "No.", and
-  ``verdict_balanced_accuracy``, its mean recall.
+- ``automotive_verdicts``: "does X exceed the limit?"; the model must know the limit per dummy. The
+  taught answer states the value and the limit before its decision word ("HIC15 812, limit 700:
+  exceeds. Yes."). A generated answer counts when its first decision word (exceeds/within, yes/no,
+  above/below, fail/pass) is right. Exceeded and within-limit questions alternate in the sample;
+  ``balanced_accuracy`` is the mean of the two recalls, so always answering "no" scores 0.5, not
+  the share of passing criteria. Teacher-forced: ``verdict_accuracy``, greedy decoding reproduces
+  the answer through its decision word (value, limit and verdict all right), and
+  ``verdict_balanced_accuracy``, its mean recall; ``verdict_choice_accuracy`` (and its balanced
+  form), the model gives the right answer a higher probability than the same answer with the other
+  verdict (the comparison, given the value and limit). Beside them the majority baseline:
+  ``verdict_majority_rate`` is the accuracy of always giving the commoner answer on the same cases,
+  ``verdict_minority_cases`` how many cases have the rarer answer and ``verdict_minority_answers``
+  how often the model chose it (0 flags a model that only ever gives the majority answer).
 - ``automotive_report_fields``: "what is the impact speed stated in report R?" against a report
   section; exact match after normalising case, spaces and a trailing period (numbers within tolerance).
 """
@@ -35,6 +42,7 @@ _NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)
 _VERDICT = re.compile(r"\b(yes|no|exceeds?|exceeded|within|above|below|fails?|failed|pass|passes|passed)\b", re.I)
 _POSITIVE = {"yes", "exceed", "exceeds", "exceeded", "above", "fail", "fails", "failed"}
 STOP = ("\n",)
+VERDICT_TOKENS = 40
 
 
 def first_number(text: str) -> float | None:
@@ -126,10 +134,24 @@ def evaluate_numeric(ctx: EvalContext) -> Mapping[str, Any]:
     return {**metrics, "examples": len(hits)}
 
 
-def _verdict_reproduced(score: Any, exceeds: bool) -> bool:
-    """Greedy decoding starts with the right verdict word and its full stop ("Yes." / "No.")."""
-    word = "Yes." if exceeds else "No."
-    return word in score.text and score.reproduces(score.text[: score.text.index(word) + len(word)])
+def _verdict_reproduced(score: Any, decision: str) -> bool:
+    """Greedy decoding reproduces the answer through its decision word (value, limit, verdict)."""
+    at = score.text.find(decision)
+    return at >= 0 and score.reproduces(score.text[: at + len(decision)])
+
+
+def majority_baseline(truths: list[bool], said: list[bool | None], prefix: str = "") -> dict[str, Any]:
+    """What always giving the commoner answer would score on these cases, how many cases have the
+    rarer answer, and how many times the model gave it: a 0/1 figure on a yes/no question means
+    little without them (316 of 330 held-out criteria pass: "No." alone scores 0.958)."""
+    if not truths:
+        return {}
+    majority = truths.count(True) > len(truths) / 2
+    return {
+        f"{prefix}majority_rate": truths.count(majority) / len(truths),
+        f"{prefix}minority_cases": truths.count(not majority),
+        f"{prefix}minority_answers": sum(1 for s in said if s is not None and s != majority),
+    }
 
 
 def _balanced(items: list[tuple[str, dict[str, Any]]], limit: int | None = None) -> list[tuple[str, dict[str, Any]]]:
@@ -159,15 +181,30 @@ def evaluate_verdicts(ctx: EvalContext) -> Mapping[str, Any]:
         return {"examples": 0}
     scores, metrics = _teacher_forced(ctx, [(prompt(sheet, item["question"]), item["answer"]) for sheet, item in items])
     if scores:
-        truths = [item["exceeds"] for _, item in items[: len(scores)]]
-        first_words = [_verdict_reproduced(s, t) for s, t in zip(scores, truths, strict=True)]
-        metrics.update({"verdict_accuracy": Cases(first_words), "verdict_balanced_accuracy": _mean_recall(first_words, truths)})
+        scored = items[: len(scores)]
+        truths = [item["exceeds"] for _, item in scored]
+        reproduced = [_verdict_reproduced(s, item["decision"]) for s, (_, item) in zip(scores, scored, strict=True)]
+        flipped = ctx.score_answers([(prompt(sheet, item["question"]), f" {item['flipped']}\n") for sheet, item in scored], stop=STOP[0])
+        chosen = [right.logprob > wrong.logprob for right, wrong in zip(scores, flipped, strict=True)]
+        said = [t if c else not t for t, c in zip(truths, chosen, strict=True)]
+        metrics.update(
+            {
+                "verdict_accuracy": Cases(reproduced),
+                "verdict_balanced_accuracy": _mean_recall(reproduced, truths),
+                "verdict_choice_accuracy": Cases(chosen),
+                "verdict_choice_balanced_accuracy": _mean_recall(chosen, truths),
+                **majority_baseline(truths, said, "verdict_"),
+            }
+        )
     hits: list[bool] = []
     answered: list[bool] = []
     truths = []
+    parsed: list[bool | None] = []
     for sheet, item in items[: max(ctx.max_examples, 0)]:
-        output = ctx.answer(prompt(sheet, item["question"]), _max_tokens(ctx), STOP)
+        # the decision word comes after the value and the limit: room for them whatever the option says
+        output = ctx.answer(prompt(sheet, item["question"]), max(_max_tokens(ctx), VERDICT_TOKENS), STOP)
         said = parse_verdict(output)
+        parsed.append(said)
         answered.append(said is not None)
         hits.append(said is not None and said == item["exceeds"])
         truths.append(item["exceeds"])
@@ -179,6 +216,7 @@ def evaluate_verdicts(ctx: EvalContext) -> Mapping[str, Any]:
                 "balanced_accuracy": _mean_recall(hits, truths),
                 "answered": Cases(answered),
                 "exceeded_examples": truths.count(True),
+                **majority_baseline(truths, parsed),
             }
         )
     return {**metrics, "examples": len(hits)}

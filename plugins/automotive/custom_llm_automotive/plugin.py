@@ -19,6 +19,7 @@ EVALUATORS = ("automotive_numeric_qa", "automotive_verdicts", "automotive_report
 OPTIONS: dict[str, Any] = {
     "cfc_standard": "SAE J211",  # or "ISO 6487": the CFC filter's design frequency factor
     "questions_per_test": 12,  # instruction pairs drawn per test (0 = all of them)
+    "counterfactual_verdicts": 6,  # verdict pairs per test on a copy with a value moved across its limit
     "fields_per_section": 2,  # field-extraction pairs per report section
     "qa_tolerance": 0.05,  # relative tolerance of the numeric QA evaluator
     "eval_max_new_tokens": 16,  # enough for the first number or yes/no of an answer

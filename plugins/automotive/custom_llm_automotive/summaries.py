@@ -178,6 +178,30 @@ def prompt(context: str, question: str) -> str:
     return f"{context}\n{QUESTION_PREFIX}{question}\n{ANSWER_PREFIX}"
 
 
+def verdict_answer(name: str, value: float, limit: float, exceeds: bool) -> dict[str, Any]:
+    """A verdict answer that states the value (copied from the data sheet) and the limit (learned)
+    before its decision word, so the verdict is a comparison the model can learn rather than the
+    majority answer: "HIC15 812, limit 700: exceeds. Yes." ``decision`` is the answer up to and
+    including the decision word (what the verdict metrics look for); ``flipped`` the same answer
+    with the other verdict (the forced choice's alternative)."""
+    label = CRITERIA[name][0]
+    stated = f"{label} {fmt(name, value)}, limit {fmt(name, limit)}: "
+    right, wrong = ("exceeds. Yes.", "within. No.") if exceeds else ("within. No.", "exceeds. Yes.")
+    return {"exceeds": exceeds, "answer": stated + right, "decision": stated + right.split(".")[0], "flipped": stated + wrong}
+
+
+def overall_answer(results: dict[str, Any]) -> dict[str, Any]:
+    """The whole test's verdict, decision first ("Exceeded" / "All within"), then what was exceeded."""
+    fails = results["verdict"] == "fail"
+    failed = ", ".join(
+        f"{e['role']} {CRITERIA[e['criterion']][0]} ({fmt(e['criterion'], e['value'])}, limit {fmt(e['criterion'], e['limit'])})"
+        for e in results["exceedances"]
+    )
+    yes = f"Exceeded: {failed}. Yes." if failed else "Exceeded. Yes."
+    no = "All within. No."
+    return {"exceeds": fails, "answer": yes if fails else no, "decision": "Exceeded" if fails else "All within", "flipped": no if fails else yes}
+
+
 def qa_items(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Questions about one test with answers computed from ``results``."""
     test_id = results["test_id"]
@@ -205,20 +229,14 @@ def qa_items(results: dict[str, Any]) -> list[dict[str, Any]]:
                 }
             )
             if entry.get("limit") is not None:
-                exceeds = entry["verdict"] == "fail"
                 regulation = regulation_of(entry["source"])
-                relation = "above" if exceeds else "within"
                 items.append(
                     {
                         "type": "verdict",
                         "criterion": name,
                         "role": role,
-                        "exceeds": exceeds,
+                        **verdict_answer(name, value, entry["limit"], entry["verdict"] == "fail"),
                         "question": f"Does the {role}'s {label} exceed the {regulation} limit in test {test_id}?",
-                        "answer": (
-                            f"{'Yes' if exceeds else 'No'}. The {role}'s {label} is {fmt(name, value)}, "
-                            f"{relation} the limit of {fmt(name, entry['limit'])} ({entry['source']})."
-                        ),
                     }
                 )
     deflections = results.get("deflection_channels", [])
@@ -246,16 +264,13 @@ def qa_items(results: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     if results.get("verdict") in ("pass", "fail"):
-        fails = results["verdict"] == "fail"
-        failed = ", ".join(f"{e['role']} {CRITERIA[e['criterion']][0]}" for e in results["exceedances"])
         items.append(
             {
                 "type": "verdict",
                 "criterion": "overall",
                 "role": "",
-                "exceeds": fails,
                 "question": f"Does any injury criterion exceed its limit in test {test_id}?",
-                "answer": f"Yes. Exceeded: {failed}." if fails else "No. Every criterion evaluated is within its limit.",
+                **overall_answer(results),
             }
         )
     return items

@@ -72,7 +72,7 @@ def test_examples_answers_match_the_computed_criteria(plugins, ingested, corpus)
     _, written = corpus
     for document, test in zip([d for d in ingested.documents if d.metadata["doc_type"] == "test"], written, strict=True):
         results = document.metadata["results"]
-        made = examples(plugins, document, questions_per_test=0)
+        made = examples(plugins, document, questions_per_test=0, counterfactual_verdicts=0)
         assert made[0].kind == "causal" and made[0].completion == document.text
         pairs = [e for e in made if e.kind == "instruction"]
         items = qa_items(results)
@@ -104,7 +104,32 @@ def test_questions_per_test_is_sampled_reproducibly(plugins, options, ingested):
     first = examples(plugins, document, seed=3)
     again = examples(plugins, document, seed=3)
     assert [e.prompt for e in first] == [e.prompt for e in again]
-    assert len([e for e in first if e.kind == "instruction"]) == options["questions_per_test"]
+    assert len([e for e in first if e.kind == "instruction"]) == options["questions_per_test"] + options["counterfactual_verdicts"]
+
+
+def _verdicts(made):
+    return [e for e in made if e.kind == "instruction" and e.metadata["type"] == "verdict" and e.metadata["criterion"] != "overall"]
+
+
+def test_training_verdicts_are_balanced_by_counterfactual_values(plugins, ingested):
+    """Real criteria are mostly within their limits; the counterfactual copies make the training
+    verdicts balanced, and every answer (real or counterfactual) agrees with its sheet and limit."""
+    tests = [d for d in ingested.documents if d.metadata["doc_type"] == "test"]
+    real = [e for d in tests for e in _verdicts(examples(plugins, d, counterfactual_verdicts=0))]
+    mixed = [e for d in tests for e in _verdicts(examples(plugins, d))]
+    share = [e.metadata["exceeds"] for e in real].count(True) / len(real)
+    exceeded = [e.metadata["exceeds"] for e in mixed].count(True)
+    assert share < 0.4, "the generated sample is mostly within limits (else this test shows nothing)"
+    assert 0.4 <= exceeded / len(mixed) <= 0.6, (exceeded, len(mixed))
+    assert sum(e.metadata["counterfactual"] for e in mixed) == 6 * len(tests)
+    for example in mixed:
+        # "HIC15 812, limit 700: exceeds. Yes." and the sheet's line says "HIC15 812"
+        stated, decision = example.completion.strip().rsplit(": ", 1)
+        label_value, limit = stated.split(", limit ")
+        assert decision == ("exceeds. Yes." if example.metadata["exceeds"] else "within. No.")
+        assert label_value in example.prompt
+        value = label_value.split()[-2] if label_value.endswith((" mm", " g", " N")) else label_value.split()[-1]
+        assert (first_number(value) > first_number(limit)) == example.metadata["exceeds"]
 
 
 def test_report_sections_give_text_and_field_questions(plugins, ingested):
@@ -154,9 +179,26 @@ def test_evaluators_score_a_perfect_and_a_useless_model(plugins, options, ingest
     assert numeric(useless)["answer_exact_match"] == numeric(useless)["value_exact_match"] == 0.0
     assert verdicts(useless)["accuracy"] == verdicts(useless)["verdict_accuracy"] == 0.0
     assert fields(useless)["exact_match"] == fields(useless)["answer_exact_match"] == 0.0
+    assert right["verdict_choice_accuracy"] == 1.0 and right["verdict_minority_answers"] == right["verdict_minority_cases"] > 0
     always_no = verdicts(_scripted(documents, options, lambda prompt: " No."))
     assert always_no["exceeded_examples"] > 0 and always_no["balanced_accuracy"] == pytest.approx(0.5)
-    assert always_no["verdict_balanced_accuracy"] == pytest.approx(0.5) and always_no["answer_exact_match"] == 0.0
+    assert always_no["minority_answers"] == 0 and always_no["answer_exact_match"] == 0.0
+
+    # value and limit right, always "within": the majority's score, and it never gives the rarer answer
+    def always_within(prompt):
+        return _oracle(plugins, documents)(prompt).replace("exceeds. Yes.", "within. No.").replace("Exceeded: ", "All within. No. ")
+
+    within = verdicts(_scripted(documents, options, always_within))
+    assert within["verdict_accuracy"] == within["verdict_choice_accuracy"] == pytest.approx(within["verdict_majority_rate"])
+    assert within["verdict_balanced_accuracy"] == within["verdict_choice_balanced_accuracy"] == pytest.approx(0.5)
+    assert within["verdict_minority_answers"] == 0 and within["verdict_minority_cases"] > 0
+
+    # the verdict is found after the value and the limit: a garbled ending still has its decision right
+    def garbled_ending(prompt):
+        return _oracle(plugins, documents)(prompt).replace(". Yes.", ". Maybe").replace(". No.", ". Maybe")
+
+    garbled = verdicts(_scripted(documents, options, garbled_ending))
+    assert garbled["verdict_accuracy"] == garbled["accuracy"] == 1.0 and garbled["answer_exact_match"] < 1.0
 
     # a number right but run on ("5234" for "523") is not the value
     def run_on(prompt):
@@ -177,6 +219,8 @@ def test_answer_parsing():
     assert first_number("HIC is -3.5e2") == -350.0
     assert first_number("none") is None
     assert parse_verdict(" No. It is within") is False and parse_verdict("It exceeds the limit") is True
+    assert parse_verdict(" HIC15 812, limit 700: exceeds. Yes.") is True and parse_verdict(" Nij 0.42, limit 1.00: within. No.") is False
+    assert parse_verdict(" All within. No.") is False and parse_verdict(" Exceeded: driver HIC15 (812, limit 700). Yes.") is True
     assert parse_verdict("unclear") is None
 
 
