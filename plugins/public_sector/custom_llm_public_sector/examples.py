@@ -3,6 +3,12 @@
 The question templates live here and nowhere else: the evaluators ask exactly these questions, so
 a tuned model is scored on the task it was taught. Templates exist in English, French, German and
 Spanish and follow the unit's language.
+
+Index entries (``index_examples``) state the corpus's facts once more in a compact form no question
+uses: "3 CFR 101.1 — Definitions." and "“agency” is defined in 3 CFR 101.1." The knowledge
+evaluator (``corpus_knowledge``) asks about these facts on the *training* documents in question
+forms (``KNOWLEDGE``) that no training example contains, so a right answer is knowledge recalled,
+not a prompt recognized.
 """
 
 from __future__ import annotations
@@ -47,13 +53,56 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "heading": "Pregunta: ¿Cuál es el título de la siguiente disposición?\n{excerpt}\nRespuesta: ",
     },
 }
+# asked by the knowledge evaluator only, never in training (a test checks)
+KNOWLEDGE: dict[str, dict[str, str]] = {
+    "en": {
+        "subject": "Question: What is the subject of {citation}?\nAnswer: ",
+        "defines": "Question: Which provision defines “{term}”?\nAnswer: ",
+        "begins": "Question: Which provision begins with the words “{opening}”?\nAnswer: ",
+    },
+    "fr": {
+        "subject": "Question : Quel est l'objet de {citation} ?\nRéponse : ",
+        "defines": "Question : Quelle disposition définit « {term} » ?\nRéponse : ",
+        "begins": "Question : Quelle disposition commence par les mots « {opening} » ?\nRéponse : ",
+    },
+    "de": {
+        "subject": "Frage: Was ist der Gegenstand von {citation}?\nAntwort: ",
+        "defines": "Frage: Welche Vorschrift definiert „{term}“?\nAntwort: ",
+        "begins": "Frage: Welche Vorschrift beginnt mit den Worten „{opening}“?\nAntwort: ",
+    },
+    "es": {
+        "subject": "Pregunta: ¿Cuál es el objeto de {citation}?\nRespuesta: ",
+        "defines": "Pregunta: ¿Qué disposición define «{term}»?\nRespuesta: ",
+        "begins": "Pregunta: ¿Qué disposición comienza con las palabras «{opening}»?\nRespuesta: ",
+    },
+}
+INDEX_DEFINED = {
+    "en": "“{term}” is defined in {citation}.",
+    "fr": "« {term} » est défini à {citation}.",
+    "de": "„{term}“ ist in {citation} definiert.",
+    "es": "«{term}» se define en {citation}.",
+}
 EXCERPT_CHARS = 400
+OPENING_WORDS = 12
 GENERIC_HEADINGS = {"", "preamble", "front matter", "[reserved]", "reserved", "amended", "[amended]", "supplementary information", "text"}
 
 
-def template(document: Document, task: str) -> str:
+def language(document: Document) -> str:
     lang = str(document.metadata.get("language", "en"))
-    return TEMPLATES.get(lang, TEMPLATES["en"])[task]
+    return lang if lang in TEMPLATES else "en"
+
+
+def template(document: Document, task: str) -> str:
+    return TEMPLATES[language(document)][task]
+
+
+def knowledge_template(document: Document, task: str) -> str:
+    return KNOWLEDGE[language(document)][task]
+
+
+def opening(text: str, words: int = OPENING_WORDS) -> str:
+    """The first ``words`` words of a text (what the "begins with" question quotes)."""
+    return " ".join(text.split()[:words])
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
@@ -129,4 +178,18 @@ def make(document: Document, options: Mapping[str, Any], rng: random.Random) -> 
         terms = sorted(rng.sample(terms, limit))
     for term in terms:
         pair("define", str(definitions[term]), citation=citation, term=term)
+    if options.get("index_examples", True):
+        examples += index_entries(document, terms, int(options.get("index_repeats", 3)))
     return examples
+
+
+def index_entries(document: Document, terms: list[str], repeats: int) -> list[Example]:
+    """The unit's index entries (its heading, the terms it defines) as short causal texts, each
+    ``repeats`` times: dense statements of the facts the knowledge evaluator asks about in other words."""
+    citation = str(document.metadata["citation"])
+    lines = []
+    if citation_is_unique(document) and heading_is_useful(document):
+        lines.append(f"{citation} — {str(document.metadata['heading']).strip()}.")
+    lines += [INDEX_DEFINED[language(document)].format(term=term, citation=citation) for term in terms]
+    entries = [line for line in lines for _ in range(max(repeats, 0))]
+    return [Example(completion=line + "\n", kind="causal", doc_id=document.id, metadata={"task": "index"}) for line in entries]

@@ -35,9 +35,11 @@ OPTIONS: dict[str, Any] = {
     "instruction_examples": True,
     "max_answer_chars": 2000,
     "max_definitions_per_unit": 8,
+    "index_examples": True,  # index entries ("3 CFR 101.1 — Definitions.") as short causal texts
+    "index_repeats": 3,  # each index entry this many times (dense facts among long texts)
 }
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".bmp", ".webp", ".jp2"}
-EVALUATORS = ("citation_accuracy", "definition_recall")
+EVALUATORS = ("citation_accuracy", "definition_recall", "corpus_knowledge")
 
 
 def _options(options: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -54,7 +56,7 @@ def check_options(options: Mapping[str, Any]) -> None:
     unknown = sorted(set(options["redact_kinds"]) - set(PERSONAL_DATA_KINDS))
     if unknown:
         raise ConfigError(f"public_sector option redact_kinds: unknown kinds {unknown}; known: {', '.join(PERSONAL_DATA_KINDS)}.")
-    for key in ("max_file_bytes", "max_answer_chars", "max_definitions_per_unit"):
+    for key in ("max_file_bytes", "max_answer_chars", "max_definitions_per_unit", "index_repeats"):
         if int(options[key]) < 0:
             raise ConfigError(f"public_sector option {key} must not be negative, got {options[key]!r}.")
 
@@ -131,6 +133,12 @@ def _definitions(ctx: EvalContext):
     return evaluate_definitions(ctx)
 
 
+def _knowledge(ctx: EvalContext):
+    from custom_llm_public_sector.knowledge import evaluate_knowledge
+
+    return evaluate_knowledge(ctx)
+
+
 @hookimpl
 def register_evaluators(register):
     register(
@@ -148,6 +156,15 @@ def register_evaluators(register):
             description="Given a defined term and where it is defined, how much of the definition's content does the model recall?",
             evaluate=_definitions,
             lower_is_better=("definition_bits_per_byte",),
+        )
+    )
+    register(
+        Evaluator(
+            name="corpus_knowledge",
+            description="Closed-book questions about the training documents, in forms training never asks "
+            "(the subject of a cited section, the section defining a term, the provision quoted by its opening words).",
+            evaluate=_knowledge,
+            lower_is_better=("knowledge_bits_per_byte",),
         )
     )
 

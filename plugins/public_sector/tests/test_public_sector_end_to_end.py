@@ -46,11 +46,14 @@ def test_run_reports_domain_metrics_and_leaks_nothing(tmp_path, monkeypatch, leg
     with registered_plugin(plugin, "public_sector"):
         report = run_domain("public_sector", sources, output, "--max-steps", "2", "--config", str(config))
     evaluators = {row["evaluator"] for row in report["comparison"]}
-    assert {"perplexity", "citation_accuracy", "definition_recall"} <= evaluators
+    assert {"perplexity", "citation_accuracy", "definition_recall", "corpus_knowledge"} <= evaluators
     table = (output / "report.md").read_text(encoding="utf-8")
     assert "| citation_accuracy | citation_accuracy |" in table
     examples = {row["metric"]: row["tuned"] for row in report["comparison"] if row["evaluator"] == "citation_accuracy"}
     assert examples["examples"] > 0
+    # the knowledge figure is asked about the run's training split, which core hands the evaluator
+    knowledge = {row["metric"]: row for row in report["comparison"] if row["evaluator"] == "corpus_knowledge"}
+    assert knowledge["cases"]["tuned"] > 20 and knowledge["knowledge_exact_match"]["n"] == knowledge["cases"]["tuned"]
     for folder in (output, cache):
         for path in Path(folder).rglob("*"):
             if path.is_file():

@@ -20,7 +20,7 @@ NAME = "public_sector"
 def test_domain_and_registries(plugins):
     domain = plugins.domains.get(NAME)
     assert domain.options["redact_personal_data"] is True
-    assert domain.evaluators == ("citation_accuracy", "definition_recall")
+    assert domain.evaluators == ("citation_accuracy", "definition_recall", "corpus_knowledge")
     assert plugins.evaluators.owner("citation_accuracy") == NAME
     redaction = plugins.preparers.get("public-sector-redact-personal-data")
     assert redaction.order == 10 and redaction.domains == (NAME,)
