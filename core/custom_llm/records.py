@@ -365,12 +365,17 @@ class EvalContext:
             self._memo[key] = stop_token_ids(self.tokenizer, stop)
         return self._memo[key]
 
-    def show(self, key: str, prompt: str, truth: str, output: str) -> None:
+    def show(self, key: str, prompt: str, truth: str, output: str, correct: bool | None = None) -> None:
         """Offer one case for the report's side-by-side examples (the end of the prompt, the truth,
-        this model's output); cases with the same ``key`` in the base and the tuned run are paired."""
-        self._memo.setdefault("examples", {})[key] = {"prompt": prompt[-300:], "truth": truth, "output": output}
+        this model's output); cases with the same ``key`` in the base and the tuned run are paired.
+        ``correct`` is whether the metric counts this output right (default: output equals truth,
+        whitespace trimmed), so the report can show cases by outcome."""
+        case: dict[str, Any] = {"prompt": prompt[-300:], "truth": truth, "output": output}
+        if correct is not None:
+            case["correct"] = bool(correct)
+        self._memo.setdefault("examples", {})[key] = case
 
-    def shown(self) -> dict[str, dict[str, str]]:
+    def shown(self) -> dict[str, dict[str, Any]]:
         """The cases evaluators offered with :meth:`show`, by key."""
         return dict(self._memo.get("examples", {}))
 

@@ -1,9 +1,11 @@
-"""Code evaluators on held-out files: function-body completion, line completion, infilling.
+"""Code evaluators on held-out files: every line teacher-forced (``code-exact``, run by default),
+and the generating ones (function-body completion, line completion, infilling; opt-in, slow on CPU).
 
-Each draws at most ``ctx.max_examples`` cases with ``random.Random(ctx.seed)`` (so base and tuned
-model see the same cases), generates greedily through ``ctx.generate`` and scores exact match and
-edit similarity (1 - Levenshtein distance / length of the longer string). Prompts are
-left-truncated to ``PROMPT_CHARS`` so that a tiny model evaluates in seconds.
+A generating evaluator draws ``max(max_examples, MIN_GENERATED_CASES)`` cases with
+``random.Random(ctx.seed)`` (so base and tuned model see the same cases; never a figure on a handful),
+generates greedily through ``ctx.generate`` and scores exact match and edit similarity
+(1 - Levenshtein distance / length of the longer string). Prompts are left-truncated to
+``PROMPT_CHARS`` so that a tiny model evaluates in seconds.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from custom_llm import Cases, Document, EvalContext
 from custom_llm_codebase.examples import units_of
 from custom_llm_codebase.fim import fim_prompt, fim_tokens
+from custom_llm_codebase.shown import offer
 from custom_llm_codebase.units import BRACE_LANGUAGES
 
 PROMPT_CHARS = 1500
@@ -22,6 +25,7 @@ SUFFIX_CHARS = 500
 MAX_BODY_CHARS = 600
 MAX_BODY_TOKENS = 128
 MIN_LINE_CHARS = 8
+MIN_GENERATED_CASES = 200  # a generated-sample figure on fewer cases cannot show a difference of a few points
 CODE_LIKE = frozenset({"python", "javascript", "typescript", "tsx", "java", "go", "rust", "c", "cpp"})
 
 
@@ -139,7 +143,7 @@ def cut_body(generated: str, language: str, indent: str) -> str:
 
 def evaluate_function_body(ctx: EvalContext) -> Mapping[str, float]:
     results = []
-    for case in function_body_cases(_code_documents(ctx), ctx.max_examples, ctx.seed):
+    for case in function_body_cases(_code_documents(ctx), generated_cases(ctx), ctx.seed):
         stop = (
             () if case["language"] in BRACE_LANGUAGES else tuple("\n" + case["indent"] + keyword for keyword in ("def ", "class ", "@", "async def "))
         )
@@ -208,7 +212,8 @@ def evaluate_exact(ctx: EvalContext) -> Mapping[str, float]:
     (``EvalContext.score_spans``)."""
     lines: list[bool] = []
     bodies: list[bool] = []
-    rests: list[bool] = []
+    rests: list[Any] = []
+    shown: list[tuple[Document, Any, int]] = []
     line_bits: list[float] = []
     line_bytes: list[int] = []
     for document in _code_documents(ctx):
@@ -219,7 +224,10 @@ def evaluate_exact(ctx: EvalContext) -> Mapping[str, float]:
             lines.append(score.exact)
             line_bits.append(score.bits)
             line_bytes.append(len(document.text[score.start : end].encode("utf-8")))
-        rests += [score.exact for score in ctx.score_spans(document, rest_of_line_spans(document, ctx.seed), stop="\n")]
+        spans = rest_of_line_spans(document, ctx.seed)
+        for (_, end), score in zip(spans, ctx.score_spans(document, spans, stop="\n"), strict=True):
+            rests.append(score)
+            shown.append((document, score, end))
         bodies += [score.exact for score in ctx.score_spans(document, body_spans(document))]
     if not lines:
         return {"examples": 0}
@@ -230,7 +238,15 @@ def evaluate_exact(ctx: EvalContext) -> Mapping[str, float]:
         "body_examples": len(bodies),
     }
     if rests:
-        metrics.update({"rest_of_line_exact_match": Cases(rests), "rest_of_line_examples": len(rests)})
+        metrics.update(
+            {
+                "rest_of_line_exact_match": Cases(score.exact for score in rests),
+                # the teacher-forced counterpart of a generated sample's edit similarity: how much of the line greedy gets right
+                "rest_of_line_chars_matched": Cases(score.matched / max(1, len(score.text)) for score in rests),
+                "rest_of_line_examples": len(rests),
+            }
+        )
+        offer(ctx, "rest of line", shown)
     if bodies:
         metrics["body_exact_match"] = Cases(bodies)
     return metrics
@@ -254,11 +270,12 @@ def line_cases(documents: list[Document], limit: int, seed: int) -> list[dict[st
 
 def evaluate_line_completion(ctx: EvalContext) -> Mapping[str, float]:
     results = []
-    for case in line_cases(_code_documents(ctx), ctx.max_examples, ctx.seed):
+    for case in line_cases(_code_documents(ctx), generated_cases(ctx), ctx.seed):
         tokens = min(48, max(8, len(case["truth"]) // 2 + 4))
         generated = ctx.generate(case["prompt"], tokens, stop=("\n",))
         results.append((generated.split("\n", 1)[0], case["truth"]))
-        ctx.show(f"line completion {len(results)}", case["prompt"], case["truth"], results[-1][0])
+        right = _normalize(results[-1][0]) == _normalize(case["truth"])
+        ctx.show(f"line completion {len(results)}", case["prompt"], case["truth"], results[-1][0], correct=right)
     return _score(results)
 
 
@@ -285,13 +302,19 @@ def infilling_cases(documents: list[Document], limit: int, seed: int) -> list[di
 def evaluate_infilling(ctx: EvalContext) -> Mapping[str, float]:
     tokens = fim_tokens(ctx.tokenizer)
     results = []
-    for case in infilling_cases(_code_documents(ctx), ctx.max_examples, ctx.seed):
+    for case in infilling_cases(_code_documents(ctx), generated_cases(ctx), ctx.seed):
         prompt = fim_prompt(case["prefix"], case["suffix"], tokens, "psm")
         budget = min(48, max(8, len(case["middle"]) // 2 + 4))
         generated = ctx.generate(prompt, budget, stop=("\n",))
         results.append((generated.split("\n", 1)[0], case["middle"]))
-        ctx.show(f"infilling {len(results)}", case["prefix"], case["middle"], results[-1][0])
+        right = _normalize(results[-1][0]) == _normalize(case["middle"])
+        ctx.show(f"infilling {len(results)}", case["prefix"], case["middle"], results[-1][0], correct=right)
     return _score(results)
+
+
+def generated_cases(ctx: EvalContext) -> int:
+    """Cases a generating evaluator draws: ``max_examples``, but never fewer than ``MIN_GENERATED_CASES``."""
+    return max(ctx.max_examples, MIN_GENERATED_CASES)
 
 
 def _sample(cases: list[dict[str, Any]], limit: int, seed: int) -> list[dict[str, Any]]:

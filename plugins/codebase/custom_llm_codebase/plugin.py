@@ -26,8 +26,9 @@ OPTIONS: dict[str, Any] = {
     "near_dedup_threshold": 0.7,
     "num_perm": 256,
 }
-EVALUATOR_NAMES = ("code-exact", "code-line-completion", "code-infilling")
-EXTRA_EVALUATORS = ("code-function-body",)  # registered, for plugins and configs that name it; greedy generation is slow
+EVALUATOR_NAMES = ("code-exact", "code-project-names")  # teacher-forced: every case, from one pass per file
+# registered, for plugins and configs that name them: greedy generation, at least 200 cases, slow on CPU
+EXTRA_EVALUATORS = ("code-line-completion", "code-infilling", "code-function-body")
 
 
 def discover(source: Path, options: Mapping[str, Any], report: StageReport) -> list[Path]:
@@ -103,6 +104,10 @@ def register_preparers(register):
 
 def _evaluator(name: str):
     def evaluate(ctx):
+        if name == "code-project-names":
+            from custom_llm_codebase.name_metrics import evaluate_project_names
+
+            return evaluate_project_names(ctx)
         from custom_llm_codebase.evaluators import EVALUATORS
 
         return EVALUATORS[name](ctx)
@@ -113,6 +118,8 @@ def _evaluator(name: str):
 _DESCRIPTIONS = {
     "code-exact": "Greedy exact match of every held-out line, the rest of every statement and every function body, "
     "from one teacher-forced pass per file.",
+    "code-project-names": "Greedy exact match of every held-out use of a name the training files define (functions, classes, "
+    "methods, constants, fields, configuration keys, module paths), and of every import line, teacher-forced.",
     "code-function-body": "Write a held-out function's body from the file up to its signature and docstring; exact match and edit similarity.",
     "code-line-completion": "Complete the rest of a held-out line; exact match and edit similarity.",
     "code-infilling": "Fill in a held-out line between its prefix and suffix with the FIM tokens; exact match and edit similarity.",

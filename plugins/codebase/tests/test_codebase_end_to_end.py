@@ -37,10 +37,9 @@ def test_a_tiny_run_reports_code_metrics_and_leaks_no_secret(tmp_path, monkeypat
     report = run_domain("codebase", [repo], output, "--config", str(config), "--max-steps", "4")
 
     for model in ("base", "tuned"):
-        for name in ("code-exact", "code-line-completion", "code-infilling"):
-            metrics = report[model][name]
-            assert 0.0 <= metrics.get("edit_similarity", 0.0) <= 1.0, (model, name, metrics)
-    assert "code-infilling" in (output / "report.md").read_text()
+        assert 0.0 <= report[model]["code-exact"]["rest_of_line_chars_matched"] <= 1.0
+        assert report[model]["code-project-names"]["project_names_examples"] > 0  # click's own names, used in held-out files
+    assert "project_names_exact_match" in (output / "report.md").read_text()
     assert report["data"]["counts"]["redacted: aws_access_key"] == 1
 
     values = [v for _, _, v in PLANTED.values()] + [ENV_FILE[1], ENV_FILE[2], *PEM_BODY.splitlines()]
