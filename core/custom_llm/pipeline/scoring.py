@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from custom_llm.pipeline.encoding import IGNORE
+from custom_llm.pipeline.position_scores import score_rows
 
 EVAL_BATCH = 8
 
@@ -17,22 +20,23 @@ def collate_blocks(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def score_packed(model: Any, dataset: Any, batch_size: int = EVAL_BATCH) -> tuple[float, int]:
-    """(summed NLL in nats, number of target tokens) of ``model`` on packed blocks."""
+    """(summed NLL in nats, number of target tokens) of ``model`` on packed blocks, the output
+    embedding applied only to labelled positions and a chunk at a time (``position_scores``)."""
     import torch
-    import torch.nn.functional as F
 
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
-    with torch.no_grad():
+    with torch.inference_mode():
         for start in range(0, len(dataset), batch_size):
             batch = collate_blocks([dataset[i] for i in range(start, min(len(dataset), start + batch_size))])
             batch = {k: v.to(device) for k, v in batch.items()}
-            logits = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits
             targets = batch["labels"][:, 1:]
-            losses = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE, reduction="sum")
-            total += float(losses)
-            count += int((targets != IGNORE).sum())
+            kept = (targets != IGNORE).cpu().numpy()
+            rows = [(row, np.flatnonzero(kept[row]), targets[row].cpu().numpy()[kept[row]]) for row in range(len(kept))]
+            _, logprob, _ = score_rows(model, batch["input_ids"], rows, position_ids=batch["position_ids"], use_cache=False)
+            total -= float(sum(float(values.sum()) for values in logprob))
+            count += int(kept.sum())
     model.train(was_training)
     return total, count

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from custom_llm.pipeline.position_scores import Rows, score_rows
+
 WINDOW = 1024
 CONTEXT = 256
 BATCH = 2
@@ -116,19 +118,17 @@ def predict_tokens(model: Any, tokenizer: Any, text: str, window: int = WINDOW, 
             for row, a in enumerate(group):
                 piece = ids[a : a + window]
                 batch[row, : len(piece)] = piece
-            logits = model(input_ids=torch.as_tensor(batch, device=device), use_cache=False).logits.float()
-            log_probs = torch.log_softmax(logits, dim=-1)
-            best = log_probs.argmax(dim=-1).cpu().numpy()
+            rows: Rows = []
             for row, a in enumerate(group):
                 end = min(a + window, n)
                 keep = 0 if a == 0 else context  # positions before ``keep`` were scored by the previous window
                 positions = np.arange(a + keep, end)
-                local: np.ndarray = positions - a
-                predicted[positions] = best[row, local]
-                targets = torch.as_tensor(ids[np.minimum(positions + 1, n - 1)], device=device)
-                gathered = log_probs[row, torch.as_tensor(local, device=device)].gather(1, targets[:, None])[:, 0]
-                logprob[positions] = gathered.double().cpu().numpy()
+                rows.append((row, positions - a, ids[np.minimum(positions + 1, n - 1)]))
                 seen_from[positions] = a
+            best, gathered, _ = score_rows(model, torch.as_tensor(batch, device=device), rows, use_cache=False)
+            for (_, local, _), a, guess, value in zip(rows, group, best, gathered, strict=True):
+                predicted[local + a] = guess
+                logprob[local + a] = value
     model.train(was_training)
     logprob[n - 1] = 0.0
     return TokenPredictions(ids, offsets, predicted, logprob, seen_from, len(text.encode("utf-8")))
@@ -267,7 +267,7 @@ def score_answers(
             cache = None
             if shared:
                 prefix = torch.as_tensor(encoded[members[0]][0][None, :shared], device=device)
-                cache = model(input_ids=prefix, use_cache=True, logits_to_keep=1).cache
+                cache = score_rows(model, prefix, [], keep=1, use_cache=True)[2]
             for group in _batches({i: len(encoded[i][0]) - shared for i in members}, batch_tokens):
                 longest = max(len(encoded[i][0]) for i in group) - shared
                 batch: np.ndarray = np.full((len(group), longest), eos, dtype=np.int64)
@@ -278,20 +278,18 @@ def score_answers(
                 keep = longest - max(0, first)
                 extra: dict[str, Any] = {"use_cache": False}
                 if cache is not None:
-                    rows = copy.deepcopy(cache)
-                    rows.batch_repeat_interleave(len(group))
-                    extra = {"cache": rows, "use_cache": True}
-                logits = model(input_ids=torch.as_tensor(batch, device=device), logits_to_keep=keep, **extra).logits.float()
-                log_probs = torch.log_softmax(logits, dim=-1)
-                best = log_probs.argmax(dim=-1).cpu().numpy()
+                    copied = copy.deepcopy(cache)
+                    copied.batch_repeat_interleave(len(group))
+                    extra = {"cache": copied, "use_cache": True}
+                rows: Rows = []
                 for row, index in enumerate(group):
                     ids, _, answer_tokens = encoded[index]
                     positions = np.arange(len(ids) - answer_tokens - 1, len(ids))
-                    local: np.ndarray = positions - shared - (longest - keep)
-                    predicted[index][positions] = best[row, local]
-                    targets = torch.as_tensor(ids[np.minimum(positions + 1, len(ids) - 1)], device=device)
-                    gathered = log_probs[row, torch.as_tensor(local, device=device)].gather(1, targets[:, None])[:, 0]
-                    logprob[index][positions] = gathered.double().cpu().numpy()
+                    rows.append((row, positions - shared, ids[np.minimum(positions + 1, len(ids) - 1)]))
+                best, gathered, _ = score_rows(model, torch.as_tensor(batch, device=device), rows, keep=keep, **extra)
+                for (_, local, _), index, guess, value in zip(rows, group, best, gathered, strict=True):
+                    predicted[index][local + shared] = guess
+                    logprob[index][local + shared] = value
                     logprob[index][-1] = 0.0
     model.train(was_training)
     scores = []
