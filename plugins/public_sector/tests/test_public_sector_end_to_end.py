@@ -53,7 +53,7 @@ def test_run_reports_domain_metrics_and_leaks_nothing(tmp_path, monkeypatch, leg
     assert examples["examples"] > 0
     # the knowledge figure is asked about the run's training split, which core hands the evaluator
     knowledge = {row["metric"]: row for row in report["comparison"] if row["evaluator"] == "corpus_knowledge"}
-    assert knowledge["cases"]["tuned"] > 20 and knowledge["knowledge_exact_match"]["n"] == knowledge["cases"]["tuned"]
+    assert knowledge["cases"]["tuned"] >= 10 and knowledge["knowledge_exact_match"]["n"] == knowledge["cases"]["tuned"]
     for folder in (output, cache):
         for path in Path(folder).rglob("*"):
             if path.is_file():
