@@ -1,7 +1,9 @@
 """Which files of a repository are worth training on, and why the others are left out.
 
 Git's own file list is used when the source is a git work tree (it knows every ignore rule:
-nested .gitignore files, .git/info/exclude, the global excludes file); otherwise the tree is
+nested .gitignore files, .git/info/exclude, the global excludes file): the files git tracks, and
+untracked ones only with the option ``include_untracked`` (scratch files, logs and notes never
+committed are not the organization's code, and are reported as left out); otherwise the tree is
 walked and .gitignore files are applied with pathspec. Either way the same filters follow, each
 skip reported with a reason: vendored folders, binaries, lock files, minified and generated
 files, files over the size limit, symlinks leading outside the source.
@@ -196,7 +198,7 @@ def discover(source: Path, options: Mapping[str, Any], report: StageReport) -> l
         return []
     if source.is_file():
         return [source] if _keep_file(source, source.name, options, report) else []
-    listed = _git_files(source)
+    listed = _git_files(source, bool(options.get("include_untracked", False)), report)
     candidates = _from_git(source, listed, report) if listed is not None else _walk(source, report)
     excludes = [str(p) for p in options.get("exclude", [])]
     kept = []
@@ -214,9 +216,11 @@ def _excluded(rel: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(rel, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
-def _git_files(source: Path) -> list[str] | None:
-    """Paths (relative to ``source``) git lists as tracked or untracked-but-not-ignored; None when
-    ``source`` is not in a git work tree, is itself ignored, or git is unavailable."""
+def _git_files(source: Path, include_untracked: bool, report: StageReport) -> list[str] | None:
+    """Paths (relative to ``source``) git tracks, and with ``include_untracked`` the untracked files
+    that no ignore rule excludes; None when ``source`` is not in a git work tree, is itself ignored,
+    or git is unavailable. Untracked files left out (scratch files, logs, notes never committed) are
+    reported, a wholly untracked folder as one entry, with how many files each holds."""
     try:
         inside = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=source, capture_output=True, text=True, timeout=30)
         if inside.returncode != 0 or inside.stdout.strip() != "true":
@@ -224,13 +228,37 @@ def _git_files(source: Path) -> list[str] | None:
         ignored = subprocess.run(["git", "check-ignore", "-q", "."], cwd=source, capture_output=True, timeout=30)
         if ignored.returncode == 0:
             return None  # the folder asked for is itself git-ignored (a virtualenv, say): walk it instead
-        listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=source, capture_output=True, timeout=300)
+        tracked = _ls_files(source, "--cached")
+        untracked = _ls_files(source, "--others", "--exclude-standard")
+        folders = [] if include_untracked or not untracked else _ls_files(source, "--others", "--exclude-standard", "--directory")
     except (OSError, subprocess.SubprocessError):
         return None
+    if tracked is None or untracked is None or folders is None:
+        return None
+    if include_untracked:
+        if untracked:
+            report.count("untracked files included", len(untracked))
+        return sorted(set(tracked) | set(untracked))
+    _report_untracked(untracked, folders, report)
+    return sorted(set(tracked))
+
+
+def _ls_files(source: Path, *flags: str) -> list[str] | None:
+    listed = subprocess.run(["git", "ls-files", *flags, "-z"], cwd=source, capture_output=True, timeout=300)
     if listed.returncode != 0:
         return None
-    names = {n.decode("utf-8", "surrogateescape") for n in listed.stdout.split(b"\0") if n}
-    return sorted(names)
+    return sorted({n.decode("utf-8", "surrogateescape") for n in listed.stdout.split(b"\0") if n})
+
+
+def _report_untracked(untracked: list[str], entries: list[str], report: StageReport) -> None:
+    """One skip per untracked file, or per wholly untracked folder (git's ``--directory`` entries)."""
+    if not untracked:
+        return
+    report.count("untracked files left out", len(untracked))
+    for entry in entries:
+        files = sum(1 for name in untracked if name.startswith(entry)) if entry.endswith("/") else 1
+        held = f" ({files} files)" if entry.endswith("/") else ""
+        report.skip(entry, f"untracked: not committed to git{held}; set include_untracked: true to train on untracked files")
 
 
 def _from_git(source: Path, names: list[str], report: StageReport) -> list[tuple[Path, str]]:

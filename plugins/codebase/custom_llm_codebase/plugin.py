@@ -17,6 +17,7 @@ NAME = "codebase"
 OPTIONS: dict[str, Any] = {
     "max_file_bytes": 1_000_000,
     "exclude": [],
+    "include_untracked": False,
     "workers": 1,
     "include_units": True,
     "max_unit_chars": 4000,

@@ -70,8 +70,8 @@ def test_every_bad_file_is_skipped_with_its_reason(messy_repo, ingest):
 
 
 def test_the_same_reasons_when_git_lists_the_files(messy_repo, ingest):
-    git(messy_repo, "init", "-q")
-    result = ingest(messy_repo)
+    git(messy_repo, "init", "-q")  # nothing committed: every file is untracked, so ask for untracked files
+    result = ingest(messy_repo, include_untracked=True)
     assert set(result.by_source()) == {"good.py"}
     reasons = result.reasons()
     for path in ("loop", "escape.py", "latin1.py", "nul.py", "huge.min.js", "big.py", "pb2.py", "node_modules/"):

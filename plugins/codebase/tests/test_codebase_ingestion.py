@@ -124,10 +124,40 @@ def test_gitignore_is_honoured_in_a_git_work_tree(tmp_path, ingest):
     git(tmp_path, "init", "-q")
     git(tmp_path, "add", "src/main.py", ".gitignore", "keep.log")
     git(tmp_path, "commit", "-q", "-m", "start")
-    result = ingest(tmp_path)
+    result = ingest(tmp_path, include_untracked=True)
     sources = set(result.by_source())
     assert {"src/main.py", "keep.log", "untracked.py", ".gitignore"} <= sources
     assert not sources & {"src/debug.log", "generated_dir/out.py", "node_modules/lib/index.js"}
+    assert result.report.counts["untracked files included"] == 2  # untracked.py and node_modules/lib/index.js (vendored)
+
+
+def test_only_what_git_tracks_is_trained_unless_untracked_files_are_asked_for(tmp_path, ingest):
+    write(
+        tmp_path,
+        {
+            ".gitignore": "*.log\n",
+            "src/main.py": "def main():\n    return 0\n",
+            "notes.md": "# my scratch notes, never committed\n",
+            "src/draft.py": "def draft():\n    return 1\n",
+            "scratch/a.py": "A = 1\n",
+            "scratch/deep/b.py": "B = 2\n",
+            "console.log": "ignored by .gitignore: neither trained nor counted\n",
+        },
+    )
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "src/main.py", ".gitignore")
+    git(tmp_path, "commit", "-q", "-m", "start")
+    git(tmp_path, "add", "src/draft.py")  # staged, not yet committed: git tracks it
+    tracked = ingest(tmp_path)
+    assert set(tracked.by_source()) == {"src/main.py", "src/draft.py", ".gitignore"}
+    assert tracked.report.counts["untracked files left out"] == 3
+    reasons = tracked.reasons()
+    assert reasons["notes.md"].startswith("untracked: not committed to git;") and "include_untracked: true" in reasons["notes.md"]
+    assert reasons["scratch/"].startswith("untracked: not committed to git (2 files);")  # a wholly untracked folder: one entry
+    assert tracked.report.counts["skipped: untracked"] == 2 and "console.log" not in reasons
+    everything = ingest(tmp_path, include_untracked=True)
+    assert set(everything.by_source()) == {"src/main.py", "src/draft.py", ".gitignore", "notes.md", "scratch/a.py", "scratch/deep/b.py"}
+    assert everything.report.counts["untracked files included"] == 3 and not everything.report.counts["untracked files left out"]
 
 
 def test_gitignore_is_honoured_without_git(tmp_path, ingest, monkeypatch):
