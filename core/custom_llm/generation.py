@@ -29,6 +29,7 @@ def greedy_generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int
             attention_mask=torch.ones_like(input_ids),
             max_new_tokens=max_new_tokens,
             do_sample=False,
+            use_cache=True,  # training sets config.use_cache = False; decoding one token at a time needs the cache
             pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             **extra,

@@ -302,7 +302,13 @@ class EvalContext:
     seed: int = 0
     max_cases: int = 20_000
     training_split: Path | Sequence[Document] | None = None
+    # called as progress(kind, done, total) while cases are scored: the evaluation's progress bar
+    progress: Callable[[str, int, int | None], None] | None = field(default=None, repr=False, compare=False)
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def _tick(self, kind: str, done: int = 1, total: int | None = None) -> None:
+        if self.progress is not None:
+            self.progress(kind, done, total)
 
     def training_documents(self) -> list[Document]:
         """The documents the model was trained on (the run's training split), read once on first
@@ -328,6 +334,7 @@ class EvalContext:
             from custom_llm.pipeline.teacher_forcing import predict_tokens
 
             self._memo[document.id] = predict_tokens(self.model, self.tokenizer, document.text)
+            self._tick("documents", 1, len(self.documents))
         return self._memo[document.id]
 
     def score_spans(self, document: Document, spans: Iterable[tuple[int, int]], stop: str | None = None) -> list[Any]:
@@ -353,7 +360,7 @@ class EvalContext:
             if stop and stop in target:
                 target = target[: target.index(stop)]
             pairs.append((example.prompt, target))
-        return score_answers(self.model, self.tokenizer, pairs, stop, self._stop_ids(stop))
+        return score_answers(self.model, self.tokenizer, pairs, stop, self._stop_ids(stop), progress=lambda n: self._tick("answers", n, len(pairs)))
 
     def _stop_ids(self, stop: str | None) -> frozenset[int]:
         if stop is None:
@@ -380,10 +387,17 @@ class EvalContext:
         return dict(self._memo.get("examples", {}))
 
     def generate(self, prompt: str, max_new_tokens: int = 64, stop: Iterable[str] = ()) -> str:
-        """Greedy completion of ``prompt``, cut at the first stop string: the shared way to sample."""
+        """Greedy completion of ``prompt``, cut at the first stop string: the shared way to sample.
+        In eval mode (no dropout, whatever training left) and with the key-value cache."""
         from custom_llm.generation import greedy_generate
 
-        return greedy_generate(self.model, self.tokenizer, prompt, max_new_tokens, stop)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return greedy_generate(self.model, self.tokenizer, prompt, max_new_tokens, stop)
+        finally:
+            self.model.train(was_training)
+            self._tick("generated", 1, self.max_examples)
 
     def answer(self, prompt: str, max_new_tokens: int = 64, stop: Iterable[str] = (), messages: Iterable[Mapping[str, str]] = ()) -> str:
         """Greedy answer to an instruction, asked in the layout the model was trained with: the base

@@ -6,16 +6,18 @@ from __future__ import annotations
 import lzma
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from custom_llm.errors import PluginError
 from custom_llm.pipeline.distributed import world
+from custom_llm.pipeline.eval_plan import CALIBRATION_FRACTION, EvalPlan, fitted_plan, full_plan, sized
 from custom_llm.pipeline.packing import eval_documents
 from custom_llm.pipeline.progress import progress_bar
 from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.stage_results import PackResult, SplitResult
 from custom_llm.pipeline.storage import iter_documents, read_json, write_json
+from custom_llm.pipeline.threads import measured_threads
 from custom_llm.pipeline.training import use_bf16
 from custom_llm.records import Cases, EvalContext
 
@@ -29,17 +31,48 @@ def evaluator_names(run: Run) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def evaluate_model(run: Run, model: Any, tokenizer: Any, split: SplitResult, packed: PackResult, label: str) -> dict[str, dict[str, float]]:
-    """Every evaluator's metrics for one model."""
-    import torch
-
+def evaluate_model(
+    run: Run, model: Any, tokenizer: Any, split: SplitResult, packed: PackResult, label: str, plan: EvalPlan | None = None
+) -> dict[str, dict[str, float]]:
+    """Every evaluator's metrics for one model, on the cases ``plan`` sizes (the run's plan, the
+    same for base and tuned; all of them without one)."""
     documents = eval_documents(run, split)
-    results: dict[str, dict[str, float]] = {}
-    cases: dict[str, dict[str, dict[str, Any]]] = {}
-    names = evaluator_names(run)
-    device = next(model.parameters()).device
-    bf16 = use_bf16(run.config.precision)
-    # one context for every evaluator: the teacher-forced pass over each document is made once per model
+    plan = plan or run.artifacts.get("evaluation_plan") or full_plan(documents, run.config.max_eval_examples, run.config.max_eval_cases)
+    kept, examples, max_cases, _ = sized(documents, plan.fraction, run.config.seed, run.config.max_eval_examples, run.config.max_eval_cases)
+    context = _context(run, model, tokenizer, kept, split, packed, examples, max_cases)
+    results, cases = _run_evaluators(run, context, label)
+    if world().is_main:
+        write_json(run.output / "metrics" / f"{label}_cases.json", cases)
+        write_json(run.output / "metrics" / f"{label}_examples.json", context.shown())
+    return results
+
+
+def calibrate(run: Run, model: Any, tokenizer: Any, split: SplitResult, packed: PackResult) -> tuple[float, float]:
+    """(seconds, share of the full evaluation) of every evaluator run on ``CALIBRATION_FRACTION``
+    of the held-out set: what sizes the evaluation under a time budget (``eval_plan``)."""
+    documents = eval_documents(run, split)
+    config = run.config
+    kept, examples, max_cases, covered = sized(documents, CALIBRATION_FRACTION, config.seed, config.max_eval_examples, config.max_eval_cases)
+    context = _context(run, model, tokenizer, kept, split, packed, examples, max_cases)
+    started = time.perf_counter()
+    _run_evaluators(run, context, "calibration")
+    return time.perf_counter() - started, max(covered, CALIBRATION_FRACTION)
+
+
+def plan_evaluation(run: Run, model: Any, tokenizer: Any, split: SplitResult, packed: PackResult, share_seconds: float | None) -> EvalPlan:
+    """The evaluation plan of a run: all of the held-out set without a budget share, else the
+    fraction a timed calibration says fits (``eval_plan``)."""
+    documents = eval_documents(run, split)
+    if share_seconds is None:
+        return full_plan(documents, run.config.max_eval_examples, run.config.max_eval_cases)
+    seconds, covered = calibrate(run, model, tokenizer, split, packed)
+    return fitted_plan(documents, run.config.max_eval_examples, run.config.max_eval_cases, run.config.seed, share_seconds, seconds, covered)
+
+
+def _context(
+    run: Run, model: Any, tokenizer: Any, documents: list[Any], split: SplitResult, packed: PackResult, max_examples: int, max_cases: int
+) -> EvalContext:
+    """One context for every evaluator: the teacher-forced pass over each document is made once per model."""
     context = EvalContext(
         model=model,
         tokenizer=tokenizer,
@@ -47,16 +80,31 @@ def evaluate_model(run: Run, model: Any, tokenizer: Any, split: SplitResult, pac
         settings=run.training,
         domain_options=run.options,
         packed_eval=packed.eval,
-        device=str(device),
-        max_examples=run.config.max_eval_examples,
+        device=str(next(model.parameters()).device),
+        max_examples=max_examples,
         seed=run.config.seed,
-        max_cases=run.config.max_eval_cases,
+        max_cases=max_cases,
         training_split=split.train,
     )
-    with progress_bar(run.console) as progress:
-        task = progress.add_task(f"evaluate {label}", total=len(names))
-        for name in names:
+    context._memo.update(run.artifacts.get("stop_ids", {}))  # the tokenizer's stop tokens, found once per run
+    return context
+
+
+def _run_evaluators(run: Run, context: EvalContext, label: str) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, dict[str, Any]]]]:
+    """Each evaluator in turn, with its own progress bar counting its cases, at the thread count
+    measured fastest here and now (``threads``)."""
+    import torch
+
+    model = context.model
+    results: dict[str, dict[str, float]] = {}
+    cases: dict[str, dict[str, dict[str, Any]]] = {}
+    device = next(model.parameters()).device
+    bf16 = use_bf16(run.config.precision)
+    with measured_threads(model), progress_bar(run.console) as progress:
+        for name in evaluator_names(run):
             evaluator = run.plugins.evaluators.get(name)
+            task = progress.add_task(f"evaluate {label}: {name}", total=None)
+            context.progress = _progress_callback(progress, task, f"evaluate {label}: {name}")
             torch.manual_seed(run.config.seed)
             started = time.perf_counter()
             try:
@@ -65,21 +113,35 @@ def evaluate_model(run: Run, model: Any, tokenizer: Any, split: SplitResult, pac
             except Exception as error:
                 owner = run.plugins.evaluators.owner(name)
                 raise PluginError(f"evaluator {name!r} of plugin {owner!r} failed: {type(error).__name__}: {error}") from error
-            if name == "perplexity":  # its forward speed sizes the held-out evaluation during training
-                tokens = sum(context.predictions(d).n_targets for d in documents)
-                run.artifacts["forward_tokens_per_second"] = tokens / max(time.perf_counter() - started, 1e-9)
-            run.timings[f"evaluate {label}: {name}"] = round(time.perf_counter() - started, 3)
+            finally:
+                context.progress = None
+            seconds = time.perf_counter() - started
+            if name == "perplexity" and label != "calibration":  # its forward speed sizes the held-out evaluation during training
+                tokens = sum(context.predictions(d).n_targets for d in context.documents)
+                run.artifacts["forward_tokens_per_second"] = tokens / max(seconds, 1e-9)
+            run.timings[f"evaluate {label}: {name}"] = round(seconds, 3)
             results[name] = {k: v.value if isinstance(v, Cases) else float(v) for k, v in metrics.items()}
             cases[name] = {
                 k: {"values": list(v.values), "weights": None if v.weights is None else list(v.weights)}
                 for k, v in metrics.items()
                 if isinstance(v, Cases)
             }
-            progress.advance(task)
-    if world().is_main:
-        write_json(run.output / "metrics" / f"{label}_cases.json", cases)
-        write_json(run.output / "metrics" / f"{label}_examples.json", context.shown())
-    return results
+            counted = max((len(v.values) for v in metrics.values() if isinstance(v, Cases)), default=0)
+            progress.update(task, total=counted or 1, completed=counted or 1, description=f"evaluate {label}: {name} ({counted} cases)")
+    run.artifacts["stop_ids"] = {k: v for k, v in context._memo.items() if k.startswith("stop-ids")}
+    return results, cases
+
+
+def _progress_callback(progress: Any, task: Any, description: str) -> Callable[[str, int, int | None], None]:
+    """Advances an evaluator's bar as its cases are scored: documents passed, answers scored, samples generated."""
+    done: dict[str, int] = {}
+
+    def advance(kind: str, n: int, total: int | None) -> None:
+        done[kind] = done.get(kind, 0) + n
+        bound = max(total, done[kind]) if total else None
+        progress.update(task, completed=done[kind], total=bound, description=f"{description} ({kind})")
+
+    return advance
 
 
 def read_cases(run: Run, label: str) -> dict[str, dict[str, dict[str, Any]]]:

@@ -27,6 +27,7 @@ position sees at least ``CONTEXT`` tokens before it (or the whole document befor
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -237,12 +238,13 @@ def score_answers(
     stop: str | None = None,
     stop_ids: frozenset[int] = frozenset(),
     batch_tokens: int = ANSWER_BATCH_TOKENS,
+    progress: Callable[[int], None] | None = None,
 ) -> list[SpanScore]:
     """For each ``(prompt, answer)``: would greedy generation from ``prompt`` (after an end-of-text
     token, as :func:`custom_llm.generation.greedy_generate` does) produce ``answer`` and then stop?
     With the answer's log-probability. A prompt start shared by many cases is computed once and
     its key-value cache reused; the rest is batched by length, right-padded, and only the answer
-    positions' logits are computed."""
+    positions' logits are computed. ``progress(n)`` is called after each batch of ``n`` cases."""
     import copy
 
     import torch
@@ -291,6 +293,8 @@ def score_answers(
                     predicted[index][local + shared] = guess
                     logprob[index][local + shared] = value
                     logprob[index][-1] = 0.0
+                if progress is not None:
+                    progress(len(group))
     model.train(was_training)
     scores = []
     for index, (prompt, answer) in enumerate(cases):

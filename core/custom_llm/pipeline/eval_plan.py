@@ -1,0 +1,105 @@
+"""Evaluation sized to a share of the time budget: ``--time-budget`` covers the whole run.
+
+Under a budget, both evaluations (base and tuned, on the same cases so they stay paired) get
+``EVAL_BUDGET_SHARE`` of it. Their size is one fraction applied to every knob an evaluator reads:
+the held-out documents (a seeded sample, by bytes), ``max_eval_examples`` (generated cases) and
+``max_eval_cases`` (teacher-forced cases). The fraction comes from a measurement, not a guess: a
+calibration evaluation of the base model on ``CALIBRATION_FRACTION`` of that (every evaluator, the
+same code) is timed, and the time is taken as proportional to the fraction. Training gets what is
+left once data preparation, the base evaluation and the tuned evaluation's estimate are taken out.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from custom_llm.records import Document
+
+EVAL_BUDGET_SHARE = 0.30  # of the whole time budget, for the base and the tuned evaluation together
+CALIBRATION_FRACTION = 0.04  # of the full evaluation, timed to size it (at least one document and case)
+PLAN_FILE = "evaluation_plan.json"
+
+
+@dataclass
+class EvalPlan:
+    """How much of the held-out set each evaluation covers, and what that was measured to cost."""
+
+    fraction: float = 1.0
+    documents: int = 0
+    documents_available: int = 0
+    max_examples: int = 0
+    max_cases: int = 0
+    share_seconds: float | None = None  # both evaluations, under a time budget
+    calibration_seconds: float | None = None
+    calibration_fraction: float | None = None
+    estimated_seconds: float | None = None  # one evaluation at ``fraction``
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        """One console line: the cases each evaluation covers and why."""
+        counts = (
+            f"{self.documents} of {self.documents_available} held-out documents, "
+            f"at most {self.max_examples} generated and {self.max_cases} scored cases per evaluator"
+        )
+        if self.share_seconds is None:
+            return f"evaluation: {counts}"
+        estimate = f"{self.estimated_seconds:.0f} s" if self.estimated_seconds is not None else "unknown"
+        return (
+            f"evaluation sized to {EVAL_BUDGET_SHARE:.0%} of the time budget ({self.share_seconds:.0f} s for base and tuned): "
+            f"{self.fraction:.0%} of it, {counts}; about {estimate} each (measured on a {self.calibration_fraction or 0:.0%} calibration)"
+        )
+
+
+def seeded_order(documents: list[Document], seed: int) -> list[Document]:
+    order = list(documents)
+    random.Random(seed).shuffle(order)
+    return order
+
+
+def sized(documents: list[Document], fraction: float, seed: int, max_examples: int, max_cases: int) -> tuple[list[Document], int, int, float]:
+    """(documents, max_examples, max_cases, the documents' share of the held-out bytes) for ``fraction``:
+    the first documents of a seeded order until they hold ``fraction`` of the bytes, kept in their
+    original order. The same seed gives nested samples, so the calibration is part of the real set."""
+    if fraction >= 1.0 or not documents:
+        return list(documents), max_examples, max_cases, 1.0
+    total = sum(len(d.text) for d in documents) or 1
+    chosen: set[str] = set()
+    held = 0
+    for document in seeded_order(documents, seed):
+        if chosen and held >= fraction * total:
+            break
+        chosen.add(document.id)
+        held += len(document.text)
+    kept = [d for d in documents if d.id in chosen]
+    return kept, max(1, math.ceil(fraction * max_examples)), max(1, math.ceil(fraction * max_cases)), held / total
+
+
+def full_plan(documents: list[Document], max_examples: int, max_cases: int) -> EvalPlan:
+    return EvalPlan(1.0, len(documents), len(documents), max_examples, max_cases)
+
+
+def fitted_plan(
+    documents: list[Document], max_examples: int, max_cases: int, seed: int, share_seconds: float, calibration_seconds: float, calibrated: float
+) -> EvalPlan:
+    """The plan whose estimated time (proportional to the fraction, from the calibration that
+    covered ``calibrated`` of the set in ``calibration_seconds``) fits half of ``share_seconds``."""
+    per_unit = calibration_seconds / max(calibrated, 1e-9)  # seconds for the whole set
+    fraction = min(1.0, (share_seconds / 2) / max(per_unit, 1e-9))
+    kept, examples, cases, covered = sized(documents, fraction, seed, max_examples, max_cases)
+    effective = 1.0 if fraction >= 1.0 else max(fraction, covered)
+    return EvalPlan(
+        fraction=round(fraction, 4),
+        documents=len(kept),
+        documents_available=len(documents),
+        max_examples=examples,
+        max_cases=cases,
+        share_seconds=round(share_seconds, 1),
+        calibration_seconds=round(calibration_seconds, 2),
+        calibration_fraction=round(calibrated, 4),
+        estimated_seconds=round(per_unit * effective, 1),
+    )
