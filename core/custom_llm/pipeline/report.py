@@ -152,10 +152,10 @@ def _example_lines(examples: list[dict[str, Any]]) -> list[str]:
     if not examples:
         return []
     offered = examples[0].get("offered") or {}
-    split = ", ".join(f"{offered.get(o, 0):,} {o}" for o in OUTCOMES)
+    split = "; ".join(f"{o} {offered.get(o, 0):,}" for o in OUTCOMES)
     lines = ["", f"## Held-out cases, side by side ({len(examples)}, chosen with the seed by outcome)", ""]
     if offered:
-        lines += [f"Of the {sum(offered.values()):,} cases the evaluators offered: {split}; the first three kinds share the cases shown.", ""]
+        lines += [f"Of the {sum(offered.values()):,} cases the evaluators offered: {split}. The first three kinds share the places.", ""]
     for example in examples:
         title = f"### {example['key']}" + (f": {example['outcome']}" if example.get("outcome") else "")
         lines += [title, "", "prompt (end):", "", "```", example["prompt"][-200:], "```", "", "| | output |", "| --- | --- |"]

@@ -27,7 +27,7 @@ OPTIONS: dict[str, Any] = {
     "near_dedup_threshold": 0.7,
     "num_perm": 256,
 }
-EVALUATOR_NAMES = ("code-exact", "code-project-names")  # teacher-forced: every case, from one pass per file
+EVALUATOR_NAMES = ("code-exact", "code-project-names", "code-fim")  # teacher-forced: every case (code-fim: 200), no generation
 # registered, for plugins and configs that name them: greedy generation, at least 200 cases, slow on CPU
 EXTRA_EVALUATORS = ("code-line-completion", "code-infilling", "code-function-body")
 
@@ -109,6 +109,10 @@ def _evaluator(name: str):
             from custom_llm_codebase.name_metrics import evaluate_project_names
 
             return evaluate_project_names(ctx)
+        if name == "code-fim":
+            from custom_llm_codebase.fim_metrics import evaluate_fim
+
+            return evaluate_fim(ctx)
         from custom_llm_codebase.evaluators import EVALUATORS
 
         return EVALUATORS[name](ctx)
@@ -121,6 +125,8 @@ _DESCRIPTIONS = {
     "from one teacher-forced pass per file.",
     "code-project-names": "Greedy exact match of every held-out use of a name the training files define (functions, classes, "
     "methods, constants, fields, configuration keys, module paths), and of every import line, teacher-forced.",
+    "code-fim": "Fill in 200 held-out lines between their prefix and suffix (PSM, the FIM sentinels training uses), "
+    "teacher-forced: exact match, characters right before the first wrong token, bits per byte.",
     "code-function-body": "Write a held-out function's body from the file up to its signature and docstring; exact match and edit similarity.",
     "code-line-completion": "Complete the rest of a held-out line; exact match and edit similarity.",
     "code-infilling": "Fill in a held-out line between its prefix and suffix with the FIM tokens; exact match and edit similarity.",

@@ -39,6 +39,7 @@ def test_a_tiny_run_reports_code_metrics_and_leaks_no_secret(tmp_path, monkeypat
     for model in ("base", "tuned"):
         assert 0.0 <= report[model]["code-exact"]["rest_of_line_chars_matched"] <= 1.0
         assert report[model]["code-project-names"]["project_names_examples"] > 0  # click's own names, used in held-out files
+        assert report[model]["code-fim"]["fim_examples"] == 200 and 0.0 <= report[model]["code-fim"]["fim_exact_match"] <= 1.0
     assert "project_names_exact_match" in (output / "report.md").read_text()
     assert report["data"]["counts"]["redacted: aws_access_key"] == 1
 

@@ -98,7 +98,9 @@ def test_import_statements_are_the_files_import_lines():
 def tiny(tmp_path_factory):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    folder = make_tiny_model(tmp_path_factory.mktemp("tiny"), [STORE, SETTINGS, HELD_OUT] * 20, vocab_size=400)
+    from custom_llm_codebase.fim import DEFAULT_SET
+
+    folder = make_tiny_model(tmp_path_factory.mktemp("tiny"), [STORE, SETTINGS, HELD_OUT] * 20, vocab_size=400, extra_tokens=DEFAULT_SET)
     return AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
 
 
@@ -171,3 +173,26 @@ def test_a_shown_case_is_what_greedy_generation_writes_up_to_its_first_wrong_tok
             assert shown.endswith("…") and generated.startswith(shown[:-1])
         checked += 1
     assert checked == 8
+
+
+def test_teacher_forced_infilling_scores_the_middle_after_the_sentinels(tiny):
+    from custom_llm_codebase.fim import fim_tokens
+    from custom_llm_codebase.fim_metrics import FIM_CASES, PREFIX_CHARS, SUFFIX_CHARS, evaluate_fim, fim_documents
+
+    model, tokenizer = tiny
+    ctx = context(model, tokenizer, TRAINING, [HELD, doc("src/acme/widgets/store2.py", STORE, "python")])
+    cases = fim_documents(ctx)
+    assert 0 < len(cases) <= FIM_CASES and cases == fim_documents(ctx)  # seeded: base and tuned get the same cases
+    tokens = fim_tokens(tokenizer)
+    assert len(tokenizer(tokens.middle, add_special_tokens=False)["input_ids"]) == 1  # the sentinels are tokens of their own
+    for document, start, end in cases:
+        before, middle = document.text[:start], document.text[start:end]
+        assert before.startswith(tokens.prefix) and before.endswith(tokens.middle) and end == len(document.text)
+        prefix, suffix = before[len(tokens.prefix) : -len(tokens.middle)].split(tokens.suffix)
+        assert len(prefix) <= PREFIX_CHARS and len(suffix) <= SUFFIX_CHARS and middle.strip() == middle
+        assert middle in HELD.text + STORE and (prefix + middle + suffix) in HELD.text + STORE
+    metrics = evaluate_fim(ctx)
+    assert metrics["fim_examples"] == len(cases) == len(metrics["fim_exact_match"].values)
+    assert all(0.0 <= v <= 1.0 for v in metrics["fim_chars_matched"].values) and metrics["fim_bits_per_byte"].value > 0
+    direct = [float(ctx.score_spans(d, [(s, e)])[0].exact) for d, s, e in cases]
+    assert list(metrics["fim_exact_match"].values) == direct
