@@ -128,7 +128,7 @@ def evaluate_numeric(ctx: EvalContext) -> Mapping[str, Any]:
         answered.append(number is not None)
         decimals = CRITERIA[item["criterion"]][2] if item["criterion"] in CRITERIA else 1
         hits.append(bool(within_tolerance(number, float(item["value"]), tolerance, decimals)))
-        ctx.show(f"numeric {len(hits)}", item["question"], str(item["value"]), output)
+        ctx.show(f"numeric {len(hits)}", item["question"], str(item["value"]), output, correct=hits[-1])
     if hits:
         metrics.update({"within_tolerance": Cases(hits), "answered": Cases(answered)})
     return {**metrics, "examples": len(hits)}
@@ -208,7 +208,7 @@ def evaluate_verdicts(ctx: EvalContext) -> Mapping[str, Any]:
         answered.append(said is not None)
         hits.append(said is not None and said == item["exceeds"])
         truths.append(item["exceeds"])
-        ctx.show(f"verdict {len(hits)}", item["question"], item["answer"], output)
+        ctx.show(f"verdict {len(hits)}", item["question"], item["answer"], output, correct=hits[-1])
     if hits:
         metrics.update(
             {
@@ -248,7 +248,7 @@ def evaluate_report_fields(ctx: EvalContext) -> Mapping[str, Any]:
             hits.append(bool(within_tolerance(first_number(output), expected, tolerance, 1)))
         else:
             hits.append(False)
-        ctx.show(f"field {len(hits)}", question, value, output)
+        ctx.show(f"field {len(hits)}", question, value, output, correct=hits[-1])
     if hits:
         metrics["exact_match"] = Cases(hits)
     return {**metrics, "examples": len(hits)}

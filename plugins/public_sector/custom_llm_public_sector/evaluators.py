@@ -85,7 +85,7 @@ def evaluate_citations(ctx: EvalContext) -> Mapping[str, Any]:
         answer = ctx.answer(prompt, max_new_tokens=32, stop=["\n"])
         exact.append(bool(same_citation(answer, expected)))
         document_hits.append(bool(whole) and normalize(answer.strip().split("\n")[0]).startswith(normalize(whole)))
-        ctx.show(f"citation {len(exact)}", prompt, expected, answer)
+        ctx.show(f"citation {len(exact)}", prompt, expected, answer, correct=exact[-1])
     if exact:
         metrics.update({"citation_accuracy": Cases(exact), "citation_document_accuracy": Cases(document_hits)})
     return {**metrics, "examples": len(exact)}
@@ -120,7 +120,7 @@ def evaluate_definitions(ctx: EvalContext) -> Mapping[str, Any]:
         budget = min(128, 16 + 2 * len(definition.split()))
         answer = ctx.answer(prompt, max_new_tokens=budget, stop=["\n"])
         scores.append(recall(definition, answer))
-        ctx.show(f"definition {len(scores)}", prompt, definition, answer)
+        ctx.show(f"definition {len(scores)}", prompt, definition, answer, correct=scores[-1] >= 1.0)
     if scores:
         metrics.update({"definition_recall": Cases(scores), "definitions_half_recalled": Cases(s >= 0.5 for s in scores)})
     return {**metrics, "examples": len(scores)}

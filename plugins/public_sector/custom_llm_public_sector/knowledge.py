@@ -74,5 +74,6 @@ def evaluate_knowledge(ctx: EvalContext) -> Mapping[str, Any]:
             metrics[f"{form}_exact_match"] = Cases(exact)
             metrics[f"{form}_cases"] = len(exact)
     for number, (_, prompt, answer) in enumerate(items[: min(SHOWN, max(ctx.max_examples, 0))], 1):
-        ctx.show(f"knowledge {number}", prompt, answer, ctx.answer(prompt, max_new_tokens=32, stop=["\n"]))
+        output = ctx.answer(prompt, max_new_tokens=32, stop=["\n"])
+        ctx.show(f"knowledge {number}", prompt, answer, output, correct=scores[number - 1].exact)
     return {**metrics, "examples": 0}
