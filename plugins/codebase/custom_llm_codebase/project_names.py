@@ -203,10 +203,18 @@ class _Inside:
         return index >= 0 and position < self.spans[index][1]
 
 
+_PYTHON_IMPORT_LINE = re.compile(r"^[ \t]*((?:from[ \t]+[.\w]+[ \t]+import|import)[ \t]+[^\n]*?)[ \t]*$", re.M)
+
+
 def import_statements(document: Document) -> list[tuple[int, int]]:
-    """The document's top-level import statements (tree-sitter), each followed by a line end:
-    ``from custom_llm.errors import ConfigError``, ``use crate::x;``, ``#include "x.h"``."""
+    """The document's import lines, each followed by a line end. Python: every line that starts an
+    import, at any depth (lazy imports inside functions included), from its first non-blank
+    character: ``from custom_llm.errors import ConfigError``. Other languages: the top-level
+    import statements tree-sitter finds (``use crate::x;``, ``#include "x.h"``)."""
     language = str(document.metadata.get("language", "text"))
+    if language == "python":
+        text = document.text
+        return [(m.start(1), m.end(1)) for m in _PYTHON_IMPORT_LINE.finditer(text) if text[m.end(1) : m.end(1) + 1] == "\n"]
     if units_text_valid(document.metadata, document.text) and "imports" in document.metadata:
         spans = document.metadata.get("imports") or []
     else:

@@ -196,3 +196,11 @@ def test_teacher_forced_infilling_scores_the_middle_after_the_sentinels(tiny):
     assert all(0.0 <= v <= 1.0 for v in metrics["fim_chars_matched"].values) and metrics["fim_bits_per_byte"].value > 0
     direct = [float(ctx.score_spans(d, [(s, e)])[0].exact) for d, s, e in cases]
     assert list(metrics["fim_exact_match"].values) == direct
+
+
+def test_python_import_lines_include_lazy_imports_inside_functions():
+    text = 'import os\n\n\ndef later():\n    from acme.widgets.store import WidgetStore\n    return WidgetStore\n\n"""import this is prose"""\n'
+    document = doc("src/lazy.py", text, "python")
+    assert [text[s:e] for s, e in import_statements(document)] == ["import os", "from acme.widgets.store import WidgetStore"]
+    rust = doc("src/lib.rs", "use std::fmt;\n\nfn main() {}\n", "rust")
+    assert [rust.text[s:e] for s, e in import_statements(rust)] == ["use std::fmt;"]
