@@ -36,6 +36,10 @@ class EvalPlan:
     calibration_seconds: float | None = None
     calibration_fraction: float | None = None
     estimated_seconds: float | None = None  # one evaluation at ``fraction``
+    base_seconds: float | None = None  # measured, as the run goes
+    tuned_seconds: float | None = None
+    xz_seconds: float | None = None
+    training_seconds: float | None = None  # the training share of the budget
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

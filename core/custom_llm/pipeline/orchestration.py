@@ -10,7 +10,9 @@ from custom_llm.config import parse_duration
 from custom_llm.pipeline import run_directory
 from custom_llm.pipeline.cache import file_digest
 from custom_llm.pipeline.distributed import main_process_first, world
-from custom_llm.pipeline.evaluate import evaluate_model, read_cases, xz_baseline
+from custom_llm.pipeline.eval_plan import EVAL_BUDGET_SHARE, EvalPlan, fitted_plan, full_plan
+from custom_llm.pipeline.eval_plan import PLAN_FILE as EVAL_PLAN_FILE
+from custom_llm.pipeline.evaluate import calibrate, evaluate_model, plan_evaluation, read_cases, xz_baseline
 from custom_llm.pipeline.export import load_tuned_model, save_model
 from custom_llm.pipeline.ingest import ingest_and_prepare
 from custom_llm.pipeline.models import (
@@ -20,15 +22,17 @@ from custom_llm.pipeline.models import (
     scratch_size,
     wrap_adapter,
 )
-from custom_llm.pipeline.packing import pack_datasets
-from custom_llm.pipeline.report import comparison_rows, pick_examples, summary_table, write_manifest, write_reports, xz_verdict
+from custom_llm.pipeline.packing import eval_documents, pack_datasets
+from custom_llm.pipeline.report import SCRATCH_ADVICE, comparison_rows, pick_examples, summary_table, write_manifest, write_reports, xz_verdict
 from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.split import split_documents
 from custom_llm.pipeline.stage_results import PreparedData
 from custom_llm.pipeline.storage import read_json, write_json, write_text
 from custom_llm.pipeline.tokenization import prepare_tokenizer
-from custom_llm.pipeline.training import EVAL_SHARE, finished_training, plan_steps, train_model
+from custom_llm.pipeline.training import EVAL_SHARE, MAX_EVAL_BLOCKS, finished_training, plan_steps, train_model
 from custom_llm.run_registry.recording import record_evaluation, record_start
+
+MIN_TRAINING_SECONDS = 1.0  # a budget the evaluations fill still trains (at least one step)
 
 
 def prepare_data(run: Run) -> PreparedData:
@@ -87,14 +91,40 @@ def base_description(run: Run, data: PreparedData) -> str:
 
 
 def dry_run(run: Run) -> dict[str, Any]:
-    """Everything but training: the plan, with a time estimate from two timed steps."""
+    """Everything but training: the plan, with the time of each part measured, not assumed: two
+    timed training steps, a timed calibration evaluation (``eval_plan``) and a timed xz sample."""
+    started = time.perf_counter()
     data = prepare_data(run)
+    prepared = time.perf_counter()
+    data = prepare_data(run)  # what the run will spend: the stages served from the cache
+    prepare_seconds = time.perf_counter() - prepared
+    loading = time.perf_counter()
     model = _model_to_train(run, data)  # with its adapter, as training will see it
+    load_seconds = time.perf_counter() - loading
     steps = plan_steps(run, data.packed.train)
     seconds_per_step = _time_steps(run, model, data)
     total, trainable = count_parameters(model)
-    minutes = steps["max_steps"] * seconds_per_step / 60
     budget = parse_duration(run.training.get("time_budget"))
+    calibration, covered = calibrate(run, model, data.tok.tokenizer, data.split, data.packed)
+    documents = eval_documents(run, data.split)
+    config = run.config
+    if budget is not None and world().size == 1:
+        evaluation = fitted_plan(
+            documents, config.max_eval_examples, config.max_eval_cases, config.seed, EVAL_BUDGET_SHARE * budget, calibration, covered
+        )
+    else:
+        evaluation = full_plan(documents, config.max_eval_examples, config.max_eval_cases)
+        evaluation.estimated_seconds = round(calibration / covered, 1)
+    one_eval = float(evaluation.estimated_seconds or 0.0)
+    xz_seconds = _time_xz(data)
+    fixed = prepare_seconds + load_seconds + 2 * one_eval + xz_seconds
+    during = _training_eval_share(run, steps, seconds_per_step, data.packed.eval.n_blocks)
+    if budget is not None:
+        training_seconds = max(0.0, min(budget - fixed, steps["max_steps"] * seconds_per_step * (1 + during)))
+        planned = min(steps["max_steps"], max(1, int(training_seconds / (seconds_per_step * (1 + during)))))
+    else:
+        planned = steps["max_steps"]
+        training_seconds = planned * seconds_per_step * (1 + during)
     plan = {
         **{k: v for k, v in data_summary(run, data).items() if k != "counts"},
         "parameters": total,
@@ -102,11 +132,53 @@ def dry_run(run: Run) -> dict[str, Any]:
         **steps,
         "seconds_per_step": round(seconds_per_step, 3),
         "time_budget_minutes": round(budget / 60, 1) if budget else "none",
-        "estimated_training_minutes": round(min(minutes, budget / 60) if budget else minutes, 1),
+        "training_steps": planned,
+        "estimated_training_minutes": round(training_seconds / 60, 1),
+        "evaluation_documents": f"{evaluation.documents} of {evaluation.documents_available}",
+        "evaluation_max_examples": evaluation.max_examples,
+        "evaluation_max_cases": evaluation.max_cases,
+        "estimated_evaluation_minutes": round(2 * one_eval / 60, 1),
+        "estimated_other_minutes": round((prepare_seconds + load_seconds + xz_seconds) / 60, 1),
+        "estimated_total_minutes": round((fixed + training_seconds) / 60, 1),
+        "estimated_total_seconds": round(fixed + training_seconds, 1),
+        "dry_run_minutes": round((time.perf_counter() - started) / 60, 1),
     }
-    if budget and minutes > budget / 60:
-        plan["estimated_steps_in_budget"] = int(budget / (1 + EVAL_SHARE) / max(seconds_per_step, 1e-9))
+    if budget is not None and planned < steps["max_steps"]:
+        plan["estimated_steps_in_budget"] = planned  # kept for scripts that read the earlier key
     return plan
+
+
+def _training_eval_share(run: Run, steps: dict[str, int], seconds_per_step: float, eval_blocks: int) -> float:
+    """Held-out evaluation during training, as a share of the training time: at most
+    ``EVAL_SHARE`` under a time budget; otherwise every ``eval_steps`` steps, its blocks scored at
+    about three forward passes per training step's time."""
+    if parse_duration(run.training.get("time_budget")) is not None:
+        return EVAL_SHARE
+    blocks = min(MAX_EVAL_BLOCKS, max(1, eval_blocks))
+    per_eval = blocks / max(1, steps["blocks_per_step"]) * seconds_per_step / 3
+    return per_eval / max(steps["eval_steps"] * seconds_per_step, 1e-9)
+
+
+def _time_xz(data: PreparedData) -> float:
+    """Seconds the xz baseline will take: xz -9e timed on a sample of the training text, scaled
+    to the bytes it compresses (the training tail twice, with and without the held-out text)."""
+    import lzma
+
+    from custom_llm.pipeline.evaluate import XZ_CONTEXT_BYTES
+    from custom_llm.pipeline.storage import iter_documents, text_bytes
+
+    sample = b""
+    for document in iter_documents(data.split.train):
+        sample += document.text.encode("utf-8") + b"\n"
+        if len(sample) >= 1 << 20:
+            break
+    if not sample:
+        return 0.0
+    began = time.perf_counter()
+    lzma.compress(sample, preset=9 | lzma.PRESET_EXTREME)
+    rate = len(sample) / max(time.perf_counter() - began, 1e-9)
+    train_bytes = min(XZ_CONTEXT_BYTES, text_bytes(data.split.train))
+    return 2 * train_bytes / rate
 
 
 def _time_steps(run: Run, model: Any, data: PreparedData) -> float:
@@ -136,6 +208,7 @@ def train(run: Run, resume: bool = False) -> dict[str, Any] | None:
 
     Under a launcher every process trains (data-parallel, through the Trainer); only rank 0 writes
     the run directory and returns the report, the others return None once training is done."""
+    started = time.perf_counter()
     main = world().is_main
     if not main:
         run.console.show_progress = False
@@ -151,6 +224,7 @@ def train(run: Run, resume: bool = False) -> dict[str, Any] | None:
         _write_config(run)
         model = _model_to_train(run, data)
         base_metrics = _base_metrics(run, model, data, resume)
+        _share_budget(run, data, started)
         with run.stage("train") as result:
             record = _trained(run, model, data, resume)
             model = record.pop("model")
@@ -204,6 +278,8 @@ def evaluate_only(run: Run) -> dict[str, Any]:
     record = read_json(metrics_folder / "training.json") if (metrics_folder / "training.json").is_file() else {}
     model = load_tuned_model(run)
     base = base_model(run, data)
+    if (metrics_folder / EVAL_PLAN_FILE).is_file():  # the cases the run evaluated, so base and tuned stay paired with it
+        run.artifacts["evaluation_plan"] = EvalPlan(**read_json(metrics_folder / EVAL_PLAN_FILE))
     with run.stage("evaluate"):
         base_metrics = evaluate_model(run, base, data.tok.tokenizer, data.split, data.packed, "base")
     write_json(metrics_folder / "base.json", base_metrics)
@@ -216,20 +292,59 @@ def evaluate_only(run: Run) -> dict[str, Any]:
 
 
 def _base_metrics(run: Run, model: Any, data: PreparedData, resume: bool) -> dict[str, dict[str, float]]:
+    """The base model's metrics, on the cases the run's evaluation plan sizes (planned here)."""
     path = run.output / "metrics" / "base.json"
-    if resume and path.is_file():
+    plan_path = run.output / "metrics" / EVAL_PLAN_FILE
+    if resume and path.is_file() and plan_path.is_file():
+        run.artifacts["evaluation_plan"] = EvalPlan(**read_json(plan_path))
         return read_json(path)
+    budget = parse_duration(run.training.get("time_budget"))
+    share = EVAL_BUDGET_SHARE * budget if budget is not None and world().size == 1 else None
     with run.stage("evaluate"):
+        plan = plan_evaluation(run, model, data.tok.tokenizer, data.split, data.packed, share)
+        run.artifacts["evaluation_plan"] = plan
+        run.console.print(plan.describe())
+        began = time.perf_counter()
         metrics = evaluate_model(run, model, data.tok.tokenizer, data.split, data.packed, "base")
+        plan.base_seconds = round(time.perf_counter() - began, 1)
+        began = time.perf_counter()
+        run.artifacts["xz_bits_per_byte"] = xz_baseline(run, data.split)  # depends on the data only: timed before training is sized
+        plan.xz_seconds = round(time.perf_counter() - began, 1)
     write_json(path, metrics)
+    write_json(plan_path, plan.to_json())
     return metrics
 
 
+def _share_budget(run: Run, data: PreparedData, started: float) -> None:
+    """Under a time budget (one process), training gets what is left of it once what has run and
+    the tuned evaluation (as long as the base one took) are taken out; the console says so."""
+    budget = parse_duration(run.training.get("time_budget"))
+    plan = run.artifacts.get("evaluation_plan")
+    if budget is None or plan is None or world().size > 1:
+        return
+    spent = time.perf_counter() - started
+    if plan.base_seconds is not None and spent < plan.base_seconds:  # resumed: the base was evaluated by the earlier process
+        spent += plan.base_seconds + (plan.xz_seconds or 0.0)
+    tuned = plan.base_seconds or plan.estimated_seconds or 0.0
+    training = max(MIN_TRAINING_SECONDS, budget - spent - tuned)
+    plan.training_seconds = round(training, 1)
+    run.training["time_budget"] = round(training, 1)  # what TimeBudget fits the steps into
+    run.console.print(
+        f"time budget {budget:.0f} s: {spent:.0f} s spent (data, base evaluation), about {tuned:.0f} s kept for the tuned evaluation, "
+        f"{training:.0f} s for training"
+    )
+
+
 def _evaluate_and_report(run: Run, data: PreparedData, model: Any, base_metrics: dict, record: dict) -> dict[str, Any]:
+    plan = run.artifacts.get("evaluation_plan")
+    began = time.perf_counter()
     with run.stage("evaluate"):
         tuned = evaluate_model(run, model, data.tok.tokenizer, data.split, data.packed, "tuned")
-        xz = xz_baseline(run, data.split)
+        xz = run.artifacts["xz_bits_per_byte"] if "xz_bits_per_byte" in run.artifacts else xz_baseline(run, data.split)
     write_json(run.output / "metrics" / "tuned.json", tuned)
+    if plan is not None:
+        plan.tuned_seconds = round(time.perf_counter() - began, 1)
+        write_json(run.output / "metrics" / EVAL_PLAN_FILE, plan.to_json())
     tuned_bpb = tuned.get("perplexity", {}).get("bits_per_byte")
     history = record.get("history", [])
     report = {
@@ -248,8 +363,9 @@ def _evaluate_and_report(run: Run, data: PreparedData, model: Any, base_metrics:
         "comparison": comparison_rows(run, base_metrics, tuned, read_cases(run, "base"), read_cases(run, "tuned")),
         "examples": pick_examples(_read_examples(run, "base"), _read_examples(run, "tuned"), run.config.seed),
         "xz_bits_per_byte": xz,
-        "xz_verdict": xz_verdict(tuned_bpb, xz),
+        "xz_verdict": xz_verdict(tuned_bpb, xz, run_advice(run, data, record, base_metrics)),
         "history": history,
+        "evaluation": plan.to_json() if plan is not None else None,
         "ingest_issues": run.report("ingest").to_json()["issues"],
         "timings_seconds": run.timings,
     }
@@ -263,6 +379,26 @@ def _evaluate_and_report(run: Run, data: PreparedData, model: Any, base_metrics:
     )
     write_reports(run, report, manifest)
     return report
+
+
+def run_advice(run: Run, data: PreparedData, record: dict[str, Any], base_metrics: dict[str, dict[str, float]]) -> str:
+    """What would help this run learn more than a compressor: a pretrained base only where the run
+    started from random weights; otherwise what limited it (the share of an epoch trained, the
+    budget that stopped it, or a base that was already behind xz)."""
+    if run.base is None:
+        return SCRATCH_ADVICE
+    steps = plan_steps(run, data.packed.train)
+    done = int(record.get("steps_done") or 0)
+    epochs = done * steps["blocks_per_step"] / max(1, data.packed.train.n_blocks)
+    base_bpb = base_metrics.get("perplexity", {}).get("bits_per_byte")
+    trained = f"Training covered {epochs:.1%} of one epoch ({done} steps)"
+    if record.get("stopped_by_time_budget"):
+        return f"{trained}, stopped by the time budget: a longer --time-budget (or --time-budget none) trains more of it."
+    if epochs < 1:
+        return f"{trained}: more steps (epochs or max_steps) would train on all of it."
+    if base_bpb is not None:
+        return f"{trained}; the pretrained base started at {base_bpb:.3f} bits per byte: more data, or a larger base, is what is left to try."
+    return f"{trained}: more data, or a larger base, is what is left to try."
 
 
 def _read_examples(run: Run, label: str) -> dict[str, Any]:
@@ -291,6 +427,13 @@ def print_summary(run: Run, report: dict[str, Any] | None) -> None:
     if report is None:  # a process other than rank 0: rank 0 prints the summary
         return
     run.console.print(summary_table(report))
+    evaluation = report.get("evaluation") or {}
+    if evaluation.get("share_seconds") is not None:
+        run.console.print(
+            f"Evaluated on {evaluation['documents']} of {evaluation['documents_available']} held-out documents (at most "
+            f"{evaluation['max_examples']} generated and {evaluation['max_cases']} scored cases per evaluator), sized to fit the time budget: "
+            f"base {evaluation.get('base_seconds')} s, tuned {evaluation.get('tuned_seconds')} s."
+        )
     if report["xz_verdict"]:
         run.console.print(report["xz_verdict"])
     run.console.print(f"Report: {run.output / 'report.md'}   Model: {run.output / 'model'}")

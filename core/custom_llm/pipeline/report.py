@@ -86,14 +86,18 @@ def is_count(metric: str) -> bool:
     return metric in ("examples", "cases", "tokens") or metric.endswith(("_examples", "_cases", "_tokens"))
 
 
-def xz_verdict(tuned_bpb: float | None, xz_bpb: float | None) -> str:
+SCRATCH_ADVICE = "Train longer, on more data, or start from a pretrained base model."
+
+
+def xz_verdict(tuned_bpb: float | None, xz_bpb: float | None, advice: str = SCRATCH_ADVICE) -> str:
+    """Whether the tuned model beats xz on the held-out text; ``advice`` (what fits this run) when not."""
     if tuned_bpb is None or xz_bpb is None:
         return ""
     if tuned_bpb < xz_bpb:
         return f"The tuned model needs {tuned_bpb:.3f} bits per held-out byte, less than xz's {xz_bpb:.3f}: it has learned more than a compressor."
     return (
         f"The tuned model needs {tuned_bpb:.3f} bits per held-out byte, more than xz's {xz_bpb:.3f} with the training split as context: "
-        "it has learned less than a compressor. Train longer, on more data, or start from a pretrained base model."
+        f"it has learned less than a compressor. {advice}"
     )
 
 
