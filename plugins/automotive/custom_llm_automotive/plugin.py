@@ -22,6 +22,7 @@ OPTIONS: dict[str, Any] = {
     "counterfactual_verdicts": 6,  # verdict pairs per test on a copy with a value moved across its limit
     "fields_per_section": 2,  # field-extraction pairs per report section
     "qa_tolerance": 0.05,  # relative tolerance of the numeric QA evaluator
+    "eval_counterfactual_verdicts": True,  # also score verdicts on held-out sheets with values moved across limits
     "eval_max_new_tokens": 16,  # enough for the first number or yes/no of an answer
     "max_report_bytes": 20_000_000,
     "report_extensions": [".txt", ".pdf"],

@@ -157,6 +157,7 @@ def _oracle(plugins, documents):
 
 def test_evaluators_score_a_perfect_and_a_useless_model(plugins, options, ingested):
     documents = ingested.documents
+    options = {**options, "eval_counterfactual_verdicts": False}  # the script knows the real questions only
     perfect = _scripted(documents, options, _oracle(plugins, documents))
     useless = _scripted(documents, options, lambda prompt: " the the the")
 
@@ -206,6 +207,36 @@ def test_evaluators_score_a_perfect_and_a_useless_model(plugins, options, ingest
         return _NUMBER.sub(lambda m: m.group(0) + "7", answer, count=1)
 
     assert numeric(_scripted(documents, options, run_on))["value_exact_match"] == 0.0
+
+
+def test_counterfactual_held_out_verdicts_are_balanced_and_scored(plugins, options, ingested):
+    """Held-out sheets with each limited criterion moved above or below its limit: half exceeded,
+    answers that agree with the limit, and the figures of a model that knows them, or only "within"."""
+    from custom_llm_automotive.evaluators import _shifted_items
+    from custom_llm_automotive.summaries import prompt
+
+    context = _scripted(ingested.documents, options, lambda p: "")
+    items = _shifted_items(context)
+    truths = [item["exceeds"] for _, item in items]
+    assert len(items) > 40 and abs(truths.count(True) - truths.count(False)) <= 1
+    for sheet, item in items:
+        assert item["answer"].split(": ")[0].split(", limit ")[0] in sheet  # the moved value is on the sheet
+    answers = {prompt(sheet, item["question"]): " " + item["answer"] for sheet, item in items}
+    real = _oracle(plugins, ingested.documents)
+
+    def knows(p):
+        return answers.get(p) or real(p)
+
+    perfect = metric_values(plugins.evaluators.get("automotive_verdicts").evaluate(_scripted(ingested.documents, options, knows)))
+    assert perfect["counterfactual_cases"] == len(items)
+    assert perfect["counterfactual_verdict_accuracy"] == perfect["counterfactual_verdict_choice_accuracy"] == 1.0
+
+    def within(p):
+        return knows(p).replace("exceeds. Yes.", "within. No.").replace("Exceeded: ", "All within. No. ")
+
+    constant = metric_values(plugins.evaluators.get("automotive_verdicts").evaluate(_scripted(ingested.documents, options, within)))
+    assert constant["counterfactual_verdict_balanced_accuracy"] == pytest.approx(0.5)
+    assert constant["counterfactual_verdict_choice_accuracy"] == pytest.approx(truths.count(False) / len(truths))
 
 
 def test_evaluators_without_documents(plugins, options):
