@@ -26,7 +26,7 @@ def test_domain_and_evaluators_are_registered(plugins):
     assert domain.options["cfc_standard"] == "SAE J211"
     for name in domain.evaluators:
         assert name in plugins.evaluators
-    tuning = {"batch_size": 4, "learning_rate": 1e-3, "time_budget": "8m"}
+    tuning = {"batch_size": 4, "learning_rate": 1e-3, "time_budget": "13m"}
     assert domain.recipe_defaults == {"lora": tuning, "qlora": tuning, "full": tuning}  # scratch: core's defaults
     assert domain.special_tokens is None
     assert contract_problem(plugin, "automotive") == ""  # no hook of contract 0.1
