@@ -18,6 +18,7 @@ OPTIONS: dict[str, Any] = {
     "max_file_bytes": 1_000_000,
     "exclude": [],
     "include_untracked": False,
+    "fim_eval_cases": 0,
     "workers": 1,
     "include_units": True,
     "max_unit_chars": 4000,
@@ -27,7 +28,7 @@ OPTIONS: dict[str, Any] = {
     "near_dedup_threshold": 0.7,
     "num_perm": 256,
 }
-EVALUATOR_NAMES = ("code-exact", "code-project-names", "code-fim")  # teacher-forced: every case (code-fim: 200), no generation
+EVALUATOR_NAMES = ("code-exact", "code-project-names", "code-fim")  # teacher-forced, no generation; code-fim only with fim_eval_cases
 # registered, for plugins and configs that name them: greedy generation, at least 200 cases, slow on CPU
 EXTRA_EVALUATORS = ("code-line-completion", "code-infilling", "code-function-body")
 
@@ -125,8 +126,8 @@ _DESCRIPTIONS = {
     "from one teacher-forced pass per file.",
     "code-project-names": "Greedy exact match of every held-out use of a name the training files define (functions, classes, "
     "methods, constants, fields, configuration keys, module paths), and of every import line, teacher-forced.",
-    "code-fim": "Fill in 200 held-out lines between their prefix and suffix (PSM, the FIM sentinels training uses), "
-    "teacher-forced: exact match, characters right before the first wrong token, bits per byte.",
+    "code-fim": "Fill in fim_eval_cases held-out lines (option, 0 = off) between their prefix and suffix (PSM, the FIM "
+    "sentinels training uses), teacher-forced: exact match, characters right before the first wrong token, bits per byte.",
     "code-function-body": "Write a held-out function's body from the file up to its signature and docstring; exact match and edit similarity.",
     "code-line-completion": "Complete the rest of a held-out line; exact match and edit similarity.",
     "code-infilling": "Fill in a held-out line between its prefix and suffix with the FIM tokens; exact match and edit similarity.",

@@ -31,7 +31,7 @@ def test_a_tiny_run_reports_code_metrics_and_leaks_no_secret(tmp_path, monkeypat
     cache = tmp_path / "cache"
     monkeypatch.setenv("CUSTOM_LLM_CACHE_DIR", str(cache))
     config = tmp_path / "config.yaml"
-    config.write_text("max_eval_examples: 3\neval_fraction: 0.3\n")
+    config.write_text("max_eval_examples: 3\neval_fraction: 0.3\ndomain_options:\n  fim_eval_cases: 200\n")
     output = tmp_path / "run"
 
     report = run_domain("codebase", [repo], output, "--config", str(config), "--max-steps", "4")

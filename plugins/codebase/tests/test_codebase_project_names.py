@@ -180,7 +180,11 @@ def test_teacher_forced_infilling_scores_the_middle_after_the_sentinels(tiny):
     from custom_llm_codebase.fim_metrics import FIM_CASES, PREFIX_CHARS, SUFFIX_CHARS, evaluate_fim, fim_documents
 
     model, tokenizer = tiny
-    ctx = context(model, tokenizer, TRAINING, [HELD, doc("src/acme/widgets/store2.py", STORE, "python")])
+    held_out = [HELD, doc("src/acme/widgets/store2.py", STORE, "python")]
+    off = context(model, tokenizer, TRAINING, held_out)
+    assert evaluate_fim(off) == {} and fim_documents(off) == []  # off by default: it costs more than the shared pass
+    ctx = context(model, tokenizer, TRAINING, held_out)
+    ctx.domain_options = {"fim_eval_cases": FIM_CASES}
     cases = fim_documents(ctx)
     assert 0 < len(cases) <= FIM_CASES and cases == fim_documents(ctx)  # seeded: base and tuned get the same cases
     tokens = fim_tokens(tokenizer)
