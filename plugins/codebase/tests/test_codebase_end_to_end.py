@@ -13,6 +13,7 @@ from test_codebase_ingestion import SOURCES, write
 from test_codebase_redaction import ENV_FILE, PEM_BODY, PLANTED
 
 from conftest import CLICK_SOURCE
+from custom_llm.pipeline.report import OUTCOMES
 from custom_llm.testing import run_domain
 
 pytestmark = pytest.mark.slow
@@ -41,6 +42,9 @@ def test_a_tiny_run_reports_code_metrics_and_leaks_no_secret(tmp_path, monkeypat
         assert report[model]["code-project-names"]["project_names_examples"] > 0  # click's own names, used in held-out files
         assert report[model]["code-fim"]["fim_examples"] == 200 and 0.0 <= report[model]["code-fim"]["fim_exact_match"] <= 1.0
     assert "project_names_exact_match" in (output / "report.md").read_text()
+    shown = report["examples"]  # from the teacher-forced pass, labelled by outcome
+    assert len(shown) == 6 and all(e["outcome"] in OUTCOMES for e in shown)
+    assert {e["key"].rsplit(" ", 1)[0] for e in shown} <= {"rest of line", "project name", "import line", "infilling"}
     assert report["data"]["counts"]["redacted: aws_access_key"] == 1
 
     values = [v for _, _, v in PLANTED.values()] + [ENV_FILE[1], ENV_FILE[2], *PEM_BODY.splitlines()]
