@@ -17,10 +17,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from custom_llm import Cases, Document, EvalContext
+from custom_llm_codebase.evaluators import CODE_LIKE
 from custom_llm_codebase.project_names import defined_names, import_statements, imports_project_module, occurrences
 from custom_llm_codebase.shown import offer
-
-CODE_LIKE = frozenset({"python", "javascript", "typescript", "tsx", "java", "go", "rust", "c", "cpp"})
 
 
 def evaluate_project_names(ctx: EvalContext) -> Mapping[str, Any]:
