@@ -199,24 +199,22 @@ def _shifted_items(ctx: EvalContext) -> list[tuple[str, dict[str, Any]]]:
     return items
 
 
-def _counterfactual_verdicts(ctx: EvalContext) -> dict[str, Any]:
+def _counterfactual_verdicts(ctx: EvalContext, limit: int) -> dict[str, Any]:
     """The verdict figures on held-out sheets with values moved across their limits: whether the
     limits and the comparison were learned, on balanced classes (the real held-out criteria are
-    96% within their limits, so their balanced accuracy rests on a few exceeded cases)."""
+    96% within their limits, so their balanced accuracy rests on a few exceeded cases). At most
+    ``limit`` cases (as many as the real verdicts scored), one teacher-forced pass each."""
     from custom_llm_automotive.summaries import prompt
 
-    items = _shifted_items(ctx)[: max(ctx.max_cases, 0)]
+    items = _shifted_items(ctx)[: max(min(ctx.max_cases, limit), 0)]
     if not items:
         return {}
     right = ctx.score_answers([(prompt(sheet, item["question"]), f" {item['answer']}\n") for sheet, item in items], stop=STOP[0])
-    wrong = ctx.score_answers([(prompt(sheet, item["question"]), f" {item['flipped']}\n") for sheet, item in items], stop=STOP[0])
     truths = [item["exceeds"] for _, item in items]
     reproduced = [_verdict_reproduced(s, item["decision"]) for s, (_, item) in zip(right, items, strict=True)]
-    chosen = [r.logprob > w.logprob for r, w in zip(right, wrong, strict=True)]
     return {
         "counterfactual_verdict_accuracy": Cases(reproduced),
         "counterfactual_verdict_balanced_accuracy": _mean_recall(reproduced, truths),
-        "counterfactual_verdict_choice_accuracy": Cases(chosen),
         "counterfactual_cases": len(items),
     }
 
@@ -245,7 +243,7 @@ def evaluate_verdicts(ctx: EvalContext) -> Mapping[str, Any]:
             }
         )
     if ctx.domain_options.get("eval_counterfactual_verdicts", True):
-        metrics.update(_counterfactual_verdicts(ctx))
+        metrics.update(_counterfactual_verdicts(ctx, int(metrics.get("cases", 0))))
     hits: list[bool] = []
     answered: list[bool] = []
     truths = []
