@@ -157,3 +157,22 @@ def test_unknown_split_uses_the_models_own_forward(tiny):
             return object()
 
     assert position_scores.split_model(Scaled()) is None
+
+
+def test_the_thread_probe_takes_a_lora_model_with_trainable_tokens(tiny):
+    """The probe runs on the model evaluation gets: a peft model whose embedding is wrapped."""
+    import copy
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from custom_llm.pipeline.threads import candidates, fastest_threads, measured_threads
+
+    model, _ = tiny
+    config = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], trainable_token_indices={"embed_tokens": [3, 4]})
+    tuned = get_peft_model(copy.deepcopy(model), config)
+    before = torch.get_num_threads()
+    assert fastest_threads(tuned) in candidates(before)
+    with measured_threads(tuned) as chosen:
+        assert torch.get_num_threads() == chosen
+    assert torch.get_num_threads() == before
