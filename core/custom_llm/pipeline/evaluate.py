@@ -100,7 +100,8 @@ def _run_evaluators(run: Run, context: EvalContext, label: str) -> tuple[dict[st
     cases: dict[str, dict[str, dict[str, Any]]] = {}
     device = next(model.parameters()).device
     bf16 = use_bf16(run.config.precision)
-    with measured_threads(model), progress_bar(run.console) as progress:
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)  # as in training: measured 2x faster where native
+    with autocast, measured_threads(model), progress_bar(run.console) as progress:
         for name in evaluator_names(run):
             evaluator = run.plugins.evaluators.get(name)
             task = progress.add_task(f"evaluate {label}: {name}", total=None)
@@ -108,8 +109,7 @@ def _run_evaluators(run: Run, context: EvalContext, label: str) -> tuple[dict[st
             torch.manual_seed(run.config.seed)
             started = time.perf_counter()
             try:
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):  # as in training: measured 2x faster where native
-                    metrics = evaluator.evaluate(context)
+                metrics = evaluator.evaluate(context)
             except Exception as error:
                 owner = run.plugins.evaluators.owner(name)
                 raise PluginError(f"evaluator {name!r} of plugin {owner!r} failed: {type(error).__name__}: {error}") from error
