@@ -70,6 +70,10 @@ def test_dry_run_estimates_the_whole_budgeted_run(tmp_path, text_corpus):
     assert evaluation["share_seconds"] == pytest.approx(EVAL_BUDGET_SHARE * 40, abs=0.1)
     assert evaluation["base_seconds"] > 0 and evaluation["tuned_seconds"] > 0
     assert f"of {evaluation['documents_available']} held-out documents" in result.output
+    assert (
+        f"Evaluated on {evaluation['documents']} of {evaluation['documents_available']} held-out documents"
+        in (tmp_path / "run" / "report.md").read_text()
+    )
     assert report["training"]["time_budget_seconds"] < 40  # training's share: the rest of the budget
     assert estimate / 4 <= took <= estimate * 4, (estimate, took)  # a tiny run on a shared CPU: the order of magnitude
     assert re.search(r"evaluate base: perplexity \(\d+ cases\)", result.output)  # each evaluator's bar counts its cases

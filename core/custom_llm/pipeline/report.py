@@ -86,6 +86,23 @@ def is_count(metric: str) -> bool:
     return metric in ("examples", "cases", "tokens") or metric.endswith(("_examples", "_cases", "_tokens"))
 
 
+def evaluation_lines(plan: dict[str, Any] | None) -> list[str]:
+    """The cases the evaluation covered and, under a time budget, why (custom_llm.pipeline.eval_plan)."""
+    if not plan:
+        return []
+    line = (
+        f"Evaluated on {plan['documents']} of {plan['documents_available']} held-out documents, at most {plan['max_examples']} generated "
+        f"and {plan['max_cases']} teacher-forced cases per evaluator, the same cases for base and tuned"
+    )
+    if plan.get("share_seconds") is not None:
+        line += (
+            f": sized to the time budget ({plan['share_seconds']:.0f} s for both evaluations; {plan['fraction']:.0%} of the held-out set, "
+            f"chosen with the seed, from a calibration that took {plan.get('calibration_seconds')} s). "
+            f"Base {plan.get('base_seconds')} s, tuned {plan.get('tuned_seconds')} s"
+        )
+    return ["", line + "."]
+
+
 SCRATCH_ADVICE = "Train longer, on more data, or start from a pretrained base model."
 
 
@@ -243,6 +260,7 @@ def render_markdown(report: dict[str, Any], has_curve: bool) -> str:
             f"| {row['evaluator']} | {row['metric']} | {row.get('n', '')} | {_with_interval(row, 'base')} | "
             f"{_with_interval(row, 'tuned')} | {_p(row)} | {row.get('verdict') or ''} |"
         )
+    lines += evaluation_lines(report.get("evaluation"))
     lines += [
         "",
         f"No-learning baseline (xz -9e, training split as context): {_fmt(report['xz_bits_per_byte'])} bits per byte.",
