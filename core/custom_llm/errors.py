@@ -23,6 +23,10 @@ class RunDirError(CustomLLMError):
     """The output directory holds something that is not this run."""
 
 
+class TrainingError(CustomLLMError):
+    """Training could not go on (a non-finite loss); the message says what happened and what was kept."""
+
+
 class InputError(CustomLLMError):
     """A file's content cannot be used; reported per file, the run goes on.
 

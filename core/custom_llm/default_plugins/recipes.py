@@ -38,7 +38,7 @@ def register_recipes(register):
         "weight_decay": 0.0,
         "lora_r": 16,
         "lora_alpha": 32,
-        "lora_dropout": 0.05,
+        "lora_dropout": 0.0,  # measured: dropout cost about 10% of a LoRA step on CPU and a minutes-long run underfits anyway
         "lora_targets": ["all-linear"],
     }
     register(Recipe(name="lora", description="LoRA adapters (peft) on a local base model.", defaults=lora, needs_base_model=True, adapter="lora"))

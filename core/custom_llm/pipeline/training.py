@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from custom_llm.config import parse_duration
+from custom_llm.errors import TrainingError
 from custom_llm.pipeline.distributed import world
+from custom_llm.pipeline.lm_loss import summed_loss
 from custom_llm.pipeline.packers import PackedSet
 from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.scoring import collate_blocks
@@ -26,6 +28,7 @@ BUDGET_EVAL_FRACTION = 0.04  # ... and one evaluation about this share of the bu
 MIN_EVAL_BLOCKS = 4
 MAX_BUDGET_EVALS = 8  # intermediate evaluations (and checkpoints) under a time budget, besides the last one
 PLAN_FILE = "custom_llm_plan.json"
+TRAIN_FORWARD_RATIO = 3.0  # a training step's time over a forward pass of the same tokens (forward, backward, optimizer)
 BF16_MIN_SPEEDUP = 1.2  # precision auto: bf16 only where a measured bf16 matmul is at least this much faster
 
 
@@ -48,10 +51,12 @@ def plan_steps(run: Run, train: PackedSet) -> dict[str, int]:
 
 def cosine_factor(step: int, total: int, warmup_ratio: float) -> float:
     """Linear warm-up then cosine decay to zero at ``total`` (transformers' cosine schedule), with
-    ``total`` read at every step so that a time budget can shorten the schedule it planned."""
+    ``total`` read at every step so that a time budget can shorten the schedule it planned. Unlike
+    transformers' schedule, step 0 does not run at rate 0: under a budget that fits few steps,
+    a zero first step left every LoRA B matrix exactly 0 (issue 25)."""
     warmup = int(round(warmup_ratio * total))
-    if step < warmup:
-        return float(step) / float(max(1, warmup))
+    if step < warmup:  # (step + 1): the first step already learns; a one-step run must not run at rate 0
+        return float(step + 1) / float(warmup + 1)
     progress = float(step - warmup) / float(max(1, total - warmup))
     return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
 
@@ -121,6 +126,30 @@ def cpu_bf16_speedup(size: int = 512, repeats: int = 4) -> float:
     return fp32 / max(bf16, 1e-9)
 
 
+@functools.lru_cache(maxsize=2)
+def peak_matmul_flops(bf16: bool, size: int = 1024, repeats: int = 5) -> float:
+    """FLOP/s of a square matmul in the training precision, the best of ``repeats`` (about 0.1 s):
+    the machine's practical peak that a run's model FLOP utilization is measured against."""
+    import torch
+
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - started)
+    return 2.0 * size**3 / max(best, 1e-9)
+
+
+def lora_flops_per_token(parameters: int, trainable_all: bool = False) -> float:
+    """Model FLOPs per trained token: forward 2N and the activations' backward 2N; full training adds
+    the weights' gradients (2N more). Attention's own products (about 6% at 512 tokens on the 135M
+    base) are left out, so the utilization is slightly understated."""
+    return (6.0 if trainable_all else 4.0) * parameters
+
+
 def training_arguments(run: Run, steps: dict[str, int]) -> Any:
     import torch
     from transformers import TrainingArguments
@@ -146,7 +175,8 @@ def training_arguments(run: Run, steps: dict[str, int]) -> Any:
         load_best_model_at_end=True,
         metric_for_best_model="eval_loss",
         greater_is_better=False,
-        logging_steps=max(1, min(10, steps["eval_steps"])),
+        logging_steps=1,  # every step: a curve even for a short budgeted run, and a non-finite loss seen at once
+        logging_nan_inf_filter=False,  # the Trainer would otherwise hide a NaN loss behind the running mean
         report_to=list(run.config.report_to) or "none",
         seed=run.config.seed,
         data_seed=run.config.seed,
@@ -192,8 +222,8 @@ class _Progress:
         self.task: Any = None
         self.started = 0.0
         self.first_step = 0
-        self.loss = float("nan")
-        self.eval_loss = float("nan")
+        self.loss: float | None = None
+        self.eval_loss: float | None = None
 
     def start(self, step: int) -> None:
         from rich.progress import TextColumn
@@ -209,7 +239,7 @@ class _Progress:
     def step(self, step: int) -> None:
         elapsed = max(time.perf_counter() - self.started, 1e-9)
         rate = (step - self.first_step) * self.tokens_per_step / elapsed
-        stats = f"loss {self.loss:.3f}  held-out {self.eval_loss:.3f}  {rate:,.0f} tok/s"
+        stats = f"loss {_shown(self.loss)}  held-out {_shown(self.eval_loss)}  {rate:,.0f} tok/s"
         self.progress.update(self.task, completed=step, total=self.plan.steps, stats=stats)
 
     def log(self, logs: dict[str, float]) -> None:
@@ -220,6 +250,67 @@ class _Progress:
         if self.progress is not None:
             self._context.__exit__(None, None, None)
             self.progress = None
+
+
+def _shown(value: float | None) -> str:
+    """A loss for the progress line: ``-`` until there is one."""
+    return "-" if value is None else f"{value:.3f}"
+
+
+class DivergenceGuard:
+    """A TrainerCallback that stops training at the first non-finite training or held-out loss,
+    before that step is evaluated or saved, so the checkpoints on disk stay the good ones."""
+
+    def __init__(self) -> None:
+        from transformers import TrainerCallback
+
+        outer = self
+
+        class Callback(TrainerCallback):
+            def on_log(self, args, state, control, logs=None, **kwargs):
+                outer.check(state, control, logs or {})
+
+        self.callback = Callback()
+        self.bad: tuple[int, str, float] | None = None  # step, which loss, its value
+
+    def check(self, state: Any, control: Any, logs: dict[str, float]) -> None:
+        for key in ("loss", "eval_loss"):
+            value = logs.get(key)
+            if value is not None and not math.isfinite(float(value)) and self.bad is None:
+                self.bad = (state.global_step, "held-out loss" if key == "eval_loss" else "training loss", float(value))
+                control.should_training_stop = True
+                control.should_evaluate = control.should_save = False
+
+    def raise_if_diverged(self, run: Run) -> None:
+        if self.bad is None:
+            return
+        step, which, value = self.bad
+        good = last_checkpoint(run.output / "checkpoints")
+        kept = f"the last good checkpoint is kept: {good.name} (continue with --resume)" if good else "no checkpoint had been saved yet"
+        raise TrainingError(
+            f"training stopped at step {step}: the {which} became {value} (learning_rate {run.training['learning_rate']}, "
+            f"precision {run.config.precision}); {kept}. Lower learning_rate or use --precision fp32."
+        )
+
+
+def weight_fingerprint(model: Any) -> list[tuple[float, float]]:
+    """Sum and sum of squares of every trainable tensor: cheap, and equal only when nothing moved."""
+    import torch
+
+    with torch.no_grad():
+        return [(float(p.double().sum()), float(p.double().square().sum())) for p in model.parameters() if p.requires_grad]
+
+
+def unchanged_reason(before: list[tuple[float, float]], after: list[tuple[float, float]], steps_done: int, history: list[dict]) -> str | None:
+    """Why training left the trainable weights exactly as they were, or None when they moved."""
+    if before != after or not before:
+        return None
+    if steps_done == 0:
+        return "no optimizer step ran"
+    rates = [entry["learning_rate"] for entry in history if "learning_rate" in entry]
+    if rates and max(rates) == 0.0:
+        return f"the learning rate was 0 at each of its {steps_done} steps"
+    return f"the trainable weights are bit-identical after {steps_done} steps (the gradients were zero)"
 
 
 class TimeBudget:
@@ -311,6 +402,19 @@ def _scheduled_trainer(plan: StepPlan, warmup_ratio: float) -> Any:
                 self.lr_scheduler = scheduler
             return scheduler
 
+        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
+            """transformers' causal-LM loss, computed without the full logits (``lm_loss``)."""
+            with self.accelerator.autocast():  # accelerate autocasts only inside model.forward, which this bypasses
+                total, count = summed_loss(model, inputs)
+            if num_items_in_batch is not None:  # the tokens of every accumulated batch (and every process), as transformers divides
+                loss = total / num_items_in_batch
+                if self.args.average_tokens_across_devices:
+                    loss = loss * self.accelerator.num_processes
+            else:
+                loss = total / max(count, 1)
+            self.loss_is_scaled_for_ga = num_items_in_batch is not None
+            return (loss, {"loss": loss}) if return_outputs else loss
+
     return PlannedTrainer
 
 
@@ -339,9 +443,13 @@ def train_model(run: Run, model: Any, packed: PackResult, resume: bool) -> dict[
     checkpoint = last_checkpoint(run.output / "checkpoints") if resume else None
     if resume and checkpoint is None:
         run.console.print("[yellow]--resume: no checkpoint in this run yet; training starts from the beginning.")
-    plan = _resumed_plan(StepPlan(steps=steps["max_steps"], budget_seconds=budget), checkpoint)
+    first_plan = steps["max_steps"]
+    if budget is not None and forward_rate:  # warm-up sized from what the budget allows, before the first step is measured
+        first_plan = min(first_plan, max(1, int(budget * (1 - EVAL_SHARE) / (TRAIN_FORWARD_RATIO * tokens_per_step / forward_rate))))
+    plan = _resumed_plan(StepPlan(steps=first_plan, budget_seconds=budget), checkpoint)
     progress = _Progress(run, plan, tokens_per_step)
-    callbacks = [progress.callback, EarlyStoppingCallback(early_stopping_patience=int(run.training.get("patience") or 3))]
+    guard = DivergenceGuard()
+    callbacks = [progress.callback, guard.callback, EarlyStoppingCallback(early_stopping_patience=int(run.training.get("patience") or 3))]
     keeper = None
     if budget is not None:
         eval_tokens = len(eval_dataset) * evaluation.seq_len
@@ -356,14 +464,22 @@ def train_model(run: Run, model: Any, packed: PackResult, resume: bool) -> dict[
         callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)
+    bf16 = use_bf16(run.config.precision)
+    peak = peak_matmul_flops(bf16)
+    before = weight_fingerprint(model)
     started = time.perf_counter()
     try:
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     finally:
         progress.stop()
     seconds = time.perf_counter() - started
+    guard.raise_if_diverged(run)
     state = trainer.state
     done_steps = state.global_step - (_step_of(checkpoint) if checkpoint else 0)
+    rate = done_steps * tokens_per_step / max(seconds, 1e-9)
+    total_parameters = sum(p.numel() for p in model.parameters())
+    flops = lora_flops_per_token(total_parameters, trainable_all=not run.recipe.adapter)
+    unchanged = None if checkpoint else unchanged_reason(before, weight_fingerprint(trainer.model), done_steps, state.log_history)
     return {
         "model": trainer.model,
         "trainer": trainer,
@@ -379,9 +495,15 @@ def train_model(run: Run, model: Any, packed: PackResult, resume: bool) -> dict[
         "eval_blocks_during_training": len(eval_dataset),
         "eval_seconds_during_training": round(sum(keeper.eval_seconds), 2) if keeper else None,
         "seconds": round(seconds, 2),
-        "tokens_per_second": round(done_steps * tokens_per_step / max(seconds, 1e-9), 1),
+        "tokens_per_second": round(rate, 1),
+        # model FLOP utilization: the model's FLOPs per token (lora_flops_per_token) at the measured rate, against the
+        # matmul peak measured on this machine in the training precision; the wall time includes held-out evaluation
+        "peak_gflops": round(peak / 1e9, 1),
+        "mfu": round(flops * rate / peak, 4),
+        "weights_moved": unchanged is None,
+        "unchanged_reason": unchanged,
         "history": state.log_history,
-        "precision": "bf16" if use_bf16(run.config.precision) else run.config.precision.replace("auto", "fp32"),
+        "precision": "bf16" if bf16 else run.config.precision.replace("auto", "fp32"),
         "resumed_from": str(checkpoint) if checkpoint else None,
     }
 

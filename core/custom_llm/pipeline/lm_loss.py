@@ -1,0 +1,158 @@
+"""The causal language-modelling loss without the full logits: the output layer and its cross
+entropy run over chunks of positions, so a step never holds fp32 logits for every position times
+the whole vocabulary (SmolLM2: 4 x 512 x 49,152 x 4 bytes = 400 MB, and as much again for their
+gradient; Gemma 3's 262,144-token vocabulary five times that). The loss is the same sum as
+transformers' own, divided the same way (docs/performance.md measures both)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+IGNORE = -100
+CHUNK_BYTES = 64 * 1024 * 1024  # fp32 logits of one chunk of positions
+
+# model types whose logits are exactly ``output_embeddings(final hidden state)``; anything else
+# (soft-capped or scaled logits, unusual heads) takes the model's own forward and loss
+PLAIN_HEAD_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma3_text", "phi3", "olmo2", "granite"})
+
+
+def chunk_positions(vocabulary: int, chunk_bytes: int = CHUNK_BYTES) -> int:
+    """Positions per chunk so that one chunk's fp32 logits take about ``chunk_bytes``."""
+    return max(16, chunk_bytes // (4 * max(1, vocabulary)))
+
+
+def causal_lm(model: Any) -> Any:
+    """The transformers ``...ForCausalLM`` inside a peft wrapper (or the model itself)."""
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model
+
+
+def has_plain_head(lm: Any) -> bool:
+    config = getattr(lm, "config", None)
+    if config is None or getattr(config, "model_type", None) not in PLAIN_HEAD_TYPES:
+        return False
+    if getattr(config, "final_logit_softcapping", None) or getattr(config, "logits_scaling", 1.0) not in (None, 1, 1.0):
+        return False
+    return callable(getattr(lm, "get_decoder", None)) and lm.get_output_embeddings() is not None
+
+
+def summed_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
+    """(summed next-token NLL in nats as a 0-d tensor with gradient, number of target tokens).
+
+    Labels are shifted as transformers shifts them; ``IGNORE`` labels count for nothing."""
+    import torch
+
+    labels = batch["labels"]
+    targets = labels[:, 1:].reshape(-1)
+    count = int((targets != IGNORE).sum())
+    lm = causal_lm(model)
+    if not has_plain_head(lm):
+        logits = model(input_ids=batch["input_ids"], position_ids=batch.get("position_ids"), use_cache=False).logits
+        flat = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
+        return torch.nn.functional.cross_entropy(flat, targets, ignore_index=IGNORE, reduction="sum"), count
+    hidden = lm.get_decoder()(input_ids=batch["input_ids"], position_ids=batch.get("position_ids"), use_cache=False).last_hidden_state
+    hidden = hidden[:, :-1].reshape(-1, hidden.shape[-1])
+    head = lm.get_output_embeddings()
+    chunk = chunk_positions(head.weight.shape[0])
+    if type(head) is torch.nn.Linear and head.bias is None:
+        return _FusedLinearCrossEntropy.apply(hidden, head.weight, targets, chunk, _compute_dtype(hidden)), count
+    return _checkpointed_chunks(head, hidden, targets, chunk), count
+
+
+def _compute_dtype(hidden: Any) -> Any:
+    """The dtype the output layer's product runs in: autocast's where it is on, else the hidden state's."""
+    import torch
+
+    device = hidden.device.type
+    if torch.is_autocast_enabled(device):
+        return torch.get_autocast_dtype(device)
+    return hidden.dtype
+
+
+def _checkpointed_chunks(head: Any, hidden: Any, targets: Any, chunk: int) -> Any:
+    """Any output module (peft's trainable-token wrapper, for one): each chunk's logits are
+    recomputed in the backward pass instead of kept."""
+    import torch
+    from torch.utils.checkpoint import checkpoint
+
+    def piece(h: Any, t: Any) -> Any:
+        return torch.nn.functional.cross_entropy(head(h).float(), t, ignore_index=IGNORE, reduction="sum")
+
+    total = hidden.new_zeros((), dtype=torch.float32)
+    for start in range(0, hidden.shape[0], chunk):
+        total = total + checkpoint(piece, hidden[start : start + chunk], targets[start : start + chunk], use_reentrant=False)
+    return total
+
+
+def _make_fused() -> Any:
+    import torch
+
+    class FusedLinearCrossEntropy(torch.autograd.Function):
+        """Loss and gradients in one pass over the chunks: the gradient of a summed cross entropy
+        with respect to the logits is softmax minus the one-hot target, known in the forward
+        pass, so each chunk's logits live only while their chunk is processed."""
+
+        @staticmethod
+        def forward(ctx: Any, hidden: Any, weight: Any, targets: Any, chunk: int, dtype: Any) -> Any:
+            with torch.autocast(hidden.device.type, enabled=False):
+                h = hidden.to(dtype)
+                w = weight.to(dtype)
+                need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+                grad_h = torch.empty_like(h) if need_h else None
+                grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if need_w else None
+                total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+                # one set of buffers for every chunk: fresh 60 MB tensors cost a page fault per 4 KB on each use
+                rows_max = min(chunk, h.shape[0])
+                product = torch.empty((rows_max, w.shape[0]), dtype=dtype, device=h.device)
+                logits_buffer = torch.empty((rows_max, w.shape[0]), dtype=torch.float32, device=h.device)
+                for start in range(0, h.shape[0], chunk):
+                    h_c, t_c = h[start : start + chunk], targets[start : start + chunk]
+                    n = len(t_c)
+                    valid = t_c != IGNORE
+                    rows = torch.arange(n, device=t_c.device)
+                    safe = torch.where(valid, t_c, 0)
+                    # few passes over the chunk's logits, in place: max, shift, exp, sum, then scale
+                    torch.mm(h_c, w.t(), out=product[:n])
+                    logits = logits_buffer[:n]
+                    logits.copy_(product[:n])
+                    peak = logits.amax(dim=-1)
+                    picked = logits[rows, safe] - peak
+                    logits.sub_(peak[:, None]).exp_()
+                    sums = logits.sum(dim=-1)
+                    total += ((sums.log() - picked) * valid).sum()
+                    if need_h or need_w:
+                        logits[rows, safe] -= torch.where(valid, sums, 0.0)  # minus the one-hot target (times the sum), in fp32
+                        logits.mul_(torch.where(valid, 1.0 / sums, 0.0)[:, None])  # softmax minus one-hot
+                        g = product[:n]
+                        g.copy_(logits)
+                        if grad_h is not None:
+                            grad_h[start : start + chunk] = g @ w
+                        if grad_w is not None:
+                            grad_w += (g.t() @ h_c).float()
+            ctx.save_for_backward(*(t for t in (grad_h, grad_w) if t is not None))
+            ctx.layout = (grad_h is not None, grad_w is not None, hidden.dtype, weight.dtype)
+            return total
+
+        @staticmethod
+        def backward(ctx: Any, grad_output: Any) -> Any:
+            has_h, has_w, h_dtype, w_dtype = ctx.layout
+            saved = list(ctx.saved_tensors)
+            grad_h = (saved.pop(0) * grad_output).to(h_dtype) if has_h else None
+            grad_w = (saved.pop(0) * grad_output).to(w_dtype) if has_w else None
+            return grad_h, grad_w, None, None, None
+
+    return FusedLinearCrossEntropy
+
+
+class _Lazy:
+    """Builds the autograd Function on first use, so importing this module does not import torch."""
+
+    _function: Any = None
+
+    def apply(self, *args: Any) -> Any:
+        if _Lazy._function is None:
+            _Lazy._function = _make_fused()
+        return _Lazy._function.apply(*args)
+
+
+_FusedLinearCrossEntropy = _Lazy()

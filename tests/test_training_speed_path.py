@@ -1,0 +1,128 @@
+"""The fast LoRA path computes what the plain path computes: the chunked loss against transformers'
+own loss and gradients, frozen weights held in bf16 against autocast's recast, the warm-up that
+never starts at rate 0, a divergence that stops training, and a run that moved nothing."""
+
+from __future__ import annotations
+
+import copy
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from custom_llm.pipeline import lm_loss, training
+from custom_llm.pipeline.models import hold_frozen_in_bf16
+
+
+def tiny_llama(tied: bool = True) -> torch.nn.Module:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=700, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=tied
+    )
+    return LlamaForCausalLM(config)
+
+
+def packed_batch() -> dict[str, torch.Tensor]:
+    torch.manual_seed(1)
+    ids = torch.randint(0, 700, (2, 48))
+    labels = ids.clone()
+    labels[0, :6] = lm_loss.IGNORE
+    positions = torch.arange(48).repeat(2, 1)
+    positions[1, 30:] = torch.arange(18)  # a second document in the second block
+    return {"input_ids": ids, "labels": labels, "position_ids": positions}
+
+
+def gradients(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: p.grad.detach().clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_chunked_loss_and_gradients_equal_transformers_in_fp32(tied, monkeypatch):
+    monkeypatch.setattr(lm_loss, "chunk_positions", lambda vocabulary: 17)  # many chunks, one of them partial
+    model, batch = tiny_llama(tied), packed_batch()
+    reference = model(**batch, use_cache=False).loss
+    reference.backward()
+    expected = gradients(model)
+    model.zero_grad()
+    total, count = lm_loss.summed_loss(model, batch)
+    (total / count).backward()
+    assert count == int((batch["labels"][:, 1:] != lm_loss.IGNORE).sum())
+    assert float(total / count) == pytest.approx(float(reference), rel=1e-6)
+    for name, grad in gradients(model).items():
+        assert torch.allclose(grad, expected[name], atol=1e-6, rtol=1e-4), name
+
+
+def test_chunked_loss_under_bf16_autocast_stays_within_bf16_rounding():
+    model, batch = tiny_llama(), packed_batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        reference = model(**batch, use_cache=False).loss
+        total, count = lm_loss.summed_loss(model, batch)
+    assert float(total / count) == pytest.approx(float(reference), rel=1e-3)
+
+
+def test_a_peft_wrapper_with_trainable_tokens_takes_the_checkpointed_chunks():
+    from peft import LoraConfig, get_peft_model
+
+    model = get_peft_model(tiny_llama(), LoraConfig(r=4, target_modules="all-linear", trainable_token_indices=[3, 5]))
+    batch = packed_batch()
+    reference = model(**batch, use_cache=False).loss
+    total, count = lm_loss.summed_loss(model, batch)
+    assert float(total / count) == pytest.approx(float(reference), rel=1e-6)
+    (total / count).backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters() if p.requires_grad)
+
+
+def test_frozen_weights_in_bf16_give_autocast_s_numbers():
+    from peft import LoraConfig, get_peft_model
+
+    base = tiny_llama()
+    fp32 = get_peft_model(copy.deepcopy(base), LoraConfig(r=4, target_modules="all-linear"))
+    held = copy.deepcopy(fp32)
+    converted = hold_frozen_in_bf16(held)
+    assert converted == 2 * 7  # every projection of both layers; the tied output layer stays
+    assert held.get_base_model().lm_head.weight.dtype == torch.float32
+    assert all(p.dtype == torch.float32 for p in held.parameters() if p.requires_grad)
+    batch = packed_batch()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        a = fp32(**batch, use_cache=False).loss
+        b = held(**batch, use_cache=False).loss
+    assert float(a) == float(b)
+
+
+def test_the_first_step_never_runs_at_rate_zero():
+    assert training.cosine_factor(0, 1, 0.05) > 0
+    assert training.cosine_factor(0, 300, 0.05) > 0
+    rates = [training.cosine_factor(step, 300, 0.05) for step in range(16)]  # 15 warm-up steps, then the peak
+    assert rates == sorted(rates) and rates[-1] <= 1.0  # warm-up rises
+    assert training.cosine_factor(300, 300, 0.05) == pytest.approx(0.0)
+
+
+def test_a_non_finite_loss_stops_training_before_it_is_saved(tmp_path):
+    guard = training.DivergenceGuard()
+    control = SimpleNamespace(should_training_stop=False, should_evaluate=True, should_save=True)
+    guard.check(SimpleNamespace(global_step=3), control, {"loss": 2.1})
+    assert not control.should_training_stop
+    guard.check(SimpleNamespace(global_step=4), control, {"loss": math.nan})
+    assert control.should_training_stop and not control.should_save and not control.should_evaluate
+    run = SimpleNamespace(output=tmp_path, training={"learning_rate": 0.5}, config=SimpleNamespace(precision="auto"))
+    with pytest.raises(training.TrainingError, match=r"step 4: the training loss became nan .*no checkpoint"):
+        guard.raise_if_diverged(run)
+
+
+def test_a_run_that_moved_nothing_says_why():
+    model = tiny_llama()
+    before = training.weight_fingerprint(model)
+    assert training.unchanged_reason(before, training.weight_fingerprint(model), 0, []) == "no optimizer step ran"
+    reason = training.unchanged_reason(before, before, 1, [{"learning_rate": 0.0, "loss": 2.0}])
+    assert reason == "the learning rate was 0 at each of its 1 steps"
+    with torch.no_grad():
+        next(model.parameters()).add_(1e-3)
+    assert training.unchanged_reason(before, training.weight_fingerprint(model), 1, []) is None
+
+
+def test_progress_shows_a_dash_until_there_is_a_loss():
+    assert training._shown(None) == "-"
+    assert training._shown(2.34567) == "2.346"
