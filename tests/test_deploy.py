@@ -455,3 +455,33 @@ def test_a_run_with_export_formats_exports_after_its_report(runs, tmp_path):
     assert manifest["exports"], manifest.keys()
     written = [Path(f) for f in (tmp_path / "run" / "exports").rglob("*.gguf")]
     assert len(written) == 1 and written[0].stat().st_size > 0
+
+
+def test_out_replaces_only_an_earlier_export_of_the_same_run_and_format(runs, tmp_path):
+    """`export --format ollama --out RUN/exports/hf` once deleted the merged model: refused now."""
+    out = tmp_path / "hf"
+    first = deploy.export_run(runs.scratch, "hf", out=out)
+    before = {f.path: f.blake2b for f in first.files}
+    line = _one_line_error(str(runs.scratch), "--format", "ollama", "--out", str(out))
+    assert "holds the hf export" in line and "not replaced by a ollama export" in line
+    line = _one_line_error(str(runs.lora), "--format", "hf", "--out", str(out))
+    assert "holds the hf export of the run" in line and str(runs.scratch.resolve()) in line
+    assert {p.name for p in out.iterdir()} == set(before) | {"export.json", "README.md"}
+    again = deploy.export_run(runs.scratch, "hf", out=out)  # the same run and format: replaced
+    assert {f.path: f.blake2b for f in again.files} == before
+
+
+def test_weights_respect_the_umask(runs, tmp_path):
+    """safetensors writes ``-rw-------``; a serving account must read the weights like every other file."""
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        result = deploy.export_run(runs.lora, "hf", out=tmp_path / "hf")
+        folders = [runs.lora / "model", runs.scratch / "model", result.folder]
+        weights = [p for folder in folders for p in folder.iterdir() if p.suffix == ".safetensors"]
+        assert {p.name for p in weights} >= {"adapter_model.safetensors", "model.safetensors"}
+        for path in [p for folder in folders for p in folder.iterdir() if p.is_file()]:
+            assert path.stat().st_mode & 0o777 == 0o644, (path, oct(path.stat().st_mode))
+    finally:
+        os.umask(mask)

@@ -183,29 +183,40 @@ def _listing(folder: Path) -> set[str]:
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink()}
 
 
-def previous_export(folder: Path) -> bool:
-    """Whether ``folder`` holds exactly a previous export (its receipt lists everything in it)."""
+def previous_export(folder: Path) -> dict[str, Any] | None:
+    """The receipt of the export ``folder`` holds, when it holds exactly one (its receipt lists everything in it)."""
     receipt = folder / RECEIPT
     if not receipt.is_file():
-        return False
+        return None
     try:
-        written = set(json.loads(receipt.read_text(encoding="utf-8")).get("written") or [])
+        record = json.loads(receipt.read_text(encoding="utf-8"))
+        written = set(record.get("written") or [])
     except (OSError, ValueError, AttributeError):
-        return False
-    return _listing(folder) <= written | {RECEIPT}
+        return None
+    return record if _listing(folder) <= written | {RECEIPT} else None
 
 
-def check_output(out: Path, model_dir: Path) -> None:
-    """Refuse an output folder that holds anything but a previous export (which is replaced)."""
+def check_output(out: Path, model_dir: Path, fmt: str) -> None:
+    """Refuse an output folder that holds anything but an earlier export of the same run in the same
+    format (which is replaced): another format's export, or another run's, is never deleted."""
     resolved, model = out.resolve(), model_dir.resolve()
     if resolved == model or model in resolved.parents or resolved in model.parents:
         raise ExportError(f"--out {str(out)!r} overlaps the run's model folder: choose a folder outside {str(model_dir)!r}.")
     if out.exists() and not out.is_dir():
         raise ExportError(f"--out {str(out)!r} is a file: pass a new or empty folder.")
-    if out.is_dir() and any(out.iterdir()) and not previous_export(out):
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    previous = previous_export(out)
+    if previous is None:
         raise ExportError(
             f"output folder {str(out)!r} is not empty: pass --out with a new or empty folder "
-            "(a folder holding a previous export, and nothing else, is replaced)."
+            "(a folder holding an earlier export of this run in this format, and nothing else, is replaced)."
+        )
+    run = str(run_directory_of(model_dir).resolve())
+    if previous.get("run") != run or previous.get("format") != fmt:
+        raise ExportError(
+            f"output folder {str(out)!r} holds the {previous.get('format')} export of the run {previous.get('run')!r}: "
+            f"it is not replaced by a {fmt} export of {run!r}; pass --out with a new or empty folder."
         )
 
 
@@ -224,7 +235,7 @@ def export_run(run_dir: Path | str, fmt: str, out: Path | str | None = None, qua
     architecture = architecture_of(model_dir)
     check_architecture(fmt, architecture)
     out = Path(out) if out is not None else default_out(run_dir, fmt, quantization)
-    check_output(out, model_dir)
+    check_output(out, model_dir, fmt)
 
     with _quiet_loading():
         return _export(model_dir, run_dir, fmt, quantization, architecture, out, console)
@@ -256,6 +267,7 @@ def _export(model_dir: Path, run_dir: Path, fmt: str, quantization: str, archite
         written = sorted(_listing(partial) | {RECEIPT})
         receipt = {**result.to_json(), "run": str(run_dir.resolve()), "custom_llm": _version(), "written": written}
         (partial / RECEIPT).write_text(json.dumps(receipt, indent=2) + "\n", encoding="utf-8")
+        _respect_umask(partial)
         _replace_folder(partial, out)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -381,6 +393,12 @@ def _replace_folder(new: Path, target: Path) -> None:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     replace_folder(new, target)
+
+
+def _respect_umask(folder: Path) -> None:
+    from custom_llm.pipeline.export import respect_umask
+
+    respect_umask(folder)
 
 
 def _digest(path: Path) -> str:

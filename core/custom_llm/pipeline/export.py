@@ -28,11 +28,22 @@ def save_model(run: Run, model: Any, tokenizer: Any) -> Path:
     try:
         model.save_pretrained(partial, safe_serialization=True)
         tokenizer.save_pretrained(partial)
+        respect_umask(partial)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     replace_folder(partial, folder)
     return folder
+
+
+def respect_umask(folder: Path) -> None:
+    """Give every file under ``folder`` the mode the umask gives new files: safetensors writes its
+    files ``-rw-------`` (a temporary file renamed into place), which a serving account cannot read."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in Path(folder).rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            path.chmod(0o666 & ~mask)
 
 
 def replace_folder(new: Path, target: Path) -> None:
