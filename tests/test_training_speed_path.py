@@ -5,7 +5,9 @@ never starts at rate 0, a divergence that stops training, and a run that moved n
 from __future__ import annotations
 
 import copy
+import json
 import math
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -19,9 +21,8 @@ def tiny_llama(tied: bool = True) -> torch.nn.Module:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=700, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=tied
-    )
+    shape = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2}
+    config = LlamaConfig(vocab_size=700, tie_word_embeddings=tied, **shape)
     return LlamaForCausalLM(config)
 
 
@@ -126,3 +127,26 @@ def test_a_run_that_moved_nothing_says_why():
 def test_progress_shows_a_dash_until_there_is_a_loss():
     assert training._shown(None) == "-"
     assert training._shown(2.34567) == "2.346"
+
+
+@pytest.mark.slow
+def test_a_run_that_does_not_move_the_model_fails_in_one_line_and_in_the_registry(tmp_path, text_corpus):
+    """Learning rate 0: the report is written (base and tuned identical), the command says why in
+    one line and exits non-zero, and the run registry marks the run failed."""
+    from click.testing import CliRunner
+
+    from custom_llm.cli import main
+    from custom_llm.run_registry.store import RunStore
+    from custom_llm.testing import TINY_RUN_OPTIONS
+
+    output = tmp_path / "run"
+    arguments = ["run", "--source", str(text_corpus), "--output", str(output), "--cache-dir", str(tmp_path / "cache")]
+    result = CliRunner().invoke(main, [*arguments, *TINY_RUN_OPTIONS, "--learning-rate", "0"], env={"COLUMNS": "200"})
+    assert result.exit_code != 0
+    assert re.search(r"error: training did not change the model: the learning rate was 0 at each of its \d+ steps", result.output), result.output
+    assert "Traceback" not in result.output
+    assert (output / "report.md").is_file()
+    training_record = json.loads((output / "metrics" / "training.json").read_text())
+    assert training_record["weights_moved"] is False and training_record["mfu"] >= 0
+    rows = [row for row in RunStore().list_runs() if row.output == str(output)]
+    assert rows and rows[0].status == "failed"

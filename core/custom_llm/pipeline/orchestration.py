@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from custom_llm.config import parse_duration
+from custom_llm.errors import TrainingError
 from custom_llm.pipeline import run_directory
 from custom_llm.pipeline.cache import file_digest
 from custom_llm.pipeline.distributed import main_process_first, world
@@ -184,6 +185,7 @@ def _time_xz(data: PreparedData) -> float:
 def _time_steps(run: Run, model: Any, data: PreparedData) -> float:
     import torch
 
+    from custom_llm.pipeline.lm_loss import summed_loss
     from custom_llm.pipeline.scoring import collate_blocks
     from custom_llm.pipeline.training import use_bf16
 
@@ -195,8 +197,8 @@ def _time_steps(run: Run, model: Any, data: PreparedData) -> float:
     for _ in range(3):
         started = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(run.config.precision)):
-            loss = model(**batch, use_cache=False).loss
-        loss.backward()
+            total, count = summed_loss(model, batch)  # the loss training computes (chunked output layer)
+        (total / max(count, 1)).backward()
         optimizer.step()
         optimizer.zero_grad()
         timings.append(time.perf_counter() - started)
@@ -233,6 +235,11 @@ def train(run: Run, resume: bool = False) -> dict[str, Any] | None:
         with run.stage("export"):
             save_model(run, model, data.tok.tokenizer)
         report = _evaluate_and_report(run, data, model, base_metrics, record)
+        if record.get("weights_moved") is False:  # the report is written; the run is still a failure
+            raise TrainingError(
+                f"training did not change the model: {record.get('unchanged_reason')}. report.md compares two identical models; "
+                f"give training more time (--time-budget) or check learning_rate ({run.training.get('learning_rate')})."
+            )
         if run.config.export_formats:  # deployment copies (docs/deploy.md), after the report they are recorded in
             from custom_llm.pipeline.deploy import export_configured
 
@@ -433,6 +440,12 @@ def print_summary(run: Run, report: dict[str, Any] | None) -> None:
             f"Evaluated on {evaluation['documents']} of {evaluation['documents_available']} held-out documents (at most "
             f"{evaluation['max_examples']} generated and {evaluation['max_cases']} scored cases per evaluator), sized to fit the time budget: "
             f"base {evaluation.get('base_seconds')} s, tuned {evaluation.get('tuned_seconds')} s."
+        )
+    training = report.get("training") or {}
+    if training.get("mfu") is not None:
+        run.console.print(
+            f"Training: {training.get('steps_done')} steps at {training.get('tokens_per_second', 0):,.0f} tokens/s, "
+            f"{training['mfu']:.0%} of this machine's {training.get('precision')} matmul peak ({training.get('peak_gflops', 0):,.0f} GFLOP/s)."
         )
     if report["xz_verdict"]:
         run.console.print(report["xz_verdict"])
