@@ -458,3 +458,30 @@ def test_a_lifecycle_hook_that_raises_is_named_and_does_not_stop_the_run(tmp_pat
     assert "warning: plugin 'raising-monitor' failed in its after_stage (RuntimeError: monitor down at ingest)" in beside.output
     assert "RuntimeError: monitor down" in (tmp_path / "beside" / "logs" / "errors.log").read_text()
     assert _data(tmp_path / "beside") == _data(tmp_path / "alone") and alone.exit_code == 0
+
+
+class NamingIngest(CarefulIngest):
+    """A parser that names its own reason by raising InputError inside ``report.reading``."""
+
+    @staticmethod
+    def ingest(files, report):
+        from custom_llm import InputError
+
+        for path in files:
+            document = None
+            with report.reading(path.name):
+                text = path.read_text(encoding="utf-8")
+                if not text.split()[0].isdigit():
+                    raise InputError("no word count: the first word must be a number")
+                document = Document(text=text, source=path.name)
+            if document is not None:
+                yield document
+
+
+def test_an_input_error_inside_report_reading_is_the_reason_not_a_parser_failure(source_files):
+    read = ingest_domain("careful", source_files, registered_plugins(NamingIngest(), "careful"))
+    assert [d.source for d in read.documents] == ["a.txt", "c.txt"]
+    assert read.reasons() == {"b.txt": "no word count: the first word must be a number"}
+    assert read.report.counts["skipped: no word count"] == 1
+    assert "skipped: parser failed" not in read.report.counts
+    assert read.report.tracebacks == []

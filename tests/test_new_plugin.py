@@ -63,6 +63,30 @@ def test_written_package_is_complete_and_lint_clean(tmp_path):
     assert sample_records() == sample_records() and sample_records().count("\n") == 321
 
 
+def test_written_package_follows_contract_0_2_and_defaults_like_the_bundled_domains(tmp_path, monkeypatch):
+    import importlib
+
+    from custom_llm.pipeline.run_state import TRAINING_KEYS
+    from custom_llm.plugins import Plugins
+
+    folder = write_plugin("claims", tmp_path / "claims")
+    readme = (folder / "README.md").read_text()
+    assert "Domain" in readme and all(f"`{name}(" in readme for name in ("discover", "ingest", "make_examples"))
+    assert not any(old in readme for old in ("discover_files", "recipe_overrides", "contract 0.1"))
+    monkeypatch.syspath_prepend(str(folder))
+    plugin = importlib.import_module("custom_llm_claims.plugin")
+    for name in [m for m in sys.modules if m.startswith("custom_llm_claims")]:
+        sys.modules.pop(name)  # the module objects stay alive through `plugin`; no other test imports a stale one
+    plugins = Plugins(load_entry_points=False)
+    plugins.register(plugin, "claims")
+    domain = plugins.domains.get("claims")
+    assert (domain.default_recipe, domain.default_base_model) == ("lora", "smollm2-135m-instruct")  # as every bundled domain
+    assert domain.recipe_defaults["lora"]["time_budget"]
+    assert all(set(settings) <= set(TRAINING_KEYS) for settings in domain.recipe_defaults.values())
+    hooks = (Path(__file__).resolve().parents[1] / "docs" / "plugins" / "hooks.md").read_text()
+    assert all(f"`{key}`" in hooks[hooks.index("- `recipe_defaults`") :][:1200] for key in TRAINING_KEYS)
+
+
 @pytest.mark.slow
 def test_scaffold_install_list_run_and_its_own_tests(tmp_path):
     python = make_child_environment(tmp_path / "venv")
@@ -87,6 +111,8 @@ def test_scaffold_install_list_run_and_its_own_tests(tmp_path):
         str(data),
         "--output",
         str(tmp_path / "run"),
+        "--recipe",
+        "scratch",
         "--model-size",
         "tiny",
         "--seq-len",

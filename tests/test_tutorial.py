@@ -103,3 +103,18 @@ def test_the_tutorial_commands_install_list_plan_run_and_publish(tmp_path):
     assert run_in(elsewhere, *_as_child_command(publish[1]), cwd=tmp_path).returncode == 0
     listing = run_in(elsewhere, "-m", "custom_llm", "plugins", cwd=tmp_path)
     assert "maintenance" in listing.stdout and "custom-llm-maintenance" in listing.stdout
+
+
+def test_the_tutorial_test_file_runs_as_written(tmp_path, tutorial_plugin, monkeypatch):
+    """Section 4's tests/test_maintenance.py, as written: registered_plugin then ingest_domain and
+    domain_examples find the plugin, and a wrong option type is refused as the CLI refuses it."""
+    code = re.search(r"```python\n(# tests/test_maintenance\.py\n.*?)```", TUTORIAL.read_text(), re.DOTALL).group(1)
+    monkeypatch.setitem(sys.modules, "maintenance_plugin", tutorial_plugin)
+    namespace: dict[str, object] = {}
+    exec(compile(code, "test_maintenance.py", "exec"), namespace)
+    tests = [name for name in namespace if name.startswith("test_")]
+    assert len(tests) == 2
+    for number, name in enumerate(tests):
+        folder = tmp_path / str(number)
+        folder.mkdir()
+        namespace[name](folder)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from custom_llm.errors import InputError
+
 _PART = re.compile(r"(?::\d+|#\d+)$")  # "a.jsonl:3", "report.txt#2": a part of a file, not the file
 JSON = dict[str, Any]
 
@@ -157,13 +159,16 @@ class StageReport:
 
     @contextmanager
     def reading(self, path: str | Path) -> Iterator[None]:
-        """Read one unit of input (a file, a crash test) inside this block: any exception raised
-        in it leaves that unit out with the exception as the reason, keeps the traceback for the
-        run's log, and the run goes on with the rest. This is the one rule for parser errors,
-        expected or not (docs/plugins/hooks.md); do not ``yield`` inside the block."""
+        """Read one unit of input (a file, a crash test) inside this block: an ``InputError``
+        raised in it leaves that unit out with the error's message as the reason (the parser
+        named it); any other exception leaves it out as ``parser failed: ...`` and keeps the
+        traceback for the run's log. Either way the run goes on with the rest. This is the one
+        rule for parser errors (docs/plugins/hooks.md); do not ``yield`` inside the block."""
         self.current = str(path)
         try:
             yield
+        except InputError as error:  # the parser's own reason, as reason: no traceback, no "parser failed"
+            self.skip(path, str(error) or type(error).__name__)
         except Exception as error:  # one unreadable unit must never stop the run
             import traceback
 

@@ -181,25 +181,36 @@ class Ingested:
 
 
 def _domain(domain: str, plugins: Plugins | None) -> tuple[Plugins, Any]:
-    manager = plugins or Plugins()
+    """The manager (by default the process-wide one, so a plugin registered with
+    :func:`registered_plugin` is found) and its ``domain``."""
+    manager = plugins or get_plugins()
     return manager, manager.domains.get(domain)
 
 
+def _options(entry: Any, changes: dict[str, Any]) -> dict[str, Any]:
+    """The option defaults with ``changes``, checked as the CLI checks ``--option`` (unknown keys
+    and wrong types raise ConfigError)."""
+    from custom_llm.config import resolve_domain_options
+
+    return resolve_domain_options(entry.options, changes, entry.name)
+
+
 def domain_options(domain: str, plugins: Plugins | None = None, **changes: Any) -> dict[str, Any]:
-    """The domain's option defaults with ``changes`` applied."""
-    return {**dict(_domain(domain, plugins)[1].options), **changes}
+    """The domain's option defaults with ``changes`` applied (checked as the CLI checks them)."""
+    return _options(_domain(domain, plugins)[1], changes)
 
 
 def ingest_domain(domain: str, source: Path, plugins: Plugins | None = None, prepare: bool = True, **changes: Any) -> Ingested:
     """Discover and ingest ``source`` through the contract exactly as a run does (the domain's own
     functions, failures naming the plugin), then apply the domain's preparers in core's order.
-    ``changes`` override the domain's option defaults."""
+    ``changes`` override the domain's option defaults, checked as ``--option`` is. Without
+    ``plugins``, the process-wide manager is used (where :func:`registered_plugin` registers)."""
     from custom_llm.plugin_calls import call_plugin, stream_from_plugin
     from custom_llm.records import StageReport
 
     manager, entry = _domain(domain, plugins)
     owner = manager.domains.owner(domain)
-    options = {**dict(entry.options), **changes}
+    options = _options(entry, changes)
     report = StageReport()
     files = list(call_plugin(owner, "discover", entry.discover, source=Path(source), options=options, report=report))
     stream = stream_from_plugin(
@@ -229,7 +240,7 @@ def domain_examples(
     from custom_llm.plugin_calls import call_plugin
 
     manager, entry = _domain(domain, plugins)
-    options = {**dict(entry.options), **changes}
+    options = _options(entry, changes)
     made = call_plugin(
         manager.domains.owner(domain),
         "make_examples",
@@ -250,5 +261,5 @@ def domain_special_tokens(domain: str, tokenizer: Any = None, plugins: Plugins |
     manager, entry = _domain(domain, plugins)
     if entry.special_tokens is None:
         return []
-    options = {**dict(entry.options), **changes}
+    options = _options(entry, changes)
     return list(call_plugin(manager.domains.owner(domain), "special_tokens", entry.special_tokens, options=options, tokenizer=tokenizer))
