@@ -64,16 +64,37 @@ def test_chunked_loss_under_bf16_autocast_stays_within_bf16_rounding():
     assert float(total / count) == pytest.approx(float(reference), rel=1e-3)
 
 
-def test_a_peft_wrapper_with_trainable_tokens_takes_the_checkpointed_chunks():
+def test_trainable_token_rows_of_a_tied_output_layer_get_transformers_gradients():
     from peft import LoraConfig, get_peft_model
 
     model = get_peft_model(tiny_llama(), LoraConfig(r=4, target_modules="all-linear", trainable_token_indices=[3, 5]))
+    assert lm_loss.output_weight(model.get_base_model().get_output_embeddings()) is not None  # the fused path, not the fallback
     batch = packed_batch()
     reference = model(**batch, use_cache=False).loss
+    reference.backward()
+    expected = gradients(model)
+    model.zero_grad()
     total, count = lm_loss.summed_loss(model, batch)
     assert float(total / count) == pytest.approx(float(reference), rel=1e-6)
     (total / count).backward()
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters() if p.requires_grad)
+    deltas = [name for name in expected if "trainable_tokens_delta" in name]
+    assert deltas
+    for name, grad in gradients(model).items():
+        assert torch.allclose(grad, expected[name], atol=1e-6, rtol=1e-4), name
+
+
+def test_any_other_output_module_takes_the_checkpointed_chunks(monkeypatch):
+    monkeypatch.setattr(lm_loss, "output_weight", lambda head: None)
+    model, batch = tiny_llama(), packed_batch()
+    reference = model(**batch, use_cache=False).loss
+    reference.backward()
+    expected = gradients(model)
+    model.zero_grad()
+    total, count = lm_loss.summed_loss(model, batch)
+    (total / count).backward()
+    assert float(total / count) == pytest.approx(float(reference), rel=1e-6)
+    for name, grad in gradients(model).items():
+        assert torch.allclose(grad, expected[name], atol=1e-6, rtol=1e-4), name
 
 
 def test_frozen_weights_in_bf16_give_autocast_s_numbers():

@@ -53,10 +53,26 @@ def summed_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
     hidden = lm.get_decoder()(input_ids=batch["input_ids"], position_ids=batch.get("position_ids"), use_cache=False).last_hidden_state
     hidden = hidden[:, :-1].reshape(-1, hidden.shape[-1])
     head = lm.get_output_embeddings()
-    chunk = chunk_positions(head.weight.shape[0])
+    weight = output_weight(head)
+    if weight is not None:
+        chunk = chunk_positions(weight.shape[0])
+        return _FusedLinearCrossEntropy.apply(hidden, weight, targets, chunk, _compute_dtype(hidden)), count
+    return _checkpointed_chunks(head, hidden, targets, chunk_positions(int(lm.config.vocab_size))), count
+
+
+def output_weight(head: Any) -> Any:
+    """The output layer's weight when the layer is a plain product with it: an ``nn.Linear``
+    without bias, or peft's trainable-token wrapper around one (the base weight with the trained
+    rows put in, differentiable in those rows). None for anything else."""
+    import torch
+
     if type(head) is torch.nn.Linear and head.bias is None:
-        return _FusedLinearCrossEntropy.apply(hidden, head.weight, targets, chunk, _compute_dtype(hidden)), count
-    return _checkpointed_chunks(head, hidden, targets, chunk), count
+        return head.weight
+    adapter = getattr(head, "token_adapter", None)
+    base = getattr(adapter, "base_layer", None)
+    if type(base) is torch.nn.Linear and base.bias is None and not adapter.merged and not adapter.disable_adapters and adapter.active_adapters:
+        return adapter.get_merged_weights(adapter.active_adapters)
+    return None
 
 
 def _compute_dtype(hidden: Any) -> Any:
