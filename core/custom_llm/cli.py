@@ -181,17 +181,36 @@ def main(debug: bool) -> None:
         os.environ[DEBUG_VARIABLE] = "1"
 
 
+REFRESH_OPTION = click.option(
+    "--refresh",
+    multiple=True,
+    type=click.Choice(["ingest", "split", "tokenizer", "tokenize"]),
+    metavar="STAGE",
+    help="Recompute this data stage (ingest, split, tokenizer, tokenize) and the ones after it, ignoring the cache (repeatable).",
+)
+
+
+def make_refreshed_run(kwargs: dict[str, Any], refresh: tuple[str, ...]) -> Any:
+    """``make_run``, with the stages ``--refresh`` names recomputed instead of read from the cache."""
+    from custom_llm.pipeline.cache import refreshed_stages
+
+    job = make_run(kwargs)
+    job.cache.refresh = refreshed_stages(refresh)
+    return job
+
+
 @main.command()
 @run_options
 @click.option("--dry-run", is_flag=True, help="Validate, prepare the data and print the plan; train nothing.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
+@REFRESH_OPTION
 @user_errors
-def run(dry_run: bool, resume: bool, **kwargs: Any) -> None:
+def run(dry_run: bool, resume: bool, refresh: tuple[str, ...], **kwargs: Any) -> None:
     """Run every stage: ingest, prepare, tokenize, train, evaluate, export, report."""
     from custom_llm.pipeline.orchestration import dry_run as plan_run
     from custom_llm.pipeline.orchestration import print_summary, train
 
-    job = make_run(kwargs)
+    job = make_refreshed_run(kwargs, refresh)
     if dry_run:
         _print_plan(job, plan_run(job))
         return
@@ -200,13 +219,14 @@ def run(dry_run: bool, resume: bool, **kwargs: Any) -> None:
 
 @main.command()
 @run_options
+@REFRESH_OPTION
 @user_errors
-def ingest(**kwargs: Any) -> None:
+def ingest(refresh: tuple[str, ...], **kwargs: Any) -> None:
     """Ingest, prepare, split, tokenize and pack the sources (cached), and show what was found."""
     from custom_llm.pipeline import run_directory
     from custom_llm.pipeline.orchestration import data_summary, prepare_data
 
-    job = make_run(kwargs)
+    job = make_refreshed_run(kwargs, refresh)
     run_directory.claim(job)
     summary = data_summary(job, prepare_data(job))
     _print_mapping(job.console, "data", {k: v for k, v in summary.items() if k != "counts"})

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +29,31 @@ def key_of(*parts: Any) -> str:
     return hashlib.blake2b(payload, digest_size=12).hexdigest()
 
 
-class StageCache:
-    """Folders ``<root>/<stage>-<key>/`` that become visible only when complete (a ``DONE`` marker)."""
+# the data stages in order, by their cache folder names; ``--refresh`` names them as the CLI does
+DATA_STAGES = ("ingest", "split", "tokenizer", "pack")
+REFRESH_NAMES = {"ingest": "ingest", "split": "split", "tokenizer": "tokenizer", "tokenize": "pack"}
 
-    def __init__(self, root: Path) -> None:
+
+def refreshed_stages(names: Iterable[str]) -> frozenset[str]:
+    """The cache stages ``--refresh NAME`` recomputes: that stage and every data stage after it
+    (their inputs are remade, so what they cached from the old ones is not reused either)."""
+    firsts = [DATA_STAGES.index(REFRESH_NAMES[name]) for name in names]
+    return frozenset(DATA_STAGES[min(firsts) :]) if firsts else frozenset()
+
+
+class StageCache:
+    """Folders ``<root>/<stage>-<key>/`` that become visible only when complete (a ``DONE`` marker).
+    Stages in ``refresh`` are never a hit: they are recomputed and their folders rewritten."""
+
+    def __init__(self, root: Path, refresh: frozenset[str] = frozenset()) -> None:
         self.root = root
+        self.refresh = refresh
 
     def folder(self, stage: str, key: str) -> Path:
         return self.root / f"{stage}-{key}"
 
     def hit(self, stage: str, key: str) -> bool:
-        return (self.folder(stage, key) / "DONE").is_file()
+        return stage not in self.refresh and (self.folder(stage, key) / "DONE").is_file()
 
     def begin(self, stage: str, key: str) -> Path:
         """A clean folder to write the stage into (leftovers of a killed run are removed)."""

@@ -18,6 +18,7 @@ from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.stage_results import IngestResult
 from custom_llm.pipeline.storage import read_json, write_documents, write_json
 from custom_llm.plugin_calls import stream_from_plugin
+from custom_llm.plugin_code import plugin_code
 from custom_llm.records import Document, StageReport
 from custom_llm.sources import is_inside, relative_name
 
@@ -53,13 +54,9 @@ def ingest_key(run: Run, files: list[dict[str, Any]]) -> str:
         run.domain.name,
         run.options,
         preparers,
-        _plugin_versions(run),
+        plugin_code(run.plugins),  # what the plugins' code is (file digests), not their version numbers
         [(f["source"], f["path"], f["blake2b"]) for f in files],
     )
-
-
-def _plugin_versions(run: Run) -> dict[str, str]:
-    return {info.name: info.version for info in run.plugins.plugin_infos()}
 
 
 def _preparers(run: Run) -> list[Any]:
