@@ -485,3 +485,21 @@ def test_weights_respect_the_umask(runs, tmp_path):
             assert path.stat().st_mode & 0o777 == 0o644, (path, oct(path.stat().st_mode))
     finally:
         os.umask(mask)
+
+
+def test_cards_carry_no_local_paths_nor_source_file_names(runs, tmp_path):
+    """The model card travels with the model: counts and hashes of the sources (file names can be
+    personal data), no path of the machine that trained it, a loading snippet that works elsewhere."""
+    merged = exported(runs, "lora", "hf")
+    deploy.export_run(runs.lora, "gguf", out=tmp_path / "released", quantization="q8_0")
+    manifest = json.loads((runs.lora / "manifest.json").read_text())
+    assert manifest["files"] and all(Path(f["source"]).is_absolute() for f in manifest["files"])  # full paths stay there
+    cards = [runs.lora / "README.md", runs.lora / "model" / "README.md", merged.folder / "README.md"]
+    for card in cards:
+        text = card.read_text()
+        assert str(runs.root) not in text and str(tmp_path) not in text and str(runs.base) not in text, card
+        assert not [f["path"] for f in manifest["files"] if f["path"] in text], card
+    card = cards[0].read_text()
+    assert f"| source 1 | {len(manifest['files']):,} | {sum(f['bytes'] for f in manifest['files']):,} |" in card
+    assert "BASE = 'path/to/" in card and "from_pretrained(BASE)" in card
+    assert "| hf | f32 | exports/hf |" in card and "| gguf | q8_0 | released |" in card

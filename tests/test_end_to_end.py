@@ -53,7 +53,7 @@ def test_full_run_writes_loadable_outputs_and_reports(tmp_path, text_corpus):
     assert all(len(f["blake2b"]) == 32 for f in manifest["files"])
     assert manifest["versions"]["custom-llm"] and manifest["seed"] == 42
     card = (output / "README.md").read_text()
-    assert "core.txt" in card and "bits_per_byte" in card
+    assert "core.txt" not in card and f"| source 1 | {len(manifest['files']):,} |" in card and "bits_per_byte" in card
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -352,7 +352,7 @@ def load_merged(model_dir: Path) -> tuple[Any, Any, str]:
     if base is None:
         return model, tokenizer, "full model"
     merged = model.merge_and_unload()
-    return merged.eval(), tokenizer, f"LoRA adapter merged into {base}"
+    return merged.eval(), tokenizer, f"LoRA adapter merged into the base {base.name}"  # a name: the text travels in cards
 
 
 def write_hf_folder(model: Any, tokenizer: Any, folder: Path) -> None:
@@ -661,7 +661,7 @@ def apply_records(run_dir: Path) -> None:
     manifest = _read_json(manifest_path) if manifest_path.is_file() else {}
     manifest["exports"] = records
     write_json(manifest_path, manifest)
-    section = card_section(records)
+    section = card_section(records, run_dir)
     for card in (run_dir / "model" / "README.md", run_dir / "README.md"):
         if card.is_file():
             text = card.read_text(encoding="utf-8")
@@ -670,7 +670,9 @@ def apply_records(run_dir: Path) -> None:
             write_text(card, text + "\n" + section if records else text)
 
 
-def card_section(records: Sequence[Mapping[str, Any]]) -> str:
+def card_section(records: Sequence[Mapping[str, Any]], run_dir: Path | None = None) -> str:
+    """The cards' table of exports: each folder relative to the run (its name when outside), since a
+    card travels with the model and a path of this machine means nothing elsewhere."""
     lines = [
         CARD_START,
         "## Exports",
@@ -681,11 +683,20 @@ def card_section(records: Sequence[Mapping[str, Any]]) -> str:
         "| --- | --- | --- | --- | ---: | --- |",
     ]
     for record in records:
+        shown = _shown_folder(record["folder"], run_dir)
         for item in record.get("files", []):
-            lines.append(
-                f"| {record['format']} | {record['quantization']} | {record['folder']} | {item['path']} | {item['bytes']:,} | {item['blake2b']} |"
-            )
+            lines.append(f"| {record['format']} | {record['quantization']} | {shown} | {item['path']} | {item['bytes']:,} | {item['blake2b']} |")
     return "\n".join([*lines, "", CARD_END]) + "\n"
+
+
+def _shown_folder(folder: str, run_dir: Path | None) -> str:
+    path = Path(folder)
+    if run_dir is not None:
+        try:
+            return path.relative_to(Path(run_dir).resolve()).as_posix()
+        except ValueError:
+            pass
+    return path.name
 
 
 def hf_card(run_dir: Path, result: ExportResult) -> str:
@@ -700,8 +711,8 @@ def hf_card(run_dir: Path, result: ExportResult) -> str:
         "",
         f"# {run_dir.name}: {what} model, merged export",
         "",
-        f"The model of the custom-llm run `{run_dir.resolve()}` ({result.source}), as one {result.architecture} folder in fp32.",
-        f"The run's model card (data sources and their hashes, evaluation, versions): `{run_dir.resolve() / 'model' / 'README.md'}`.",
+        f"The model of the custom-llm run `{run_dir.name}` ({result.source}), as one {result.architecture} folder in fp32.",
+        "The run's model card (data sources and their hashes, evaluation, versions) is `model/README.md` in the run's folder.",
         "",
         "## Load and serve",
         "",

@@ -297,13 +297,19 @@ _STAGE_FIGURES = (
 )
 
 
-def _base_lines(source: dict[str, Any] | None) -> list[str]:
-    """The base model's provenance: name, file and hash, licence, and what quantization it came in."""
+def _base_lines(source: dict[str, Any] | None, card: bool = False) -> list[str]:
+    """The base model's provenance: name, file and hash, licence, and what quantization it came in.
+    The model card (``card``) names the base's file, not its path on the machine that trained."""
     if not source:
         return []
     lines = ["## Base model", "", "| figure | value |", "| --- | --- |"]
     for key in ("name", "architecture", "kind", "path", "digest", "licence", "quantization"):
-        lines.append(f"| {key} | {source.get(key) if source.get(key) is not None else '-'} |")
+        value = source.get(key)
+        if card and key == "path" and value:
+            key, value = "file", Path(str(value)).name
+        elif card and key == "name" and value:
+            value = Path(str(value)).name  # a base given as --base-model PATH: its folder's or file's name
+        lines.append(f"| {key} | {value if value is not None else '-'} |")
     quantization = source.get("quantization")
     if quantization and quantization != "F32":
         lines += [
@@ -312,6 +318,33 @@ def _base_lines(source: dict[str, Any] | None) -> list[str]:
             f"model's weights are fp32, not {quantization}.",
         ]
     return [*lines, ""]
+
+
+def source_lines(files: list[dict[str, Any]]) -> list[str]:
+    """The card's data sources: per source its file count, bytes and one hash of its file list, never
+    a path (file names can carry personal data, and the card travels with the model); the paths and
+    each file's hash stay in manifest.json. The hash is blake2b (128-bit) of the source's sorted
+    ``path TAB blake2b`` lines, so a copy of the manifest proves which files were read."""
+    import hashlib
+
+    by_source: dict[str, list[dict[str, Any]]] = {}
+    for item in files:
+        by_source.setdefault(str(item.get("source", "")), []).append(item)
+    lines = [
+        "## Data sources",
+        "",
+        "File names and paths are kept out of this card; every file with its path and blake2b is in the run's",
+        "manifest.json, which stays with the organization.",
+        "",
+        "| source | files | bytes | blake2b of the file list |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    for number, (_, items) in enumerate(sorted(by_source.items()), start=1):
+        listing = "".join(f"{i['path']}\t{i['blake2b']}\n" for i in sorted(items, key=lambda i: str(i["path"])))
+        digest = hashlib.blake2b(listing.encode("utf-8"), digest_size=16).hexdigest()
+        size = sum(int(i.get("bytes") or 0) for i in items)
+        lines.append(f"| source {number} | {len(items):,} | {size:,} | {digest} |")
+    return lines
 
 
 def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
@@ -325,18 +358,11 @@ def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
         "",
         f"# {report['domain']} model trained with custom-llm ({report['recipe']})",
         "",
-        f"Base: {report['base_description']}.",
+        f"Base: {_card_base_description(report)}.",
         "",
-        *_base_lines(report.get("base_model_source")),
-        "## Data sources",
-        "",
-        "| source | file | blake2b | bytes |",
-        "| --- | --- | --- | --- |",
+        *_base_lines(report.get("base_model_source"), card=True),
+        *source_lines(manifest["files"]),
     ]
-    for f in manifest["files"][:500]:
-        lines.append(f"| {f['source']} | {f['path']} | {f['blake2b']} | {f['bytes']} |")
-    if len(manifest["files"]) > 500:
-        lines.append(f"| ... | {len(manifest['files']) - 500} more files in manifest.json | | |")
     lines += ["", "## Counts per stage", ""]
     data = report["data"]
     stage_lines = {stage: ", ".join(f"{k.replace('_', ' ')} {_fmt(data[k])}" for k in keys if k in data) for stage, keys in _STAGE_FIGURES}
@@ -363,8 +389,12 @@ def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
         lines += [
             "from transformers import AutoModelForCausalLM, AutoTokenizer",
             "from peft import PeftModel",
+            "# BASE: the base model's folder on this machine, the one named under 'Base model' (check its blake2b);",
+            "# `custom-llm base-models` shows where a named base is installed. Or load the self-contained",
+            "# `custom-llm export RUN --format hf` folder instead, with no base at all.",
+            f"BASE = {_base_placeholder(report)!r}",
             "tokenizer = AutoTokenizer.from_pretrained('model')",
-            f"base = AutoModelForCausalLM.from_pretrained({report.get('base_model_folder') or report['base_model']!r})",
+            "base = AutoModelForCausalLM.from_pretrained(BASE)",
             "base.resize_token_embeddings(len(tokenizer))  # when the run added domain tokens",
             "model = PeftModel.from_pretrained(base, 'model')",
         ]
@@ -376,6 +406,22 @@ def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
         ]
     lines.append("```")
     return "\n".join(lines) + "\n"
+
+
+def _card_base_description(report: dict[str, Any]) -> str:
+    """The base as the card names it: a base given as a path by its folder's or file's name."""
+    text = str(report.get("base_description") or report.get("base_model") or "")
+    name = str((report.get("base_model_source") or {}).get("name") or report.get("base_model") or "")
+    if name and ("/" in name or "\\" in name) and text.startswith(name):
+        text = Path(name).name + text[len(name) :]
+    return text
+
+
+def _base_placeholder(report: dict[str, Any]) -> str:
+    """What stands for the base's folder in the card's snippet: its name, never a local path."""
+    source = report.get("base_model_source") or {}
+    name = str(source.get("name") or report.get("base_model") or "base")
+    return f"path/to/{Path(name).name}"
 
 
 def write_reports(run: Run, report: dict[str, Any], manifest: dict[str, Any]) -> None:
