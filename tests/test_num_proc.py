@@ -188,9 +188,11 @@ class InstructionExamples:
 
     @staticmethod
     def make_examples(document, rng):
-        cut = rng.randint(0, max(0, len(document.text) - 1))
+        cut = rng.randint(0, max(0, len(document.text) - 1))  # a pair of 40 characters each: it fits a 64-token block
         return [
-            Example(prompt=document.text[:cut], completion=document.text[cut:], kind="instruction", doc_id=document.id),
+            Example(
+                prompt=document.text[cut : cut + 40] or "?", completion=document.text[cut + 40 : cut + 80], kind="instruction", doc_id=document.id
+            ),
             Example(completion=document.text, doc_id=document.id),
         ]
 
@@ -217,4 +219,4 @@ def test_several_processes_give_the_same_packed_data(monkeypatch, tmp_path, text
     train = results[1].train
     assert train.target_tokens < train.real_tokens - train.n_examples  # the prompts were masked: the plugin ran in the workers
     documents = list(storage.iter_documents(next((tmp_path / "cache1").glob("split-*")) / "train.arrow"))
-    assert train.n_examples == 2 * len(documents)
+    assert train.n_examples == 2 * len(documents) and train.too_long == 0

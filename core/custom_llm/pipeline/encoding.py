@@ -37,6 +37,8 @@ class Encoded:
     lengths: np.ndarray
     n_bytes: int
     n_documents: int = 0
+    prompt_lengths: np.ndarray | None = None  # per example: its prompt's tokens (0: no question, nothing to lose by cutting)
+    completion_bytes: np.ndarray | None = None  # per example: the UTF-8 bytes of its completion
 
     @property
     def n_targets(self) -> int:
@@ -188,8 +190,44 @@ def encode_flat(tokenizer: Any, examples: list[Example], encode: Callable[[list[
     labels = ids.copy()
     labels[starts] = IGNORE
     labels[prompt_at] = IGNORE
-    n_bytes = sum(len(e.completion.encode("utf-8")) for e in examples)
-    return Encoded(ids, labels, lengths, n_bytes)
+    completion_bytes = np.fromiter((len(e.completion.encode("utf-8")) for e in examples), dtype=np.int64, count=n)
+    return Encoded(ids, labels, lengths, int(completion_bytes.sum()), prompt_lengths=prompt_lengths, completion_bytes=completion_bytes)
+
+
+@dataclass(frozen=True)
+class Overlong:
+    """What :func:`without_overlong` left out of one part: instruction examples longer than a block."""
+
+    count: int = 0
+    longest: int = 0  # the longest example with a prompt, in tokens (kept or not)
+
+
+def without_overlong(part: Encoded, seq_len: int) -> tuple[Encoded, Overlong]:
+    """``part`` without its examples that have a prompt and, laid end to end with their two
+    end-of-text tokens, exceed ``seq_len``: packing would cut them across blocks and restart the
+    positions at the cut, so the tail of the answer would train without its question. Examples
+    with no prompt (causal text) run on across blocks as before."""
+    if part.prompt_lengths is None or not len(part.lengths):
+        return part, Overlong()
+    asked = part.prompt_lengths > 0
+    longest = int(part.lengths[asked].max()) if asked.any() else 0
+    over = asked & (part.lengths > seq_len)
+    count = int(over.sum())
+    if not count:
+        return part, Overlong(0, longest)
+    keep = ~over
+    tokens: np.ndarray = np.repeat(keep, part.lengths)
+    completion_bytes = part.completion_bytes[keep] if part.completion_bytes is not None else None
+    kept = Encoded(
+        part.ids[tokens],
+        part.labels[tokens],
+        part.lengths[keep],
+        int(completion_bytes.sum()) if completion_bytes is not None else part.n_bytes,
+        part.n_documents,
+        part.prompt_lengths[keep],
+        completion_bytes,
+    )
+    return kept, Overlong(count, longest)
 
 
 def encode_examples(tokenizer: Any, examples: list[Example]) -> list[tuple[list[int], list[int]]]:

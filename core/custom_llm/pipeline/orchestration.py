@@ -63,6 +63,8 @@ def data_summary(run: Run, data: PreparedData) -> dict[str, Any]:
         "eval_tokens": packed.eval.real_tokens,
         "seq_len": packed.train.seq_len,
         "packing_efficiency": round(packed.train.efficiency, 4),
+        "examples_too_long": packed.train.too_long,  # instruction examples left out: longer than a block
+        "longest_example": packed.train.longest_example,
         # a content hash of the packed training blocks: equal fingerprints mean the model saw the same tokens
         "packed_fingerprint": file_digest(packed.train.path),
         "vocab_size": len(data.tok.tokenizer),

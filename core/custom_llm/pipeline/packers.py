@@ -1,6 +1,8 @@
 """Token ids -> blocks of exactly ``seq_len`` tokens on disk, with no padding but in the last block.
 
-Position ids restart at every example, which is how the attention kernels (sdpa and eager through
+An example with a prompt that is longer than a block is left out and counted (its answer would
+train without its question); causal text runs on across blocks. Position ids restart at every
+example, which is how the attention kernels (sdpa and eager through
 transformers' packed-sequence masks, and flash-attention's varlen path) keep documents from
 attending to one another inside a block. ``Packer`` is the rule written plainly, one example at a
 time; ``BlockPacker`` applies it to arrays, many examples at a time, and is what runs (they are
@@ -17,7 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from custom_llm.pipeline.encoding import IGNORE, Encoded, batch_encoder, encode_flat, example_batches, padding_id
+from custom_llm.pipeline.encoding import IGNORE, Encoded, batch_encoder, encode_flat, example_batches, padding_id, without_overlong
 from custom_llm.pipeline.storage import open_dataset, write_batches
 from custom_llm.records import Example
 
@@ -38,6 +40,8 @@ class PackedSet:
     n_bytes: int
     n_examples: int
     seq_len: int
+    too_long: int = 0  # instruction examples left out: longer than a block (see encoding.without_overlong)
+    longest_example: int = 0  # tokens of the longest example with a prompt
 
     @property
     def efficiency(self) -> float:
@@ -56,6 +60,8 @@ class PackedSet:
             "examples": self.n_examples,
             "seq_len": self.seq_len,
             "packing_efficiency": round(self.efficiency, 4),
+            "examples_too_long": self.too_long,
+            "longest_example": self.longest_example,
         }
 
 
@@ -173,10 +179,13 @@ def _record_batch(columns: list[np.ndarray], seq_len: int) -> pa.RecordBatch:
 def pack_encoded(encoded: Iterable[Encoded], seq_len: int, pad_id: int, path: Path) -> PackedSet:
     """Pack a stream of encoded examples into blocks of ``seq_len`` written to ``path``."""
     packer = BlockPacker(seq_len, pad_id)
-    totals = {"real": 0, "target": 0, "bytes": 0, "examples": 0}
+    totals = {"real": 0, "target": 0, "bytes": 0, "examples": 0, "too_long": 0, "longest": 0}
 
     def blocks() -> Iterator[Blocks]:
-        for part in encoded:
+        for whole in encoded:
+            part, overlong = without_overlong(whole, seq_len)
+            totals["too_long"] += overlong.count
+            totals["longest"] = max(totals["longest"], overlong.longest)
             totals["real"] += int(part.lengths.sum())
             totals["target"] += part.n_targets
             totals["bytes"] += part.n_bytes
@@ -185,7 +194,9 @@ def pack_encoded(encoded: Iterable[Encoded], seq_len: int, pad_id: int, path: Pa
         yield packer.finish()
 
     n_blocks = write_batches(path, BLOCK_SCHEMA, _record_batches(blocks(), seq_len))
-    return PackedSet(path, n_blocks, totals["real"], totals["target"], totals["bytes"], totals["examples"], seq_len)
+    return PackedSet(
+        path, n_blocks, totals["real"], totals["target"], totals["bytes"], totals["examples"], seq_len, totals["too_long"], totals["longest"]
+    )
 
 
 def pack(examples: Iterable[Example], tokenizer: Any, seq_len: int, path: Path) -> PackedSet:

@@ -27,6 +27,8 @@ from custom_llm.pipeline.storage import iter_documents, read_json, text_bytes, w
 from custom_llm.plugin_calls import stream_from_plugin
 from custom_llm.records import Document, Example
 
+PACK_RULE = "instruction examples longer than a block are left out"  # in the key: packs made while they were cut are not reused
+
 
 def document_examples(run: Run, document: Document, tokenizer: Any) -> list[Example]:
     rng = random.Random(f"{run.config.seed}\x1f{document.id}")
@@ -58,7 +60,7 @@ def pack_datasets(run: Run, split: SplitResult, tok: TokenizerResult) -> PackRes
     with run.stage("tokenize") as summary:
         tokenizer = tok.tokenizer
         seq_len = int(run.training["seq_len"])
-        key = key_of("pack", split.key, tok.key, seq_len, run.options, run.config.seed, run.config.max_eval_documents)
+        key = key_of("pack", PACK_RULE, split.key, tok.key, seq_len, run.options, run.config.seed, run.config.max_eval_documents)
         folder = run.cache.folder("pack", key)
         cached = summary["cached"] = run.cache.hit("pack", key)
         num_proc: int | None = None
@@ -79,6 +81,9 @@ def pack_datasets(run: Run, split: SplitResult, tok: TokenizerResult) -> PackRes
             summary["num_proc"] = num_proc
         stats = read_json(folder / "stats.json")
         summary["key"] = key
+        summary["examples_too_long"] = stats["train"].get("examples_too_long", 0)
+        summary["longest_example"] = stats["train"].get("longest_example", 0)
+        _warn_overlong(run, stats["train"], seq_len)
     return PackResult(
         key=key,
         cached=cached,
@@ -88,5 +93,29 @@ def pack_datasets(run: Run, split: SplitResult, tok: TokenizerResult) -> PackRes
     )
 
 
+def _warn_overlong(run: Run, stats: dict[str, Any], seq_len: int) -> None:
+    """Say, in one line, that instruction examples were left out for being longer than a block."""
+    count = stats.get("examples_too_long", 0)
+    if count:
+        run.report("tokenize").count("examples left out: longer than a block", count)
+        if run.console is not None:
+            run.console.print(
+                f"[yellow]{count} instruction example(s) of {count + stats['examples']} were left out: prompt and answer "
+                f"exceed a block of {seq_len} tokens (the longest holds {stats['longest_example']}), and a cut answer would "
+                "train without its question. Raise --seq-len, or fit the context to settings['seq_len'] in make_examples.",
+                soft_wrap=True,
+            )
+
+
 def _packed(path: Path, stats: dict[str, Any]) -> PackedSet:
-    return PackedSet(path, stats["blocks"], stats["real_tokens"], stats["target_tokens"], stats["bytes"], stats["examples"], stats["seq_len"])
+    return PackedSet(
+        path,
+        stats["blocks"],
+        stats["real_tokens"],
+        stats["target_tokens"],
+        stats["bytes"],
+        stats["examples"],
+        stats["seq_len"],
+        stats.get("examples_too_long", 0),
+        stats.get("longest_example", 0),
+    )
