@@ -485,3 +485,14 @@ def test_an_input_error_inside_report_reading_is_the_reason_not_a_parser_failure
     assert read.report.counts["skipped: no word count"] == 1
     assert "skipped: parser failed" not in read.report.counts
     assert read.report.tracebacks == []
+
+
+def test_every_public_member_of_stage_report_is_in_the_reference():
+    from custom_llm import StageReport
+
+    reference = (Path(__file__).resolve().parents[1] / "docs" / "plugins" / "hooks.md").read_text(encoding="utf-8")
+    section = reference[reference.index("## StageReport") :]
+    section = section[: section.index("\n## ", 1)]
+    members = {name for name in dir(StageReport) if not name.startswith("_")} | {f.name for f in dataclasses.fields(StageReport)}
+    assert members >= {"count", "skip", "reading", "counts", "issues", "left_out", "to_json"}
+    assert [name for name in sorted(members) if f"| `{name}" not in section] == []
