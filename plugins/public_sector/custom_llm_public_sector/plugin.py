@@ -37,6 +37,7 @@ OPTIONS: dict[str, Any] = {
     "max_definitions_per_unit": 8,
     "index_examples": True,  # index entries ("3 CFR 101.1 — Definitions.") as short causal texts
     "index_repeats": 3,  # each index entry this many times (dense facts among long texts)
+    "knowledge_cases_per_document": 64,  # corpus_knowledge questions per held-out document evaluated
 }
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".bmp", ".webp", ".jp2"}
 EVALUATORS = ("citation_accuracy", "definition_recall", "corpus_knowledge")
@@ -56,7 +57,7 @@ def check_options(options: Mapping[str, Any]) -> None:
     unknown = sorted(set(options["redact_kinds"]) - set(PERSONAL_DATA_KINDS))
     if unknown:
         raise ConfigError(f"public_sector option redact_kinds: unknown kinds {unknown}; known: {', '.join(PERSONAL_DATA_KINDS)}.")
-    for key in ("max_file_bytes", "max_answer_chars", "max_definitions_per_unit", "index_repeats"):
+    for key in ("max_file_bytes", "max_answer_chars", "max_definitions_per_unit", "index_repeats", "knowledge_cases_per_document"):
         if int(options[key]) < 0:
             raise ConfigError(f"public_sector option {key} must not be negative, got {options[key]!r}.")
 

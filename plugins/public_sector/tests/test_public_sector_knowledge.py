@@ -66,13 +66,16 @@ def test_knowledge_items_name_one_unit_each(legal):
 def test_knowledge_is_asked_about_the_training_documents(legal):
     training = legal.documents
     answers = {prompt: answer for _, prompt, answer in knowledge.knowledge_items(training)}
-    knows = metric_values(knowledge.evaluate_knowledge(_context(training, lambda p: answers[p])))
+    knows = metric_values(knowledge.evaluate_knowledge(_context(training, lambda p: answers[p], documents=training[:20])))
     assert knows["knowledge_exact_match"] == 1.0 and knows["knowledge_bits_per_byte"] == 0.0
     assert knows["cases"] == len(answers) >= 200
     assert knows["subject_cases"] + knows["defines_cases"] + knows["begins_cases"] == knows["cases"]
     assert knows["subject_exact_match"] == knows["defines_exact_match"] == knows["begins_exact_match"] == 1.0
     # right document, wrong unit: not knowledge of the unit
-    guesses = metric_values(knowledge.evaluate_knowledge(_context(training, lambda p: "3 CFR 101.1")))
+    guesses = metric_values(knowledge.evaluate_knowledge(_context(training, lambda p: "3 CFR 101.1", documents=training[:20])))
     assert 0.0 < guesses["knowledge_exact_match"] < 0.01 and guesses["knowledge_bits_per_byte"] > 0
+    # as many cases per held-out document evaluated: the cost follows core's evaluation plan
+    one = metric_values(knowledge.evaluate_knowledge(_context(training, lambda p: answers[p], documents=training[:1])))
+    assert one["cases"] == 64 and one["knowledge_exact_match"] == 1.0
     # held-out documents alone are not asked about
     assert knowledge.evaluate_knowledge(_context([], lambda p: "", documents=training)) == {"examples": 0}
