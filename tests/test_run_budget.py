@@ -28,7 +28,7 @@ def test_sized_samples_by_bytes_with_the_seed_nested_and_in_order():
     large, *_ = sized(docs, 0.5, seed=3, max_examples=64, max_cases=1000)
     assert {d.id for d in small} < {d.id for d in large}  # nested: the calibration is part of the planned set
     assert [d.id for d in small] == [d.id for d in docs if d in small]  # original order kept
-    assert 0.1 <= covered < 0.2 and (examples, cases) == (7, 100)
+    assert 0.05 < covered <= 0.1 and (examples, cases) == (7, 100)  # documents that would overshoot are skipped
     assert sized(docs, 0.1, seed=4, max_examples=64, max_cases=1000)[0] != small  # another seed, another sample
     assert sized(docs, 1.0, seed=3, max_examples=64, max_cases=1000)[0] == docs
 

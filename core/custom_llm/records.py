@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -374,7 +375,9 @@ class EvalContext:
         if key not in self._memo:
             from custom_llm.pipeline.teacher_forcing import stop_token_ids
 
+            started = time.perf_counter()
             self._memo[key] = stop_token_ids(self.tokenizer, stop)
+            self._memo["once-seconds"] = self._memo.get("once-seconds", 0.0) + time.perf_counter() - started  # reused by later contexts
         return self._memo[key]
 
     def show(self, key: str, prompt: str, truth: str, output: str, correct: bool | None = None) -> None:

@@ -67,18 +67,18 @@ def seeded_order(documents: list[Document], seed: int) -> list[Document]:
 
 def sized(documents: list[Document], fraction: float, seed: int, max_examples: int, max_cases: int) -> tuple[list[Document], int, int, float]:
     """(documents, max_examples, max_cases, the documents' share of the held-out bytes) for ``fraction``:
-    the first documents of a seeded order until they hold ``fraction`` of the bytes, kept in their
-    original order. The same seed gives nested samples, so the calibration is part of the real set."""
+    documents of a seeded order while they hold at most ``fraction`` of the bytes (the first one
+    whatever its size), kept in their original order. The same seed gives nested samples, so the
+    calibration's documents are among the evaluated ones."""
     if fraction >= 1.0 or not documents:
         return list(documents), max_examples, max_cases, 1.0
     total = sum(len(d.text) for d in documents) or 1
     chosen: set[str] = set()
     held = 0
-    for document in seeded_order(documents, seed):
-        if chosen and held >= fraction * total:
-            break
-        chosen.add(document.id)
-        held += len(document.text)
+    for document in seeded_order(documents, seed):  # a document that would overshoot is skipped, not taken
+        if not chosen or held + len(document.text) <= fraction * total:
+            chosen.add(document.id)
+            held += len(document.text)
     kept = [d for d in documents if d.id in chosen]
     return kept, max(1, math.ceil(fraction * max_examples)), max(1, math.ceil(fraction * max_cases)), held / total
 

@@ -56,7 +56,9 @@ def calibrate(run: Run, model: Any, tokenizer: Any, split: SplitResult, packed: 
     context = _context(run, model, tokenizer, kept, split, packed, examples, max_cases)
     started = time.perf_counter()
     _run_evaluators(run, context, "calibration")
-    return time.perf_counter() - started, max(covered, CALIBRATION_FRACTION)
+    # what scales with the cases: less the thread probe and the stop tokens, paid once per run or per evaluation
+    seconds = time.perf_counter() - started - context._memo.get("once-seconds", 0.0) - run.artifacts.get("probe_seconds", 0.0)
+    return max(seconds, 1e-3), max(covered, CALIBRATION_FRACTION)
 
 
 def plan_evaluation(run: Run, model: Any, tokenizer: Any, split: SplitResult, packed: PackResult, share_seconds: float | None) -> EvalPlan:
@@ -101,7 +103,9 @@ def _run_evaluators(run: Run, context: EvalContext, label: str) -> tuple[dict[st
     device = next(model.parameters()).device
     bf16 = use_bf16(run.config.precision)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)  # as in training: measured 2x faster where native
+    probing = time.perf_counter()
     with autocast, measured_threads(model), progress_bar(run.console) as progress:
+        run.artifacts["probe_seconds"] = time.perf_counter() - probing
         for name in evaluator_names(run):
             evaluator = run.plugins.evaluators.get(name)
             task = progress.add_task(f"evaluate {label}: {name}", total=None)
