@@ -62,8 +62,22 @@ def runs(tmp_path_factory) -> SimpleNamespace:
         # a high learning rate, so the adapter moves the logits far more than the tolerances below
         run_domain("text", [corpus], root / "lora", "--recipe", "lora", "--base-model", str(base), "--learning-rate", "0.01")
         run_domain("text", [corpus], root / "scratch")
+        # instruction pairs, laid out with the base's chat template: the one run whose export keeps it
+        chats = root / "chats"
+        chats.mkdir()
+        for path in CLICK_FILES:  # short pairs: an instruction example longer than a block is left out
+            if path not in HELD_OUT:
+                pair = [{"role": "user", "content": f"{path.stem}?"}, {"role": "assistant", "content": path.read_text()[:60]}]
+                (chats / f"{path.stem}.jsonl").write_text(json.dumps({"messages": pair}) + "\n")
+        run_domain("text", [chats], root / "chat", "--recipe", "lora", "--base-model", str(base))
     held_out = [p.read_text()[:6000] for p in HELD_OUT]
-    return SimpleNamespace(root=root, lora=root / "lora", scratch=root / "scratch", base=base, held_out=held_out, exports={})
+    return SimpleNamespace(root=root, lora=root / "lora", scratch=root / "scratch", chat=root / "chat", base=base, held_out=held_out, exports={})
+
+
+@pytest.fixture(autouse=True)
+def _the_runs_cache(runs, monkeypatch):
+    """Exports read the run's packing figures from its stage cache, as under the same environment the run had."""
+    monkeypatch.setenv("CUSTOM_LLM_CACHE_DIR", str(runs.root / "cache"))
 
 
 def exported(runs: SimpleNamespace, run: str, fmt: str, quantization: str | None = None) -> deploy.ExportResult:
@@ -135,7 +149,7 @@ def test_gguf_is_the_trained_model(runs, run, quantization, tolerance, capsys):
     for text in (runs.held_out[1][:500], "<|user|>x<|endoftext|> ünïcödé"):
         assert loaded_tokenizer(text, add_special_tokens=False)["input_ids"] == tokenizer(text, add_special_tokens=False)["input_ids"]
     assert (loaded_tokenizer.eos_token_id, loaded_tokenizer.pad_token_id) == (tokenizer.eos_token_id, tokenizer.pad_token_id)
-    assert loaded_tokenizer.chat_template == tokenizer.chat_template
+    assert loaded_tokenizer.chat_template is None  # both runs trained plain text; a chat-trained run keeps it (test below)
     pytorch = deploy.bits_per_byte(trained, tokenizer, runs.held_out)
     gguf = deploy.bits_per_byte(loaded, loaded_tokenizer, runs.held_out)
     change = gguf.bits_per_byte / pytorch.bits_per_byte - 1
@@ -305,17 +319,19 @@ def ollama_values(messages: list[dict[str, str]]) -> dict[str, Any]:
 
 
 def test_ollama_modelfile_holds_the_trained_layout(runs):
+    """Instruction pairs laid out with the chat template: the Modelfile's TEMPLATE is that template."""
     from transformers import AutoTokenizer
 
-    result = exported(runs, "lora", "ollama")
-    assert result.folder == (runs.lora / "exports" / "ollama-f16").resolve()
-    assert sorted(f.path for f in result.files) == ["Modelfile", "lora-f16.gguf"]
+    result = exported(runs, "chat", "ollama")
+    assert result.folder == (runs.chat / "exports" / "ollama-f16").resolve()
+    assert sorted(f.path for f in result.files) == ["Modelfile", "chat-f16.gguf"]
     text = (result.folder / "Modelfile").read_text()
-    assert "FROM ./lora-f16.gguf\n" in text and (result.folder / "lora-f16.gguf").is_file()
+    assert "FROM ./chat-f16.gguf\n" in text and (result.folder / "chat-f16.gguf").is_file()
+    assert "training examples were instruction pairs laid out with the chat template" in text
     assert 'PARAMETER stop "<|endoftext|>"' in text and 'PARAMETER stop "<|user|>"' in text
     assert "PARAMETER num_ctx 512" in text and "PARAMETER temperature" in text
     template = re.search(r'TEMPLATE """(.*?)"""', text, re.S).group(1)
-    tokenizer = AutoTokenizer.from_pretrained(runs.lora / "model")
+    tokenizer = AutoTokenizer.from_pretrained(runs.chat / "model")
     for messages in CONVERSATIONS:
         expected = tokenizer.eos_token + tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         assert go_render(template, ollama_values(messages)) == expected
@@ -503,3 +519,33 @@ def test_cards_carry_no_local_paths_nor_source_file_names(runs, tmp_path):
     assert f"| source 1 | {len(manifest['files']):,} | {sum(f['bytes'] for f in manifest['files']):,} |" in card
     assert "BASE = 'path/to/" in card and "from_pretrained(BASE)" in card
     assert "| hf | f32 | exports/hf |" in card and "| gguf | q8_0 | released |" in card
+
+
+def test_a_model_trained_on_plain_text_is_exported_for_plain_completion(runs):
+    """The lora run trained plain text on a base with a chat template: Ollama and llama.cpp must not
+    wrap its prompts in that template (nor add the template's default system prompt)."""
+    import gguf
+
+    result = exported(runs, "lora", "ollama")
+    text = (result.folder / "Modelfile").read_text()
+    assert 'TEMPLATE """<|endoftext|>{{ .Prompt }}"""' in text and "none of the" in text and "plain completion" in text
+    assert [line for line in text.splitlines() if line.startswith("PARAMETER stop")] == ['PARAMETER stop "<|endoftext|>"']
+    reader = gguf.GGUFReader(result.gguf)
+    assert "tokenizer.chat_template" not in reader.fields
+    name = reader.fields["general.name"]
+    held = json.loads((runs.lora / "run.json").read_text())
+    expected = f"text-base-{str(held.get('run_id') or held['identity_key'])[:12]}"
+    assert bytes(name.parts[name.data[0]]).decode() == expected
+    chat = gguf.GGUFReader(exported(runs, "chat", "ollama").gguf)
+    assert "tokenizer.chat_template" in chat.fields
+
+
+def test_ollama_template_of_a_fim_trained_model(runs):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(runs.lora / "model")
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<fim_prefix>", "<fim_suffix>", "<fim_middle>"]})
+    layout = deploy.plain_layout(tokenizer)
+    assert layout.fim == ("<fim_prefix>", "<fim_suffix>", "<fim_middle>") and layout.stops == ["<|endoftext|>"]
+    template = layout.go_template()
+    assert template == ("<|endoftext|>{{ if .Suffix }}<fim_prefix>{{ .Prompt }}<fim_suffix>{{ .Suffix }}<fim_middle>{{ else }}{{ .Prompt }}{{ end }}")

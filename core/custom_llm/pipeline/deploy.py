@@ -244,6 +244,7 @@ def export_run(run_dir: Path | str, fmt: str, out: Path | str | None = None, qua
 def _export(model_dir: Path, run_dir: Path, fmt: str, quantization: str, architecture: str, out: Path, console: Any) -> ExportResult:
     model, tokenizer, source = load_merged(model_dir)
     name = _slug(run_dir.resolve().name)
+    chat, why = trained_with_chat(run_dir, tokenizer)
     partial = out.with_name(f".{out.name}.partial")
     if partial.exists():  # a killed export's leftovers
         shutil.rmtree(partial)
@@ -255,11 +256,12 @@ def _export(model_dir: Path, run_dir: Path, fmt: str, quantization: str, archite
             write_hf_folder(model, tokenizer, partial)
         else:
             gguf_name = f"{name}-{quantization}.gguf"
-            write_gguf_file(model, tokenizer, partial / gguf_name, quantization, name)
+            write_gguf_file(model, tokenizer, partial / gguf_name, quantization, gguf_general_name(run_dir), chat)
+            extra["layout"] = {"chat_template": chat, "why": why}
             if fmt == "ollama":
-                layout = chat_layout(tokenizer)
-                (partial / "Modelfile").write_text(modelfile(gguf_name, layout, model), encoding="utf-8")
-                extra["ollama"] = {"stop": layout.stops, "chat_template": layout.chat}
+                layout = chat_layout(tokenizer) if chat else plain_layout(tokenizer)
+                (partial / "Modelfile").write_text(modelfile(gguf_name, layout, model, why), encoding="utf-8")
+                extra["ollama"] = {"stop": layout.stops, "chat_template": layout.chat, "fim": list(layout.fim or [])}
         files = [ExportedFile(p, (partial / p).stat().st_size, _digest(partial / p)) for p in sorted(_listing(partial))]
         result = ExportResult(fmt, quantization, out.resolve(), files, source, architecture, time.strftime("%Y-%m-%dT%H:%M:%S%z"), extra)
         if fmt == "hf":
@@ -378,14 +380,83 @@ def write_hf_folder(model: Any, tokenizer: Any, folder: Path) -> None:
         config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def write_gguf_file(model: Any, tokenizer: Any, path: Path, quantization: str, name: str) -> Path:
+def write_gguf_file(model: Any, tokenizer: Any, path: Path, quantization: str, name: str, chat: bool = True) -> Path:
+    """The GGUF file, named ``name`` (``general.name``), holding the chat template only when the model
+    was trained with it (``chat``): llama.cpp applies a template it finds to every conversation."""
     from custom_llm.pipeline.gguf_writer import write_gguf
 
     model.config.name_or_path = name  # GGUF general.name
+    template = getattr(tokenizer, "chat_template", None)
+    if not chat:
+        tokenizer.chat_template = None
     try:
         return write_gguf(model, tokenizer, path, quantization)
     except ValueError as error:  # the writer refuses what would not come back as the same model
         raise ExportError(str(error).replace("\n", " ")) from None
+    finally:
+        tokenizer.chat_template = template
+
+
+def gguf_general_name(run_dir: Path) -> str:
+    """GGUF ``general.name``: the run's domain, base and id (``codebase-smollm2-135m-instruct-3f2a9c1d``),
+    not the folder's name, so a file copied elsewhere still says what it is."""
+    run_dir = Path(run_dir)
+    report = _read_json(run_dir / "report.json") if (run_dir / "report.json").is_file() else {}
+    held = _read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
+    identity = held.get("identity") or {}
+    domain = report.get("domain") or identity.get("domain") or "custom-llm"
+    base = (report.get("base_model_source") or {}).get("name") or report.get("base_model") or identity.get("base_model")
+    base_name = Path(str(base)).name if base else "scratch"
+    run_id = str(held.get("run_id") or held.get("identity_key") or _slug(run_dir.resolve().name))[:12]
+    return _slug(f"{domain}-{base_name}-{run_id}")
+
+
+def trained_with_chat(run_dir: Path, tokenizer: Any) -> tuple[bool, str]:
+    """Whether the run's training examples were laid out with the tokenizer's chat template, and why
+    we say so: only instruction examples (those with a prompt) are, and only under a template. Text
+    and code domains train plain completion (and FIM) even on a base that has a chat template."""
+    if not getattr(tokenizer, "chat_template", None):
+        return False, "the tokenizer has no chat template: plain text continuation"
+    stats = _pack_stats(Path(run_dir))
+    prompted = stats.get("examples_with_prompt") if stats else None
+    if prompted is None:
+        return True, (
+            f"the run's packing figures are not in the stage cache {str(_cache_root(Path(run_dir)))!r} (set CUSTOM_LLM_CACHE_DIR "
+            "as the run had it): the tokenizer's chat template is assumed"
+        )
+    examples = int(stats.get("examples", 0)) if stats else 0
+    if prompted:
+        return True, f"{int(prompted):,} of {examples:,} training examples were instruction pairs laid out with the chat template"
+    return False, f"none of the {examples:,} training examples was laid out with the chat template: plain completion"
+
+
+def _cache_root(run_dir: Path) -> Path:
+    """The stage cache the run used (its config's ``cache_dir``, else the default)."""
+    config: dict[str, Any] = {}
+    if (run_dir / "config.yaml").is_file():
+        import yaml
+
+        try:
+            config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            config = {}
+    if isinstance(config, dict) and config.get("cache_dir"):
+        return Path(config["cache_dir"]).expanduser()
+    from custom_llm.pipeline.run_state import default_cache_dir
+
+    return Path(default_cache_dir())
+
+
+def _pack_stats(run_dir: Path) -> dict[str, Any] | None:
+    manifest = _read_json(run_dir / "manifest.json") if (run_dir / "manifest.json").is_file() else {}
+    key = (manifest.get("stage_keys") or {}).get("packed")
+    path = _cache_root(run_dir) / f"pack-{key}" / "stats.json"
+    if not key or not path.is_file():
+        return None
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")).get("train") or {})
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _replace_folder(new: Path, target: Path) -> None:
@@ -449,6 +520,7 @@ class ChatLayout:
     assistant: tuple[str, str] = ("", "")
     generation: str = ""
     stops: list[str] = field(default_factory=list)
+    fim: tuple[str, str, str] | None = None  # prefix, suffix, middle sentinels of a plain layout trained with FIM (PSM)
 
     def render(self, messages: Sequence[Mapping[str, str]]) -> str:
         """What the Go template :meth:`go_template` renders (Ollama's semantics: system messages become
@@ -469,6 +541,10 @@ class ChatLayout:
         """The Modelfile TEMPLATE: one line of actions around the literal pieces, no whitespace
         trimming, so every newline of the pieces is kept exactly."""
         if not self.chat:
+            if self.fim:
+                prefix, suffix, middle = (_go_literal(t) for t in self.fim)
+                body = f"{{{{ if .Suffix }}}}{prefix}{{{{ .Prompt }}}}{suffix}{{{{ .Suffix }}}}{middle}{{{{ else }}}}{{{{ .Prompt }}}}{{{{ end }}}}"
+                return _go_literal(self.start) + body
             return _go_literal(self.start) + "{{ .Prompt }}"
         text = _go_literal(self.start)
         if self.system:
@@ -506,6 +582,28 @@ def _go_literal(text: str) -> str:
 
 def _messages(turns: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
     return [{"role": role, "content": content} for role, content in turns]
+
+
+# FIM sentinel sets of released code models (the codebase plugin's, in its order): PSM layout
+FIM_SETS: tuple[tuple[str, str, str], ...] = (
+    ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
+    ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
+    ("[PREFIX]", "[SUFFIX]", "[MIDDLE]"),
+    ("<PRE>", "<SUF>", "<MID>"),
+)
+
+
+def fim_tokens(tokenizer: Any) -> tuple[str, str, str] | None:
+    """The FIM sentinels the tokenizer holds as tokens of their own (added by a FIM-trained run), or None."""
+    added = set(getattr(tokenizer, "get_added_vocab", dict)() or {})
+    return next((tokens for tokens in FIM_SETS if all(t in added for t in tokens)), None)
+
+
+def plain_layout(tokenizer: Any) -> ChatLayout:
+    """Plain completion, as text and code domains train: end-of-text then the prompt; with FIM
+    sentinels, Ollama's suffix request laid out PSM as in training."""
+    eos = tokenizer.eos_token or ""
+    return ChatLayout(start=eos, chat=False, stops=[eos] if eos else [], fim=fim_tokens(tokenizer))
 
 
 def chat_layout(tokenizer: Any) -> ChatLayout:
@@ -598,7 +696,7 @@ def _quote(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def modelfile(gguf_name: str, layout: ChatLayout, model: Any) -> str:
+def modelfile(gguf_name: str, layout: ChatLayout, model: Any, why: str = "") -> str:
     """The Modelfile: FROM the GGUF beside it, the TEMPLATE it was trained with, stop tokens, parameters."""
     context = int(getattr(model.config, "max_position_embeddings", 2048) or 2048)
     context = min(context, MAX_OLLAMA_CONTEXT)
@@ -608,8 +706,10 @@ def modelfile(gguf_name: str, layout: ChatLayout, model: Any) -> str:
         "",
         "# The layout the model was trained with: the end-of-text token every training example began with,"
         if layout.chat
-        else "# Plain text continuation (the model was trained without a chat template): the end-of-text token every",
+        else "# Plain completion, the layout the model was trained with: the end-of-text token every",
         "# then the tokenizer's chat template, turn by turn." if layout.chat else "# training example began with, then the prompt.",
+        *(["# A request with a suffix is laid out fill-in-the-middle (prefix, suffix, middle sentinels), as trained."] if layout.fim else []),
+        *([f"# Why: {why}."] if why else []),
         f'TEMPLATE """{layout.go_template()}"""',
         "",
     ]

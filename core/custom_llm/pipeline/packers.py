@@ -42,6 +42,7 @@ class PackedSet:
     seq_len: int
     too_long: int = 0  # instruction examples left out: longer than a block (see encoding.without_overlong)
     longest_example: int = 0  # tokens of the longest example with a prompt
+    prompted: int = 0  # examples with a prompt (instruction pairs, laid out with the chat template where there is one)
 
     @property
     def efficiency(self) -> float:
@@ -62,6 +63,7 @@ class PackedSet:
             "packing_efficiency": round(self.efficiency, 4),
             "examples_too_long": self.too_long,
             "longest_example": self.longest_example,
+            "examples_with_prompt": self.prompted,  # deploy: the layout an export's template must have
         }
 
 
@@ -179,7 +181,7 @@ def _record_batch(columns: list[np.ndarray], seq_len: int) -> pa.RecordBatch:
 def pack_encoded(encoded: Iterable[Encoded], seq_len: int, pad_id: int, path: Path) -> PackedSet:
     """Pack a stream of encoded examples into blocks of ``seq_len`` written to ``path``."""
     packer = BlockPacker(seq_len, pad_id)
-    totals = {"real": 0, "target": 0, "bytes": 0, "examples": 0, "too_long": 0, "longest": 0}
+    totals = {"real": 0, "target": 0, "bytes": 0, "examples": 0, "too_long": 0, "longest": 0, "prompted": 0}
 
     def blocks() -> Iterator[Blocks]:
         for whole in encoded:
@@ -190,12 +192,23 @@ def pack_encoded(encoded: Iterable[Encoded], seq_len: int, pad_id: int, path: Pa
             totals["target"] += part.n_targets
             totals["bytes"] += part.n_bytes
             totals["examples"] += len(part.lengths)
+            if part.prompt_lengths is not None:
+                totals["prompted"] += int(np.count_nonzero(part.prompt_lengths))
             yield packer.add(part)
         yield packer.finish()
 
     n_blocks = write_batches(path, BLOCK_SCHEMA, _record_batches(blocks(), seq_len))
     return PackedSet(
-        path, n_blocks, totals["real"], totals["target"], totals["bytes"], totals["examples"], seq_len, totals["too_long"], totals["longest"]
+        path,
+        n_blocks,
+        totals["real"],
+        totals["target"],
+        totals["bytes"],
+        totals["examples"],
+        seq_len,
+        too_long=totals["too_long"],
+        longest_example=totals["longest"],
+        prompted=totals["prompted"],
     )
 
 
