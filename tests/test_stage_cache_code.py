@@ -110,3 +110,12 @@ def test_a_plugin_is_identified_by_its_files_and_core_by_its_version(tmp_path):
     second = plugin_code.code_identity(_load(tmp_path, "two"), "1.0")
     assert first.startswith("files ") and first != second
     assert plugin_code.code_identity(sys.modules["custom_llm.default_plugins.text_domain"]).startswith("core ")
+
+
+def test_only_the_plugins_that_make_the_documents_are_in_the_key(tmp_path):
+    from custom_llm.plugins import Plugins
+
+    plugins = Plugins(load_entry_points=False)
+    plugins.register(_load(tmp_path, "one"), "edited")
+    assert set(plugin_code.plugin_code(plugins, {"edited", "builtin-cleaning"})) == {"edited", "builtin-cleaning"}
+    assert plugin_code.plugin_code(plugins)["edited"].startswith("files ")

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import sys
 import types
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,11 +25,15 @@ CORE_PACKAGE = "custom_llm"
 SKIPPED_PARTS = frozenset({"__pycache__", ".git", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
 
 
-def plugin_code(plugins: Plugins) -> dict[str, str]:
-    """Each registered plugin's code identity: ``core <version>`` for built-ins, else
-    ``files <digest>`` of its package (or module file), else its version where no file is known."""
+def plugin_code(plugins: Plugins, names: Iterable[str] | None = None) -> dict[str, str]:
+    """The code identity of each registered plugin (of those in ``names``, when given):
+    ``core <version>`` for built-ins, else ``files <digest>`` of its package (or module file),
+    else its version where no file is known."""
+    wanted = None if names is None else set(names)
     found: dict[str, str] = {}
     for info in plugins.plugin_infos():
+        if wanted is not None and info.name not in wanted:
+            continue
         plugin = plugins.pm.get_plugin(info.name)
         if plugin is None:  # not loaded (incompatible, failed): it runs no code
             continue

@@ -54,9 +54,15 @@ def ingest_key(run: Run, files: list[dict[str, Any]]) -> str:
         run.domain.name,
         run.options,
         preparers,
-        plugin_code(run.plugins),  # what the plugins' code is (file digests), not their version numbers
+        plugin_code(run.plugins, _plugins_used(run)),  # what their code is (file digests), not their version numbers
         [(f["source"], f["path"], f["blake2b"]) for f in files],
     )
+
+
+def _plugins_used(run: Run) -> set[str]:
+    """The plugins whose code makes the ingested documents: the domain's and its preparers' owners."""
+    preparers = run.plugins.preparers
+    return {run.domain_plugin, *(preparers.owner(p.name) for p in _preparers(run))}
 
 
 def _preparers(run: Run) -> list[Any]:
