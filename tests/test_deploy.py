@@ -549,3 +549,19 @@ def test_ollama_template_of_a_fim_trained_model(runs):
     assert layout.fim == ("<fim_prefix>", "<fim_suffix>", "<fim_middle>") and layout.stops == ["<|endoftext|>"]
     template = layout.go_template()
     assert template == ("<|endoftext|>{{ if .Suffix }}<fim_prefix>{{ .Prompt }}<fim_suffix>{{ .Suffix }}<fim_middle>{{ else }}{{ .Prompt }}{{ end }}")
+
+
+def test_gguf_of_a_fim_trained_model_names_its_sentinels(runs, tmp_path):
+    import gguf
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from custom_llm.pipeline.gguf_writer import write_gguf
+
+    tokenizer = AutoTokenizer.from_pretrained(runs.scratch / "model")
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<fim_prefix>", "<fim_suffix>", "<fim_middle>"]})
+    model = AutoModelForCausalLM.from_pretrained(runs.scratch / "model")
+    model.resize_token_embeddings(len(tokenizer))
+    reader = gguf.GGUFReader(write_gguf(model, tokenizer, tmp_path / "fim.gguf", "f32"))
+    for key, token in (("fim_pre", "<fim_prefix>"), ("fim_suf", "<fim_suffix>"), ("fim_mid", "<fim_middle>")):
+        field = reader.fields[f"tokenizer.ggml.{key}_token_id"]
+        assert int(field.parts[field.data[0]][0]) == tokenizer.convert_tokens_to_ids(token)

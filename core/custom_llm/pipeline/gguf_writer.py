@@ -235,11 +235,24 @@ def _write_tokenizer(writer: Any, tokenizer: Any, config: Any) -> None:
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
     writer.add_add_bos_token(bool(probe) and bos is not None and probe[0] == bos)
     writer.add_add_eos_token(len(probe) > 1 and eos is not None and probe[-1] == eos)
+    _write_fim_ids(writer, tokenizer)
     template = getattr(tokenizer, "chat_template", None)
     if isinstance(template, dict):
         template = [{"name": name, "template": text} for name, text in template.items()]
     if template:
         writer.add_chat_template(template)
+
+
+def _write_fim_ids(writer: Any, tokenizer: Any) -> None:
+    """llama.cpp's FIM keys (its /infill endpoint lays prefix and suffix out with them), when the
+    tokenizer holds a known sentinel set: a FIM-trained run added them."""
+    from custom_llm.pipeline.deploy import fim_tokens
+
+    found = fim_tokens(tokenizer)
+    if found is None:
+        return
+    for key, token in zip(("fim_pre_token_id", "fim_suf_token_id", "fim_mid_token_id"), found, strict=True):
+        writer.add_uint32(f"tokenizer.ggml.{key}", int(tokenizer.convert_tokens_to_ids(token)))
 
 
 def _special_ids(tokenizer: Any, config: Any) -> dict[str, int]:
