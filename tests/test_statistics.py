@@ -9,7 +9,7 @@ import pytest
 
 from custom_llm import Cases, Domain, Evaluator, Example, hookimpl
 from custom_llm.pipeline.statistics import bootstrap_interval, compare, mcnemar_exact, paired_bootstrap, wilson_interval
-from custom_llm.testing import registered_plugin, run_domain
+from custom_llm.testing import registered_plugin
 
 
 def test_wilson_interval_by_hand():
@@ -93,8 +93,19 @@ class LineScorer:
 
 @pytest.mark.slow
 def test_a_tuned_model_equal_to_its_base_gets_no_significant_difference(tmp_path, text_corpus):
+    """Learning rate 0: the run refuses to pass as tuned (one line, non-zero exit), but the report it
+    wrote compares the two identical models honestly."""
+    from click.testing import CliRunner
+
+    from custom_llm.cli import main
+    from custom_llm.testing import TINY_RUN_OPTIONS
+
+    output = tmp_path / "run"
+    arguments = ["run", "--domain", "scored", "--output", str(output), "--source", str(text_corpus), *TINY_RUN_OPTIONS, "--learning-rate", "0"]
     with registered_plugin(LineScorer(), "scorer"):
-        report = run_domain("scored", [text_corpus], tmp_path / "run", "--learning-rate", "0")
+        result = CliRunner().invoke(main, arguments)
+    assert result.exit_code != 0 and "training did not change the model" in result.output
+    report = json.loads((output / "report.json").read_text())
     rows = {(r["evaluator"], r["metric"]): r for r in report["comparison"]}
     lines = rows[("def-lines", "def_line_exact_match")]
     assert lines["n"] > 20 and lines["test"] == "McNemar exact"

@@ -69,6 +69,8 @@ def output_weight(head: Any) -> Any:
     if type(head) is torch.nn.Linear and head.bias is None:
         return head.weight
     adapter = getattr(head, "token_adapter", None)
+    if adapter is None:
+        return None
     base = getattr(adapter, "base_layer", None)
     if type(base) is torch.nn.Linear and base.bias is None and not adapter.merged and not adapter.disable_adapters and adapter.active_adapters:
         return adapter.get_merged_weights(adapter.active_adapters)
