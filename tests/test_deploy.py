@@ -565,3 +565,15 @@ def test_gguf_of_a_fim_trained_model_names_its_sentinels(runs, tmp_path):
     for key, token in (("fim_pre", "<fim_prefix>"), ("fim_suf", "<fim_suffix>"), ("fim_mid", "<fim_middle>")):
         field = reader.fields[f"tokenizer.ggml.{key}_token_id"]
         assert int(field.parts[field.data[0]][0]) == tokenizer.convert_tokens_to_ids(token)
+
+
+def test_generate_prints_no_loading_bar_nor_warnings_and_ends_with_a_newline(runs):
+    """A real process (pytest would swallow the warnings): stdout is the text, stderr is empty."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "custom_llm", "generate", str(runs.lora), "--prompt", "def main(", "--max-new-tokens", "4"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "PYTHONWARNINGS": "default"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("def main(") and done.stdout.endswith("\n") and not done.stdout.endswith("\n\n")
+    assert done.stderr.strip() == "", done.stderr

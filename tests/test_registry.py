@@ -481,3 +481,13 @@ def test_the_model_card_states_sources_counts_redaction_evaluation_and_versions(
     assert f"- custom-llm (core): {manifest['versions']['custom-llm']}" in versions
     assert "- plugin builtin-text_domain: " in versions and "- torch: " in versions
     assert "ada@example.com" not in (recorded.root / "a" / "report.json").read_text()
+
+
+def test_runs_list_uses_200_columns_when_piped(store):
+    """Like the other listings: piped output (a file, grep) is 200 columns wide, not rich's 80."""
+    output = "/runs/" + "a-long-folder-name-" * 5 + "run"
+    store.finish(_start(store, output=output), "complete", metrics=_metrics(3.0, 2.5))
+    result = CliRunner().invoke(main, ["runs", "list", "--registry", str(store.path)], env={"COLUMNS": None})
+    assert result.exit_code == 0, result.output
+    assert any(output in line for line in result.output.splitlines()), result.output
+    assert max(len(line) for line in result.output.splitlines()) > 80

@@ -266,9 +266,12 @@ def evaluate(**kwargs: Any) -> None:
 def generate(model_dir: Path, prompt: str, max_new_tokens: int) -> None:
     """Try a trained model: MODEL_DIR is a run directory or its model/ folder."""
     from custom_llm.generation import greedy_generate, load_for_generation
+    from custom_llm.pipeline.deploy import quiet_loading
 
-    model, tokenizer = load_for_generation(model_dir)
-    click.echo(prompt + greedy_generate(model, tokenizer, prompt, max_new_tokens))
+    with quiet_loading():  # transformers' weight-loading bar and deprecation notices are not the answer
+        model, tokenizer = load_for_generation(model_dir)
+        text = prompt + greedy_generate(model, tokenizer, prompt, max_new_tokens)
+    click.echo(text if text.endswith("\n") else text + "\n", nl=False)
 
 
 @main.command()

@@ -53,9 +53,10 @@ def _open(registry_file: Path | None) -> RunStore:
 
 
 def _console() -> Any:
-    from rich.console import Console
+    """Standard output; piped, 200 columns wide like the other listings (rich would use 80)."""
+    from custom_llm.pipeline.progress import make_console
 
-    return Console(highlight=False)
+    return make_console(stderr=False)
 
 
 def _fmt(value: Any) -> str:

@@ -237,7 +237,7 @@ def export_run(run_dir: Path | str, fmt: str, out: Path | str | None = None, qua
     out = Path(out) if out is not None else default_out(run_dir, fmt, quantization)
     check_output(out, model_dir, fmt)
 
-    with _quiet_loading():
+    with quiet_loading():
         return _export(model_dir, run_dir, fmt, quantization, architecture, out, console)
 
 
@@ -306,7 +306,7 @@ def check_export_formats(specs: Iterable[Any]) -> None:
 
 
 @contextmanager
-def _quiet_loading() -> Iterator[None]:
+def quiet_loading() -> Iterator[None]:
     """transformers' loading bars and resize notices are noise here; the GGUF loader's tqdm ignores its switch."""
     from transformers.utils import logging as hf_logging
 
@@ -317,7 +317,7 @@ def _quiet_loading() -> Iterator[None]:
     os.environ["TQDM_DISABLE"] = "1"
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # peft's merge calls deprecated transformers names
+            warnings.simplefilter("ignore", FutureWarning)  # peft and transformers call deprecated transformers names
             yield
     finally:
         hf_logging.set_verbosity(verbosity)
@@ -336,7 +336,7 @@ def load_run_model(model_dir: Path) -> tuple[Any, Any]:
 
     model_dir = model_folder_of(model_dir)
     base = adapter_base(model_dir)
-    with _quiet_loading():
+    with quiet_loading():
         tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
         if base is not None:
             from peft import AutoPeftModelForCausalLM
@@ -865,7 +865,7 @@ def load_gguf(path: Path) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = Path(path)
-    with _quiet_loading():
+    with quiet_loading():
         tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True, dtype=torch.float32)
     return model.eval(), tokenizer
