@@ -577,3 +577,32 @@ def test_generate_prints_no_loading_bar_nor_warnings_and_ends_with_a_newline(run
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("def main(") and done.stdout.endswith("\n") and not done.stdout.endswith("\n\n")
     assert done.stderr.strip() == "", done.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["run", "--no-such-option"], "No such option '--no-such-option'"),
+        (["export", "somewhere"], "Missing option '--format'"),
+        (["run", "--max-steps", "many"], "'many' is not a valid integer"),
+        (["no-such-command"], "No such command 'no-such-command'"),
+    ],
+)
+def test_click_usage_errors_are_one_error_line(arguments, expected):
+    """docs/cli.md: a user error prints one line starting with `error:` and exits with status 2."""
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], result.output
+    assert "--help" in lines[0]
+    alone = CliRunner().invoke(main, [])  # no command: the help, not an error
+    assert "Usage:" in alone.output and "Commands" in alone.output and "error:" not in alone.output
+
+
+def test_a_bad_time_budget_in_a_config_file_names_the_file(tmp_path):
+    config = tmp_path / "budget.yaml"
+    config.write_text("time_budget: soon\n")
+    result = CliRunner().invoke(main, ["run", "--config", str(config), "--dry-run"])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and str(config) in lines[0] and "time_budget takes a duration" in lines[0], result.output

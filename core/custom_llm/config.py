@@ -131,7 +131,13 @@ def load_config_file(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {str(path)!r} must hold a mapping of settings, not {type(data).__name__}.")
-    return {key: check_value(str(key), value, str(path)) for key, value in data.items()}
+    settings = {key: check_value(str(key), value, str(path)) for key, value in data.items()}
+    if settings.get("time_budget") is not None:  # a value of the right type can still be no duration
+        try:
+            parse_duration(settings["time_budget"])
+        except ConfigError as error:
+            raise ConfigError(f"config file {str(path)!r}: {error}") from None
+    return settings
 
 
 def build_config(file_settings: Mapping[str, Any], cli_settings: Mapping[str, Any]) -> RunConfig:
