@@ -158,13 +158,16 @@ class LazyGroup(click.Group):
             self.add_command(getattr(importlib.import_module(module), attribute), name)
         return super().get_command(ctx, name)
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def main(
+        self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None, standalone_mode: bool = True, **extra: Any
+    ) -> Any:
         """Click's usage errors as one ``error:`` line (status 2), as every other user error, instead
         of its three lines (Usage, Try, Error)."""
-        if not kwargs.pop("standalone_mode", True):
-            return super().main(*args, standalone_mode=False, **kwargs)
+        parent = super().main
+        if not standalone_mode:
+            return parent(args, prog_name, complete_var, False, **extra)
         try:
-            result = super().main(*args, standalone_mode=False, **kwargs)
+            result = parent(args, prog_name, complete_var, False, **extra)
         except click.exceptions.NoArgsIsHelpError as error:  # `custom-llm` alone: the help, as before
             error.show()
             sys.exit(error.exit_code)
