@@ -606,3 +606,15 @@ def test_a_bad_time_budget_in_a_config_file_names_the_file(tmp_path):
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and str(config) in lines[0] and "time_budget takes a duration" in lines[0], result.output
+
+
+def test_run_into_an_existing_run_says_it_takes_its_config_or_refuses_another_domain(tmp_path):
+    folder = tmp_path / "existing"
+    folder.mkdir()
+    (folder / "config.yaml").write_text("domain: codebase\nmax_steps: 3\n")
+    refused = CliRunner().invoke(main, ["run", "--output", str(folder), "--domain", "text", "--dry-run"])
+    assert refused.exit_code == 2, refused.output
+    lines = [line for line in refused.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "holds a codebase run" in lines[0] and "not a text one" in lines[0], refused.output
+    said = CliRunner().invoke(main, ["run", "--output", str(folder), "--source", str(tmp_path / "nowhere"), "--dry-run"])
+    assert f"Using the settings of the run in {folder}" in said.output, said.output

@@ -132,13 +132,33 @@ def make_run(kwargs: dict[str, Any]) -> Any:
     if config_file is not None:
         file_settings = load_config_file(config_file)
     elif kwargs.get("output") and (Path(kwargs["output"]) / "config.yaml").is_file():
-        file_settings = load_config_file(Path(kwargs["output"]) / "config.yaml")
+        file_settings = reused_settings(Path(kwargs["output"]) / "config.yaml", kwargs.get("domain"), quiet)
     options = dict(file_settings.get("domain_options") or {})
     options.update(dict(parse_domain_option(o) for o in kwargs.pop("domain_option", ())))
     if options:
         kwargs["domain_options"] = options
     config = build_config(file_settings, kwargs)
     return build_run(config, get_plugins(), console=_console(quiet))
+
+
+def reused_settings(path: Path, domain: str | None, quiet: bool) -> dict[str, Any]:
+    """The settings of the run already in ``--output`` (its config.yaml), said on the console; a
+    ``--domain`` other than that run's is refused (one folder holds one run)."""
+    from custom_llm.config import load_config_file
+    from custom_llm.errors import ConfigError
+
+    settings = load_config_file(path)
+    theirs = settings.get("domain")
+    if domain and theirs and domain != theirs:
+        raise ConfigError(
+            f"--output {str(path.parent)!r} holds a {theirs} run (its config.yaml), not a {domain} one: "
+            "choose another --output for this domain, or drop --domain to continue that run."
+        )
+    if not quiet:
+        _console().print(
+            f"Using the settings of the run in {path.parent} ({path}); options given here override them.", soft_wrap=True, highlight=False
+        )
+    return settings
 
 
 class LazyGroup(click.Group):
