@@ -491,3 +491,22 @@ def test_runs_list_uses_200_columns_when_piped(store):
     assert result.exit_code == 0, result.output
     assert any(output in line for line in result.output.splitlines()), result.output
     assert max(len(line) for line in result.output.splitlines()) > 80
+
+
+def test_a_run_refused_before_any_work_leaves_no_folder_and_no_row(tmp_path, monkeypatch):
+    """ "only 1 document group found": the run never started, so nothing is left to clean up."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "only.txt").write_text("one file is one document group\n" * 20)
+    monkeypatch.setenv("CUSTOM_LLM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CUSTOM_LLM_REGISTRY", str(tmp_path / "runs.sqlite3"))
+    output = tmp_path / "run"
+    result = CliRunner().invoke(main, ["run", "--domain", "text", "--source", str(corpus), "--output", str(output), "--quiet"])
+    assert result.exit_code == 2 and "only 1 document group found" in result.output, result.output
+    assert not output.exists()
+    assert Registry(tmp_path / "runs.sqlite3").list_runs() == []
+    # a folder that held something before is never removed
+    output.mkdir()
+    (output / "run.json").write_text(json.dumps({"identity": {}, "run_id": "0123abcd"}))
+    again = CliRunner().invoke(main, ["run", "--domain", "text", "--source", str(corpus), "--output", str(output), "--quiet"])
+    assert again.exit_code == 2 and output.is_dir()

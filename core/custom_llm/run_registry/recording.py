@@ -50,9 +50,10 @@ class Recording:
     """A training run's row in the registry. ``Recording(None)`` records nothing (rank > 0, or the
     registry could not be opened); every method swallows the registry's errors after one warning."""
 
-    def __init__(self, registry: RunStore | None, run_id: str | None = None) -> None:
+    def __init__(self, registry: RunStore | None, run_id: str | None = None, fresh: bool = False) -> None:
         self.registry = registry
         self.run_id = run_id
+        self.fresh = fresh  # the run's folder held nothing before this run claimed it
 
     def complete(self, run: Run) -> None:
         """The run finished: its metrics from report.json, hashes from manifest.json."""
@@ -81,7 +82,11 @@ class Recording:
             warn_once(_problem(self.registry.path, error))
 
     def fail(self, run: Run, error: BaseException) -> None:
-        """The run stopped: interrupted (Ctrl-C) or failed, with the error's first line."""
+        """The run stopped: interrupted (Ctrl-C) or failed, with the error's first line. A run refused
+        before any work (bad sources or settings found while the data is read) leaves nothing behind."""
+        if self.fresh and refused_before_work(run, error):
+            forget_refused_run(run, self.registry, self.run_id)
+            return
         if self.registry is None or self.run_id is None:
             return
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
@@ -94,10 +99,49 @@ class Recording:
             warn_once(_problem(self.registry.path, problem))
 
 
+# what a run's folder holds before its first stage has produced anything
+_BEFORE_WORK = frozenset({"run.json", "run.lock", "logs", "ingest_report.json", "config.yaml"})
+
+
+def refused_before_work(run: Run, error: BaseException) -> bool:
+    """A user error (sources, settings, input) raised while nothing but the run's bookkeeping is in its folder."""
+    from custom_llm.errors import ConfigError, InputError, SourceError
+
+    if not isinstance(error, (SourceError, ConfigError, InputError)):
+        return False
+    try:
+        return all(p.name in _BEFORE_WORK for p in run.output.iterdir())
+    except OSError:
+        return False
+
+
+def forget_refused_run(run: Run, registry: RunStore | None, run_id: str | None) -> None:
+    """Remove the folder this run created and its registry row. Never raises."""
+    import shutil
+
+    shutil.rmtree(run.output, ignore_errors=True)
+    if registry is not None and run_id is not None:
+        try:
+            registry.forget(run_id)
+        except Exception as problem:  # noqa: BLE001 - the registry never fails a run
+            warn_once(_problem(registry.path, problem))
+
+
+def _fresh_folder(run: Run) -> bool:
+    """Whether the folder holds only what claiming it wrote (run.json without a run id, the lock)."""
+    try:
+        names = {p.name for p in run.output.iterdir()}
+        held = json.loads((run.output / "run.json").read_text(encoding="utf-8")) if "run.json" in names else {}
+    except (OSError, ValueError):
+        return False
+    return names <= {"run.json", "run.lock"} and not held.get("run_id") and held.get("status") == "running"
+
+
 def record_start(run: Run, resume: bool, config: dict[str, Any]) -> Recording:
     """Record ``run`` as running (rank 0 only) and note its id in run.json. Never raises."""
     if not world().is_main:
         return Recording(None)
+    fresh = not resume and _fresh_folder(run)
     registry = RunStore(registry_path(getattr(run.config, "registry", None)))
     try:
         identity_file = run.output / "run.json"
@@ -119,8 +163,8 @@ def record_start(run: Run, resume: bool, config: dict[str, Any]) -> Recording:
             write_json(identity_file, {**held, "run_id": run_id, "registry": str(registry.path)})
     except Exception as error:  # noqa: BLE001 - the registry never fails a run
         warn_once(_problem(registry.path, error))
-        return Recording(None)
-    return Recording(registry, run_id)
+        return Recording(None, fresh=fresh)
+    return Recording(registry, run_id, fresh=fresh)
 
 
 def record_evaluation(run: Run) -> None:

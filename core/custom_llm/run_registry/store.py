@@ -325,6 +325,12 @@ class RunStore:
                     [(run_id, str(f.get("source", "")), str(f["path"]), str(f["blake2b"]), f.get("bytes")) for f in files],
                 )
 
+    def forget(self, run_id: str) -> None:
+        """Remove a run's row and its files: a run refused before any work is no run at all."""
+        with self._connection(write=True) as connection:
+            connection.execute("DELETE FROM run_files WHERE run_id = ?", (run_id,))
+            connection.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
     def mark_vanished(self) -> int:
         """Runs recorded as running on this machine whose process is gone (killed, or the machine
         rebooted) are interrupted: ``--resume`` continues them. Returns how many were marked."""
