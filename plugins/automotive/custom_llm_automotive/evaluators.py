@@ -3,30 +3,34 @@
 Each scores every held-out question (up to ``max_eval_cases``) teacher-forced, in one batched
 forward pass per model (``EvalContext.score_answers``): ``answer_exact_match`` (greedy decoding
 would give exactly the answer the examples taught), ``answer_bits_per_byte`` (how surprised the
-model is by it) and a figure of its own named below; ``cases`` counts them. A small greedy-generated
-sample (``max_eval_examples``, counted by ``examples``) is scored by parsing the answer, as a user
-would read it, and gives the report's side-by-side examples:
+model is by it) and a figure of its own named below; ``cases`` counts them. A few answers
+(``max_eval_examples``, counted by ``examples``) are also generated greedily, judged as a user would
+read them, and offered to the report as side-by-side examples only: no figure is computed from so
+few generated cases (8 by default, far below the 200 a figure needs to show a difference of a few points):
 
 - ``automotive_numeric_qa``: questions whose answer is a computed number (HIC15, chest deflection,
   Nij ...) asked against the test's data sheet; an answer counts when the first number in it is within
   the relative tolerance (option ``qa_tolerance``) of the computed value, or within half a unit of the
-  precision the value is quoted at. Teacher-forced: ``value_exact_match``, greedy decoding starts
-  with the number as quoted (and the character after it, so "5234" is not "523").
+  precision the value is quoted at (how a shown answer is judged). Figure, teacher-forced:
+  ``value_exact_match``, greedy decoding starts with the number as quoted (and the character after it,
+  so "5234" is not "523").
 - ``automotive_verdicts``: "does X exceed the limit?"; the model must know the limit per dummy. The
   taught answer states the value and the limit before its decision word ("HIC15 812, limit 700:
-  exceeds. Yes."). A generated answer counts when its first decision word (exceeds/within, yes/no,
-  above/below, fail/pass) is right. Exceeded and within-limit questions alternate in the sample;
-  ``balanced_accuracy`` is the mean of the two recalls, so always answering "no" scores 0.5, not
-  the share of passing criteria. Teacher-forced: ``verdict_accuracy``, greedy decoding reproduces
-  the answer through its decision word (value, limit and verdict all right), and
-  ``verdict_balanced_accuracy``, its mean recall; ``verdict_choice_accuracy`` (and its balanced
+  exceeds. Yes."). A shown answer counts when its first decision word (exceeds/within, yes/no,
+  above/below, fail/pass) is right; exceeded and within-limit questions alternate, so the shown
+  ones include both. Figures, teacher-forced: ``verdict_accuracy``, greedy decoding reproduces the
+  answer through its decision word (value, limit and verdict all right), and
+  ``verdict_balanced_accuracy``, its mean recall (so always answering "no" scores 0.5, not the share
+  of passing criteria); ``verdict_choice_accuracy`` (and its balanced
   form), the model gives the right answer a higher probability than the same answer with the other
   verdict (the comparison, given the value and limit). Beside them the majority baseline:
   ``verdict_majority_rate`` is the accuracy of always giving the commoner answer on the same cases,
   ``verdict_minority_cases`` how many cases have the rarer answer and ``verdict_minority_answers``
   how often the model chose it (0 flags a model that only ever gives the majority answer).
 - ``automotive_report_fields``: "what is the impact speed stated in report R?" against a report
-  section; exact match after normalising case, spaces and a trailing period (numbers within tolerance).
+  section; a shown answer counts on an exact match after normalising case, spaces and a trailing
+  period (numbers within tolerance). Figures: the teacher-forced ``answer_exact_match`` and
+  ``answer_bits_per_byte``.
 """
 
 from __future__ import annotations
@@ -120,18 +124,13 @@ def evaluate_numeric(ctx: EvalContext) -> Mapping[str, Any]:
     scores, metrics = _teacher_forced(ctx, [(prompt(sheet, item["question"]), item["answer"]) for sheet, item in items])
     if scores:
         metrics["value_exact_match"] = Cases(_value_reproduced(s) for s in scores)
-    hits: list[bool] = []
-    answered: list[bool] = []
-    for sheet, item in items[: max(ctx.max_examples, 0)]:
+    shown = items[: max(ctx.max_examples, 0)]
+    for number, (sheet, item) in enumerate(shown, 1):  # shown only: no figure on a handful of generated cases
         output = ctx.answer(prompt(sheet, item["question"]), _max_tokens(ctx), STOP)
-        number = first_number(output)
-        answered.append(number is not None)
         decimals = CRITERIA[item["criterion"]][2] if item["criterion"] in CRITERIA else 1
-        hits.append(bool(within_tolerance(number, float(item["value"]), tolerance, decimals)))
-        ctx.show(f"numeric {len(hits)}", item["question"], str(item["value"]), output, correct=hits[-1])
-    if hits:
-        metrics.update({"within_tolerance": Cases(hits), "answered": Cases(answered)})
-    return {**metrics, "examples": len(hits)}
+        hit = bool(within_tolerance(first_number(output), float(item["value"]), tolerance, decimals))
+        ctx.show(f"numeric {number}", item["question"], str(item["value"]), output, correct=hit)
+    return {**metrics, "examples": len(shown)}
 
 
 def _verdict_reproduced(score: Any, decision: str) -> bool:
@@ -244,30 +243,23 @@ def evaluate_verdicts(ctx: EvalContext) -> Mapping[str, Any]:
         )
     if ctx.domain_options.get("eval_counterfactual_verdicts", True):
         metrics.update(_counterfactual_verdicts(ctx, int(metrics.get("cases", 0))))
-    hits: list[bool] = []
-    answered: list[bool] = []
-    truths = []
-    parsed: list[bool | None] = []
-    for sheet, item in items[: max(ctx.max_examples, 0)]:
+    shown = items[: max(ctx.max_examples, 0)]
+    for number, (sheet, item) in enumerate(shown, 1):  # shown only: no figure on a handful of generated cases
         # the decision word comes after the value and the limit: room for them whatever the option says
         output = ctx.answer(prompt(sheet, item["question"]), max(_max_tokens(ctx), VERDICT_TOKENS), STOP)
         said = parse_verdict(output)
-        parsed.append(said)
-        answered.append(said is not None)
-        hits.append(said is not None and said == item["exceeds"])
-        truths.append(item["exceeds"])
-        ctx.show(f"verdict {len(hits)}", item["question"], item["answer"], output, correct=hits[-1])
-    if hits:
-        metrics.update(
-            {
-                "accuracy": Cases(hits),
-                "balanced_accuracy": _mean_recall(hits, truths),
-                "answered": Cases(answered),
-                "exceeded_examples": truths.count(True),
-                **majority_baseline(truths, parsed),
-            }
-        )
-    return {**metrics, "examples": len(hits)}
+        ctx.show(f"verdict {number}", item["question"], item["answer"], output, correct=said is not None and said == item["exceeds"])
+    return {**metrics, "examples": len(shown)}
+
+
+def field_matches(output: str, value: str, tolerance: float) -> bool:
+    """A report field read right: the same text once normalised, or a number within tolerance."""
+    if _normalise(output) == _normalise(value):
+        return True
+    expected = first_number(value)
+    if expected is not None and re.fullmatch(r"[-+\d.,]+\s*\S*", value.strip()):
+        return bool(within_tolerance(first_number(output), expected, tolerance, 1))
+    return False
 
 
 def evaluate_report_fields(ctx: EvalContext) -> Mapping[str, Any]:
@@ -286,20 +278,11 @@ def evaluate_report_fields(ctx: EvalContext) -> Mapping[str, Any]:
     if not items:
         return {"examples": 0}
     _, metrics = _teacher_forced(ctx, items)
-    hits: list[bool] = []
-    for question, value in items[: max(ctx.max_examples, 0)]:
+    shown = items[: max(ctx.max_examples, 0)]
+    for number, (question, value) in enumerate(shown, 1):  # shown only: no figure on a handful of generated cases
         output = ctx.answer(question, _max_tokens(ctx), STOP)
-        expected = first_number(value)
-        if _normalise(output) == _normalise(value):
-            hits.append(True)
-        elif expected is not None and re.fullmatch(r"[-+\d.,]+\s*\S*", value.strip()):
-            hits.append(bool(within_tolerance(first_number(output), expected, tolerance, 1)))
-        else:
-            hits.append(False)
-        ctx.show(f"field {len(hits)}", question, value, output, correct=hits[-1])
-    if hits:
-        metrics["exact_match"] = Cases(hits)
-    return {**metrics, "examples": len(hits)}
+        ctx.show(f"field {number}", question, value, output, correct=field_matches(output, value, tolerance))
+    return {**metrics, "examples": len(shown)}
 
 
 EVALUATOR_OBJECTS = (

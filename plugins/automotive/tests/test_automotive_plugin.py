@@ -155,6 +155,14 @@ def _oracle(plugins, documents):
     return lambda prompt: answers[prompt]
 
 
+def _shown(ctx, kind):
+    """Whether each generated answer the evaluator showed (key ``kind N``) was judged right."""
+    return [case["correct"] for key, case in ctx.shown().items() if key.startswith(kind + " ")]
+
+
+GENERATED_FIGURES = ("within_tolerance", "answered", "accuracy", "balanced_accuracy", "exceeded_examples", "exact_match", "majority_rate")
+
+
 def test_evaluators_score_a_perfect_and_a_useless_model(plugins, options, ingested):
     documents = ingested.documents
     options = {**options, "eval_counterfactual_verdicts": False}  # the script knows the real questions only
@@ -170,20 +178,22 @@ def test_evaluators_score_a_perfect_and_a_useless_model(plugins, options, ingest
     def fields(ctx):
         return metric_values(plugins.evaluators.get("automotive_report_fields").evaluate(ctx))
 
-    assert numeric(perfect)["within_tolerance"] == 1.0 and numeric(perfect)["examples"] == 40
+    assert numeric(perfect)["examples"] == 40 and _shown(perfect, "numeric") == [True] * 40
     assert numeric(perfect)["cases"] > 40, "every held-out question is scored teacher-forced, not only the sample"
     assert numeric(perfect)["answer_exact_match"] == numeric(perfect)["value_exact_match"] == 1.0
     right = verdicts(perfect)
-    assert right["accuracy"] == right["verdict_accuracy"] == right["answer_exact_match"] == 1.0
-    assert fields(perfect)["exact_match"] == fields(perfect)["answer_exact_match"] == 1.0
-    assert numeric(useless)["within_tolerance"] == 0.0 and numeric(useless)["answered"] == 0.0
+    assert right["verdict_accuracy"] == right["answer_exact_match"] == 1.0 and all(_shown(perfect, "verdict"))
+    assert fields(perfect)["answer_exact_match"] == 1.0 and all(_shown(perfect, "field"))
+    for figures in (numeric(useless), verdicts(useless), fields(useless), right):
+        assert not set(GENERATED_FIGURES) & set(figures), "no figure from the 40 generated answers, only shown cases"
     assert numeric(useless)["answer_exact_match"] == numeric(useless)["value_exact_match"] == 0.0
-    assert verdicts(useless)["accuracy"] == verdicts(useless)["verdict_accuracy"] == 0.0
-    assert fields(useless)["exact_match"] == fields(useless)["answer_exact_match"] == 0.0
+    assert verdicts(useless)["verdict_accuracy"] == 0.0 and fields(useless)["answer_exact_match"] == 0.0
+    assert not any(_shown(useless, "numeric") + _shown(useless, "verdict") + _shown(useless, "field"))
     assert right["verdict_choice_accuracy"] == 1.0 and right["verdict_minority_answers"] == right["verdict_minority_cases"] > 0
-    always_no = verdicts(_scripted(documents, options, lambda prompt: " No."))
-    assert always_no["exceeded_examples"] > 0 and always_no["balanced_accuracy"] == pytest.approx(0.5)
-    assert always_no["minority_answers"] == 0 and always_no["answer_exact_match"] == 0.0
+    no = _scripted(documents, options, lambda prompt: " No.")
+    always_no = verdicts(no)
+    shown_no = _shown(no, "verdict")
+    assert always_no["answer_exact_match"] == 0.0 and True in shown_no and False in shown_no, "shown verdicts alternate"
 
     # value and limit right, always "within": the majority's score, and it never gives the rarer answer
     def always_within(prompt):
@@ -198,8 +208,9 @@ def test_evaluators_score_a_perfect_and_a_useless_model(plugins, options, ingest
     def garbled_ending(prompt):
         return _oracle(plugins, documents)(prompt).replace(". Yes.", ". Maybe").replace(". No.", ". Maybe")
 
-    garbled = verdicts(_scripted(documents, options, garbled_ending))
-    assert garbled["verdict_accuracy"] == garbled["accuracy"] == 1.0 and garbled["answer_exact_match"] < 1.0
+    garbled_context = _scripted(documents, options, garbled_ending)
+    garbled = verdicts(garbled_context)
+    assert garbled["verdict_accuracy"] == 1.0 and all(_shown(garbled_context, "verdict")) and garbled["answer_exact_match"] < 1.0
 
     # a number right but run on ("5234" for "523") is not the value
     def run_on(prompt):

@@ -48,7 +48,9 @@ def test_run_reports_domain_metrics_and_leaks_nothing(tmp_path, monkeypatch, leg
     evaluators = {row["evaluator"] for row in report["comparison"]}
     assert {"perplexity", "citation_accuracy", "definition_recall", "corpus_knowledge"} <= evaluators
     table = (output / "report.md").read_text(encoding="utf-8")
-    assert "| citation_accuracy | citation_accuracy |" in table
+    assert "| citation_accuracy | citation_exact_match |" in table
+    generated_figures = {"citation_accuracy", "citation_document_accuracy", "definition_recall", "definitions_half_recalled"}
+    assert not generated_figures & {row["metric"] for row in report["comparison"]}, "no figure from 4 generated answers"
     examples = {row["metric"]: row["tuned"] for row in report["comparison"] if row["evaluator"] == "citation_accuracy"}
     assert examples["examples"] > 0
     # the knowledge figure is asked about the run's training split, which core hands the evaluator
