@@ -618,3 +618,24 @@ def test_run_into_an_existing_run_says_it_takes_its_config_or_refuses_another_do
     assert len(lines) == 1 and "holds a codebase run" in lines[0] and "not a text one" in lines[0], refused.output
     said = CliRunner().invoke(main, ["run", "--output", str(folder), "--source", str(tmp_path / "nowhere"), "--dry-run"])
     assert f"Using the settings of the run in {folder}" in said.output, said.output
+
+
+def test_third_party_output_goes_to_the_run_log_not_the_console(runs, tmp_path):
+    """A real process (pytest would swallow warnings): the console holds custom-llm's own lines only."""
+    import os
+    import subprocess
+    import sys
+
+    from custom_llm.testing import TINY_RUN_OPTIONS
+
+    output = tmp_path / "run"
+    command = [sys.executable, "-m", "custom_llm", "run", "--domain", "text", "--source", str(runs.root / "corpus"), "--output", str(output)]
+    command += [*TINY_RUN_OPTIONS, "--recipe", "lora", "--base-model", str(runs.base)]
+    environment = {**os.environ, "CUSTOM_LLM_CACHE_DIR": str(runs.root / "cache"), "CUSTOM_LLM_REGISTRY": str(tmp_path / "r.sqlite3")}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=400, env={**environment, "PYTHONWARNINGS": "default"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    console = done.stdout + done.stderr
+    for stray in ("Warning:", "warnings.warn", "multivariate normal", "%|", "it/s]"):
+        assert stray not in console, console[-3000:]
+    log = (output / "logs" / "third_party.log").read_text()
+    assert "is_gradient_checkpointing" in log or "Warning" in log, log[-2000:]

@@ -255,12 +255,15 @@ def run(dry_run: bool, resume: bool, refresh: tuple[str, ...], **kwargs: Any) ->
     """Run every stage: ingest, prepare, tokenize, train, evaluate, export, report."""
     from custom_llm.pipeline.orchestration import dry_run as plan_run
     from custom_llm.pipeline.orchestration import print_summary, train
+    from custom_llm.third_party_output import to_run_log
 
     job = make_refreshed_run(kwargs, refresh)
-    if dry_run:
-        _print_plan(job, plan_run(job))
-        return
-    print_summary(job, train(job, resume=resume))
+    with to_run_log(job.output):  # libraries' bars, notices and deprecation warnings: RUN/logs/third_party.log
+        if dry_run:
+            _print_plan(job, plan_run(job))
+            return
+        report = train(job, resume=resume)
+    print_summary(job, report)
 
 
 @main.command()
@@ -288,9 +291,12 @@ def train(resume: bool, **kwargs: Any) -> None:
     """Train (reusing the cached data) and export the model; evaluates and reports as well."""
     from custom_llm.pipeline.orchestration import print_summary
     from custom_llm.pipeline.orchestration import train as train_run
+    from custom_llm.third_party_output import to_run_log
 
     job = make_run(kwargs)
-    print_summary(job, train_run(job, resume=resume))
+    with to_run_log(job.output):
+        report = train_run(job, resume=resume)
+    print_summary(job, report)
 
 
 @main.command(name="eval")
@@ -299,9 +305,12 @@ def train(resume: bool, **kwargs: Any) -> None:
 def evaluate(**kwargs: Any) -> None:
     """Evaluate a run's trained model against its base again and rewrite the reports."""
     from custom_llm.pipeline.orchestration import evaluate_only, print_summary
+    from custom_llm.third_party_output import to_run_log
 
     job = make_run(kwargs)
-    print_summary(job, evaluate_only(job))
+    with to_run_log(job.output):
+        report = evaluate_only(job)
+    print_summary(job, report)
 
 
 @main.command()
