@@ -90,7 +90,7 @@ def lora_recipe():
     from custom_llm.plugins import Plugins
 
     recipe = Plugins(load_entry_points=False).recipes.get("lora")
-    return recipe, SimpleNamespace(recipe=recipe, training=dict(recipe.defaults))
+    return recipe, SimpleNamespace(recipe=recipe, training=dict(recipe.defaults), config=SimpleNamespace(precision="auto"))
 
 
 def packed_pool(vocab: int, seq_len: int, n_blocks: int, seed: int = 0) -> list[dict]:
@@ -222,7 +222,8 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         default="recipe,bf16-weights",
-        help="recipe: fp32 base weights + bf16 autocast, as custom-llm loads a base model; bf16-weights: base weights in bf16",
+        help="recipe: custom-llm's path (fp32 base loaded, frozen linear weights then held in bf16 by wrap_adapter where bf16 "
+        "is chosen, bf16 autocast); bf16-weights: the whole base loaded in bf16",
     )
     parser.add_argument("--batch", type=int, help="blocks per step (default: the recipe's)")
     parser.add_argument("--seq-len", type=int, help="tokens per block (default: the recipe's)")
@@ -247,6 +248,7 @@ def main() -> None:
     if args.dry_run:
         batch, seq_len = 2, 64
     bf16 = use_bf16("auto") if device == "cuda" else False
+    run.config.precision = "bf16" if bf16 else "fp32"  # wrap_adapter holds the frozen weights in bf16 where bf16 is chosen
     name = torch.cuda.get_device_name() if device == "cuda" else "CPU (dry run)"
     print(f"device: {name}; torch {torch.__version__}; precision auto -> {'bf16 autocast' if bf16 else 'fp32'}")
     peak = matmul_rate(device, peak_size)
