@@ -639,3 +639,20 @@ def test_third_party_output_goes_to_the_run_log_not_the_console(runs, tmp_path):
         assert stray not in console, console[-3000:]
     log = (output / "logs" / "third_party.log").read_text()
     assert "is_gradient_checkpointing" in log or "Warning" in log, log[-2000:]
+
+
+def test_the_model_card_has_cases_intervals_and_verdicts_as_report_md(runs):
+    report = json.loads((runs.lora / "report.json").read_text())
+    card = (runs.lora / "model" / "README.md").read_text()
+    assert "| evaluator | metric | cases | base | tuned | p | verdict |" in card
+    lines = {tuple(cell.strip() for cell in line.split("|")[1:3]): line for line in card.splitlines() if line.startswith("| ")}
+    with_interval = 0
+    for row in report["comparison"]:
+        line = lines[(row["evaluator"], row["metric"])]
+        if row.get("n") is not None:
+            assert f"| {int(row['n']):,} |" in line, line
+        if row.get("tuned_interval"):
+            with_interval += 1
+            assert f"[{row['tuned_interval'][0]:.4f}, {row['tuned_interval'][1]:.4f}]" in line and row["verdict"] in line, line
+        assert not re.search(r"\| \d+\.0 \|", line), line  # counts as integers
+    assert with_interval >= 1

@@ -476,7 +476,10 @@ def test_the_model_card_states_sources_counts_redaction_evaluation_and_versions(
     redaction = card[card.index("## Redaction") : card.index("## Evaluation")]
     assert "test-email-redaction" in redaction and "- redacted: email: 6" in redaction
     base, tuned = recorded.report_a["base"]["perplexity"], recorded.report_a["tuned"]["perplexity"]
-    assert f"| perplexity | bits_per_byte | {base['bits_per_byte']:.4f} | {tuned['bits_per_byte']:.4f} |" in card
+    row = next(r for r in recorded.report_a["comparison"] if (r["evaluator"], r["metric"]) == ("perplexity", "bits_per_byte"))
+    line = next(line for line in card.splitlines() if line.startswith("| perplexity | bits_per_byte |"))
+    assert f"| {row['n']:,} | {base['bits_per_byte']:.4f} [" in line and f"| {tuned['bits_per_byte']:.4f} [" in line, line
+    assert line.rstrip(" |").endswith(row["verdict"]), line
     versions = card[card.index("## Versions") :]
     assert f"- custom-llm (core): {manifest['versions']['custom-llm']}" in versions
     assert "- plugin builtin-text_domain: " in versions and "- torch: " in versions
@@ -510,3 +513,33 @@ def test_a_run_refused_before_any_work_leaves_no_folder_and_no_row(tmp_path, mon
     (output / "run.json").write_text(json.dumps({"identity": {}, "run_id": "0123abcd"}))
     again = CliRunner().invoke(main, ["run", "--domain", "text", "--source", str(corpus), "--output", str(output), "--quiet"])
     assert again.exit_code == 2 and output.is_dir()
+
+
+def test_runs_show_has_cases_intervals_verdicts_and_integer_counts(store):
+    """As report.md: cases, 95% intervals, p and verdict per metric; counts never print as 21.0000."""
+    comparison = [
+        {
+            "evaluator": "perplexity",
+            "metric": "bits_per_byte",
+            "n": 200,
+            "base": 3.25,
+            "tuned": 2.5,
+            "base_interval": [3.1, 3.4],
+            "tuned_interval": [2.4, 2.6],
+            "p_value": 0.0001,
+            "verdict": "better",
+        },
+        {"evaluator": "perplexity", "metric": "tokens", "n": None, "base": 5120.0, "tuned": 5120.0, "verdict": None},
+        {"evaluator": "code", "metric": "exact_match", "n": 40, "base": 1.0, "tuned": 1.0, "p_value": 1.0, "verdict": "no significant difference"},
+    ]
+    metrics = {**_metrics(3.25, 2.5), "comparison": comparison, "training": {"steps_done": 21.0, "train_loss": 2.25}}
+    run_id = _start(store)
+    store.finish(run_id, "complete", metrics=metrics)
+    result = CliRunner().invoke(main, ["runs", "show", run_id, "--registry", str(store.path)], env=WIDE)
+    assert result.exit_code == 0, result.output
+    text = result.output
+    intervals = r"3\.2500 \[3\.1000, 3\.4000\]\s+│\s+2\.5000 \[2\.4000, 2\.6000\]"
+    assert re.search(rf"bits_per_byte\s+│\s+200\s+│\s+{intervals}\s+│\s+< 0\.001\s+│\s+better", text), text
+    assert re.search(r"tokens\s+│\s+│\s+5,120\s+│\s+5,120", text), text
+    assert re.search(r"exact_match\s+│\s+40\s+│\s+1\.0000\s+│\s+1\.0000\s+│\s+1\.000\s+│\s+no significant difference", text), text
+    assert re.search(r"steps_done\s+│\s+21\s+│", text) and "21.0000" not in text and "2.2500" in text, text

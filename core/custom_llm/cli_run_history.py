@@ -65,6 +65,8 @@ def _fmt(value: Any) -> str:
         return "-"
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"  # a count (steps, cases, tokens) stored as a float: 21, not 21.0000
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}"
     if isinstance(value, (dict, list)):
@@ -122,6 +124,52 @@ def _metric_rows(record: RunRecord) -> dict[tuple[str, str], tuple[Any, Any]]:
         for metric in metrics:
             rows[(evaluator, metric)] = (base.get(evaluator, {}).get(metric), tuned.get(evaluator, {}).get(metric))
     return rows
+
+
+def _is_count(metric: str) -> bool:
+    """As report.is_count (not imported: it pulls in the pipeline): metrics that count cases."""
+    return metric in ("examples", "cases", "tokens") or metric.endswith(("_examples", "_cases", "_tokens"))
+
+
+def _value(row: dict[str, Any], key: str) -> str:
+    """A base or tuned cell: a count as an integer, a measurement to four decimals with its interval."""
+    value, interval = row.get(key), row.get(f"{key}_interval")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if _is_count(str(row.get("metric", ""))):
+            return f"{int(value):,}"
+        text = f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}"
+    else:
+        text = _fmt(value)
+    return text + (f" [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else "")
+
+
+def comparison_table(comparison: list[dict[str, Any]], xz_bits_per_byte: float | None = None) -> Any:
+    """report.md's table: cases, base and tuned with 95% intervals, the paired test's p and the verdict."""
+    table = _table(
+        "metrics (held-out documents; 95% intervals, paired test, verdict at the 5% level)",
+        "evaluator",
+        "metric",
+        "cases",
+        "base",
+        "tuned",
+        "p",
+        "verdict",
+        right=("cases", "base", "tuned", "p"),
+    )
+    for row in comparison:
+        p = row.get("p_value")
+        table.add_row(
+            _fmt(row.get("evaluator")),
+            _fmt(row.get("metric")),
+            f"{int(row['n']):,}" if isinstance(row.get("n"), (int, float)) else "",
+            _value(row, "base"),
+            _value(row, "tuned"),
+            "" if p is None else ("< 0.001" if p < 0.001 else f"{p:.3f}"),
+            _fmt(row.get("verdict") or ""),
+        )
+    if xz_bits_per_byte is not None:
+        table.add_row("xz -9e baseline", "bits_per_byte", "", "", _fmt(xz_bits_per_byte), "", "")
+    return table
 
 
 def _table(title: str, *columns: str, right: tuple[str, ...] = ()) -> Any:
@@ -224,8 +272,11 @@ def show(run_id: str, as_json: bool, registry_file: Path | None) -> None:
             about.add_row(key, value if key == "status" else _fmt(value))
     console.print(about)
 
+    comparison = record.metrics.get("comparison") or []
     rows = _metric_rows(record)
-    if rows:
+    if comparison:
+        console.print(comparison_table(comparison, record.metrics.get("xz_bits_per_byte")))
+    elif rows:  # recorded before the registry kept the comparison: base, tuned and delta only
         metrics = _table("metrics (held-out documents)", "evaluator", "metric", "base", "tuned", "delta", right=("base", "tuned", "delta"))
         for (evaluator, metric), (before, after) in rows.items():
             metrics.add_row(_fmt(evaluator), _fmt(metric), _fmt(before), _fmt(after), _delta(before, after))

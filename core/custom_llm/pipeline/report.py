@@ -234,6 +234,11 @@ def pick_examples(base: dict[str, Any], tuned: dict[str, Any], seed: int, count:
     ]
 
 
+def _cases(row: dict[str, Any]) -> str:
+    n = row.get("n")
+    return f"{int(n):,}" if isinstance(n, (int, float)) and not isinstance(n, bool) else ""
+
+
 def _cell(row: dict[str, Any], key: str) -> str:
     value = row[key]
     return f"{int(value):,}" if is_count(row["metric"]) and isinstance(value, (int, float)) else _fmt(value)
@@ -257,7 +262,7 @@ def render_markdown(report: dict[str, Any], has_curve: bool) -> str:
     ]
     for row in report["comparison"]:
         lines.append(
-            f"| {row['evaluator']} | {row['metric']} | {row.get('n', '')} | {_with_interval(row, 'base')} | "
+            f"| {row['evaluator']} | {row['metric']} | {_cases(row)} | {_with_interval(row, 'base')} | "
             f"{_with_interval(row, 'tuned')} | {_p(row)} | {row.get('verdict') or ''} |"
         )
     lines += evaluation_lines(report.get("evaluation"))
@@ -375,9 +380,21 @@ def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
     if steps is not None:
         lines += [f"Preparation steps, in order: {', '.join(steps) or 'none'}.", ""]
     lines += [f"- {k}: {v}" for k, v in sorted(redacted.items())] or ["- nothing was redacted"]
-    lines += ["", "## Evaluation (held-out documents)", "", "| evaluator | metric | base | tuned |", "| --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "## Evaluation (held-out documents)",
+        "",
+        "Intervals are 95%; base and tuned are compared on the same cases (McNemar's exact test for exact match,",
+        "a paired bootstrap otherwise); the verdict is at the 5% level.",
+        "",
+        "| evaluator | metric | cases | base | tuned | p | verdict |",
+        "| --- | --- | ---: | --- | --- | ---: | --- |",
+    ]
     for row in report["comparison"]:
-        lines.append(f"| {row['evaluator']} | {row['metric']} | {_cell(row, 'base')} | {_cell(row, 'tuned')} |")
+        lines.append(
+            f"| {row['evaluator']} | {row['metric']} | {_cases(row)} | {_with_interval(row, 'base')} | "
+            f"{_with_interval(row, 'tuned')} | {_p(row)} | {row.get('verdict') or ''} |"
+        )
     lines += ["", f"xz baseline: {_fmt(report['xz_bits_per_byte'])} bits per byte. {report['xz_verdict']}", "", "## Versions", ""]
     for name, version in manifest["versions"].items():
         if name == "plugins" and isinstance(version, dict):
@@ -445,7 +462,7 @@ def summary_table(report: dict[str, Any]) -> Any:
         table.add_row(
             row["evaluator"],
             row["metric"],
-            str(row.get("n", "")),
+            _cases(row),
             _with_interval(row, "base"),
             _with_interval(row, "tuned"),
             _p(row),

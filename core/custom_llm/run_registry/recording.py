@@ -69,6 +69,8 @@ class Recording:
                 "tuned": report.get("tuned", {}),
                 "xz_bits_per_byte": report.get("xz_bits_per_byte"),
                 "training": training,
+                # per metric: cases, base and tuned with their intervals, p and verdict, as report.md shows them
+                "comparison": report.get("comparison", []),
             }
             self.registry.finish(
                 self.run_id,
