@@ -444,7 +444,7 @@ def train_model(run: Run, model: Any, packed: PackResult, resume: bool) -> dict[
     if resume and checkpoint is None:
         run.console.print("[yellow]--resume: no checkpoint in this run yet; training starts from the beginning.")
     first_plan = steps["max_steps"]
-    if budget is not None and forward_rate:  # warm-up sized from what the budget allows, before the first step is measured
+    if budget is not None and forward_rate and tokens_per_step > 0:  # warm-up sized from what the budget allows, before the first step is measured
         first_plan = min(first_plan, max(1, int(budget * (1 - EVAL_SHARE) / (TRAIN_FORWARD_RATIO * tokens_per_step / forward_rate))))
     plan = _resumed_plan(StepPlan(steps=first_plan, budget_seconds=budget), checkpoint)
     progress = _Progress(run, plan, tokens_per_step)
