@@ -656,3 +656,44 @@ def test_the_model_card_has_cases_intervals_and_verdicts_as_report_md(runs):
             assert f"[{row['tuned_interval'][0]:.4f}, {row['tuned_interval'][1]:.4f}]" in line and row["verdict"] in line, line
         assert not re.search(r"\| \d+\.0 \|", line), line  # counts as integers
     assert with_interval >= 1
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_an_adapter_with_added_tokens_holds_its_rows_not_the_embedding_matrices(tmp_path, tied):
+    """peft would save both full embedding matrices because the vocabulary was resized; with tied
+    embeddings the added tokens' rows are the trainable-token rows and nothing else is saved; untied,
+    the output layer's new rows are kept (peft's default). Either way, loading gives the same model."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from custom_llm.pipeline.export import save_model
+    from custom_llm.testing import make_tiny_model
+
+    base = make_tiny_model(tmp_path / "base", [p.read_text() for p in CLICK_FILES])
+    if tied:  # the base on disk ties them, as SmolLM2 does
+        AutoModelForCausalLM.from_pretrained(base, tie_word_embeddings=True).save_pretrained(tmp_path / "tied")
+        AutoTokenizer.from_pretrained(base).save_pretrained(tmp_path / "tied")
+        base = tmp_path / "tied"
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<fim_a>", "<fim_b>", "<fim_c>"]})
+    model = AutoModelForCausalLM.from_pretrained(base)
+    model.resize_token_embeddings(len(tokenizer))
+    added = tokenizer.convert_tokens_to_ids(["<fim_a>", "<fim_b>", "<fim_c>"])
+    model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", trainable_token_indices=added))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.requires_grad:
+                parameter.add_(torch.randn_like(parameter) * 0.5)  # as if trained
+    folder = save_model(SimpleNamespace(output=tmp_path / "run"), model, tokenizer)
+    with safe_open(folder / "adapter_model.safetensors", "pt") as weights:
+        shapes = {key: weights.get_slice(key).get_shape() for key in weights.keys()}
+    assert any("trainable_tokens_delta" in key for key in shapes)
+    full_matrices = [shape for shape in shapes.values() if len(tokenizer) in shape]
+    assert not full_matrices if tied else full_matrices
+    loaded, loaded_tokenizer = deploy.load_run_model(folder)
+    ids = tokenizer("def f(x): <fim_a> return <fim_b> x <fim_c>", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        expected = model.eval()(input_ids=ids).logits
+        assert torch.allclose(loaded(input_ids=ids).logits, expected, atol=1e-5)

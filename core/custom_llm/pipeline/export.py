@@ -26,7 +26,7 @@ def save_model(run: Run, model: Any, tokenizer: Any) -> Path:
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
     try:
-        model.save_pretrained(partial, safe_serialization=True)
+        model.save_pretrained(partial, safe_serialization=True, **adapter_save_options(model))
         tokenizer.save_pretrained(partial)
         respect_umask(partial)
     except BaseException:
@@ -34,6 +34,23 @@ def save_model(run: Run, model: Any, tokenizer: Any) -> Path:
         raise
     replace_folder(partial, folder)
     return folder
+
+
+def adapter_save_options(model: Any) -> dict[str, Any]:
+    """For a peft adapter on a base with tied input and output embeddings: leave the full embedding
+    matrices out. peft saves them whenever the vocabulary was resized (two fp32 copies, 226 MB for
+    SmolLM2, beside 20 MB of LoRA weights), yet every added token's row is trained and saved as a
+    trainable-token row (``wrap_adapter``), shared by the tied output layer, and the other rows are the
+    base's own: a loader that resizes the base to the tokenizer (peft's ``AutoPeftModelForCausalLM``
+    and custom-llm do) gets the same model back. With untied embeddings the output layer's new rows
+    are not trainable-token rows, so peft's own choice (save them) stands."""
+    get_base = getattr(model, "get_base_model", None)
+    if not callable(get_base):
+        return {}
+    config = getattr(get_base(), "config", None)
+    if not getattr(config, "tie_word_embeddings", False):
+        return {}
+    return {"save_embedding_layers": False}
 
 
 def respect_umask(folder: Path) -> None:
