@@ -38,8 +38,8 @@ def save_model(run: Run, model: Any, tokenizer: Any) -> Path:
 
 def adapter_save_options(model: Any) -> dict[str, Any]:
     """For a peft adapter on a base with tied input and output embeddings: leave the full embedding
-    matrices out. peft saves them whenever the vocabulary was resized (two fp32 copies, 226 MB for
-    SmolLM2, beside 20 MB of LoRA weights), yet every added token's row is trained and saved as a
+    matrices out. peft saves them whenever the vocabulary was resized (the README demo's adapter: 132.9
+    MB, 19.6 MB without them), yet every added token's row is trained and saved as a
     trainable-token row (``wrap_adapter``), shared by the tied output layer, and the other rows are the
     base's own: a loader that resizes the base to the tokenizer (peft's ``AutoPeftModelForCausalLM``
     and custom-llm do) gets the same model back. With untied embeddings the output layer's new rows
