@@ -65,12 +65,18 @@ def _cached(output: str) -> str:
     return output.split("cached_stages")[1].split("\n")[0]
 
 
-def test_an_edited_plugin_is_ingested_again_though_its_version_did_not_change(tmp_path, monkeypatch):
+def notes(tmp_path, monkeypatch):
+    """30 short maintenance notes, and a cache of the test's own."""
     monkeypatch.setenv("CUSTOM_LLM_CACHE_DIR", str(tmp_path / "cache"))
     source = tmp_path / "source"
     source.mkdir()
     for n in range(30):
         (source / f"{n}.txt").write_text(f"note {n}: the pump was checked and the seal replaced.\n" * 4)
+    return source
+
+
+def test_an_edited_plugin_is_ingested_again_though_its_version_did_not_change(tmp_path, monkeypatch):
+    source = notes(tmp_path, monkeypatch)
     code = tmp_path / "code"
     code.mkdir()
     with registered_plugin(_load(code, "old"), "edited"):
@@ -85,11 +91,7 @@ def test_an_edited_plugin_is_ingested_again_though_its_version_did_not_change(tm
 
 
 def test_refresh_recomputes_the_stage_and_those_after_it(tmp_path, monkeypatch):
-    monkeypatch.setenv("CUSTOM_LLM_CACHE_DIR", str(tmp_path / "cache"))
-    source = tmp_path / "source"
-    source.mkdir()
-    for n in range(30):
-        (source / f"{n}.txt").write_text(f"note {n}: the pump was checked and the seal replaced.\n" * 4)
+    source = notes(tmp_path, monkeypatch)
     (tmp_path / "code").mkdir()
     with registered_plugin(_load(tmp_path / "code", "old"), "edited"):
         _ingest(source, tmp_path / "run")
