@@ -57,7 +57,7 @@ def assert_same_loss_and_gradients(model: torch.nn.Module, batch: dict[str, torc
 
 @pytest.mark.parametrize("tied", [True, False])
 def test_chunked_loss_and_gradients_equal_transformers_in_fp32(tied, monkeypatch):
-    monkeypatch.setattr(lm_loss, "chunk_positions", lambda vocabulary: 17)  # many chunks, one of them partial
+    monkeypatch.setattr(lm_loss, "chunk_positions", lambda vocabulary, chunk_bytes: 17)  # many chunks, one of them partial
     assert_same_loss_and_gradients(tiny_llama(tied), packed_batch())
 
 

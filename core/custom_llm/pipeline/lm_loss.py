@@ -6,34 +6,13 @@ transformers' own, divided the same way (docs/performance.md measures both)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from custom_llm.pipeline.position_scores import chunk_positions, split_model
+
 IGNORE = -100
-CHUNK_BYTES = 64 * 1024 * 1024  # fp32 logits of one chunk of positions
-
-# model types whose logits are exactly ``output_embeddings(final hidden state)``; anything else
-# (soft-capped or scaled logits, unusual heads) takes the model's own forward and loss
-PLAIN_HEAD_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma3_text", "phi3", "olmo2", "granite"})
-
-
-def chunk_positions(vocabulary: int, chunk_bytes: int = CHUNK_BYTES) -> int:
-    """Positions per chunk so that one chunk's fp32 logits take about ``chunk_bytes``."""
-    return max(16, chunk_bytes // (4 * max(1, vocabulary)))
-
-
-def causal_lm(model: Any) -> Any:
-    """The transformers ``...ForCausalLM`` inside a peft wrapper (or the model itself)."""
-    get_base = getattr(model, "get_base_model", None)
-    return get_base() if callable(get_base) else model
-
-
-def has_plain_head(lm: Any) -> bool:
-    config = getattr(lm, "config", None)
-    if config is None or getattr(config, "model_type", None) not in PLAIN_HEAD_TYPES:
-        return False
-    if getattr(config, "final_logit_softcapping", None) or getattr(config, "logits_scaling", 1.0) not in (None, 1, 1.0):
-        return False
-    return callable(getattr(lm, "get_decoder", None)) and lm.get_output_embeddings() is not None
+CHUNK_BYTES = 64 * 1024 * 1024  # fp32 logits of one chunk of positions (reused buffers: larger than scoring's)
 
 
 def summed_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
@@ -45,19 +24,19 @@ def summed_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
     labels = batch["labels"]
     targets = labels[:, 1:].reshape(-1)
     count = int((targets != IGNORE).sum())
-    lm = causal_lm(model)
-    if not has_plain_head(lm):
+    parts = split_model(model)  # the same body/output split the teacher-forced scoring uses
+    if parts is None or parts[2]:  # no plain split, or soft-capped logits: the model's own forward and loss
         logits = model(input_ids=batch["input_ids"], position_ids=batch.get("position_ids"), use_cache=False).logits
         flat = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
         return torch.nn.functional.cross_entropy(flat, targets, ignore_index=IGNORE, reduction="sum"), count
-    hidden = lm.get_decoder()(input_ids=batch["input_ids"], position_ids=batch.get("position_ids"), use_cache=False).last_hidden_state
+    body, head, _ = parts
+    hidden = body(input_ids=batch["input_ids"], position_ids=batch.get("position_ids"), use_cache=False).last_hidden_state
     hidden = hidden[:, :-1].reshape(-1, hidden.shape[-1])
-    head = lm.get_output_embeddings()
     weight = output_weight(head)
     if weight is not None:
-        chunk = chunk_positions(weight.shape[0])
-        return _FusedLinearCrossEntropy.apply(hidden, weight, targets, chunk, _compute_dtype(hidden)), count
-    return _checkpointed_chunks(head, hidden, targets, chunk_positions(int(lm.config.vocab_size))), count
+        chunk = chunk_positions(weight.shape[0], CHUNK_BYTES)
+        return _fused_linear_cross_entropy().apply(hidden, weight, targets, chunk, _compute_dtype(hidden)), count
+    return _checkpointed_chunks(head, hidden, targets, chunk_positions(int(head.weight.shape[0]), CHUNK_BYTES)), count
 
 
 def output_weight(head: Any) -> Any:
@@ -102,7 +81,9 @@ def _checkpointed_chunks(head: Any, hidden: Any, targets: Any, chunk: int) -> An
     return total
 
 
-def _make_fused() -> Any:
+@functools.cache
+def _fused_linear_cross_entropy() -> Any:
+    """The autograd Function, built on first use so that importing this module does not import torch."""
     import torch
 
     class FusedLinearCrossEntropy(torch.autograd.Function):
@@ -160,17 +141,3 @@ def _make_fused() -> Any:
             return grad_h, grad_w, None, None, None
 
     return FusedLinearCrossEntropy
-
-
-class _Lazy:
-    """Builds the autograd Function on first use, so importing this module does not import torch."""
-
-    _function: Any = None
-
-    def apply(self, *args: Any) -> Any:
-        if _Lazy._function is None:
-            _Lazy._function = _make_fused()
-        return _Lazy._function.apply(*args)
-
-
-_FusedLinearCrossEntropy = _Lazy()

@@ -39,9 +39,9 @@ def split_model(model: Any) -> tuple[Any, Any, float | None] | None:
     return body, head, getattr(config, "final_logit_softcapping", None)
 
 
-def chunk_positions(vocab: int) -> int:
-    """Positions per chunk so that a chunk's fp32 logits stay within ``CHUNK_BYTES``."""
-    return max(8, CHUNK_BYTES // (4 * max(1, vocab)))
+def chunk_positions(vocab: int, chunk_bytes: int = CHUNK_BYTES) -> int:
+    """Positions per chunk so that a chunk's fp32 logits stay within ``chunk_bytes``."""
+    return max(8, chunk_bytes // (4 * max(1, vocab)))
 
 
 def forward_hidden(model: Any, input_ids: Any, **kwargs: Any) -> tuple[Any, Any]:
