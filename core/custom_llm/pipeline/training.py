@@ -124,19 +124,26 @@ def cpu_bf16_speedup(size: int = 512, repeats: int = 4) -> float:
     return best[torch.float32] / max(best[torch.bfloat16], 1e-9)
 
 
-@functools.lru_cache(maxsize=2)
-def peak_matmul_flops(bf16: bool, size: int = 1024, repeats: int = 5) -> float:
-    """FLOP/s of a square matmul in the training precision, the best of ``repeats`` (about 0.1 s):
-    the machine's practical peak that a run's model FLOP utilization is measured against."""
+@functools.lru_cache(maxsize=4)
+def peak_matmul_flops(bf16: bool, device: str = "cpu", size: int = 1024, repeats: int = 5) -> float:
+    """FLOP/s of a square matmul in the training precision on the training device, the best of
+    ``repeats`` (about 0.1 s on a CPU): the practical peak a run's model FLOP utilization is
+    measured against."""
     import torch
 
     dtype = torch.bfloat16 if bf16 else torch.float32
-    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
-    torch.mm(a, b)
+    a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
+
+    def product() -> None:
+        torch.mm(a, b)
+        if a.is_cuda:
+            torch.cuda.synchronize()
+
+    product()
     best = float("inf")
     for _ in range(repeats):
         started = time.perf_counter()
-        torch.mm(a, b)
+        product()
         best = min(best, time.perf_counter() - started)
     return 2.0 * size**3 / max(best, 1e-9)
 
@@ -463,7 +470,7 @@ def train_model(run: Run, model: Any, packed: PackResult, resume: bool) -> dict[
     )
     trainer.remove_callback(PrinterCallback)
     bf16 = use_bf16(run.config.precision)
-    peak = peak_matmul_flops(bf16)
+    peak = peak_matmul_flops(bf16, str(next(model.parameters()).device))
     before = weight_fingerprint(model)
     started = time.perf_counter()
     try:
