@@ -17,6 +17,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
+from custom_llm.metric_kinds import is_count
 from custom_llm.run_registry.store import KEY_METRIC, STATUSES, RunRecord, RunStore, RunStoreError, registry_path
 
 FILES_SHOWN = 20
@@ -126,16 +127,11 @@ def _metric_rows(record: RunRecord) -> dict[tuple[str, str], tuple[Any, Any]]:
     return rows
 
 
-def _is_count(metric: str) -> bool:
-    """As report.is_count (not imported: it pulls in the pipeline): metrics that count cases."""
-    return metric in ("examples", "cases", "tokens") or metric.endswith(("_examples", "_cases", "_tokens"))
-
-
 def _value(row: dict[str, Any], key: str) -> str:
     """A base or tuned cell: a count as an integer, a measurement to four decimals with its interval."""
     value, interval = row.get(key), row.get(f"{key}_interval")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if _is_count(str(row.get("metric", ""))):
+        if is_count(str(row.get("metric", ""))):
             return f"{int(value):,}"
         text = f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}"
     else:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from custom_llm import __version__
+from custom_llm.metric_kinds import is_count
 from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.storage import replacing, write_json, write_text
 
@@ -79,11 +80,6 @@ def comparison_rows(
                 )
             rows.append(row)
     return rows
-
-
-def is_count(metric: str) -> bool:
-    """Metrics that count cases (``examples``, ``cases``, ``line_examples``, ``tokens``): shown, never compared."""
-    return metric in ("examples", "cases", "tokens") or metric.endswith(("_examples", "_cases", "_tokens"))
 
 
 def evaluation_lines(plan: dict[str, Any] | None) -> list[str]:
