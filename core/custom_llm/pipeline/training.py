@@ -501,6 +501,8 @@ def train_model(run: Run, model: Any, packed: PackResult, resume: bool) -> dict[
         "eval_seconds_during_training": round(sum(keeper.eval_seconds), 2) if keeper else None,
         "seconds": round(seconds, 2),
         "tokens_per_second": round(rate, 1),
+        # the same steps without the held-out evaluations between them: the rate a longer budget would keep
+        "step_tokens_per_second": round(done_steps * tokens_per_step / max(seconds - sum(keeper.eval_seconds if keeper else []), 1e-9), 1),
         # model FLOP utilization: the model's FLOPs per token (lora_flops_per_token) at the measured rate, against the
         # matmul peak measured on this machine in the training precision; the wall time includes held-out evaluation
         "peak_gflops": round(peak / 1e9, 1),
