@@ -96,6 +96,12 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
             "or a save_pretrained folder. Default: the domain's (smollm2-135m-instruct where installed).",
         ),
         click.option(
+            "--from",
+            "from_run",
+            metavar="RUN",
+            help="Start from a finished run's model and tokenizer (its id from `custom-llm runs list`, or its folder) instead of a base model.",
+        ),
+        click.option(
             "--time-budget", help="Stop training cleanly after this long (90s, 10m, 1h30m; 'none' for no limit), keeping the best checkpoint."
         ),
         click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML config; options given here override it."),

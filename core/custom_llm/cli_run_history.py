@@ -240,7 +240,10 @@ def list_runs(limit: int, status: str | None, domain: str | None, recipe: str | 
 @_registry_errors
 def show(run_id: str, as_json: bool, registry_file: Path | None) -> None:
     """Show everything recorded about one run; ID may be the start of an id."""
-    record = _open(registry_file).get(run_id)
+    from custom_llm.pipeline.lineage import registry_lineage
+
+    store = _open(registry_file)
+    record = store.get(run_id)
     if as_json:
         click.echo(json.dumps(record.to_json(), indent=2))
         return
@@ -255,6 +258,7 @@ def show(run_id: str, as_json: bool, registry_file: Path | None) -> None:
         "domain": record.domain,
         "recipe": record.recipe,
         "base model": record.base_model,
+        "lineage": registry_lineage(store, record),
         "seed": record.seed,
         "output": record.output,
         "manifest blake2b": record.manifest_hash,

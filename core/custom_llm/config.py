@@ -26,6 +26,8 @@ class RunConfig:
     sources: list[str] = field(default_factory=list)
     recipe: str | None = None
     base_model: str | None = None
+    # start from a finished run's model (its registry id or folder) instead of a base: docs/recipes.md#stages
+    from_run: str | None = None
     output: str | None = None
     registry: str | None = None
     seed: int = 42

@@ -170,6 +170,10 @@ def base_folder(base: BaseSource, cache: StageCache, console: Any = None) -> Pat
     file (made now when missing; a kill during it leaves no half folder, the cache's DONE marker)."""
     if base.kind == "folder":
         return base.path
+    if base.kind == "run":  # --from RUN: the run's model, its adapter merged into its base where it has one
+        from custom_llm.pipeline.lineage import merged_folder
+
+        return merged_folder(base, cache, console)
     if cache.hit("base-model", base.digest):
         return cache.folder("base-model", base.digest)
     folder = cache.begin("base-model", base.digest)

@@ -16,6 +16,7 @@ from custom_llm.pipeline.eval_plan import PLAN_FILE as EVAL_PLAN_FILE
 from custom_llm.pipeline.evaluate import calibrate, evaluate_model, plan_evaluation, read_cases, xz_baseline
 from custom_llm.pipeline.export import load_tuned_model, save_model
 from custom_llm.pipeline.ingest import ingest_and_prepare
+from custom_llm.pipeline.lineage import run_lineage
 from custom_llm.pipeline.models import (
     build_scratch_model,
     count_parameters,
@@ -364,6 +365,7 @@ def _evaluate_and_report(run: Run, data: PreparedData, model: Any, base_metrics:
         "base_description": base_description(run, data),
         "base_model_source": run.base.to_json() if run.base else None,
         "base_model_folder": str(run.base_folder()) if run.base else None,
+        "lineage": run_lineage(run.base),  # --from RUN: the original base and every run before this one
         "output": str(run.output),
         "data": data_summary(run, data),
         "training": {k: v for k, v in record.items() if k != "history"},
@@ -384,6 +386,7 @@ def _evaluate_and_report(run: Run, data: PreparedData, model: Any, base_metrics:
             "stage_keys": {name: result.key for name, result in data.stages().items()},
             "training": report["training"],
             "base_model_source": report["base_model_source"],
+            "lineage": report["lineage"],
         },
     )
     write_reports(run, report, manifest)

@@ -9,6 +9,7 @@ from typing import Any
 
 from custom_llm import __version__
 from custom_llm.metric_kinds import is_count
+from custom_llm.pipeline.lineage import lineage_lines
 from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.storage import replacing, write_json, write_text
 
@@ -248,6 +249,7 @@ def render_markdown(report: dict[str, Any], has_curve: bool) -> str:
         f"Base model: {report['base_description']}",
         "",
         *_base_lines(report.get("base_model_source")),
+        *lineage_lines(report),
         "## Evaluation on held-out documents",
         "",
         "Intervals are 95%; base and tuned are compared on the same cases (McNemar's exact test for exact match,",
@@ -362,6 +364,7 @@ def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
         f"Base: {_card_base_description(report)}.",
         "",
         *_base_lines(report.get("base_model_source"), card=True),
+        *lineage_lines(report),
         *source_lines(manifest["files"]),
     ]
     lines += ["", "## Counts per stage", ""]

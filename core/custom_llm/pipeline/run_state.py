@@ -205,6 +205,8 @@ def _choose_recipe_and_base(config: RunConfig, plugins: Plugins, domain: Domain,
     """The recipe and its base model. A recipe that tunes a base takes ``--base-model``, else the
     domain's default base; when the user named neither recipe nor base and that default is not
     available here, the run trains from scratch and says in one line how to get it."""
+    if config.from_run:
+        return _recipe_from_run(config, plugins, domain)
     recipe = plugins.recipes.get(config.recipe or domain.default_recipe)
     if not recipe.needs_base_model:
         if config.base_model:
@@ -229,6 +231,19 @@ def _choose_recipe_and_base(config: RunConfig, plugins: Plugins, domain: Domain,
                 )
             return plugins.recipes.get("scratch"), None
     return recipe, resolve_base_model(wanted, plugins)
+
+
+def _recipe_from_run(config: RunConfig, plugins: Plugins, domain: Domain) -> tuple[Recipe, BaseSource]:
+    """``--from RUN``: the parent run's model is the base; without ``--recipe`` the domain's default
+    recipe when it tunes a model, else ``full`` (a scratch parent keeps training every weight)."""
+    from custom_llm.pipeline.lineage import check_from_run, find_parent, parent_source
+
+    default = plugins.recipes.get(domain.default_recipe)
+    recipe = plugins.recipes.get(config.recipe) if config.recipe else (default if default.needs_base_model else plugins.recipes.get("full"))
+    check_from_run(config, recipe.name, recipe.needs_base_model)
+    parent = find_parent(str(config.from_run), config.registry)
+    config.from_run = parent.reference  # config.yaml and the registry name the parent by its id
+    return recipe, parent_source(parent)
 
 
 def _resolve_training(config: RunConfig, plugins: Plugins, domain: Domain, recipe: Recipe) -> dict[str, Any]:

@@ -1,0 +1,64 @@
+"""Runs that build on each other (``--from RUN``): the model a run starts from, its lineage in the
+report, card and registry, and the one-line refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from custom_llm.cli import main
+from custom_llm.testing import TINY_RUN_OPTIONS, run_domain
+
+LORA = ("--recipe", "lora", "--learning-rate", "0.01", "--max-steps", "3")
+
+
+def _run_id(folder) -> str:
+    return json.loads((folder / "run.json").read_text())["run_id"]
+
+
+def test_a_chain_of_three_runs_starts_from_each_model_and_records_its_lineage(tmp_path, text_corpus, tiny_base_model):
+    first = run_domain("text", [text_corpus], tmp_path / "a", *LORA, "--base-model", str(tiny_base_model))
+    a = _run_id(tmp_path / "a")
+    second = run_domain("text", [text_corpus], tmp_path / "b", *LORA, "--from", a)
+    b = _run_id(tmp_path / "b")
+    third = run_domain("text", [text_corpus], tmp_path / "c", "--recipe", "full", "--max-steps", "2", "--from", str(tmp_path / "b"))
+
+    # the second run's "base" is the first run's tuned model: the same held-out cases score the same
+    assert second["base"]["perplexity"]["bits_per_byte"] == pytest.approx(first["tuned"]["perplexity"]["bits_per_byte"], rel=1e-4)
+    assert third["base"]["perplexity"]["bits_per_byte"] == pytest.approx(second["tuned"]["perplexity"]["bits_per_byte"], rel=1e-4)
+    assert second["lineage"]["original_base"] == str(tiny_base_model)
+    assert [step["run"] for step in third["lineage"]["runs"]] == [a, b]
+    assert third["base_model_source"]["kind"] == "run" and third["base_model"] == f"run:{b}"
+    manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
+    assert manifest["lineage"] == third["lineage"]
+    for name in ("report.md", "README.md"):  # the report and the model card
+        text = (tmp_path / "c" / name).read_text()
+        assert f"run {a} (lora, text) -> run {b} (lora, text) -> this run (full, text)" in text
+
+    c = _run_id(tmp_path / "c")
+    shown = CliRunner().invoke(main, ["runs", "show", c], env={"COLUMNS": "300"})
+    assert shown.exit_code == 0, shown.output
+    assert f"{tiny_base_model} -> run {a} (lora) -> run {b} (lora) -> run {c} (full)" in " ".join(shown.output.split())
+
+
+def test_an_unknown_or_unfinished_run_is_refused_in_one_line(tmp_path, text_corpus):
+    arguments = ["run", "--source", str(text_corpus), "--output", str(tmp_path / "x"), "--from", "nosuchrun", *TINY_RUN_OPTIONS[2:]]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 2
+    assert result.output.startswith("error: --from 'nosuchrun': no such run folder") and len(result.output.strip().splitlines()) == 1
+
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "run.json").write_text(json.dumps({"status": "failed"}))
+    result = CliRunner().invoke(main, ["run", "--source", str(text_corpus), "--output", str(tmp_path / "y"), "--from", str(unfinished), "--quiet"])
+    assert result.exit_code == 2 and "is failed, not complete" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_from_refuses_a_scratch_recipe_and_a_second_base(tmp_path, text_corpus):
+    result = CliRunner().invoke(main, ["run", "--source", str(text_corpus), "--output", str(tmp_path / "x"), "--from", "abc", *TINY_RUN_OPTIONS])
+    assert result.exit_code == 2 and "trains from random weights" in result.output
+    arguments = ["run", "--source", str(text_corpus), "--output", str(tmp_path / "x"), "--from", "abc", "--recipe", "lora", "--base-model", "x"]
+    result = CliRunner().invoke(main, [*arguments, "--quiet"])
+    assert result.exit_code == 2 and "give one of them" in result.output
