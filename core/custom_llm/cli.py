@@ -287,6 +287,7 @@ def ingest(refresh: tuple[str, ...], **kwargs: Any) -> None:
     _print_mapping(job.console, "data", {k: v for k, v in summary.items() if k != "counts"})
     _print_mapping(job.console, "ingest counts", summary["counts"])
     _print_left_out(job.console, job.report("ingest").issues, job.output / "ingest_report.json")
+    _print_left_out(job.console, job.report("ingest").fallbacks, job.output / "ingest_report.json", "kept with a fallback")
 
 
 @main.command()
@@ -471,13 +472,14 @@ def new_plugin(name: str, folder: Path | None) -> None:
 SHOWN_LEFT_OUT = 200
 
 
-def _print_left_out(console: Any, issues: list[Any], full_list: Path) -> None:
-    """Every file (or line, or section) left out with its reason, the first ``SHOWN_LEFT_OUT`` of them."""
+def _print_left_out(console: Any, issues: list[Any], full_list: Path, title: str = "left out") -> None:
+    """Every file (or line, or section) left out with its reason, the first ``SHOWN_LEFT_OUT`` of them;
+    files kept with a fallback (``parse error: kept as plain text``) go in a table of their own."""
     if not issues:
         return
     from rich.table import Table
 
-    table = Table(title=f"left out ({len(issues)})")
+    table = Table(title=f"{title} ({len(issues)})")
     table.add_column("file", overflow="fold")
     table.add_column("reason", overflow="fold")
     for issue in issues[:SHOWN_LEFT_OUT]:

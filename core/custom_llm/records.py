@@ -144,6 +144,7 @@ class StageReport:
 
     counts: Counter = field(default_factory=Counter)
     issues: list[FileIssue] = field(default_factory=list)
+    fallbacks: list[FileIssue] = field(default_factory=list)  # kept, read a simpler way: not left out
 
     def count(self, key: str, n: int = 1) -> None:
         self.counts[key] += n
@@ -157,6 +158,13 @@ class StageReport:
         same words before the colon and the details after it."""
         self.issues.append(FileIssue(str(path), reason))
         self.counts[f"skipped: {reason.split(':')[0]}"] += 1
+
+    def kept_with_fallback(self, path: str | Path, reason: str) -> None:
+        """Record a file that is kept but read a simpler way than intended (``parse error: kept as
+        plain python text``): listed apart from the files left out, so neither list misleads. Its
+        count key is ``kept with fallback: `` plus the reason's words before the first colon."""
+        self.fallbacks.append(FileIssue(str(path), reason))
+        self.counts[f"kept with fallback: {reason.split(':')[0]}"] += 1
 
     @contextmanager
     def reading(self, path: str | Path) -> Iterator[None]:
@@ -187,6 +195,7 @@ class StageReport:
         return {
             "counts": dict(sorted(self.counts.items())),
             "issues": [{"path": i.path, "reason": i.reason} for i in self.issues],
+            "kept_with_fallback": [{"path": i.path, "reason": i.reason} for i in self.fallbacks],
         }
 
 

@@ -81,6 +81,7 @@ def ingest_and_prepare(run: Run) -> IngestResult:
             run.reports["ingest"] = StageReport()
             run.reports["ingest"].counts.update(saved["counts"])
             run.reports["ingest"].issues.extend(_issues(saved["issues"]))
+            run.reports["ingest"].fallbacks.extend(_issues(saved.get("kept_with_fallback", [])))
             ingested = IngestResult(key=key, cached=True, documents=folder / "documents.arrow", count=saved["counts"].get("documents kept", 0))
             summary.update(key=key, cached=True, count=ingested.count)
             return ingested
@@ -105,7 +106,7 @@ def _prepared_stream(run: Run, files: list[dict[str, Any]], report: StageReport)
     for f in files:
         by_source.setdefault(f["source"], []).append(f["_file"])
     with progress_bar(run.console) as progress:
-        task = progress.add_task(f"ingest {len(files)} files", total=None)
+        task = progress.add_task(ingest_label(len(files)), total=None)  # counts documents: a file may hold many, or none
         for source, paths in by_source.items():
             last: list[str] = []
             stream = run.call_domain("ingest", source=Path(source), files=paths, options=run.options, report=report)
@@ -124,6 +125,12 @@ def _prepared_stream(run: Run, files: list[dict[str, Any]], report: StageReport)
                 if document is not None:
                     yield document
         progress.update(task, total=progress.tasks[0].completed)
+
+
+def ingest_label(files: int) -> str:
+    """The ingest bar's label: its counter is documents (one file may give many, or none), so the
+    label names documents and says how many files they come from."""
+    return f"ingest: documents from {files:,} file{'s' if files != 1 else ''}"
 
 
 def _after(last: list[str]) -> str:

@@ -57,6 +57,7 @@ def data_summary(run: Run, data: PreparedData) -> dict[str, Any]:
         "documents": data.ingested.count,
         "files_left_out": run.report("ingest").left_out()[0],
         "parts_left_out": run.report("ingest").left_out()[1],
+        "files_kept_with_fallback": len({i.path for i in run.report("ingest").fallbacks}),  # read, but a simpler way
         "train_documents": split.train_documents,
         "eval_documents": split.eval_documents,
         "train_tokens": packed.train.real_tokens,

@@ -37,9 +37,8 @@ def ingest_one(path: Path, rel: str, options: Mapping[str, Any], report: StageRe
     language = language_of(rel)
     metadata = document_metadata(text, language)
     report.count(f"documents: {language}")
-    if metadata["parse_error"]:
-        report.count("parse errors")
-        report.issues.append(FileIssue(rel, f"parse error: kept as plain {language} text, without syntax units"))
+    if metadata["parse_error"]:  # kept, so not among the files left out
+        report.kept_with_fallback(rel, f"parse error: kept as plain {language} text, without syntax units")
     for unit in metadata["units"]:
         report.count(f"units: {unit['kind']}")
     return Document(text=text, source=rel, metadata=metadata)
@@ -61,7 +60,7 @@ def ingest_files(source: Path, files: list[Path], options: Mapping[str, Any], re
             yield document
 
 
-def _work(job: tuple[Path, str, Mapping[str, Any]]) -> tuple[Document | None, Counter, list[FileIssue], list[str]]:
+def _work(job: tuple[Path, str, Mapping[str, Any]]) -> tuple[Document | None, Counter, list[FileIssue], list[FileIssue], list[str]]:
     from custom_llm_codebase.dedup import MINHASH_KEY, signature_bytes
     from custom_llm_codebase.redaction import redact_document
 
@@ -74,7 +73,7 @@ def _work(job: tuple[Path, str, Mapping[str, Any]]) -> tuple[Document | None, Co
             document = redact_document(document, local, mark=True)
             signature = signature_bytes(document.text, int(options.get("num_perm", 256)))
             document = document.replace(metadata={**document.metadata, MINHASH_KEY: signature})
-    return document, local.counts, local.issues, local.tracebacks
+    return document, local.counts, local.issues, local.fallbacks, local.tracebacks
 
 
 def _pool_context(multiprocessing: Any) -> Any:
@@ -103,10 +102,11 @@ def _ingest_pool(jobs: list[tuple[Path, str]], options: Mapping[str, Any], repor
     done = 0
     try:
         with ProcessPoolExecutor(workers, mp_context=_pool_context(multiprocessing)) as pool:
-            for document, counts, issues, tracebacks in pool.map(_work, [(p, r, plain) for p, r in jobs], chunksize=8):
+            for document, counts, issues, fallbacks, tracebacks in pool.map(_work, [(p, r, plain) for p, r in jobs], chunksize=8):
                 done += 1
                 report.counts.update(counts)
                 report.issues.extend(issues)
+                report.fallbacks.extend(fallbacks)
                 report.tracebacks.extend(tracebacks)
                 if document is not None:
                     yield document

@@ -104,8 +104,11 @@ def test_a_file_that_does_not_parse_is_kept_as_text_and_flagged(tmp_path, ingest
     broken = result.by_source()["broken.py"]
     assert broken.metadata["parse_error"] is True and broken.metadata["units"] == []
     assert broken.text.startswith("def broken(")
-    assert result.report.counts["parse errors"] == 1
-    assert "parse error" in result.reasons()["broken.py"]
+    assert result.report.counts["kept with fallback: parse error"] == 1
+    kept = {issue.path: issue.reason for issue in result.report.fallbacks}
+    assert kept == {"broken.py": "parse error: kept as plain python text, without syntax units"}
+    assert "broken.py" not in result.reasons()  # kept: not among the files left out
+    assert result.report.left_out() == (0, 0)
 
 
 def test_gitignore_is_honoured_in_a_git_work_tree(tmp_path, ingest):
