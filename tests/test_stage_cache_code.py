@@ -100,7 +100,8 @@ def test_refresh_recomputes_the_stage_and_those_after_it(tmp_path, monkeypatch):
     assert "ingest" in _cached(refreshed["output"]) and "split" in _cached(refreshed["output"])
     assert "tokenizer" not in _cached(refreshed["output"]) and "packed" not in _cached(refreshed["output"])
     assert "none" in _cached(everything["output"])
-    assert refreshed_stages(["tokenize", "split"]) == {"split", "tokenizer", "pack"}
+    assert refreshed_stages(["tokenize", "split"]) == {"split", "tokenizer", "pack", "base-eval"}
+    assert refreshed_stages(["base-eval"]) == {"base-eval"}
     bad = CliRunner().invoke(main, ["ingest", "--refresh", "train"])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
 

@@ -236,9 +236,9 @@ def main(debug: bool) -> None:
 REFRESH_OPTION = click.option(
     "--refresh",
     multiple=True,
-    type=click.Choice(["ingest", "split", "tokenizer", "tokenize"]),
+    type=click.Choice(["ingest", "split", "tokenizer", "tokenize", "base-eval"]),
     metavar="STAGE",
-    help="Recompute this data stage (ingest, split, tokenizer, tokenize) and the ones after it, ignoring the cache (repeatable).",
+    help="Recompute this stage (ingest, split, tokenizer, tokenize, base-eval: the base's figures) and the ones after it, ignoring the cache (repeatable).",
 )
 
 

@@ -31,14 +31,19 @@ def key_of(*parts: Any) -> str:
 
 # the data stages in order, by their cache folder names; ``--refresh`` names them as the CLI does
 DATA_STAGES = ("ingest", "split", "tokenizer", "pack")
-REFRESH_NAMES = {"ingest": "ingest", "split": "split", "tokenizer": "tokenizer", "tokenize": "pack"}
+# the base model's evaluation figures (``base_figures``): computed from the data stages' output
+BASE_EVAL_STAGE = "base-eval"
+REFRESH_NAMES = {"ingest": "ingest", "split": "split", "tokenizer": "tokenizer", "tokenize": "pack", "base-eval": BASE_EVAL_STAGE}
 
 
 def refreshed_stages(names: Iterable[str]) -> frozenset[str]:
-    """The cache stages ``--refresh NAME`` recomputes: that stage and every data stage after it
-    (their inputs are remade, so what they cached from the old ones is not reused either)."""
-    firsts = [DATA_STAGES.index(REFRESH_NAMES[name]) for name in names]
-    return frozenset(DATA_STAGES[min(firsts) :]) if firsts else frozenset()
+    """The cache stages ``--refresh NAME`` recomputes: that stage and every stage after it (their
+    inputs are remade, so what they cached from the old ones is not reused either); the base's
+    figures come after every data stage."""
+    chosen = [REFRESH_NAMES[name] for name in names]
+    firsts = [DATA_STAGES.index(stage) for stage in chosen if stage in DATA_STAGES]
+    data = frozenset(DATA_STAGES[min(firsts) :]) if firsts else frozenset()
+    return data | ({BASE_EVAL_STAGE} if chosen else frozenset())
 
 
 class StageCache:

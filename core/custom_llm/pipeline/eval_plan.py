@@ -40,6 +40,7 @@ class EvalPlan:
     tuned_seconds: float | None = None
     xz_seconds: float | None = None
     training_seconds: float | None = None  # the training share of the budget
+    base_cached: bool = False  # the base's figures (and this plan) came from the stage cache (``base_figures``)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -9,6 +9,7 @@ from typing import Any
 from custom_llm.config import parse_duration
 from custom_llm.errors import TrainingError
 from custom_llm.pipeline import run_directory
+from custom_llm.pipeline.base_figures import base_key, reuse_base, store_base
 from custom_llm.pipeline.cache import file_digest
 from custom_llm.pipeline.distributed import main_process_first, world
 from custom_llm.pipeline.eval_plan import EVAL_BUDGET_SHARE, EvalPlan, fitted_plan, full_plan
@@ -311,6 +312,10 @@ def _base_metrics(run: Run, model: Any, data: PreparedData, resume: bool) -> dic
         return read_json(path)
     budget = parse_duration(run.training.get("time_budget"))
     share = EVAL_BUDGET_SHARE * budget if budget is not None and world().size == 1 else None
+    key = base_key(run, data, model, share)
+    cached = reuse_base(run, key, data)  # the same base, held-out set, evaluators and settings: figures from the cache
+    if cached is not None:
+        return cached
     with run.stage("evaluate"):
         plan = plan_evaluation(run, model, data.tok.tokenizer, data.split, data.packed, share)
         run.artifacts["evaluation_plan"] = plan
@@ -323,6 +328,7 @@ def _base_metrics(run: Run, model: Any, data: PreparedData, resume: bool) -> dic
         plan.xz_seconds = round(time.perf_counter() - began, 1)
     write_json(path, metrics)
     write_json(plan_path, plan.to_json())
+    store_base(run, key, metrics, plan)
     return metrics
 
 
@@ -334,7 +340,7 @@ def _share_budget(run: Run, data: PreparedData, started: float) -> None:
     if budget is None or plan is None or world().size > 1:
         return
     spent = time.perf_counter() - started
-    if plan.base_seconds is not None and spent < plan.base_seconds:  # resumed: the base was evaluated by the earlier process
+    if plan.base_seconds is not None and spent < plan.base_seconds and not plan.base_cached:  # resumed: the base was evaluated by the earlier process
         spent += plan.base_seconds + (plan.xz_seconds or 0.0)
     tuned = plan.base_seconds or plan.estimated_seconds or 0.0
     training = max(MIN_TRAINING_SECONDS, budget - spent - tuned)

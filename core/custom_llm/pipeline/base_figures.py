@@ -1,0 +1,205 @@
+"""The base model's evaluation figures, cached like the data stages: a second run of the same base
+on the same held-out set reads them instead of evaluating the base again.
+
+The key is what the figures depend on: the base model (its file digest, or for the scratch recipe
+its seeded size), the prepared data (the split and pack stage keys, content-derived: held-out and
+training documents, eval blocks, tokenizer), the evaluating code (a digest of every evaluator's
+plugin package and of core's evaluation modules) and the evaluation settings (seed, precision as
+resolved here, device type, evaluator names, domain options, seq_len and the other settings the
+evaluators see, the eval case limits and, under a time budget, the evaluation's share of it).
+
+An entry holds the evaluation plan with the figures: under a time budget the plan is sized by a
+timed calibration, so a hit reuses the cached plan and with it the very cases the figures were
+computed on; the tuned model is then evaluated on those same cases, and the pairs stay paired.
+``--refresh base-eval`` evaluates the base again and rewrites its entry.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from custom_llm.pipeline.cache import BASE_EVAL_STAGE, file_digest, key_of
+from custom_llm.pipeline.eval_plan import EvalPlan
+from custom_llm.pipeline.run_state import Run
+from custom_llm.pipeline.stage_results import PreparedData
+from custom_llm.pipeline.storage import read_json, write_json
+
+STAGE = BASE_EVAL_STAGE
+# per-case records and shown examples, as evaluate_model writes them to RUN/metrics
+CASE_FILES = ("base_cases.json", "base_examples.json")
+# settings that change how the model is trained, never what the untrained base scores
+TRAINING_ONLY = frozenset(
+    {
+        "learning_rate",
+        "epochs",
+        "max_steps",
+        "weight_decay",
+        "warmup_ratio",
+        "eval_steps",
+        "patience",
+        "time_budget",
+        "gradient_accumulation_steps",
+        "lora_r",
+        "lora_alpha",
+        "lora_dropout",
+        "lora_targets",
+    }
+)
+# core's modules whose code makes the figures: the evaluation, scoring, loading and prompting
+CORE_EVAL_MODULES = (
+    "pipeline/evaluate.py",
+    "pipeline/eval_plan.py",
+    "pipeline/scoring.py",
+    "pipeline/position_scores.py",
+    "pipeline/teacher_forcing.py",
+    "pipeline/lm_loss.py",
+    "pipeline/models.py",
+    "pipeline/base_model.py",
+    "pipeline/chat.py",
+    "pipeline/packing.py",
+    "pipeline/statistics.py",
+    "generation.py",
+    "records.py",
+    "default_plugins",
+)
+
+
+@dataclass(frozen=True)
+class CachedBase:
+    """What a hit hands the run: the figures, the plan they were computed on, and xz's figure."""
+
+    metrics: dict[str, dict[str, float]]
+    plan: EvalPlan
+    xz_bits_per_byte: float | None
+    folder: Path
+
+
+def base_key(run: Run, data: PreparedData, model: Any, share_seconds: float | None) -> str:
+    """The cache key of the base's figures (see the module docstring for what it covers)."""
+    import torch
+    import transformers
+
+    from custom_llm.pipeline.evaluate import evaluator_names
+    from custom_llm.pipeline.training import use_bf16
+    from custom_llm.plugin_code import plugin_code
+
+    names = evaluator_names(run)
+    owners = {run.plugins.evaluators.owner(name) for name in names}
+    config = run.config
+    return key_of(
+        STAGE,
+        model_identity(run, data),
+        data.split.key,
+        data.packed.key,
+        data.tok.key,
+        list(data.tok.added_tokens),
+        names,
+        plugin_code(run.plugins, owners),
+        core_eval_code(),
+        {k: v for k, v in sorted(run.training.items()) if k not in TRAINING_ONLY},
+        run.options,
+        config.seed,
+        use_bf16(config.precision),
+        str(next(model.parameters()).device.type),
+        config.max_eval_documents,
+        config.max_eval_examples,
+        config.max_eval_cases,
+        None if share_seconds is None else round(share_seconds, 1),
+        run.recipe.adapter,
+        torch.__version__,
+        transformers.__version__,
+    )
+
+
+def model_identity(run: Run, data: PreparedData) -> list[Any]:
+    """What the evaluated base is: its files' digest, or the scratch model's seeded size."""
+    if run.base is None:
+        from custom_llm.pipeline.models import scratch_size
+
+        return ["scratch", scratch_size(run.config.model_size, data.packed.train.real_tokens), run.config.seed]
+    if run.base.kind == "folder":  # its digest covers the JSON files only: the weights are hashed here
+        return ["folder", run.base.digest, folder_digest(str(run.base.path))]
+    return [run.base.kind, run.base.digest]
+
+
+@functools.cache
+def folder_digest(folder: str) -> str:
+    """Every file of a saved model folder, by name and content (once per process)."""
+    files = sorted(p for p in Path(folder).iterdir() if p.is_file())
+    return key_of(*((p.name, file_digest(p)) for p in files))
+
+
+@functools.cache
+def core_eval_code() -> str:
+    """A digest of core's evaluation modules (``CORE_EVAL_MODULES``), computed once per process."""
+    import custom_llm
+    from custom_llm.plugin_code import _digest
+
+    root = Path(custom_llm.__file__).parent
+    return _digest(tuple(str(root / name) for name in CORE_EVAL_MODULES if (root / name).exists()))
+
+
+def cached_base(run: Run, key: str, documents_available: int) -> CachedBase | None:
+    """The cached figures under ``key``, copied into the run's ``metrics`` folder; None on a miss
+    (or a refresh, or an entry whose plan does not fit this held-out set)."""
+    if not run.cache.hit(STAGE, key):
+        return None
+    folder = run.cache.folder(STAGE, key)
+    try:
+        entry = read_json(folder / "entry.json")
+        plan = EvalPlan(**entry["plan"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # an unreadable entry is a miss: the base is evaluated again and the entry rewritten
+    if plan.documents_available != documents_available:
+        return None
+    metrics_folder = run.output / "metrics"
+    metrics_folder.mkdir(parents=True, exist_ok=True)
+    for name in CASE_FILES:
+        if (folder / name).is_file():
+            shutil.copyfile(folder / name, metrics_folder / name)
+    plan.base_cached = True
+    return CachedBase(metrics=entry["metrics"], plan=plan, xz_bits_per_byte=entry.get("xz_bits_per_byte"), folder=folder)
+
+
+def reuse_base(run: Run, key: str, data: PreparedData) -> dict[str, dict[str, float]] | None:
+    """On a hit: the run takes the cached figures, plan and xz figure (written to its ``metrics``
+    folder as an evaluation would write them) and the console says so; None on a miss."""
+    from custom_llm.pipeline.eval_plan import PLAN_FILE
+    from custom_llm.pipeline.packing import eval_documents
+
+    hit = cached_base(run, key, len(eval_documents(run, data.split)))
+    if hit is None:
+        return None
+    run.artifacts["evaluation_plan"] = hit.plan
+    if hit.xz_bits_per_byte is not None:
+        run.artifacts["xz_bits_per_byte"] = hit.xz_bits_per_byte
+    write_json(run.output / "metrics" / "base.json", hit.metrics)
+    write_json(run.output / "metrics" / PLAN_FILE, hit.plan.to_json())
+    run.console.print(hit.plan.describe())
+    run.console.print(describe_hit(hit), soft_wrap=True)
+    return hit.metrics
+
+
+def store_base(run: Run, key: str, metrics: dict[str, dict[str, float]], plan: EvalPlan) -> None:
+    """Keep the base's figures, plan, per-case records and xz's figure under ``key``."""
+    folder = run.cache.begin(STAGE, key)
+    metrics_folder = run.output / "metrics"
+    for name in CASE_FILES:
+        if (metrics_folder / name).is_file():
+            shutil.copyfile(metrics_folder / name, folder / name)
+    entry = {"metrics": metrics, "plan": plan.to_json(), "xz_bits_per_byte": run.artifacts.get("xz_bits_per_byte")}
+    write_json(folder / "entry.json", entry)
+    run.cache.commit(STAGE, key)
+
+
+def describe_hit(hit: CachedBase) -> str:
+    """The console's line for a hit."""
+    seconds = f", which took {hit.plan.base_seconds:.0f} s" if hit.plan.base_seconds is not None else ""
+    return (
+        f"base figures from the cache ({hit.folder.name}): the same base, held-out set, evaluators and settings were evaluated before{seconds}; "
+        "--refresh base-eval evaluates the base again"
+    )
