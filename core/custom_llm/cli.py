@@ -264,10 +264,14 @@ def run(dry_run: bool, resume: bool, refresh: tuple[str, ...], **kwargs: Any) ->
     from custom_llm.third_party_output import to_run_log
 
     job = make_refreshed_run(kwargs, refresh)
+    if dry_run:
+        from custom_llm.pipeline.dry_run_output import scratch_output
+
+        with scratch_output(job), to_run_log(job.output):  # --output left as found: the next command works
+            plan = plan_run(job)
+        _print_plan(job, plan)
+        return
     with to_run_log(job.output):  # libraries' bars, notices and deprecation warnings: RUN/logs/third_party.log
-        if dry_run:
-            _print_plan(job, plan_run(job))
-            return
         report = train(job, resume=resume)
     print_summary(job, report)
 
@@ -502,4 +506,4 @@ def _print_mapping(console: Any, title: str, mapping: dict[str, Any]) -> None:
 
 def _print_plan(job: Any, plan: dict[str, Any]) -> None:
     _print_mapping(job.console, f"plan (dry run): {job.domain.name} / {job.recipe.name} -> {job.output}", plan)
-    job.console.print("Nothing was trained. Run the same command without --dry-run to train.")
+    job.console.print(f"Nothing was trained and {job.output} was left as it was. Run the same command without --dry-run to train.", soft_wrap=True)

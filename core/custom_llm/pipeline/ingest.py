@@ -13,6 +13,7 @@ from typing import Any
 from custom_llm import __version__
 from custom_llm.errors import SourceError
 from custom_llm.pipeline.cache import file_digest, key_of
+from custom_llm.pipeline.dry_run_output import EXCLUDED_KEY
 from custom_llm.pipeline.progress import progress_bar
 from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.stage_results import IngestResult
@@ -27,7 +28,7 @@ def discover(run: Run) -> list[dict[str, Any]]:
     """Every file the domain will read, with its content digest (for the cache key and manifest)."""
     report = run.report("ingest")
     found: list[dict[str, Any]] = []
-    excluded = [run.output, run.cache.root]
+    excluded = [run.output, run.cache.root, *run.artifacts.get(EXCLUDED_KEY, [])]  # a dry run's real --output too
     for source in run.sources:
         files = run.call_domain("discover", source=source, options=run.options, report=report)
         for path in files:
