@@ -10,6 +10,7 @@ previous one intact."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -163,6 +164,34 @@ def test_gguf_is_the_trained_model(runs, run, quantization, tolerance, capsys):
     if quantization == "f16":
         for prompt in PROMPTS:
             assert greedy_generate(loaded, loaded_tokenizer, prompt, 16) == greedy_generate(trained, tokenizer, prompt, 16)
+
+
+@pytest.mark.parametrize(("quantization", "tolerance"), [("q5_0", 0.03), ("q4_0", 0.06)])
+def test_block_quantized_gguf_is_the_trained_model(runs, quantization, tolerance, capsys):
+    """q5_0 and q4_0, written by custom-llm itself: read back by transformers' GGUF loader, close to the
+    trained model, and their tensor types as the export reports them."""
+    import gguf
+
+    result = exported(runs, "lora", "gguf", quantization)
+    from collections import Counter
+
+    matrices = {t.name: t.tensor_type.name for t in gguf.GGUFReader(result.gguf).tensors if len(t.shape) == 2}
+    output = "output.weight" if "output.weight" in matrices else "token_embd.weight"
+    assert matrices.pop(output) == "Q8_0" and set(matrices.values()) == {quantization.upper()}  # as llama-quantize lays it out
+    report = result.extra["tensors"]
+    assert report["types"] == dict(Counter([*matrices.values(), "Q8_0"])) and report["fallbacks"] == {}
+    assert report["quantized_by"].startswith("custom-llm's writer")
+    trained, tokenizer = deploy.load_run_model(runs.lora)
+    loaded, loaded_tokenizer = deploy.load_gguf(result.gguf)
+    pytorch = deploy.bits_per_byte(trained, tokenizer, runs.held_out)
+    quantized = deploy.bits_per_byte(loaded, loaded_tokenizer, runs.held_out)
+    change = quantized.bits_per_byte / pytorch.bits_per_byte - 1
+    with capsys.disabled():
+        print(
+            f"\nlora {quantization}: PyTorch {pytorch.bits_per_byte:.4f}, GGUF {quantized.bits_per_byte:.4f} ({change:+.3%}) "
+            f"on {pytorch.tokens:,} tokens"
+        )
+    assert quantized.tokens == pytorch.tokens and abs(change) < tolerance
 
 
 def test_gguf_runs_in_llama_cpp(runs):
@@ -337,6 +366,35 @@ def test_ollama_modelfile_holds_the_trained_layout(runs):
         assert go_render(template, ollama_values(messages)) == expected
 
 
+def test_ollama_and_llama_cpp_lay_a_conversation_out_the_same_way(runs):
+    """The Modelfile's TEMPLATE (Ollama) and the GGUF's own chat template (llama.cpp's --jinja) give
+    the same prompt for the same conversation: the training layout, the document start first."""
+    import gguf
+    from transformers import AutoTokenizer
+
+    result = exported(runs, "chat", "ollama")
+    template = re.search(r'TEMPLATE """(.*?)"""', (result.folder / "Modelfile").read_text(), re.S).group(1)
+    field = gguf.GGUFReader(result.gguf).fields["tokenizer.chat_template"]
+    embedded = bytes(field.parts[field.data[0]]).decode()
+    tokenizer = AutoTokenizer.from_pretrained(runs.chat / "model")
+    formatter = llm = None
+    if importlib.util.find_spec("llama_cpp") is not None:  # llama-cpp-python's own renderer and llama.cpp's tokenizer
+        import llama_cpp
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        formatter = Jinja2ChatFormatter(embedded, eos_token=tokenizer.eos_token, bos_token=tokenizer.bos_token or "")
+        llm = llama_cpp.Llama(model_path=str(result.gguf), vocab_only=True, verbose=False)
+    for messages in CONVERSATIONS:
+        ollama = go_render(template, ollama_values(messages))
+        gguf_prompt = tokenizer.apply_chat_template(messages, chat_template=embedded, tokenize=False, add_generation_prompt=True)
+        assert gguf_prompt == ollama and ollama.startswith(tokenizer.eos_token + "<|")
+        ids = tokenizer(ollama, add_special_tokens=False)["input_ids"]
+        assert ids[0] == tokenizer.eos_token_id
+        if formatter is not None and llm is not None:
+            assert formatter(messages=messages).prompt == ollama
+            assert llm.tokenize(ollama.encode(), add_bos=False, special=True) == ids
+
+
 def test_ollama_template_of_a_template_with_a_default_system_prompt(runs):
     from transformers import AutoTokenizer
 
@@ -423,7 +481,7 @@ def test_bad_input_is_refused_in_one_line(runs, tmp_path):
     (tmp_path / "empty-run").mkdir()
     assert "holds no trained model" in _one_line_error(str(tmp_path / "empty-run"), "--format", "gguf")
     assert "unknown export format 'zip'" in _one_line_error(str(runs.scratch), "--format", "zip")
-    assert "unsupported GGUF quantization 'q4_k_m'" in _one_line_error(str(runs.scratch), "--format", "gguf", "--quantization", "q4_k_m")
+    assert "unsupported GGUF quantization 'q3_k_m'" in _one_line_error(str(runs.scratch), "--format", "gguf", "--quantization", "q3_k_m")
     assert "does not apply to --format hf" in _one_line_error(str(runs.scratch), "--format", "hf", "--quantization", "q8_0")
     occupied = tmp_path / "occupied"
     occupied.mkdir()
@@ -442,6 +500,27 @@ def test_cli_export_prints_the_files_and_the_next_step(runs, tmp_path):
     result = CliRunner().invoke(main, ["export", str(runs.scratch), "--format", "ollama", "--out", str(tmp_path / "ollama")])
     assert result.exit_code == 0, result.output
     assert "Modelfile" in result.output and "blake2b" in result.output and "ollama create NAME -f Modelfile" in result.output
+    # the llama.cpp commands current llama.cpp takes: llama-cli (chat, no -cnv), llama-completion (plain, the start token first)
+    assert "llama-completion -m " in deploy.next_step(exported(runs, "scratch", "gguf", "q8_0")) and "-p '<|endoftext|>" in deploy.next_step(
+        exported(runs, "scratch", "gguf", "q8_0")
+    )
+    chat = deploy.next_step(exported(runs, "chat", "gguf"))
+    assert "llama-cli -m " in chat and "--jinja" in chat and "-cnv" not in chat
+
+
+def test_a_k_quant_without_llama_cpp_is_refused_before_any_work(runs, tmp_path, monkeypatch):
+    from custom_llm.pipeline import gguf_quantize
+
+    monkeypatch.setattr(gguf_quantize, "llama_cpp_installed", lambda: False)
+    for quantization in ("q4_k_m", "q5_k_m"):
+        line = _one_line_error(str(runs.scratch), "--format", "gguf", "--quantization", quantization, "--out", str(tmp_path / "k"))
+        assert "pip install 'custom-llm[llamacpp]'" in line and quantization in line
+    assert not list(tmp_path.iterdir())
+    from custom_llm.config import build_config
+    from custom_llm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="llamacpp"):
+        build_config({"export_formats": ["ollama:q4_k_m"]}, {})
 
 
 def test_export_formats_setting(runs, tmp_path):

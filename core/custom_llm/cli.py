@@ -350,7 +350,9 @@ def generate(model_dir: Path, prompt: str, max_new_tokens: int) -> None:
     help="hf (merged transformers folder, for vLLM), gguf (one file, for llama.cpp) or ollama (GGUF + Modelfile).",
 )
 @click.option("--out", type=click.Path(path_type=Path), help="Folder to write, new or empty. Default: RUN/exports/FORMAT[-QUANTIZATION].")
-@click.option("--quantization", metavar="TYPE", help="GGUF weights: f16 (default), q8_0 or f32.")
+@click.option(
+    "--quantization", metavar="TYPE", help="GGUF weights: f16 (default), q8_0, q5_0, q4_0, f32; q5_k_m or q4_k_m with custom-llm[llamacpp]."
+)
 @user_errors
 def export(run_dir: Path, fmt: str, out: Path | None, quantization: str | None) -> None:
     """Deploy a run's model: a merged transformers folder, a GGUF file or an Ollama model (docs/deploy.md)."""

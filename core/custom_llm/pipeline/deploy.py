@@ -3,8 +3,9 @@
 * ``hf``: one self-contained transformers folder, a LoRA adapter merged into the base weights
   (peft's ``merge_and_unload``), in the layout ``AutoModelForCausalLM.from_pretrained`` and vLLM load
   (config.json, model.safetensors, tokenizer files, generation_config.json, the chat template);
-* ``gguf``: one GGUF file (``f16``, ``q8_0`` or ``f32``) for llama.cpp, with the tokenizer, its
-  special tokens and the chat template in its metadata (:mod:`custom_llm.pipeline.gguf_writer`);
+* ``gguf``: one GGUF file (``f16``, ``q8_0``, ``q5_0``, ``q4_0``, ``f32``; ``q5_k_m`` and ``q4_k_m``
+  through llama.cpp's quantizer, :mod:`custom_llm.pipeline.gguf_quantize`) for llama.cpp, with the
+  tokenizer, its special tokens and the chat template in its metadata (:mod:`custom_llm.pipeline.gguf_writer`);
 * ``ollama``: that GGUF file and a ``Modelfile`` (FROM, TEMPLATE in the layout the model was trained
   with, its stop tokens, PARAMETERs), so that ``ollama create NAME -f Modelfile`` is all that is left.
 
@@ -33,7 +34,7 @@ from typing import Any
 from custom_llm.errors import CustomLLMError
 
 FORMATS = ("hf", "gguf", "ollama")
-GGUF_QUANTIZATIONS = ("f16", "q8_0", "f32")  # f16 first: the default
+GGUF_QUANTIZATIONS = ("f16", "q8_0", "q5_k_m", "q5_0", "q4_k_m", "q4_0", "f32")  # f16 first: the default; k-quants need llama.cpp
 DEFAULT_QUANTIZATION = "f16"
 HF_PRECISION = "f32"  # the merged folder keeps the trained weights as they are; vLLM casts with --dtype
 GGUF_ARCHITECTURES = ("LlamaForCausalLM", "MistralForCausalLM")  # the pretrained bases' and the scratch recipe's
@@ -112,9 +113,15 @@ def check_request(fmt: str, quantization: str | None) -> str:
     quantization = (quantization or DEFAULT_QUANTIZATION).lower()
     if quantization not in GGUF_QUANTIZATIONS:
         raise ExportError(
-            f"unsupported GGUF quantization {quantization!r}: choose one of {', '.join(GGUF_QUANTIZATIONS)}. For k-quants "
-            "(q4_k_m ...) run llama.cpp's llama-quantize on the f16 file (docs/deploy.md)."
+            f"unsupported GGUF quantization {quantization!r}: choose one of {', '.join(GGUF_QUANTIZATIONS)}; for other types "
+            "run llama.cpp's llama-quantize on the f16 file (docs/deploy.md)."
         )
+    from custom_llm.pipeline.gguf_quantize import QuantizeError, check_llama_cpp
+
+    try:
+        check_llama_cpp(quantization)
+    except QuantizeError as error:
+        raise ExportError(str(error)) from None
     return quantization
 
 
@@ -170,8 +177,9 @@ def architecture_of(model_dir: Path) -> str:
 def check_architecture(fmt: str, architecture: str) -> None:
     if fmt != "hf" and architecture not in GGUF_ARCHITECTURES:
         raise ExportError(
-            f"cannot export a {architecture} as GGUF: custom-llm writes {', '.join(GGUF_ARCHITECTURES)} (the architectures it "
-            "trains); use --format hf, then llama.cpp's convert_hf_to_gguf.py on that folder."
+            f"cannot export a {architecture} as GGUF: custom-llm writes {', '.join(GGUF_ARCHITECTURES)}, and llama.cpp's converter "
+            "does not ship with llama-cpp-python; export --format hf, then run convert_hf_to_gguf.py from a llama.cpp checkout "
+            "(pip install -r requirements/requirements-convert_hf_to_gguf.txt there) on that folder (docs/deploy.md)."
         )
 
 
@@ -257,7 +265,8 @@ def _export(model_dir: Path, run_dir: Path, fmt: str, quantization: str, archite
         else:
             gguf_name = f"{name}-{quantization}.gguf"
             write_gguf_file(model, tokenizer, partial / gguf_name, quantization, gguf_general_name(run_dir), chat)
-            extra["layout"] = {"chat_template": chat, "why": why}
+            extra["layout"] = {"chat_template": chat, "why": why, "start": document_start(tokenizer)}
+            extra["tensors"] = _tensor_report(partial / gguf_name, quantization, console)
             if fmt == "ollama":
                 layout = chat_layout(tokenizer) if chat else plain_layout(tokenizer)
                 (partial / "Modelfile").write_text(modelfile(gguf_name, layout, model, why), encoding="utf-8")
@@ -283,7 +292,11 @@ def next_step(result: ExportResult) -> str:
     if result.format == "hf":
         return f"Serve it: vllm serve {result.folder}   (or AutoModelForCausalLM.from_pretrained({str(result.folder)!r}))"
     if result.format == "gguf":
-        return f"Run it: llama-cli -m {result.gguf} -cnv --jinja   (docs/deploy.md)"
+        layout = result.extra.get("layout") or {}
+        if layout.get("chat_template"):
+            return f"Run it: llama-cli -m {result.gguf} --jinja   (chat with the model's own template; docs/deploy.md)"
+        start = json.dumps(str(layout.get("start") or ""))[1:-1]
+        return f"Run it: llama-completion -m {result.gguf} -n 64 --temp 0 -p '{start}def main('   (plain completion; docs/deploy.md)"
     return f"Create it: cd {result.folder} && ollama create NAME -f Modelfile"
 
 
@@ -382,19 +395,56 @@ def write_hf_folder(model: Any, tokenizer: Any, folder: Path) -> None:
 
 def write_gguf_file(model: Any, tokenizer: Any, path: Path, quantization: str, name: str, chat: bool = True) -> Path:
     """The GGUF file, named ``name`` (``general.name``), holding the chat template only when the model
-    was trained with it (``chat``): llama.cpp applies a template it finds to every conversation."""
+    was trained with it (``chat``): llama.cpp applies a template it finds to every conversation. The
+    template stored is the training layout: the document start every example began with, then the
+    tokenizer's template (the Modelfile's TEMPLATE is the same layout, so both runtimes see the same
+    tokens). k-quants: the writer's f32 file, quantized by llama.cpp."""
+    from custom_llm.pipeline.gguf_quantize import QuantizeError, needs_llama_cpp, quantize
     from custom_llm.pipeline.gguf_writer import write_gguf
 
     model.config.name_or_path = name  # GGUF general.name
     template = getattr(tokenizer, "chat_template", None)
-    if not chat:
-        tokenizer.chat_template = None
+    tokenizer.chat_template = trained_chat_template(tokenizer) if chat else None
     try:
-        return write_gguf(model, tokenizer, path, quantization)
-    except ValueError as error:  # the writer refuses what would not come back as the same model
+        if not needs_llama_cpp(quantization):
+            return write_gguf(model, tokenizer, path, quantization)
+        source = write_gguf(model, tokenizer, path.with_name(f".{path.stem}-f32.gguf"), "f32")
+        try:
+            quantize(source, path, quantization)
+        finally:
+            source.unlink(missing_ok=True)
+        return path
+    except (ValueError, QuantizeError) as error:  # the writer refuses what would not come back as the same model
         raise ExportError(str(error).replace("\n", " ")) from None
     finally:
         tokenizer.chat_template = template
+
+
+def document_start(tokenizer: Any) -> str:
+    """The token every training example began with, and so every prompt must: the end-of-text token."""
+    return str(tokenizer.eos_token or "")
+
+
+def trained_chat_template(tokenizer: Any) -> str | None:
+    """The tokenizer's chat template with the document start in front: the layout training used and
+    the Ollama TEMPLATE holds, for llama.cpp's ``--jinja`` (None without a template)."""
+    template = getattr(tokenizer, "chat_template", None)
+    if not isinstance(template, str) or not template:
+        return template if template else None
+    start = document_start(tokenizer)
+    return ("{{ " + json.dumps(start, ensure_ascii=False) + " }}" if start else "") + template
+
+
+def _tensor_report(path: Path, quantization: str, console: Any) -> dict[str, Any]:
+    """What the written file holds (types, fallbacks, bits a weight), said on the console when a
+    matrix fell back from the type asked for."""
+    from custom_llm.pipeline.gguf_quantize import llama_cpp_version, needs_llama_cpp, tensor_report
+
+    report = tensor_report(path, quantization)
+    if report.fallbacks or quantization != "f16":
+        _say(console, report.summary())
+    made_by = f"llama.cpp's quantizer (llama-cpp-python {llama_cpp_version()})" if needs_llama_cpp(quantization) else "custom-llm's writer (gguf-py)"
+    return {**report.to_json(), "quantized_by": made_by}
 
 
 def gguf_general_name(run_dir: Path) -> str:
@@ -603,7 +653,7 @@ def plain_layout(tokenizer: Any) -> ChatLayout:
     """Plain completion, as text and code domains train: end-of-text then the prompt; with FIM
     sentinels, Ollama's suffix request laid out PSM as in training."""
     eos = tokenizer.eos_token or ""
-    return ChatLayout(start=eos, chat=False, stops=[eos] if eos else [], fim=fim_tokens(tokenizer))
+    return ChatLayout(start=document_start(tokenizer), chat=False, stops=[eos] if eos else [], fim=fim_tokens(tokenizer))
 
 
 def chat_layout(tokenizer: Any) -> ChatLayout:
@@ -611,7 +661,7 @@ def chat_layout(tokenizer: Any) -> ChatLayout:
     checked by rendering real conversations both ways; ExportError when the template does something
     a fixed per-role layout cannot express (then write the TEMPLATE by hand)."""
     eos = tokenizer.eos_token or ""
-    start = eos  # every training example, and every prompt generation sees, starts with end-of-text
+    start = document_start(tokenizer)  # every training example, and every prompt generation sees, starts with it
     template = getattr(tokenizer, "chat_template", None)
     if not template:
         return ChatLayout(start=start, chat=False, stops=[eos] if eos else [])

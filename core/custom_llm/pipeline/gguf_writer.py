@@ -23,7 +23,10 @@ from pathlib import Path
 from typing import Any
 
 SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM", "MistralForCausalLM")
-FILE_TYPES = ("f32", "f16", "q8_0")
+FILE_TYPES = ("f32", "f16", "q8_0", "q5_0", "q4_0")
+# llama-quantize keeps the output layer (the token embedding when tied) at q6_K in every type below q8_0, and
+# at q8_0 where rows are not a multiple of 256 (SmolLM2's 576): gguf-py writes no q6_K, so q8_0 here always
+OUTPUT_FILE_TYPE = {"q5_0": "q8_0", "q4_0": "q8_0"}
 GGUF_ARCHITECTURE = "llama"  # llama.cpp's name for both: Mistral is the Llama graph
 
 # GGUF token types (gguf.TokenType): NORMAL, USER_DEFINED (added, not special), CONTROL (special), UNUSED (padding)
@@ -44,8 +47,9 @@ _LAYER_TENSORS = {
 
 def write_gguf(model: Any, tokenizer: Any, path: Path, file_type: str = "f32") -> Path:
     """Write ``model`` (a ``LlamaForCausalLM`` or ``MistralForCausalLM``) and its fast byte-level BPE
-    ``tokenizer`` to the GGUF file ``path``, weights in ``file_type`` ("f32", "f16" or "q8_0"; norms
-    stay f32 as in llama.cpp). The file appears complete or not at all. Returns ``path``."""
+    ``tokenizer`` to the GGUF file ``path``, weights in ``file_type`` ("f32", "f16", "q8_0", "q5_0" or
+    "q4_0"; norms stay f32 and the output layer q8_0 below q8_0, as llama.cpp's llama-quantize does).
+    The file appears complete or not at all. Returns ``path``."""
     import gguf
 
     config = model.config
@@ -58,8 +62,9 @@ def write_gguf(model: Any, tokenizer: Any, path: Path, file_type: str = "f32") -
     try:
         _write_model_metadata(writer, model, config, file_type)
         _write_tokenizer(writer, tokenizer, config)
+        output = "token_embd.weight" if _tied(model, config) else "output.weight"
         for name, array in _gguf_tensors(model, config):
-            _add_tensor(writer, name, array, file_type)
+            _add_tensor(writer, name, array, OUTPUT_FILE_TYPE.get(file_type, file_type) if name == output else file_type)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
@@ -122,7 +127,13 @@ def _write_model_metadata(writer: Any, model: Any, config: Any, file_type: str) 
     writer.add_rope_freq_base(float(_rope_parameters(config)["rope_theta"]))
     writer.add_layer_norm_rms_eps(float(config.rms_norm_eps))
     writer.add_vocab_size(config.vocab_size)
-    file_types = {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16, "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}
+    file_types = {
+        "f32": gguf.LlamaFileType.ALL_F32,
+        "f16": gguf.LlamaFileType.MOSTLY_F16,
+        "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
+        "q5_0": gguf.LlamaFileType.MOSTLY_Q5_0,
+        "q4_0": gguf.LlamaFileType.MOSTLY_Q4_0,
+    }
     writer.add_file_type(int(file_types[file_type]))
     writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
 
@@ -155,7 +166,9 @@ def _gguf_tensors(model: Any, config: Any) -> list[tuple[str, Any]]:
 
 
 def _add_tensor(writer: Any, name: str, array: Any, file_type: str) -> None:
-    """Store one tensor; 1-D ones (norms) stay f32, and rows q8_0 cannot block (not a multiple of 32) fall back to f16, as llama.cpp does."""
+    """Store one tensor; 1-D ones (norms) stay f32, and rows a block type cannot split (not a multiple
+    of 32) fall back to f16, as llama.cpp does. gguf-py's q8_0, q5_0 and q4_0 are ggml's reference
+    quantizers (no importance matrix), so llama.cpp reads the blocks back as it would its own."""
     import numpy as np
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, quants
 
@@ -163,11 +176,11 @@ def _add_tensor(writer: Any, name: str, array: Any, file_type: str) -> None:
     if array.ndim <= 1 or file_type == "f32":
         writer.add_tensor(name, array)
         return
-    if file_type == "q8_0":
-        block_size = GGML_QUANT_SIZES[GGMLQuantizationType.Q8_0][0]
-        if array.shape[-1] % block_size == 0:
-            writer.add_tensor(name, quants.quantize(array, GGMLQuantizationType.Q8_0), raw_dtype=GGMLQuantizationType.Q8_0)
-            return
+    block_types = {"q8_0": GGMLQuantizationType.Q8_0, "q5_0": GGMLQuantizationType.Q5_0, "q4_0": GGMLQuantizationType.Q4_0}
+    block_type = block_types.get(file_type)
+    if block_type is not None and array.shape[-1] % GGML_QUANT_SIZES[block_type][0] == 0:
+        writer.add_tensor(name, quants.quantize(array, block_type), raw_dtype=block_type)
+        return
     writer.add_tensor(name, array.astype(np.float16))
 
 
