@@ -171,7 +171,10 @@ class LazyGroup(click.Group):
     """The run registry's commands (``runs``) load on first use, so ``plugins`` and ``--help`` do
     not import them (they pull in sqlite, yaml and the report code): 40 ms of every start-up."""
 
-    LAZY = {"runs": ("custom_llm.cli_run_history", "runs", "The run registry: every training run with its config, data hashes, status and metrics.")}
+    LAZY = {
+        "runs": ("custom_llm.cli_run_history", "runs", "The run registry: every training run with its config, data hashes, status and metrics."),
+        "purge": ("custom_llm.cli_purge", "purge", "Remove a run's folder, cache entries and registry row, or (--cache) the whole stage cache."),
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.LAZY])

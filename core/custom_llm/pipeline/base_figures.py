@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from custom_llm.pipeline.cache import BASE_EVAL_STAGE, file_digest, key_of
+from custom_llm.pipeline.cache import BASE_EVAL_STAGE, file_digest, key_of, note_used
 from custom_llm.pipeline.eval_plan import EvalPlan
 from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.stage_results import PreparedData
@@ -172,6 +172,7 @@ def reuse_base(run: Run, key: str, data: PreparedData) -> dict[str, dict[str, fl
     from custom_llm.pipeline.packing import eval_documents
 
     hit = cached_base(run, key, len(eval_documents(run, data.split)))
+    note_used(run.cache, run.output)  # the data stages' and the base's entries, even if the run is killed later
     if hit is None:
         return None
     run.artifacts["evaluation_plan"] = hit.plan
@@ -194,6 +195,7 @@ def store_base(run: Run, key: str, metrics: dict[str, dict[str, float]], plan: E
     entry = {"metrics": metrics, "plan": plan.to_json(), "xz_bits_per_byte": run.artifacts.get("xz_bits_per_byte")}
     write_json(folder / "entry.json", entry)
     run.cache.commit(STAGE, key)
+    note_used(run.cache, run.output)
 
 
 def describe_hit(hit: CachedBase) -> str:

@@ -53,12 +53,16 @@ class StageCache:
     def __init__(self, root: Path, refresh: frozenset[str] = frozenset()) -> None:
         self.root = root
         self.refresh = refresh
+        self.used: set[str] = set()  # the folders this run read or wrote: what ``custom-llm purge RUN`` may remove
 
     def folder(self, stage: str, key: str) -> Path:
         return self.root / f"{stage}-{key}"
 
     def hit(self, stage: str, key: str) -> bool:
-        return stage not in self.refresh and (self.folder(stage, key) / "DONE").is_file()
+        found = stage not in self.refresh and (self.folder(stage, key) / "DONE").is_file()
+        if found:
+            self.used.add(self.folder(stage, key).name)
+        return found
 
     def begin(self, stage: str, key: str) -> Path:
         """A clean folder to write the stage into (leftovers of a killed run are removed)."""
@@ -69,7 +73,27 @@ class StageCache:
         return folder
 
     def commit(self, stage: str, key: str) -> None:
+        self.used.add(self.folder(stage, key).name)
         marker = self.folder(stage, key) / "DONE"
         temporary = marker.with_name("DONE.partial")
         temporary.write_text("ok\n")
         os.replace(temporary, marker)
+
+
+USED_FILE = "cache_entries.json"  # in a run's folder: the cache folders it used (``custom-llm purge``)
+
+
+def note_used(cache: StageCache, run_folder: Path) -> None:
+    """Add the cache folders this run has used so far to ``RUN/cache_entries.json`` (never raises:
+    a bookkeeping file must not fail a run; purge then keeps what it cannot attribute)."""
+    path = run_folder / USED_FILE
+    try:
+        known = set(json.loads(path.read_text(encoding="utf-8")).get("entries", [])) if path.is_file() else set()
+        if cache.used <= known:
+            return
+        data = {"cache": str(cache.root), "entries": sorted(known | cache.used)}
+        temporary = path.with_name(USED_FILE + ".partial")
+        temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
+    except (OSError, ValueError, AttributeError):
+        pass

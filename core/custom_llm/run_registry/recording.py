@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from custom_llm.pipeline.cache import note_used
 from custom_llm.pipeline.distributed import world
 from custom_llm.run_registry.command_line import current_command
 from custom_llm.run_registry.store import RunStore, RunStoreError, describe_error, registry_path
@@ -57,6 +58,7 @@ class Recording:
 
     def complete(self, run: Run) -> None:
         """The run finished: its metrics from report.json, hashes from manifest.json."""
+        note_used(run.cache, run.output)
         if self.registry is None or self.run_id is None:
             return
         try:
@@ -89,6 +91,7 @@ class Recording:
         if self.fresh and refused_before_work(run, error):
             forget_refused_run(run, self.registry, self.run_id)
             return
+        note_used(run.cache, run.output)
         if self.registry is None or self.run_id is None:
             return
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
