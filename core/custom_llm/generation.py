@@ -9,7 +9,8 @@ from typing import Any
 
 def greedy_generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 64, stop: Iterable[str] = ()) -> str:
     """Greedy continuation of ``prompt`` (deterministic, so base and tuned are compared fairly),
-    after an end-of-text token as in training and in the teacher-forced pass,
+    after the tokenizer's document start (its BOS where it adds one, else end-of-text) as in training
+    and in the teacher-forced pass,
     cut at the first of ``stop``; generation ends as soon as a stop string appears, which is what
     keeps generative evaluation affordable on a CPU. The prompt is left-truncated to fit."""
     import torch
@@ -17,8 +18,9 @@ def greedy_generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int
     limit = int(getattr(model.config, "max_position_embeddings", 2048) or 2048)
     ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     ids = ids[-max(1, limit - max_new_tokens - 1) :]
-    if tokenizer.eos_token_id is not None:  # every training example starts with end-of-text: so does every prompt
-        ids = [tokenizer.eos_token_id, *ids]
+    from custom_llm.pipeline.document_start import document_start_ids
+
+    ids = [*document_start_ids(tokenizer), *ids]  # every training example starts with it: so does every prompt
     device = next(model.parameters()).device
     input_ids = torch.tensor([ids], device=device)
     stop = [s for s in stop if s]

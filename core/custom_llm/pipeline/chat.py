@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from custom_llm.pipeline.document_start import without_template_start
 from custom_llm.records import Example
 
 INSTRUCTION = "instruction"
@@ -30,7 +31,8 @@ def instruction_prompt(tokenizer: Any, prompt: str, messages: Sequence[Mapping[s
     or the plain prompt when the tokenizer has no template (scratch models, plain bases)."""
     if not has_chat_template(tokenizer):
         return prompt
-    return tokenizer.apply_chat_template(conversation(prompt, messages), tokenize=False, add_generation_prompt=True)
+    opened = tokenizer.apply_chat_template(conversation(prompt, messages), tokenize=False, add_generation_prompt=True)
+    return without_template_start(tokenizer, opened)  # the document start is put before it, as before every sequence
 
 
 def laid_out(example: Example, tokenizer: Any) -> Example:
@@ -41,8 +43,9 @@ def laid_out(example: Example, tokenizer: Any) -> Example:
     if example.kind != INSTRUCTION or not has_chat_template(tokenizer):
         return example
     turns = conversation(example.prompt, example.messages)
-    prompt = tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
-    full = tokenizer.apply_chat_template([*turns, {"role": "assistant", "content": example.completion.strip()}], tokenize=False)
+    prompt = without_template_start(tokenizer, tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True))
+    answered = [*turns, {"role": "assistant", "content": example.completion.strip()}]
+    full = without_template_start(tokenizer, tokenizer.apply_chat_template(answered, tokenize=False))
     if not full.startswith(prompt):  # a template that rewrites earlier turns: keep the answer, opened the template's way
         full = prompt + example.completion.strip()
     completion = full[len(prompt) :]

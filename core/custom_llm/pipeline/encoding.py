@@ -1,7 +1,8 @@
-"""Examples -> token ids: each example laid end to end as ``[eos] + prompt + completion + [eos]``,
+"""Examples -> token ids: each example laid end to end as ``[start] + prompt + completion + [eos]``,
 with its labels, in flat arrays.
 
-The leading end-of-text token separates documents and is never a target; prompt tokens are never
+The leading token (the tokenizer's own document start, :func:`document_start_ids`: its BOS where it
+adds one, else end-of-text) separates documents and is never a target; prompt tokens are never
 targets either (their label is ``IGNORE``). Memory stays bounded: work comes in units of at most
 ``ENCODE_BATCH`` documents (or examples) or ``ENCODE_BYTES`` of text, and a long text is encoded in
 pieces where the tokenizer gives the same ids that way (``splits_cleanly``).
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from custom_llm.pipeline.document_start import document_start_ids
 from custom_llm.pipeline.storage import iter_document_batches
 from custom_llm.records import Example
 
@@ -28,7 +30,7 @@ PIECE_CHARS = 1 << 18  # long texts are encoded in pieces of about this many cha
 
 @dataclass
 class Encoded:
-    """Encoded examples laid end to end: ``[eos] + prompt + completion + [eos]`` each, with their
+    """Encoded examples laid end to end: ``[start] + prompt + completion + [eos]`` each, with their
     labels, lengths, and the UTF-8 bytes of their completions. Flat arrays, so that a worker
     process hands them back cheaply and packing needs no Python loop over tokens."""
 
@@ -168,6 +170,7 @@ def encode_flat(tokenizer: Any, examples: list[Example], encode: Callable[[list[
     encode = encode or batch_encoder(tokenizer)
     pieces = PIECE_CHARS if splits_cleanly(tokenizer) else None
     eos = tokenizer.eos_token_id
+    (start,) = document_start_ids(tokenizer)
     n = len(examples)
     prompts = _encode_texts(encode, [e.prompt for e in examples], pieces)
     completions = _encode_texts(encode, [e.completion for e in examples], pieces)
@@ -176,7 +179,7 @@ def encode_flat(tokenizer: Any, examples: list[Example], encode: Callable[[list[
     lengths = prompt_lengths + completion_lengths + 2
     starts = np.cumsum(lengths) - lengths
     ids: np.ndarray = np.empty(int(lengths.sum()), dtype=np.int32)
-    ids[starts] = eos
+    ids[starts] = start
     ids[starts + lengths - 1] = eos
     # where each prompt and completion token lands: its example's start, plus its offset inside it
     n_prompt, n_completion = int(prompt_lengths.sum()), int(completion_lengths.sum())
@@ -203,7 +206,7 @@ class Overlong:
 
 
 def without_overlong(part: Encoded, seq_len: int) -> tuple[Encoded, Overlong]:
-    """``part`` without its examples that have a prompt and, laid end to end with their two
+    """``part`` without its examples that have a prompt and, laid end to end with their start and
     end-of-text tokens, exceed ``seq_len``: packing would cut them across blocks and restart the
     positions at the cut, so the tail of the answer would train without its question. Examples
     with no prompt (causal text) run on across blocks as before."""

@@ -17,6 +17,7 @@ from typing import Any
 
 from custom_llm.pipeline.cache import key_of
 from custom_llm.pipeline.chat import laid_out
+from custom_llm.pipeline.document_start import adds_bos, document_start_ids
 from custom_llm.pipeline.encoding import document_batches, padding_id
 from custom_llm.pipeline.encoding_pool import encoding_workers, resolve_num_proc
 from custom_llm.pipeline.packers import PackedSet, pack, pack_encoded
@@ -60,7 +61,10 @@ def pack_datasets(run: Run, split: SplitResult, tok: TokenizerResult) -> PackRes
     with run.stage("tokenize") as summary:
         tokenizer = tok.tokenizer
         seq_len = int(run.training["seq_len"])
-        key = key_of("pack", PACK_RULE, split.key, tok.key, seq_len, run.options, run.config.seed, run.config.max_eval_documents)
+        # a tokenizer that adds its own BOS starts documents with it (document_start): in the key, so packs that
+        # started them with end-of-text are not reused; the others' keys (and caches) are unchanged
+        start = ["document start", document_start_ids(tokenizer)] if adds_bos(tokenizer) else []
+        key = key_of("pack", PACK_RULE, *start, split.key, tok.key, seq_len, run.options, run.config.seed, run.config.max_eval_documents)
         folder = run.cache.folder("pack", key)
         cached = summary["cached"] = run.cache.hit("pack", key)
         num_proc: int | None = None

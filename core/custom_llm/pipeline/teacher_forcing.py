@@ -6,8 +6,9 @@ document, keeping each position's most likely next token and the log-probability
 answers "would greedy completion reproduce this span?" for every span of the document at once,
 and gives bits per byte as a by-product.
 
-Tokenization: the document is tokenized once, as a whole, with an end-of-text token before it (as
-in training, where every example starts with one). A span is widened to start where the token
+Tokenization: the document is tokenized once, as a whole, with the tokenizer's document start
+before it (:func:`~custom_llm.pipeline.document_start.document_start_ids`: its BOS where it adds
+one, else end-of-text; as in training, where every example starts with the same token). A span is widened to start where the token
 holding its first character starts, so the prompt the pass assumes (the text before that token)
 ends on a token boundary of the whole text; with byte-level BPE a boundary that is also a
 pre-token boundary gives the same ids whether the prompt is tokenized alone or as part of the
@@ -33,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from custom_llm.pipeline.document_start import document_start_ids
 from custom_llm.pipeline.position_scores import Rows, score_rows
 
 WINDOW = 1024
@@ -44,7 +46,7 @@ SHARED_PREFIX_TOKENS = 16  # answers whose prompts start with this many equal to
 
 @dataclass
 class TokenPredictions:
-    """One document's teacher-forced pass: ``ids[0]`` is the end-of-text token before the text;
+    """One document's teacher-forced pass: ``ids[0]`` is the document start before the text;
     ``offsets[i]`` the characters of token ``i``; ``predicted[i]`` the most likely token after
     ``ids[:i+1]`` and ``logprob[i]`` the log-probability (nats) of the true ``ids[i+1]`` there
     (the last entry: of nothing, 0); ``context[i]`` the first token the model saw for it."""
@@ -97,7 +99,7 @@ def predict_tokens(model: Any, tokenizer: Any, text: str, window: int = WINDOW, 
 
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.pad_token_id
-    ids = np.array([eos, *encoded["input_ids"]], dtype=np.int64)
+    ids = np.array([*document_start_ids(tokenizer), *encoded["input_ids"]], dtype=np.int64)
     offsets = np.array([(0, 0), *encoded["offset_mapping"]], dtype=np.int64).reshape(-1, 2)
     n = len(ids)
     predicted: np.ndarray = np.zeros(n, dtype=np.int64)
@@ -240,8 +242,8 @@ def score_answers(
     batch_tokens: int = ANSWER_BATCH_TOKENS,
     progress: Callable[[int], None] | None = None,
 ) -> list[SpanScore]:
-    """For each ``(prompt, answer)``: would greedy generation from ``prompt`` (after an end-of-text
-    token, as :func:`custom_llm.generation.greedy_generate` does) produce ``answer`` and then stop?
+    """For each ``(prompt, answer)``: would greedy generation from ``prompt`` (after the document
+    start, as :func:`custom_llm.generation.greedy_generate` does) produce ``answer`` and then stop?
     With the answer's log-probability. A prompt start shared by many cases is computed once and
     its key-value cache reused; the rest is batched by length, right-padded, and only the answer
     positions' logits are computed. ``progress(n)`` is called after each batch of ``n`` cases."""
@@ -250,13 +252,14 @@ def score_answers(
     import torch
 
     eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.pad_token_id
+    start = document_start_ids(tokenizer)
     limit = int(getattr(model.config, "max_position_embeddings", WINDOW) or WINDOW)
     encoded = []
     for prompt, answer in cases:
         if not answer:
             raise ValueError(f"an empty answer cannot be scored (prompt ending {prompt[-60:]!r})")
         ids, offsets = _answer_tokens(tokenizer, prompt, answer)
-        ids, offsets = [eos, *ids][-limit:], [(0, 0), *offsets][-limit:]
+        ids, offsets = [*start, *ids][-limit:], [(0, 0), *offsets][-limit:]
         answer_tokens = sum(1 for a, _ in offsets if a >= len(prompt)) or 1
         encoded.append((np.array(ids, dtype=np.int64), np.array(offsets, dtype=np.int64).reshape(-1, 2), answer_tokens))
     predicted: list[np.ndarray] = [np.zeros(len(e[0]), dtype=np.int64) for e in encoded]

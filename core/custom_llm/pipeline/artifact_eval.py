@@ -1,0 +1,496 @@
+"""Does the file we ship behave like the model we measured? An exported GGUF scored through
+llama.cpp itself (``llama-cpp-python``, the optional ``llamacpp`` extra) on the same teacher-forced
+cases as the run's PyTorch model.
+
+The held-out documents the run evaluates on (up to ``MAX_BYTES`` of them) are tokenized once with
+the run's tokenizer, its document start first (BOS where it adds one, else end-of-text), and passed through both runtimes in the same
+windows (:func:`custom_llm.pipeline.teacher_forcing.predict_tokens`): per position the most likely
+next token and the true token's log-probability. From these, per runtime:
+
+* bits per byte, summed per document; the change is llama.cpp's over PyTorch's, with a 95% paired
+  bootstrap interval over documents, and the verdict is "same within ±tolerance" when that interval
+  lies inside the tolerance (``artifact_tolerance``, default 0.5%), "differs" when it lies outside,
+  "undetermined" otherwise;
+* top-1 agreement: the share of positions where llama.cpp's most likely token is PyTorch's
+  (interval: bootstrap over documents, since positions of one document are not independent);
+* line exact match: whether greedy decoding reproduces each held-out line (teacher-forced, as the
+  domain evaluators score lines), per runtime, compared on the same lines with McNemar's exact test.
+
+Also shown, not counted as a figure: greedy continuations of a few held-out prompts in each
+runtime, and whether llama.cpp's own tokenizer gives the ids the run's tokenizer gives. llama_cpp
+is imported inside the functions that use it, so the CLI stays light without it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from custom_llm.errors import CustomLLMError
+
+INSTALL = "pip install 'custom-llm[llamacpp]'"
+MAX_BYTES = 128 * 1024  # held-out text scored per artifact: whole documents, until this much
+MAX_LINES = 4000
+DEFAULT_TOLERANCE = 0.005
+GREEDY_PROMPTS = 3
+GREEDY_TOKENS = 24
+RESAMPLES = 2000
+SCORE_ROWS = 256  # logits rows turned into log-probabilities at a time
+
+
+class ArtifactError(CustomLLMError):
+    """An artifact check that cannot run: llama.cpp missing, or a path that is no GGUF file."""
+
+
+def llama_cpp_available() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def require_llama_cpp() -> None:
+    """Refuse before any work when llama-cpp-python is not installed, with what to install."""
+    if not llama_cpp_available():
+        raise ArtifactError(f"scoring a GGUF file through llama.cpp needs llama-cpp-python, which is not installed: {INSTALL}")
+
+
+def check_artifact(path: Path | str) -> Path:
+    """The GGUF file at ``path``; ArtifactError for a missing path or a file that is not GGUF."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"--artifact {str(path)!r} is not a file: pass an exported .gguf file (custom-llm export RUN --format gguf).")
+    with path.open("rb") as handle:
+        if handle.read(4) != b"GGUF":
+            raise ArtifactError(f"--artifact {str(path)!r} is not a GGUF file (its first bytes are not 'GGUF').")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# llama.cpp's teacher-forced pass
+
+
+def open_llama(path: Path, window: int) -> Any:
+    """The GGUF file loaded by llama.cpp with logits kept for every position of a window."""
+    import os
+
+    from llama_cpp import Llama
+
+    return Llama(model_path=str(path), n_ctx=window, n_batch=min(512, window), logits_all=True, n_threads=os.cpu_count() or 1, verbose=False)
+
+
+def _log_probs(scores: np.ndarray, rows: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(argmax, log-probability of ``targets``) of logits ``scores[rows]``, a chunk of rows at a time, in float64."""
+    best: np.ndarray = np.zeros(len(rows), dtype=np.int64)
+    value: np.ndarray = np.zeros(len(rows), dtype=np.float64)
+    for start in range(0, len(rows), SCORE_ROWS):
+        chunk = scores[rows[start : start + SCORE_ROWS]].astype(np.float64)
+        top = chunk.max(axis=1, keepdims=True)
+        total = top[:, 0] + np.log(np.exp(chunk - top).sum(axis=1))
+        best[start : start + SCORE_ROWS] = chunk.argmax(axis=1)
+        value[start : start + SCORE_ROWS] = chunk[np.arange(len(chunk)), targets[start : start + SCORE_ROWS]] - total
+    return best, value
+
+
+def llama_predictions(llm: Any, ids: np.ndarray, offsets: np.ndarray, n_bytes: int, window: int, context: int) -> Any:
+    """The :class:`TokenPredictions` of llama.cpp over ``ids``, in ``predict_tokens``'s windows."""
+    from custom_llm.pipeline.teacher_forcing import TokenPredictions
+
+    n = len(ids)
+    context = min(context, window // 2)
+    stride = window - context
+    starts = list(range(0, max(1, n - context), stride)) if n > window else [0]
+    predicted: np.ndarray = np.zeros(n, dtype=np.int64)
+    logprob: np.ndarray = np.zeros(n, dtype=np.float64)
+    seen_from: np.ndarray = np.zeros(n, dtype=np.int64)
+    for a in starts:
+        end = min(a + window, n)
+        llm.reset()
+        llm.eval([int(i) for i in ids[a:end]])
+        scores = np.asarray(llm.scores[: end - a], dtype=np.float32)
+        keep = 0 if a == 0 else context
+        positions = np.arange(a + keep, end)
+        best, value = _log_probs(scores, positions - a, ids[np.minimum(positions + 1, n - 1)])
+        predicted[positions], logprob[positions], seen_from[positions] = best, value, a
+    logprob[n - 1] = 0.0
+    return TokenPredictions(ids, offsets, predicted, logprob, seen_from, n_bytes)
+
+
+def llama_greedy(llm: Any, ids: Sequence[int], max_new_tokens: int, eos: int | None) -> list[int]:
+    """Greedy continuation of ``ids`` by llama.cpp, token by token (the argmax of its logits)."""
+    llm.reset()
+    llm.eval(list(ids))
+    out: list[int] = []
+    for _ in range(max_new_tokens):
+        token = int(np.argmax(np.asarray(llm.scores[llm.n_tokens - 1])))
+        if eos is not None and token == eos:
+            break
+        out.append(token)
+        llm.eval([token])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The comparison
+
+
+@dataclass
+class Compared:
+    """Both runtimes' passes over the same documents."""
+
+    texts: list[str]
+    pytorch: list[Any]
+    llama: list[Any]
+    tokenization_same: list[bool]
+
+
+def line_spans(text: str) -> list[tuple[int, int]]:
+    """Every non-blank line of ``text`` as a (start, end) span, without its newline."""
+    spans, start = [], 0
+    for line in text.split("\n"):
+        if line.strip():
+            spans.append((start, start + len(line)))
+        start += len(line) + 1
+    return spans
+
+
+def ratio_interval(numerator: Sequence[float], denominator: Sequence[float], seed: int) -> tuple[float, float]:
+    """95% bootstrap interval (over documents) of sum(numerator) / sum(denominator)."""
+    n = len(numerator)
+    rng = random.Random(seed)
+    draws = []
+    for _ in range(RESAMPLES):
+        picks = [rng.randrange(n) for _ in range(n)]
+        draws.append(sum(numerator[i] for i in picks) / max(1e-12, sum(denominator[i] for i in picks)))
+    draws.sort()
+    return draws[int(0.025 * RESAMPLES)], draws[min(RESAMPLES - 1, int(0.975 * RESAMPLES))]
+
+
+def equivalence(interval: tuple[float, float], tolerance: float) -> str:
+    """The verdict of a relative change's interval against ``±tolerance``."""
+    low, high = interval
+    if -tolerance <= low and high <= tolerance:
+        return f"same within ±{tolerance:.2%}"
+    if high < -tolerance or low > tolerance:
+        return f"differs by more than ±{tolerance:.2%}"
+    return f"undetermined: the interval reaches past ±{tolerance:.2%}"
+
+
+def figures(compared: Compared, tolerance: float, seed: int) -> dict[str, Any]:
+    """Bits per byte, top-1 agreement and line exact match of both runtimes, with intervals and verdicts."""
+    from custom_llm.pipeline.statistics import compare
+    from custom_llm.pipeline.teacher_forcing import score_spans
+
+    torch_bits = [p.nll / math.log(2) for p in compared.pytorch]
+    cpp_bits = [p.nll / math.log(2) for p in compared.llama]
+    sizes = [p.n_bytes for p in compared.pytorch]
+    torch_bpb, cpp_bpb = sum(torch_bits) / max(1, sum(sizes)), sum(cpp_bits) / max(1, sum(sizes))
+    change = cpp_bpb / torch_bpb - 1 if torch_bpb else 0.0
+    ratio = ratio_interval(cpp_bits, torch_bits, seed)
+    change_interval = (ratio[0] - 1, ratio[1] - 1)
+    agree = [float((a.predicted[:-1] == b.predicted[:-1]).sum()) for a, b in zip(compared.pytorch, compared.llama, strict=True)]
+    positions = [float(p.n_targets) for p in compared.pytorch]
+    torch_lines: list[float] = []
+    cpp_lines: list[float] = []
+    for text, a, b in zip(compared.texts, compared.pytorch, compared.llama, strict=True):
+        spans = line_spans(text)[: max(0, MAX_LINES - len(torch_lines))]
+        torch_lines += [float(s.exact) for s in score_spans(a, text, spans)]
+        cpp_lines += [float(s.exact) for s in score_spans(b, text, spans)]
+    lines = compare(torch_lines, cpp_lines, lower_is_better=False, seed=seed) if torch_lines else None
+    return {
+        "documents": len(compared.texts),
+        "tokens": int(sum(positions)),
+        "bytes": int(sum(sizes)),
+        "bits_per_byte": {
+            "pytorch": round(torch_bpb, 6),
+            "llama_cpp": round(cpp_bpb, 6),
+            "change": change,
+            "change_interval": list(change_interval),
+            "tolerance": tolerance,
+            "verdict": equivalence(change_interval, tolerance),
+        },
+        "top1_agreement": {
+            "value": sum(agree) / max(1.0, sum(positions)),
+            "interval": list(ratio_interval(agree, positions, seed)),
+            "positions": int(sum(positions)),
+        },
+        "line_exact_match": None
+        if lines is None
+        else {
+            "n": lines.n,
+            "pytorch": sum(torch_lines) / len(torch_lines),
+            "llama_cpp": sum(cpp_lines) / len(cpp_lines),
+            "p_value": lines.p_value,
+            "discordant": list(lines.discordant or ()),  # (PyTorch right and llama.cpp wrong, the reverse)
+            "verdict": "no significant difference" if lines.verdict == "no significant difference" else f"llama.cpp {lines.verdict}",
+        },
+        "tokenization_same": {"documents": sum(compared.tokenization_same), "of": len(compared.tokenization_same)},
+    }
+
+
+def _documents_within(texts: Sequence[str], max_bytes: int) -> list[str]:
+    kept: list[str] = []
+    size = 0
+    for text in texts:
+        if not text:
+            continue
+        if kept and size + len(text.encode("utf-8")) > max_bytes:
+            break
+        kept.append(text)
+        size += len(text.encode("utf-8"))
+    return kept
+
+
+def _prompts(texts: Sequence[str], count: int) -> list[str]:
+    """The first ``count`` documents' openings, up to a line end after 40 characters (at most 160)."""
+    prompts = []
+    for text in texts[:count]:
+        cut = text.find("\n", 40)
+        prompts.append(text[: cut if 0 < cut <= 160 else min(len(text), 160)])
+    return [p for p in prompts if p.strip()]
+
+
+def score_artifact(
+    path: Path, model: Any, tokenizer: Any, texts: Sequence[str], precision: str = "fp32", seed: int = 0, tolerance: float = DEFAULT_TOLERANCE
+) -> dict[str, Any]:
+    """The artifact's figures beside the PyTorch model's on ``texts`` (see the module docstring)."""
+    import torch
+
+    from custom_llm.generation import greedy_generate
+    from custom_llm.pipeline.document_start import document_start_ids
+    from custom_llm.pipeline.teacher_forcing import CONTEXT, WINDOW, predict_tokens
+    from custom_llm.pipeline.training import use_bf16
+
+    require_llama_cpp()
+    path = check_artifact(path)
+    texts = _documents_within(texts, MAX_BYTES)
+    limit = int(getattr(model.config, "max_position_embeddings", WINDOW) or WINDOW)
+    window = max(2, min(WINDOW, limit))
+    started = time.perf_counter()
+    llm = open_llama(path, window)
+    eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.pad_token_id
+    device = next(model.parameters()).device
+    bf16 = use_bf16(precision)
+    compared = Compared([], [], [], [])
+    greedy = []
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        for text in texts:
+            reference = predict_tokens(model, tokenizer, text)
+            compared.texts.append(text)
+            compared.pytorch.append(reference)
+            compared.llama.append(llama_predictions(llm, reference.ids, reference.offsets, reference.n_bytes, window, CONTEXT))
+            own = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+            compared.tokenization_same.append([int(i) for i in own] == [int(i) for i in reference.ids[1:]])
+        for prompt in _prompts(texts, GREEDY_PROMPTS):
+            ids = [*document_start_ids(tokenizer), *tokenizer(prompt, add_special_tokens=False)["input_ids"]]
+            theirs = tokenizer.decode(llama_greedy(llm, ids, GREEDY_TOKENS, eos), skip_special_tokens=True)
+            ours = greedy_generate(model, tokenizer, prompt, GREEDY_TOKENS)
+            greedy.append({"prompt": prompt[-80:], "pytorch": ours, "llama_cpp": theirs, "same": ours == theirs})
+    result = figures(compared, tolerance, seed)
+    result.update(
+        artifact=path.name,
+        bytes_on_disk=path.stat().st_size,
+        runtimes={
+            "pytorch": f"PyTorch {torch.__version__} ({'bf16 autocast' if bf16 else 'fp32'}), the run's model",
+            "llama_cpp": f"llama.cpp through llama-cpp-python {_version('llama-cpp-python')}",
+        },
+        greedy=greedy,
+        seconds=round(time.perf_counter() - started, 1),
+    )
+    del llm
+    return result
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+# ---------------------------------------------------------------------------------------------
+# Within a run: `custom-llm eval RUN --artifact PATH`, and a run's own GGUF exports
+
+
+def check_run_artifacts(run: Any, model: Any, tokenizer: Any, texts: Sequence[str], paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """Each GGUF file scored against ``model``; each result written to ``RUN/metrics/artifact-NAME.json``
+    and recorded in ``RUN/exports.json`` when the file is one of the run's exports."""
+    from custom_llm.pipeline.storage import write_json
+
+    tolerance = float(getattr(run.config, "artifact_tolerance", DEFAULT_TOLERANCE))
+    results = []
+    for path in paths:
+        if run.console is not None:
+            run.console.print(f"scoring {Path(path).name} through llama.cpp against the PyTorch model ...")
+        result = score_artifact(Path(path), model, tokenizer, texts, run.config.precision, run.config.seed, tolerance)
+        write_json(run.output / "metrics" / f"artifact-{Path(path).stem}.json", result)
+        record_in_exports(run.output, Path(path), result)
+        results.append(result)
+    return results
+
+
+def record_in_exports(run_dir: Path, path: Path, result: dict[str, Any]) -> None:
+    """Put the check's headline figures into the export's record in RUN/exports.json, when ``path`` is one."""
+    from custom_llm.pipeline.deploy import RECORDS, read_records
+    from custom_llm.pipeline.storage import write_json
+
+    records = read_records(run_dir)
+    resolved = path.resolve()
+    changed = False
+    for record in records:
+        if any((Path(record.get("folder", "")) / f["path"]).resolve() == resolved for f in record.get("files", [])):
+            record["llama_cpp_check"] = headline(result)
+            changed = True
+    if changed:
+        write_json(Path(run_dir) / RECORDS, {"exports": records})
+
+
+def headline(result: dict[str, Any]) -> dict[str, Any]:
+    """The few figures an export's record and the model card carry."""
+    bpb = result["bits_per_byte"]
+    lines = result.get("line_exact_match") or {}
+    return {
+        "artifact": result["artifact"],
+        "runtime": result["runtimes"]["llama_cpp"],
+        "tokens": result["tokens"],
+        "bits_per_byte_pytorch": bpb["pytorch"],
+        "bits_per_byte_llama_cpp": bpb["llama_cpp"],
+        "change": bpb["change"],
+        "verdict": bpb["verdict"],
+        "top1_agreement": result["top1_agreement"]["value"],
+        "line_exact_match_pytorch": lines.get("pytorch"),
+        "line_exact_match_llama_cpp": lines.get("llama_cpp"),
+        "lines": lines.get("n"),
+        "greedy_same": f"{sum(g['same'] for g in result['greedy'])}/{len(result['greedy'])}",
+    }
+
+
+def merge_results(previous: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The report's artifact checks: a newer check of the same file replaces the older one."""
+    names = {r["artifact"] for r in new}
+    return [r for r in previous if r.get("artifact") not in names] + list(new)
+
+
+def run_gguf_exports(results: Sequence[Any]) -> list[Path]:
+    """The GGUF files among a run's configured exports (``ExportResult``s)."""
+    return [r.gguf for r in results if getattr(r, "gguf", None) is not None]
+
+
+def rewrite_reports(run: Any, report: dict[str, Any]) -> None:
+    """report.json, report.md and the model cards again, with the run's exports kept in the cards."""
+    from custom_llm.pipeline.deploy import apply_records
+    from custom_llm.pipeline.report import write_reports
+    from custom_llm.pipeline.storage import read_json
+
+    manifest_path = run.output / "manifest.json"
+    write_reports(run, report, read_json(manifest_path) if manifest_path.is_file() else {"files": [], "counts": {}, "versions": {}})
+    apply_records(run.output)
+
+
+def check_exports(run: Any, model: Any, tokenizer: Any, texts: Sequence[str], exported: Sequence[Any], report: dict[str, Any]) -> None:
+    """A run's own GGUF exports (``export_formats``) checked through llama.cpp when it is installed;
+    otherwise the report says they were not, and what to install."""
+    paths = run_gguf_exports(exported)
+    if not paths:
+        return
+    if llama_cpp_available():
+        report["artifacts"] = merge_results(report.get("artifacts") or [], check_run_artifacts(run, model, tokenizer, texts, paths))
+        report.pop("artifacts_note", None)
+    else:
+        report["artifacts_note"] = f"The run's GGUF export was not checked through llama.cpp: llama-cpp-python is not installed ({INSTALL})."
+    rewrite_reports(run, report)
+
+
+def evaluate_artifacts(run: Any, paths: Sequence[Path]) -> dict[str, Any]:
+    """``custom-llm eval RUN --artifact PATH``: each file scored against the run's tuned model,
+    the results added to the run's report (its other figures are kept as they are)."""
+    from custom_llm.errors import RunDirError
+    from custom_llm.pipeline.export import load_tuned_model
+    from custom_llm.pipeline.orchestration import prepare_data
+    from custom_llm.pipeline.packing import eval_documents
+    from custom_llm.pipeline.storage import read_json
+
+    require_llama_cpp()
+    paths = [check_artifact(p) for p in paths]
+    if not (run.output / "report.json").is_file():
+        raise RunDirError(f"{run.output} has no report.json: finish the run (`custom-llm run`) before checking its artifacts.")
+    report = read_json(run.output / "report.json")
+    data = prepare_data(run)
+    model = load_tuned_model(run)
+    texts = [d.text for d in eval_documents(run, data.split)]
+    report["artifacts"] = merge_results(report.get("artifacts") or [], check_run_artifacts(run, model, data.tok.tokenizer, texts, paths))
+    report.pop("artifacts_note", None)
+    rewrite_reports(run, report)
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# The report
+
+
+def _pct(value: float) -> str:
+    return f"{value:+.3%}"
+
+
+def artifact_lines(checks: Sequence[dict[str, Any]] | None, note: str | None = None) -> list[str]:
+    """report.md's "Shipped artifact" section: per GGUF file, each figure with its runtime and cases."""
+    if not checks and not note:
+        return []
+    lines = ["", "## Shipped artifact", ""]
+    if note:
+        lines += [note, ""]
+    for check in checks or []:
+        bpb, top1, tok = check["bits_per_byte"], check["top1_agreement"], check["tokenization_same"]
+        lines += [
+            f"### {check['artifact']} ({check['bytes_on_disk']:,} bytes)",
+            "",
+            f"The same {check['documents']} held-out documents ({check['tokens']:,} tokens, {check['bytes']:,} bytes), the same token ids "
+            f"and windows, through both runtimes: **PyTorch** = {check['runtimes']['pytorch']}; **llama.cpp** = {check['runtimes']['llama_cpp']}.",
+            "",
+            "| figure | cases | PyTorch | llama.cpp | change [95% interval] | verdict |",
+            "| --- | ---: | --- | --- | --- | --- |",
+            f"| bits per byte | {check['documents']} documents | {bpb['pytorch']:.4f} | {bpb['llama_cpp']:.4f} | {_pct(bpb['change'])} "
+            f"[{_pct(bpb['change_interval'][0])}, {_pct(bpb['change_interval'][1])}] | {bpb['verdict']} |",
+            f"| top-1 token agreement | {top1['positions']:,} positions | (reference) | {top1['value']:.4%} | "
+            f"[{top1['interval'][0]:.4%}, {top1['interval'][1]:.4%}] | |",
+        ]
+        lem = check.get("line_exact_match")
+        if lem:
+            b, c = (lem["discordant"] + [0, 0])[:2]
+            lines.append(
+                f"| line exact match | {lem['n']:,} lines | {lem['pytorch']:.4f} | {lem['llama_cpp']:.4f} | "
+                f"p {lem['p_value']:.3f} (McNemar; {b} only PyTorch, {c} only llama.cpp) | {lem['verdict']} |"
+            )
+        lines += [
+            "",
+            f"llama.cpp's own tokenizer gives the run tokenizer's ids on {tok['documents']} of {tok['of']} documents "
+            "(the figures above use the run tokenizer's ids in both runtimes).",
+        ]
+        if check.get("greedy"):
+            same = sum(g["same"] for g in check["greedy"])
+            lines += ["", f"Greedy continuations ({GREEDY_TOKENS} tokens; shown, not a figure): {same} of {len(check['greedy'])} the same.", ""]
+            lines += ["| prompt (end) | PyTorch | llama.cpp |", "| --- | --- | --- |"]
+            for g in check["greedy"]:
+                cells = [str(g[k]).replace("|", "\\|").replace("\n", "⏎")[:120] for k in ("prompt", "pytorch", "llama_cpp")]
+                lines.append(f"| `{cells[0]}` | `{cells[1]}` | `{cells[2]}` |")
+        lines.append("")
+    return lines
+
+
+def summary_lines(checks: Sequence[dict[str, Any]] | None) -> list[str]:
+    """One line per checked artifact for the console summary and the model card."""
+    out = []
+    for check in checks or []:
+        bpb = check["bits_per_byte"]
+        out.append(
+            f"Shipped artifact {check['artifact']} through llama.cpp: {bpb['llama_cpp']:.4f} bits per byte against PyTorch's {bpb['pytorch']:.4f} "
+            f"({_pct(bpb['change'])}, {bpb['verdict']}) on {check['tokens']:,} held-out tokens; "
+            f"top-1 agreement {check['top1_agreement']['value']:.2%}."
+        )
+    return out
