@@ -194,11 +194,15 @@ def test_block_quantized_gguf_is_the_trained_model(runs, quantization, tolerance
     assert quantized.tokens == pytorch.tokens and abs(change) < tolerance
 
 
-def test_gguf_runs_in_llama_cpp(runs):
-    llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (optional: pip install llama-cpp-python)")
+@pytest.mark.parametrize(
+    ("quantization", "tolerance"), [("f16", 0.005), ("q8_0", 0.01), ("q5_k_m", 0.03), ("q5_0", 0.03), ("q4_k_m", 0.06), ("q4_0", 0.06)]
+)
+def test_gguf_runs_in_llama_cpp(runs, quantization, tolerance, capsys):
+    """Every quantization loads in llama.cpp itself and scores held-out text close to PyTorch."""
+    llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (optional: pip install 'custom-llm[llamacpp]')")
     import numpy as np
 
-    result = exported(runs, "lora", "gguf", "f16")
+    result = exported(runs, "lora", "gguf", quantization)
     trained, tokenizer = deploy.load_run_model(runs.lora)
     text = runs.held_out[0][:2000]
     ids = [tokenizer.eos_token_id, *tokenizer(text, add_special_tokens=False)["input_ids"]][:256]
@@ -214,7 +218,32 @@ def test_gguf_runs_in_llama_cpp(runs):
     with torch.no_grad():
         reference = torch.log_softmax(trained(torch.tensor([ids])).logits[0].double(), -1)
     torch_nll = -reference[torch.arange(len(ids) - 1), torch.tensor(ids[1:])].sum().item()
-    assert abs(cpp_nll / torch_nll - 1) < 0.005
+    with capsys.disabled():
+        print(f"\nllama.cpp {quantization}: {cpp_nll / torch_nll - 1:+.3%} log-likelihood against PyTorch on {len(ids) - 1} tokens")
+    assert abs(cpp_nll / torch_nll - 1) < tolerance
+
+
+@pytest.mark.parametrize("quantization", ["q4_k_m", "q5_k_m"])
+def test_a_k_quant_says_which_tensors_fell_back(runs, quantization, tmp_path):
+    """llama.cpp gives a matrix whose rows are not a multiple of 256 another type: the tiny model's rows
+    (32 and 64) all fall back, and the export names them as the file holds them."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (optional: pip install 'custom-llm[llamacpp]')")
+    import gguf
+
+    console = SimpleNamespace(lines=[], quiet=False)
+    console.print = console.lines.append
+    result = deploy.export_run(runs.chat, "gguf", out=tmp_path / quantization, quantization=quantization, console=console)
+    reader = gguf.GGUFReader(result.gguf)
+    matrices = {t.name: t.tensor_type.name for t in reader.tensors if len(t.shape) == 2}
+    report = result.extra["tensors"]
+    assert report["fallbacks"] == {name: kind for name, kind in matrices.items() if kind not in ("Q4_K", "Q5_K", "Q6_K")}
+    assert report["fallbacks"] and set(report["fallbacks"].values()) <= {"Q5_0", "Q5_1", "Q8_0", "F16"}
+    assert report["quantized_by"].startswith("llama.cpp's quantizer") and not list(tmp_path.rglob(".*f32.gguf"))
+    line = next(line for line in console.lines if "fell back" in line)
+    assert f"{len(report['fallbacks'])} matrices" in line and "blk.*.attn_q" in line
+    assert "tokenizer.chat_template" in reader.fields  # llama.cpp's quantizer keeps the metadata
+    receipt = json.loads((result.folder / "export.json").read_text())
+    assert receipt["tensors"]["fallbacks"] == report["fallbacks"]
 
 
 # --- Ollama ------------------------------------------------------------------------------------

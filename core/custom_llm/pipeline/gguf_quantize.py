@@ -101,15 +101,18 @@ def _captured_native_output() -> Iterator[_Log]:
     import sys
 
     log = _Log()
-    with tempfile.TemporaryFile() as sink:
+    with tempfile.TemporaryFile() as sink, open(sink.fileno(), "w", encoding="utf-8", closefd=False) as text:
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
-        saved = [os.dup(1), os.dup(2)]
+        saved, streams = [os.dup(1), os.dup(2)], (sys.stdout, sys.stderr)
         os.dup2(sink.fileno(), 1)
         os.dup2(sink.fileno(), 2)
+        sys.stdout = sys.stderr = text  # llama-cpp-python prints llama.cpp's log lines on Python's sys.stderr
         try:
             yield log
         finally:
+            text.flush()
+            sys.stdout, sys.stderr = streams
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
             for descriptor in saved:
