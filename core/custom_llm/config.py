@@ -38,6 +38,29 @@ class RunConfig:
     max_eval_documents: int = 200
     max_eval_examples: int = 8
     max_eval_cases: int = 20_000
+    # the release check (docs/concepts.md): the retrieval baseline and general ability
+    retrieval_top_k: int = 3
+    general_corpus: str | None = None
+    retention_tolerance: float = 0.02
+    cache_dir: str | None = None
+    num_proc: int | str = "auto"
+    # training
+    max_steps: int | None = None
+    epochs: float | None = None
+    batch_size: int | None = None
+    gradient_accumulation_steps: int | None = None
+    learning_rate: float | None = None
+    weight_decay: float | None = None
+    warmup_ratio: float | None = None
+    eval_steps: int | None = None
+    patience: int | None = None
+    time_budget: str | int | None = None
+    precision: str = "auto"
+    model_size: str = "auto"
+    lora_r: int | None = None
+    lora_alpha: int | None = None
+    lora_dropout: float | None = None
+    lora_targets: list[str] | None = None
     cache_dir: str | None = None
     num_proc: int | str = "auto"
     # training
@@ -171,11 +194,21 @@ def _check_ranges(config: RunConfig) -> None:
         raise ConfigError(f"num_proc must be 'auto' or a whole number of processes (1 or more), got {config.num_proc!r}.")
     if config.time_budget is not None:
         parse_duration(config.time_budget)
+    _check_release_settings(config)
     if config.epochs is not None and config.epochs <= 0:
         raise ConfigError(f"epochs must be positive, got {config.epochs}.")
     _check_trackers(config.report_to)
     _check_export_formats(config.export_formats)
     _check_trainer_args(config.trainer_args)
+
+
+def _check_release_settings(config: RunConfig) -> None:
+    if not 0 <= config.retrieval_top_k <= 20:
+        raise ConfigError(f"retrieval_top_k must be between 0 (no retrieval baseline) and 20 passages, got {config.retrieval_top_k}.")
+    if not 0.0 <= config.retention_tolerance < 1.0:
+        raise ConfigError(f"retention_tolerance must be at least 0 and below 1 (0.02: tuned at most 2% worse), got {config.retention_tolerance}.")
+    if config.general_corpus is not None and not Path(config.general_corpus).expanduser().exists():
+        raise ConfigError(f"general_corpus: no file or folder at {config.general_corpus!r}; give a text file or a folder of text files.")
 
 
 _DURATION_UNITS = {"h": 3600, "m": 60, "s": 1}

@@ -29,6 +29,7 @@ DEFAULT_PLUGINS = (
     "custom_llm.default_plugins.text_domain",
     "custom_llm.default_plugins.recipes",
     "custom_llm.default_plugins.perplexity",
+    "custom_llm.default_plugins.general_ability",
     "custom_llm.default_plugins.cleaning",
     "custom_llm.default_plugins.base_models",
 )

@@ -30,7 +30,7 @@ from custom_llm.pipeline.storage import read_json, write_json
 
 STAGE = BASE_EVAL_STAGE
 # per-case records and shown examples, as evaluate_model writes them to RUN/metrics
-CASE_FILES = ("base_cases.json", "base_examples.json")
+CASE_FILES = ("base_cases.json", "base_examples.json", "base_retrieval.json", "base_retrieval_cases.json")  # with the retrieval baseline's
 # settings that change how the model is trained, never what the untrained base scores
 TRAINING_ONLY = frozenset(
     {
@@ -62,6 +62,9 @@ CORE_EVAL_MODULES = (
     "pipeline/chat.py",
     "pipeline/packing.py",
     "pipeline/statistics.py",
+    "pipeline/retrieval.py",
+    "pipeline/retrieval_baseline.py",
+    "pipeline/general_ability.py",
     "generation.py",
     "records.py",
     "default_plugins",
@@ -108,6 +111,8 @@ def base_key(run: Run, data: PreparedData, model: Any, share_seconds: float | No
         config.max_eval_documents,
         config.max_eval_examples,
         config.max_eval_cases,
+        config.retrieval_top_k,  # the retrieval baseline's and general ability's settings
+        config.general_corpus,
         None if share_seconds is None else round(share_seconds, 1),
         run.recipe.adapter,
         torch.__version__,

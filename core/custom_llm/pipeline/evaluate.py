@@ -12,8 +12,11 @@ from typing import Any
 from custom_llm.errors import PluginError
 from custom_llm.pipeline.distributed import world
 from custom_llm.pipeline.eval_plan import CALIBRATION_FRACTION, EvalPlan, fitted_plan, full_plan, sized
+from custom_llm.pipeline.general_ability import NAME as GENERAL_ABILITY
+from custom_llm.pipeline.general_ability import evaluation_settings
 from custom_llm.pipeline.packing import eval_documents
 from custom_llm.pipeline.progress import progress_bar
+from custom_llm.pipeline.retrieval_baseline import evaluate_with_retrieval, prepare_retrieval
 from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.stage_results import PackResult, SplitResult
 from custom_llm.pipeline.storage import iter_documents, read_json, write_json
@@ -25,7 +28,7 @@ XZ_CONTEXT_BYTES = 32 * 1024 * 1024  # within xz -9's 64 MiB dictionary, so all 
 
 
 def evaluator_names(run: Run) -> list[str]:
-    names = ["perplexity", *run.domain.evaluators]
+    names = ["perplexity", GENERAL_ABILITY, *run.domain.evaluators]
     for name in names:
         run.plugins.evaluators.get(name)  # unknown names fail here, with a suggestion
     return list(dict.fromkeys(names))
@@ -39,8 +42,9 @@ def evaluate_model(
     documents = eval_documents(run, split)
     plan = plan or run.artifacts.get("evaluation_plan") or full_plan(documents, run.config.max_eval_examples, run.config.max_eval_cases)
     kept, examples, max_cases, _ = sized(documents, plan.fraction, run.config.seed, run.config.max_eval_examples, run.config.max_eval_cases)
-    context = _context(run, model, tokenizer, kept, split, packed, examples, max_cases)
+    context = _context(run, model, tokenizer, kept, split, packed, examples, max_cases, plan.fraction)
     results, cases = _run_evaluators(run, context, label)
+    evaluate_with_retrieval(run, context, label)  # the retrieval baseline's columns, on the same cases
     if world().is_main:
         write_json(run.output / "metrics" / f"{label}_cases.json", cases)
         write_json(run.output / "metrics" / f"{label}_examples.json", context.shown())
@@ -53,9 +57,11 @@ def calibrate(run: Run, model: Any, tokenizer: Any, split: SplitResult, packed: 
     documents = eval_documents(run, split)
     config = run.config
     kept, examples, max_cases, covered = sized(documents, CALIBRATION_FRACTION, config.seed, config.max_eval_examples, config.max_eval_cases)
-    context = _context(run, model, tokenizer, kept, split, packed, examples, max_cases)
+    context = _context(run, model, tokenizer, kept, split, packed, examples, max_cases, CALIBRATION_FRACTION)
+    prepare_retrieval(run, context)  # the retrieval index: built once per run, not part of what scales with the cases
     started = time.perf_counter()
     _run_evaluators(run, context, "calibration")
+    evaluate_with_retrieval(run, context, "calibration")
     # what scales with the cases: less the thread probe and the stop tokens, paid once per run or per evaluation
     seconds = time.perf_counter() - started - context._memo.get("once-seconds", 0.0) - run.artifacts.get("probe_seconds", 0.0)
     return max(seconds, 1e-3), max(covered, CALIBRATION_FRACTION)
@@ -72,14 +78,22 @@ def plan_evaluation(run: Run, model: Any, tokenizer: Any, split: SplitResult, pa
 
 
 def _context(
-    run: Run, model: Any, tokenizer: Any, documents: list[Any], split: SplitResult, packed: PackResult, max_examples: int, max_cases: int
+    run: Run,
+    model: Any,
+    tokenizer: Any,
+    documents: list[Any],
+    split: SplitResult,
+    packed: PackResult,
+    max_examples: int,
+    max_cases: int,
+    fraction: float = 1.0,
 ) -> EvalContext:
     """One context for every evaluator: the teacher-forced pass over each document is made once per model."""
     context = EvalContext(
         model=model,
         tokenizer=tokenizer,
         documents=documents,
-        settings=run.training,
+        settings={**run.training, **evaluation_settings(run.config, fraction)},
         domain_options=run.options,
         packed_eval=packed.eval,
         device=str(next(model.parameters()).device),

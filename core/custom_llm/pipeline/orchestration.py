@@ -26,6 +26,7 @@ from custom_llm.pipeline.models import (
     wrap_adapter,
 )
 from custom_llm.pipeline.packing import eval_documents, pack_datasets
+from custom_llm.pipeline.release_report import console_lines, release_sections
 from custom_llm.pipeline.report import SCRATCH_ADVICE, comparison_rows, pick_examples, summary_table, write_manifest, write_reports, xz_verdict
 from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.split import split_documents
@@ -387,6 +388,7 @@ def _evaluate_and_report(run: Run, data: PreparedData, model: Any, base_metrics:
         "ingest_issues": run.report("ingest").to_json()["issues"],
         "timings_seconds": run.timings,
     }
+    report.update(release_sections(run, report["comparison"]))  # the retrieval baseline and general ability
     manifest = write_manifest(
         run,
         {
@@ -461,4 +463,6 @@ def print_summary(run: Run, report: dict[str, Any] | None) -> None:
         )
     if report["xz_verdict"]:
         run.console.print(report["xz_verdict"])
+    for line in console_lines(report):
+        run.console.print(line, soft_wrap=True)
     run.console.print(f"Report: {run.output / 'report.md'}   Model: {run.output / 'model'}")

@@ -10,6 +10,7 @@ from typing import Any
 from custom_llm import __version__
 from custom_llm.metric_kinds import is_count
 from custom_llm.pipeline.lineage import lineage_lines
+from custom_llm.pipeline.release_report import release_lines
 from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.storage import replacing, write_json, write_text
 
@@ -264,6 +265,7 @@ def render_markdown(report: dict[str, Any], has_curve: bool) -> str:
             f"{_with_interval(row, 'tuned')} | {_p(row)} | {row.get('verdict') or ''} |"
         )
     lines += evaluation_lines(report.get("evaluation"))
+    lines += release_lines(report)  # the retrieval baseline and general ability
     lines += [
         "",
         f"No-learning baseline (xz -9e, training split as context): {_fmt(report['xz_bits_per_byte'])} bits per byte.",

@@ -1,0 +1,102 @@
+"""The retrieval baseline's parts: BM25 finds the passage a query was built from, the retrieval
+context puts the training document that holds the answer in the prompt (within the model's
+context), and the span path scores the same tokens as the plain teacher-forced pass."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from custom_llm.pipeline.retrieval import RetrievalContext, Retriever, chunk_documents, passage_block, predict_with_passages
+from custom_llm.records import Document, EvalContext
+from custom_llm.testing import make_tiny_model
+
+WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango".split()
+
+
+def filler(rng: random.Random, lines: int) -> str:
+    return "".join(" ".join(rng.choice(WORDS) for _ in range(8)) + "\n" for _ in range(lines))
+
+
+def corpus() -> list[Document]:
+    rng = random.Random(3)
+    documents = [Document(text=filler(rng, 30), source=f"notes/{i}.txt") for i in range(12)]
+    fact = "The torque limit of the gearbox_housing bolt is 47 newton metres.\n"
+    documents.append(Document(text=filler(rng, 5) + fact + filler(rng, 5), source="manual/gearbox.txt"))
+    return documents
+
+
+def test_passages_are_whole_lines_within_the_size():
+    passages = chunk_documents(corpus(), chars=200)
+    assert all(len(p.text) <= 200 for p in passages)
+    assert "".join(p.text for p in passages if p.source == "notes/0.txt") == corpus()[0].text  # nothing lost, nothing doubled
+
+
+def test_the_passage_a_query_was_built_from_comes_first():
+    passages = chunk_documents(corpus(), chars=200)
+    retriever = Retriever(passages)
+    rng = random.Random(0)
+    for target in rng.sample(passages, 10):
+        words = target.text.split()
+        query = " ".join(rng.sample(words, min(6, len(words))))
+        found = retriever.search(query, 3)
+        assert found and set(found[0].text.split()) >= set(query.split())  # the best passage holds every query word
+    assert retriever.search("gearbox housing torque", 1)[0].source == "manual/gearbox.txt"  # identifiers split: gearbox_housing
+    assert retriever.search("zzz unknown words", 3) == []  # nothing shares a term: nothing is put in front of the case
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = make_tiny_model(tmp_path_factory.mktemp("tiny"), [d.text for d in corpus()])
+    return AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+
+
+def context(tiny, documents: list[Document]) -> EvalContext:
+    model, tokenizer = tiny
+    return EvalContext(model=model, tokenizer=tokenizer, documents=documents, settings={}, domain_options={}, training_split=corpus())
+
+
+def test_the_document_holding_the_answer_is_put_in_the_prompt(tiny, monkeypatch):
+    plain = context(tiny, [])
+    retrieving = RetrievalContext.around(plain, Retriever(chunk_documents(plain.training_documents())), top_k=2)
+    asked: list[tuple[str, str]] = []
+    original = EvalContext.score_answers
+    monkeypatch.setattr(EvalContext, "score_answers", lambda self, cases, stop="\n": asked.extend(cases) or original(self, cases, stop))
+    scores = retrieving.score_answers([("What is the torque limit of the gearbox housing bolt?", " 47 newton metres")])
+    assert len(scores) == 1 and retrieving.calls == 1
+    prompt = asked[0][0]
+    assert "The torque limit of the gearbox_housing bolt is 47 newton metres." in prompt
+    assert prompt.endswith("What is the torque limit of the gearbox housing bolt?")
+    assert retrieving.max_examples == 0  # shown examples are not generated again
+
+
+def test_passages_never_push_the_case_out_of_the_models_context(tiny):
+    model, tokenizer = tiny
+    plain = context(tiny, [])
+    retrieving = RetrievalContext.around(plain, Retriever(chunk_documents(plain.training_documents())), top_k=3)
+    limit = model.config.max_position_embeddings
+    long_prompt = "gearbox torque " * (limit // 2)  # the case alone nearly fills the context
+    assert retrieving.with_passages(long_prompt, " 47") == long_prompt
+    block = passage_block(tokenizer, Retriever(chunk_documents(corpus())).search("gearbox torque", 3), 30)
+    assert 0 < len(tokenizer(block, add_special_tokens=False)["input_ids"]) <= 30 + 3 * 2  # the budget, and the separators
+
+
+def test_without_passages_the_span_path_scores_as_the_plain_pass(tiny):
+    from custom_llm.pipeline.teacher_forcing import predict_tokens
+
+    model, tokenizer = tiny
+    text = corpus()[-1].text + corpus()[0].text[:500]
+    plain = predict_tokens(model, tokenizer, text)
+    segmented = predict_with_passages(model, tokenizer, text, lambda query, budget: "")
+    assert 128 < len(plain.ids) <= 256  # two segments of the tiny model's 512-token window, each seeing all before it
+    np.testing.assert_array_equal(segmented.ids, plain.ids)
+    np.testing.assert_array_equal(segmented.predicted, plain.predicted)
+    np.testing.assert_allclose(segmented.logprob, plain.logprob, atol=1e-4)
+    queries: list[str] = []
+    with_passages = predict_with_passages(model, tokenizer, text, lambda query, budget: queries.append(query) or corpus()[0].text[:200])
+    assert not np.allclose(with_passages.logprob[:-1], plain.logprob[:-1], atol=1e-4)  # the passages are read
+    assert queries[0] == "" and all(text.startswith(q) or q in text for q in queries)  # each query: the text before its segment
