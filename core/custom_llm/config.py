@@ -61,25 +61,6 @@ class RunConfig:
     lora_alpha: int | None = None
     lora_dropout: float | None = None
     lora_targets: list[str] | None = None
-    cache_dir: str | None = None
-    num_proc: int | str = "auto"
-    # training
-    max_steps: int | None = None
-    epochs: float | None = None
-    batch_size: int | None = None
-    gradient_accumulation_steps: int | None = None
-    learning_rate: float | None = None
-    weight_decay: float | None = None
-    warmup_ratio: float | None = None
-    eval_steps: int | None = None
-    patience: int | None = None
-    time_budget: str | int | None = None
-    precision: str = "auto"
-    model_size: str = "auto"
-    lora_r: int | None = None
-    lora_alpha: int | None = None
-    lora_dropout: float | None = None
-    lora_targets: list[str] | None = None
     report_to: list[str] = field(default_factory=list)
     trainer_args: dict[str, Any] = field(default_factory=dict)
     # deployment: exports made after the report (hf, gguf, ollama; FORMAT:QUANTIZATION), see docs/deploy.md
