@@ -14,6 +14,8 @@ from typing import Any
 
 from custom_llm.errors import ConfigError
 from custom_llm.pipeline.cache import StageCache, file_digest, key_of
+from custom_llm.pipeline.gguf_tokenizer import RULE as TOKENIZER_RULE
+from custom_llm.pipeline.gguf_tokenizer import match_llama_cpp
 
 PROVENANCE_FILE = "custom_llm_base.json"
 GGUF_MAGIC = b"GGUF"
@@ -167,7 +169,9 @@ def _gguf_source(name: str, path: Path, licence: str) -> BaseSource:
 
 def base_folder(base: BaseSource, cache: StageCache, console: Any = None) -> Path:
     """The transformers folder of ``base``: the folder itself, or the cached conversion of the GGUF
-    file (made now when missing; a kill during it leaves no half folder, the cache's DONE marker)."""
+    file (made now when missing; a kill during it leaves no half folder, the cache's DONE marker).
+    A conversion made before the tokenizer matched llama.cpp's is brought up to date in place, once
+    (the weights are unchanged: :mod:`custom_llm.pipeline.gguf_tokenizer`)."""
     if base.kind == "folder":
         return base.path
     if base.kind == "run":  # --from RUN: the run's model, its adapter merged into its base where it has one
@@ -175,14 +179,16 @@ def base_folder(base: BaseSource, cache: StageCache, console: Any = None) -> Pat
 
         return merged_folder(base, cache, console)
     if cache.hit("base-model", base.digest):
-        return cache.folder("base-model", base.digest)
+        converted = cache.folder("base-model", base.digest)
+        _tokenizer_up_to_date(converted, base.path)
+        return converted
     folder = cache.begin("base-model", base.digest)
     from custom_llm.pipeline.progress import progress_bar
 
     with progress_bar(console) as progress:
         progress.add_task(f"convert {base.path.name} to safetensors (once; cached)", total=None)
         convert_gguf(base.path, folder)
-    (folder / PROVENANCE_FILE).write_text(json.dumps(base.to_json(), indent=2) + "\n", encoding="utf-8")
+    (folder / PROVENANCE_FILE).write_text(json.dumps({**base.to_json(), "tokenizer_rule": TOKENIZER_RULE}, indent=2) + "\n", encoding="utf-8")
     cache.commit("base-model", base.digest)
     return folder
 
@@ -221,3 +227,19 @@ def convert_gguf(path: Path, folder: Path) -> None:
         plain.tie_weights()
     plain.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
+    match_llama_cpp(folder, path)  # the loader's tokenizer parts from llama.cpp's on whitespace runs and digit splits
+
+
+def _tokenizer_up_to_date(folder: Path, gguf: Path) -> None:
+    """Rewrite the tokenizer of a folder converted under an older rule (see base_folder)."""
+    provenance = folder / PROVENANCE_FILE
+    try:
+        recorded = json.loads(provenance.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if recorded.get("tokenizer_rule") == TOKENIZER_RULE or not gguf.is_file():
+        return
+    match_llama_cpp(folder, gguf)
+    partial = provenance.with_name(f"{PROVENANCE_FILE}.{os.getpid()}.part")
+    partial.write_text(json.dumps({**recorded, "tokenizer_rule": TOKENIZER_RULE}, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, provenance)
