@@ -150,11 +150,13 @@ def predict_with_passages(model: Any, tokenizer: Any, text: str, lookup: Callabl
     for the text before it (see the module docstring)."""
     import torch
 
+    from custom_llm.pipeline.document_start import document_start_ids
     from custom_llm.pipeline.position_scores import score_rows
 
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.pad_token_id
-    ids = np.array([eos, *encoded["input_ids"]], dtype=np.int64)
+    start_ids = document_start_ids(tokenizer)  # as in training and the plain pass: BOS where the tokenizer adds one
+    ids = np.array([*start_ids, *encoded["input_ids"]], dtype=np.int64)
     offsets = np.array([(0, 0), *encoded["offset_mapping"]], dtype=np.int64).reshape(-1, 2)
     n = len(ids)
     predicted: np.ndarray = np.zeros(n, dtype=np.int64)
@@ -170,7 +172,7 @@ def predict_with_passages(model: Any, tokenizer: Any, text: str, lookup: Callabl
         start = max(1, a - local + 1)  # the document's tokens before the segment that the row holds
         query = text[int(offsets[start][0]) : int(offsets[a][1])] if a >= 1 else ""
         block = lookup(query, budget)
-        prefix = [eos, *(tokenizer(block, add_special_tokens=False)["input_ids"][:budget] if block else [])]
+        prefix = [*start_ids, *(tokenizer(block, add_special_tokens=False)["input_ids"][:budget] if block else [])]
         row = prefix + ids[start:b].tolist()
         rows_input.append((row, len(prefix) + (a - start), a, b))
         seen_from[a:b] = start
