@@ -61,6 +61,10 @@ class RunConfig:
     lora_alpha: int | None = None
     lora_dropout: float | None = None
     lora_targets: list[str] | None = None
+    # preference and reward recipes (dpo, orpo, grpo): docs/recipes.md#preferences-and-rewards
+    beta: float | None = None
+    max_pairs: int | None = None
+    num_generations: int | None = None
     report_to: list[str] = field(default_factory=list)
     trainer_args: dict[str, Any] = field(default_factory=dict)
     # deployment: exports made after the report (hf, gguf, ollama; FORMAT:QUANTIZATION), see docs/deploy.md

@@ -222,6 +222,14 @@ class Domain:
     ``default_base_model`` names the base model (see :class:`BaseModel`) ``default_recipe`` tunes
     when the user names none; when that base is not available here, a run that set neither
     ``--recipe`` nor ``--base-model`` falls back to ``scratch`` and says how to get it.
+
+    For the preference and reward recipes (``dpo``, ``orpo``, ``grpo``), both optional:
+
+    - ``checkable(example) -> bool``: whether an instruction example has one right answer (its
+      ``completion``) that a model's answer can be checked against. Such examples give on-policy
+      negatives (the starting model's own wrong greedy answer is the rejected one) and GRPO's prompts.
+    - ``reward(example, completion) -> float``: the domain's own score of a sampled answer to
+      ``example`` (1.0 right, 0.0 wrong, partial credit between), the reward ``grpo`` maximizes.
     """
 
     name: str
@@ -236,6 +244,9 @@ class Domain:
     default_recipe: str = "scratch"
     default_source: str | None = None
     default_base_model: str | None = None
+    # preference tuning and rewards (docs/plugins/hooks.md#preferences-and-rewards)
+    checkable: Callable[..., bool] | None = None
+    reward: Callable[..., float] | None = None
 
 
 STAGES = ("ingest", "split", "tokenizer", "tokenize", "train", "evaluate", "export")
@@ -269,6 +280,9 @@ class Recipe:
     small model from a config, sized to the corpus); ``adapter`` is ``"lora"`` for peft adapters;
     ``quantize_4bit`` loads the base in 4 bits (bitsandbytes).
     ``check`` runs before any work and raises ConfigError when the machine cannot run the recipe.
+    ``trainer`` says what trains it: ``causal`` (core's Trainer on the packed blocks), ``dpo`` or
+    ``orpo`` (TRL's preference trainers on chosen/rejected pairs), ``grpo`` (TRL's GRPO trainer on the
+    domain's ``reward``).
     """
 
     name: str
@@ -278,6 +292,7 @@ class Recipe:
     adapter: str | None = None
     quantize_4bit: bool = False
     check: Callable[[], None] | None = None
+    trainer: str = "causal"
 
 
 @dataclass(frozen=True)

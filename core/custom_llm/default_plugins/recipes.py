@@ -20,6 +20,27 @@ def _check_qlora() -> None:
         raise ConfigError("recipe 'qlora' needs bitsandbytes: pip install bitsandbytes, or use --recipe lora.")
 
 
+def _check_trl() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("trl") is None:
+        raise ConfigError("the dpo, orpo and grpo recipes train with TRL: pip install 'custom-llm[preference]' (trl, Python 3.11+).")
+
+
+# LoRA, as the lora recipe; preference and reward defaults measured to move a tiny model in a few steps and
+# kept at the values TRL's documentation uses for LoRA (beta 0.1 for DPO and ORPO; 4 samples per GRPO prompt)
+_PREFERENCE = {"learning_rate": 5e-5, "batch_size": 4, "epochs": 1.0, "beta": 0.1, "max_pairs": 256}
+_GRPO = {
+    "learning_rate": 1e-5,
+    "batch_size": 4,
+    "epochs": 1.0,
+    "num_generations": 4,
+    "max_completion_length": 64,
+    "temperature": 1.0,
+    "max_pairs": 256,
+}
+
+
 @hookimpl
 def register_recipes(register):
     register(
@@ -50,6 +71,26 @@ def register_recipes(register):
             needs_base_model=True,
         )
     )
+    for name, description, defaults in (
+        (
+            "dpo",
+            "Direct preference optimization (TRL's DPOTrainer) with LoRA: chosen over rejected answers, against the starting model.",
+            _PREFERENCE,
+        ),
+        ("orpo", "Odds-ratio preference optimization (TRL's ORPOTrainer) with LoRA: reference-free, the chosen answer's loss included.", _PREFERENCE),
+        ("grpo", "Group relative policy optimization (TRL's GRPOTrainer) with LoRA: sampled answers scored by the domain's reward.", _GRPO),
+    ):
+        register(
+            Recipe(
+                name=name,
+                description=description,
+                defaults={**lora, **defaults},
+                needs_base_model=True,
+                adapter="lora",
+                check=_check_trl,
+                trainer=name,
+            )
+        )
     register(
         Recipe(
             name="qlora",

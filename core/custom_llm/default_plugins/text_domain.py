@@ -1,4 +1,4 @@
-"""The built-in ``text`` domain: plain text, Markdown and JSONL (``text`` or ``messages`` lines).
+"""The built-in ``text`` domain: plain text, Markdown and JSONL (``text``, ``messages`` or preference lines).
 
 Written only with the public API (``custom_llm``), so it is also the smallest example of a domain
 plugin: one ``Domain`` carrying its own functions, registered by one hook.
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from custom_llm import Document, Domain, Example, InputError, StageReport, hookimpl, read_text, relative_name, walk_files
+from custom_llm.default_plugins.preference_lines import is_preference, read_preference
 
 NAME = "text"
 OPTIONS: dict[str, Any] = {
@@ -61,7 +62,16 @@ def _jsonl_documents(name: str, text: str, report: StageReport) -> Iterator[Docu
         except InputError as error:
             report.skip(where, str(error))
             continue
-        if "messages" in record:
+        if "rejected" in record:  # a preference pair: the chosen answer's conversation, the rejected answer beside it
+            messages = record["messages"]
+            report.count("documents: jsonl preference pairs")
+            yield Document(
+                text=render_messages(messages),
+                source=where,
+                group=where,
+                metadata={"format": "preference", "messages": messages, "rejected": record["rejected"]},
+            )
+        elif "messages" in record:
             messages = record["messages"]
             report.count("documents: jsonl messages")
             yield Document(
@@ -76,7 +86,8 @@ def _jsonl_documents(name: str, text: str, report: StageReport) -> Iterator[Docu
 
 
 def read_jsonl_line(line: str) -> dict[str, Any]:
-    """The usable part of one JSONL line: ``{"text": str}`` or ``{"messages": [...]}``.
+    """The usable part of one JSONL line: ``{"text": str}``, ``{"messages": [...]}``, or a preference
+    pair as ``{"messages": [... chosen answer], "rejected": str}`` (``preference_lines``).
 
     Raises InputError with the reason when the line is not JSON, has no usable field or holds
     text that is not valid Unicode (a lone surrogate escaped as ``\\ud800``)."""
@@ -91,12 +102,17 @@ def read_jsonl_line(line: str) -> dict[str, Any]:
     if isinstance(record, dict) and isinstance(record.get("text"), str) and record["text"].strip():
         _check_unicode(record["text"])
         return {"text": record["text"]}
+    if is_preference(record):
+        return read_preference(record)
     if isinstance(record, dict) and _valid_messages(record.get("messages")):
         messages = [{"role": m["role"], "content": m["content"]} for m in record["messages"]]
         for message in messages:
             _check_unicode(message["content"])
         return {"messages": messages}
-    raise InputError("no usable field: a JSONL line needs a non-empty 'text' string or a 'messages' list of {role, content}")
+    raise InputError(
+        "no usable field: a JSONL line needs a non-empty 'text' string, a 'messages' list of {role, content}, "
+        "or a preference pair 'prompt', 'chosen', 'rejected'"
+    )
 
 
 def _check_unicode(text: str) -> None:
@@ -130,8 +146,17 @@ def make_examples(document: Document) -> list[Example]:
     messages = document.metadata.get("messages")
     if messages:
         prompt = render_messages(messages[:-1]) + ROLE_TAGS["assistant"] + "\n"
+        rejected = document.metadata.get("rejected")
+        metadata = {"rejected": rejected + "\n"} if rejected else {}  # a preference pair: dpo and orpo train on both answers
         return [
-            Example(completion=messages[-1]["content"] + "\n", prompt=prompt, kind="instruction", doc_id=document.id, messages=tuple(messages[:-1]))
+            Example(
+                completion=messages[-1]["content"] + "\n",
+                prompt=prompt,
+                kind="instruction",
+                doc_id=document.id,
+                messages=tuple(messages[:-1]),
+                metadata=metadata,
+            )
         ]
     return [Example(completion=document.text, kind="causal", doc_id=document.id)]
 

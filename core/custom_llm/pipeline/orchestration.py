@@ -33,7 +33,8 @@ from custom_llm.pipeline.split import split_documents
 from custom_llm.pipeline.stage_results import PreparedData
 from custom_llm.pipeline.storage import read_json, write_json, write_text
 from custom_llm.pipeline.tokenization import prepare_tokenizer
-from custom_llm.pipeline.training import EVAL_SHARE, MAX_EVAL_BLOCKS, finished_training, plan_steps, train_model
+from custom_llm.pipeline.training import EVAL_SHARE, MAX_EVAL_BLOCKS, finished_training, plan_steps
+from custom_llm.pipeline.trl_training import train_for_recipe
 from custom_llm.run_registry.recording import record_evaluation, record_start
 
 MIN_TRAINING_SECONDS = 1.0  # a budget the evaluations fill still trains (at least one step)
@@ -277,7 +278,7 @@ def _model_to_train(run: Run, data: PreparedData) -> Any:
 
 def _trained(run: Run, model: Any, data: PreparedData, resume: bool) -> dict[str, Any]:
     """Train (or, on --resume after training had finished, reload its best checkpoint); the record."""
-    record = (resume and finished_training(run, model)) or train_model(run, model, data.packed, resume)
+    record = (resume and finished_training(run, model)) or train_for_recipe(run, model, data, resume)  # causal, or TRL's (dpo, orpo, grpo)
     record.pop("trainer")
     total, trainable = count_parameters(record["model"])
     record.update(parameters=total, trainable_parameters=trainable)

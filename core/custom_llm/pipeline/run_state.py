@@ -37,6 +37,9 @@ TRAINING_KEYS = (
     "lora_alpha",
     "lora_dropout",
     "lora_targets",
+    "beta",
+    "max_pairs",
+    "num_generations",
 )
 
 

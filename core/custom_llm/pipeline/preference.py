@@ -1,0 +1,246 @@
+"""Preference tuning (the ``dpo`` and ``orpo`` recipes) on TRL's trainers. The pairs come from
+the training split, laid out exactly as supervised training and evaluation lay out instruction
+data (``chat.laid_out``):
+
+- supplied: an instruction example whose metadata holds ``rejected`` (the text domain's
+  ``{"prompt", "chosen", "rejected"}`` lines);
+- built from the domain: for each training example the domain marks ``checkable``, the truth is
+  chosen and the starting model's own greedy answer, where it is wrong, is rejected (on-policy
+  negatives: the mistakes the model really makes). A right greedy answer gives no pair.
+
+Before and after training, the chosen-over-rejected margin (summed log-probability of the chosen
+answer minus the rejected one's) is measured on the same pairs and kept in the training record."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from typing import Any
+
+from custom_llm.errors import TrainingError
+from custom_llm.pipeline.run_state import Run
+from custom_llm.pipeline.stage_results import PreparedData
+from custom_llm.records import Example
+
+MARGIN_PAIRS = 64  # pairs the chosen-over-rejected margin is measured on, before and after training
+PAIRS_FILE = "preference_pairs.jsonl"
+MAX_ANSWER_TOKENS = 128  # an on-policy negative is at most this long (or the truth's length and 16 more)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One preference pair in the training layout: the prompt (chat template applied, starting
+    with end-of-text as every training block does), the chosen and the rejected completion."""
+
+    prompt: str
+    chosen: str
+    rejected: str
+    origin: str  # "supplied" or "on-policy"
+
+    def row(self) -> dict[str, str]:
+        return {"prompt": self.prompt, "chosen": self.chosen, "rejected": self.rejected}
+
+
+def training_examples(run: Run, data: PreparedData) -> list[Example]:
+    """The training split's instruction examples, made as the packer makes them (the domain's
+    ``make_examples`` with the same seeded rng), before the layout (done per pair here)."""
+    from custom_llm.pipeline.storage import iter_documents
+
+    tokenizer = data.tok.tokenizer
+    return [e for document in iter_documents(data.split.train) for e in _raw_examples(run, document, tokenizer) if e.kind == "instruction"]
+
+
+def _raw_examples(run: Run, document: Any, tokenizer: Any) -> list[Example]:
+    from custom_llm.plugin_calls import stream_from_plugin
+
+    rng = random.Random(f"{run.config.seed}\x1f{document.id}")
+    made = run.call_domain(
+        "make_examples",
+        document=document,
+        options=run.options,
+        rng=rng,
+        tokenizer=tokenizer,
+        settings={"seq_len": int(run.training["seq_len"]), "seed": run.config.seed},
+    )
+    return list(stream_from_plugin(run.domain_plugin, "make_examples", made, lambda: document.source))
+
+
+def layout(example: Example, tokenizer: Any, answer: str) -> tuple[str, str]:
+    """(prompt, completion) of ``example`` answered with ``answer``, in the training layout."""
+    from custom_llm.pipeline.chat import laid_out
+
+    laid = laid_out(replace(example, completion=answer), tokenizer)
+    return (tokenizer.eos_token or "") + laid.prompt, laid.completion
+
+
+def checkable_examples(run: Run, examples: list[Example]) -> list[Example]:
+    """The examples the domain says have one checkable answer (none when it declares no ``checkable``)."""
+    if run.domain.checkable is None:
+        return []
+    return [e for e in examples if run.call_domain("checkable", example=e)]
+
+
+def is_wrong(answer: str, truth: str) -> bool:
+    """A greedy answer that is not the truth (whitespace at either end aside)."""
+    return answer.strip() != truth.strip()
+
+
+def on_policy_pairs(run: Run, model: Any, tokenizer: Any, examples: list[Example]) -> list[Pair]:
+    """The starting model's wrong greedy answers to ``examples`` as rejected answers."""
+    from custom_llm.generation import greedy_generate
+    from custom_llm.pipeline.progress import progress_bar
+
+    pairs = []
+    was_training = model.training
+    model.eval()
+    try:
+        with progress_bar(run.console) as progress, autocast(run, model):
+            task = progress.add_task("on-policy negatives: the starting model answers", total=len(examples))
+            for example in examples:
+                prompt, chosen = layout(example, tokenizer, example.completion)
+                limit = min(MAX_ANSWER_TOKENS, len(tokenizer(example.completion, add_special_tokens=False)["input_ids"]) + 16)
+                answer = greedy_generate(
+                    model, tokenizer, prompt[len(tokenizer.eos_token or "") :], limit, ("\n",) if "\n" not in example.completion.strip() else ()
+                )
+                if is_wrong(answer, example.completion):
+                    pairs.append(Pair(prompt, chosen, layout(example, tokenizer, answer)[1], "on-policy"))
+                progress.advance(task)
+    finally:
+        model.train(was_training)
+    return pairs
+
+
+def preference_pairs(run: Run, model: Any, data: PreparedData) -> tuple[list[Pair], dict[str, int]]:
+    """Supplied pairs, then on-policy pairs from the domain's checkable examples; at most
+    ``max_pairs`` of each (a seeded sample). Returns the pairs and their counts."""
+    tokenizer = data.tok.tokenizer
+    examples = training_examples(run, data)
+    limit = int(run.training.get("max_pairs") or 256)
+    rng = random.Random(run.config.seed)
+    supplied_examples = [e for e in examples if e.metadata.get("rejected")]
+    if len(supplied_examples) > limit:
+        supplied_examples = rng.sample(supplied_examples, limit)
+    pairs = []
+    for example in supplied_examples:
+        prompt, chosen = layout(example, tokenizer, example.completion)
+        pairs.append(Pair(prompt, chosen, layout(example, tokenizer, str(example.metadata["rejected"]))[1], "supplied"))
+    candidates = checkable_examples(run, [e for e in examples if not e.metadata.get("rejected")])
+    if len(candidates) > limit:
+        candidates = rng.sample(candidates, limit)
+    built = on_policy_pairs(run, model, tokenizer, candidates) if candidates else []
+    counts = {
+        "supplied_pairs": len(supplied_examples),
+        "checkable_examples": len(candidates),
+        "on_policy_pairs": len(built),
+        "answered_right": len(candidates) - len(built),
+    }
+    return pairs + built, counts
+
+
+def autocast(run: Run, model: Any) -> Any:
+    """The training precision's autocast (frozen LoRA weights are held in bf16 where it is used)."""
+    import torch
+
+    from custom_llm.pipeline.training import use_bf16
+
+    device = next(model.parameters()).device
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16(run.config.precision))
+
+
+def margins(run: Run, model: Any, tokenizer: Any, pairs: list[Pair]) -> list[float]:
+    """Per pair: log p(chosen | prompt) - log p(rejected | prompt) under ``model`` (summed over tokens)."""
+    import torch
+
+    def logprob(prompt: str, completion: str) -> float:
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        ids = tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]
+        start = len(common_prefix(prompt_ids, ids))
+        tensor = torch.tensor([ids], device=next(model.parameters()).device)
+        logits = model(input_ids=tensor).logits.float()[0, :-1]
+        chosen = torch.log_softmax(logits, dim=-1).gather(1, tensor[0, 1:, None])[:, 0]
+        return float(chosen[max(0, start - 1) :].sum())
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), autocast(run, model):
+            return [logprob(p.prompt, p.chosen) - logprob(p.prompt, p.rejected) for p in pairs]
+    finally:
+        model.train(was_training)
+
+
+def common_prefix(a: list[int], b: list[int]) -> list[int]:
+    """The common prefix of two token lists."""
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
+def write_pairs(run: Run, pairs: list[Pair]) -> None:
+    """``metrics/preference_pairs.jsonl``: every pair trained on, with where it came from, so the
+    negatives a run built can be read (rank 0 only)."""
+    import json
+
+    from custom_llm.pipeline.distributed import world
+    from custom_llm.pipeline.storage import write_text
+
+    if world().is_main:
+        lines = [json.dumps({**p.row(), "origin": p.origin}, ensure_ascii=False) for p in pairs]
+        write_text(run.output / "metrics" / PAIRS_FILE, "\n".join(lines) + "\n")
+
+
+def train_preference(run: Run, model: Any, data: PreparedData, resume: bool) -> dict[str, Any]:
+    """DPO or ORPO (TRL) on the preference pairs; the training record with the pairs' counts and
+    the chosen-over-rejected margin before and after."""
+    from datasets import Dataset
+
+    from custom_llm.pipeline.trl_training import plan, planned, run_trl, trl_arguments
+
+    tokenizer = data.tok.tokenizer
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    pairs, counts = preference_pairs(run, model, data)
+    if not pairs:
+        raise TrainingError(
+            f"recipe {run.recipe.name!r} found no preference pairs in the training split: give JSONL lines with 'prompt', 'chosen' and "
+            f"'rejected' (text domain), or use a domain that marks checkable examples ({counts['checkable_examples']} here, "
+            f"{counts['answered_right']} answered right by the starting model already)."
+        )
+    write_pairs(run, pairs)
+    measured = random.Random(run.config.seed).sample(pairs, min(MARGIN_PAIRS, len(pairs)))
+    before = margins(run, model, tokenizer, measured)
+    steps = plan(run, len(pairs))
+    tokens = sum(len(tokenizer(p.prompt + p.chosen)["input_ids"]) + len(tokenizer(p.prompt + p.rejected)["input_ids"]) for p in pairs)
+    tokens_per_step = tokens / len(pairs) * steps["blocks_per_step"]
+    dataset = Dataset.from_list([p.row() for p in pairs])
+    beta = float(run.training.get("beta") or 0.1)
+    max_length = int(run.training["seq_len"])
+
+    def build(callbacks: list[Any], schedule: Any) -> Any:
+        warmup = float(run.training.get("warmup_ratio") or 0.0)
+        if run.recipe.trainer == "orpo":
+            from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+
+            args = trl_arguments(run, steps, ORPOConfig, beta=beta, max_length=max_length, disable_dropout=True)
+            trainer_class = ORPOTrainer
+        else:
+            from trl import DPOConfig, DPOTrainer
+
+            args = trl_arguments(run, steps, DPOConfig, beta=beta, max_length=max_length, disable_dropout=True)
+            trainer_class = DPOTrainer
+        return planned(trainer_class, schedule, warmup)(
+            model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks
+        )
+
+    record = run_trl(run, model, steps, tokens_per_step, build, resume)
+    after = margins(run, record["model"], tokenizer, measured)
+    record.update(
+        counts,
+        pairs=len(pairs),
+        margin_pairs=len(measured),
+        margin_before=round(sum(before) / len(before), 4),
+        margin_after=round(sum(after) / len(after), 4),
+        margin_improved_pairs=sum(a > b for a, b in zip(after, before, strict=True)),
+    )
+    return record

@@ -1,0 +1,85 @@
+"""Preference tuning through the CLI with tiny models: DPO and ORPO on supplied pairs (TRL's
+trainers), bad preference lines reported by file and line, and the chosen-over-rejected margin."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("trl")
+
+from custom_llm.testing import make_tiny_model, run_domain  # noqa: E402
+
+COLOURS = ["red", "blue", "green", "yellow", "black", "white", "purple", "orange", "brown", "grey"]
+THINGS = ["sky", "grass", "sun", "snow", "coal", "milk", "plum", "carrot", "soil", "ash", "sea", "lemon"]
+
+
+def _pairs(tmp_path, bad_lines: bool = False):
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    lines = []
+    for i, thing in enumerate(THINGS * 3):
+        right, wrong = COLOURS[i % len(COLOURS)], COLOURS[(i + 3) % len(COLOURS)]
+        prompt = f"What colour is the {thing} number {i}?"
+        if i % 2:
+            lines.append({"prompt": prompt, "chosen": f"It is {right}.", "rejected": f"It is {wrong}."})
+        else:  # TRL's conversational form
+            lines.append(
+                {
+                    "prompt": [{"role": "user", "content": prompt}],
+                    "chosen": [{"role": "assistant", "content": f"It is {right}."}],
+                    "rejected": [{"role": "assistant", "content": f"It is {wrong}."}],
+                }
+            )
+    text = "\n".join(json.dumps(line) for line in lines)
+    if bad_lines:
+        text += "\n" + json.dumps({"prompt": "No rejected here?", "chosen": "Yes."})
+        text += "\n" + json.dumps({"prompt": "Same?", "chosen": "Same.", "rejected": " Same. "})
+    (folder / "pairs.jsonl").write_text(text + "\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def colour_model(tmp_path_factory):
+    texts = [f"What colour is the {t} number {i}? It is {c}." for i, t in enumerate(THINGS * 3) for c in COLOURS]
+    return make_tiny_model(tmp_path_factory.mktemp("base") / "tiny", texts, vocab_size=400)
+
+
+def test_dpo_on_supplied_pairs_moves_the_weights_and_raises_the_margin(tmp_path, colour_model):
+    source = _pairs(tmp_path, bad_lines=True)
+    output = tmp_path / "dpo"
+    report = run_domain(
+        "text",
+        [source],
+        output,
+        "--recipe",
+        "dpo",
+        "--base-model",
+        str(colour_model),
+        "--max-steps",
+        "8",
+        "--learning-rate",
+        "0.01",
+        "--seq-len",
+        "64",
+    )
+    training = report["training"]
+    assert training["trainer_class"] == "DPOTrainer"
+    assert training["weights_moved"] and training["steps_done"] == 8
+    assert training["supplied_pairs"] == training["pairs"] > 20 and training["on_policy_pairs"] == 0
+    assert training["margin_after"] > training["margin_before"]
+    assert training["margin_improved_pairs"] > training["margin_pairs"] // 2
+    assert (output / "report.md").is_file() and (output / "model" / "adapter_config.json").is_file()
+    reasons = {issue["path"]: issue["reason"] for issue in report["ingest_issues"]}
+    last = len(THINGS) * 3
+    assert "without 'rejected'" in reasons[f"pairs.jsonl:{last + 1}"]
+    assert "equals its rejected" in reasons[f"pairs.jsonl:{last + 2}"]
+
+
+def test_orpo_is_reference_free_on_the_same_path(tmp_path, colour_model):
+    report = run_domain(
+        "text", [_pairs(tmp_path)], tmp_path / "orpo", "--recipe", "orpo", "--base-model", str(colour_model), "--max-steps", "3", "--seq-len", "64"
+    )
+    assert report["training"]["trainer_class"] == "ORPOTrainer" and report["training"]["weights_moved"]
+    assert report["recipe"] == "orpo"
