@@ -30,6 +30,7 @@ class RunConfig:
     from_run: str | None = None
     output: str | None = None
     registry: str | None = None
+    paths: str = "full"  # "hashed": source paths as pseudonymous ids in everything a run writes (pipeline/pseudonyms.py)
     seed: int = 42
     # data
     eval_fraction: float = 0.1
@@ -169,6 +170,8 @@ def _check_ranges(config: RunConfig) -> None:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}; got {config.precision!r}.")
     if config.model_size not in MODEL_SIZES:
         raise ConfigError(f"model_size must be one of {', '.join(MODEL_SIZES)}; got {config.model_size!r}.")
+    if config.paths not in ("full", "hashed"):
+        raise ConfigError(f"paths must be 'full' (source paths as they are) or 'hashed' (pseudonymous ids); got {config.paths!r}.")
     for key in ("seq_len", "max_steps", "batch_size", "gradient_accumulation_steps", "eval_steps"):
         value = getattr(config, key)
         if value is not None and value < 1:

@@ -15,6 +15,7 @@ from custom_llm.errors import SourceError
 from custom_llm.pipeline.cache import file_digest, key_of
 from custom_llm.pipeline.dry_run_output import EXCLUDED_KEY
 from custom_llm.pipeline.progress import progress_bar
+from custom_llm.pipeline.pseudonyms import pseudonyms
 from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.stage_results import IngestResult
 from custom_llm.pipeline.storage import read_json, write_documents, write_json
@@ -27,6 +28,7 @@ from custom_llm.sources import is_inside, relative_name
 def discover(run: Run) -> list[dict[str, Any]]:
     """Every file the domain will read, with its content digest (for the cache key and manifest)."""
     report = run.report("ingest")
+    names = pseudonyms(run)  # ids instead of paths under ``paths: hashed``
     found: list[dict[str, Any]] = []
     excluded = [run.output, run.cache.root, *run.artifacts.get(EXCLUDED_KEY, [])]  # a dry run's real --output too
     for source in run.sources:
@@ -43,7 +45,12 @@ def discover(run: Run) -> list[dict[str, Any]]:
             except OSError as error:
                 report.skip(relative_name(path, source), f"unreadable: {error.strerror or error}")
                 continue
-            found.append({"source": str(source), "path": relative_name(path, source), "blake2b": digest, "bytes": size, "_file": path})
+            relative = relative_name(path, source)
+            names.file(source, relative)
+            found.append(
+                {"source": names.root(source), "path": names.name(relative), "blake2b": digest, "bytes": size, "_file": path, "_root": source}
+            )
+    names.write_mapping(run.output)
     return found
 
 
@@ -76,7 +83,7 @@ def ingest_and_prepare(run: Run) -> IngestResult:
         files = discover(run)
         key = ingest_key(run, files)
         folder = run.cache.folder("ingest", key)
-        run.artifacts["files"] = [{k: v for k, v in f.items() if k != "_file"} for f in files]
+        run.artifacts["files"] = [{k: v for k, v in f.items() if not k.startswith("_")} for f in files]
         if run.cache.hit("ingest", key):
             saved = read_json(folder / "report.json")
             run.reports["ingest"] = StageReport()
@@ -87,11 +94,13 @@ def ingest_and_prepare(run: Run) -> IngestResult:
             summary.update(key=key, cached=True, count=ingested.count)
             return ingested
         if not files:
-            raise SourceError(_nothing_to_read(run))
+            pseudonyms(run).report(run.report("ingest"))
+            raise SourceError(pseudonyms(run).scrub(_nothing_to_read(run)))
         folder = run.cache.begin("ingest", key)
         report = run.report("ingest")
         count = write_documents(folder / "documents.arrow", _prepared_stream(run, files, report))
         report.counts["documents kept"] = count
+        pseudonyms(run).report(report)  # the listed files as ids under ``paths: hashed``
         write_json(folder / "report.json", report.to_json())
         run.cache.commit("ingest", key)
         ingested = IngestResult(key=key, cached=False, documents=folder / "documents.arrow", count=count)
@@ -103,9 +112,10 @@ def ingest_and_prepare(run: Run) -> IngestResult:
 
 def _prepared_stream(run: Run, files: list[dict[str, Any]], report: StageReport) -> Iterator[Document]:
     steps = [(p.name, p.start(run.options, report)) for p in _preparers(run)]
+    names = pseudonyms(run)
     by_source: dict[str, list[Path]] = {}
     for f in files:
-        by_source.setdefault(f["source"], []).append(f["_file"])
+        by_source.setdefault(f["_root"], []).append(f["_file"])
     with progress_bar(run.console) as progress:
         task = progress.add_task(ingest_label(len(files)), total=None)  # counts documents: a file may hold many, or none
         for source, paths in by_source.items():
@@ -124,7 +134,7 @@ def _prepared_stream(run: Run, files: list[dict[str, Any]], report: StageReport)
                     if document is None:
                         break
                 if document is not None:
-                    yield document
+                    yield names.document(document)
         progress.update(task, total=progress.tasks[0].completed)
 
 

@@ -28,6 +28,7 @@ from custom_llm.pipeline.models import (
 from custom_llm.pipeline.packing import eval_documents, pack_datasets
 from custom_llm.pipeline.release_report import console_lines, release_sections
 from custom_llm.pipeline.report import SCRATCH_ADVICE, comparison_rows, pick_examples, summary_table, write_manifest, write_reports, xz_verdict
+from custom_llm.pipeline.pseudonyms import shown_sources
 from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.split import split_documents
 from custom_llm.pipeline.stage_results import PreparedData
@@ -434,7 +435,7 @@ def resolved_config(run: Run) -> dict[str, Any]:
 
     resolved = run.config.to_dict()
     resolved.update({k: v for k, v in run.training.items() if k in FIELDS})
-    resolved.update(recipe=run.recipe.name, sources=[str(s) for s in run.sources], domain_options=run.options, output=str(run.output))
+    resolved.update(recipe=run.recipe.name, sources=shown_sources(run), domain_options=run.options, output=str(run.output))
     return resolved
 
 

@@ -11,6 +11,7 @@ from custom_llm import __version__
 from custom_llm.metric_kinds import is_count
 from custom_llm.pipeline.lineage import lineage_lines
 from custom_llm.pipeline.release_report import release_lines
+from custom_llm.pipeline.pseudonyms import shown_sources
 from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.storage import replacing, write_json, write_text
 
@@ -35,7 +36,7 @@ def write_manifest(run: Run, extra: dict[str, Any]) -> dict[str, Any]:
         "domain": run.domain.name,
         "recipe": run.recipe.name,
         "base_model": run.config.base_model,
-        "sources": [str(s) for s in run.sources],
+        "sources": shown_sources(run),  # ids under ``paths: hashed``
         "files": run.artifacts.get("files", []),
         "preparers": [
             p.name for p in sorted((p for p in run.plugins.preparers.values() if p.applies_to(run.domain.name)), key=lambda p: (p.order, p.name))

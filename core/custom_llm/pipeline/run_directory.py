@@ -7,6 +7,7 @@ from typing import Any
 
 from custom_llm.errors import RunDirError
 from custom_llm.pipeline.cache import key_of
+from custom_llm.pipeline.pseudonyms import shown_sources
 from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.storage import read_json, write_json
 
@@ -18,7 +19,7 @@ def identity(run: Run) -> dict[str, Any]:
     """What makes a run the same run: domain, sources, recipe and base model."""
     return {
         "domain": run.domain.name,
-        "sources": [str(s) for s in run.sources],
+        "sources": shown_sources(run),  # ids under ``paths: hashed``
         "recipe": run.recipe.name,
         "base_model": run.config.base_model,
     }

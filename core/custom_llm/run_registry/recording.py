@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from custom_llm.pipeline.cache import note_used
 from custom_llm.pipeline.distributed import world
+from custom_llm.pipeline.pseudonyms import pseudonyms
 from custom_llm.run_registry.command_line import current_command
 from custom_llm.run_registry.store import RunStore, RunStoreError, describe_error, registry_path
 
@@ -58,7 +59,7 @@ class Recording:
 
     def complete(self, run: Run) -> None:
         """The run finished: its metrics from report.json, hashes from manifest.json."""
-        note_used(run.cache, run.output)
+        _tidy_folder(run)
         if self.registry is None or self.run_id is None:
             return
         try:
@@ -91,17 +92,32 @@ class Recording:
         if self.fresh and refused_before_work(run, error):
             forget_refused_run(run, self.registry, self.run_id)
             return
-        note_used(run.cache, run.output)
+        _tidy_folder(run)
         if self.registry is None or self.run_id is None:
             return
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
         message = (str(error).strip().splitlines() or [""])[0][:500]
         message = f"{type(error).__name__}: {message}" if message else type(error).__name__
+        message = pseudonyms(run).scrub(message)  # under ``paths: hashed``, a path in the error's text is an id
         try:
             files = run.artifacts.get("files")
             self.registry.finish(self.run_id, status, error=message, files=list(files) if files else None)
         except Exception as problem:  # noqa: BLE001 - the registry never fails a run
             warn_once(_problem(self.registry.path, problem))
+
+
+def _tidy_folder(run: Run) -> None:
+    """The run's last bookkeeping: the cache entries it used noted (``custom-llm purge``); under
+    ``paths: hashed`` the mapping file written and the run folder's text files swept. Never raises."""
+    cache = getattr(run, "cache", None)
+    if cache is not None:
+        note_used(cache, run.output)
+    try:
+        names = pseudonyms(run)
+        names.write_mapping(run.output)
+        names.sweep(run.output)
+    except Exception as error:  # noqa: BLE001 - like the registry, never fails a run
+        sys.stderr.write(f"warning: the run folder's files could not be checked for source paths ({type(error).__name__}: {error}).\n")
 
 
 # what a run's folder holds before its first stage has produced anything
@@ -152,7 +168,7 @@ def record_start(run: Run, resume: bool, config: dict[str, Any]) -> Recording:
         identity_file = run.output / "run.json"
         held = json.loads(identity_file.read_text(encoding="utf-8")) if identity_file.is_file() else {}
         run_id = registry.start(
-            command=current_command(),
+            command=pseudonyms(run).scrub(current_command()),
             domain=run.domain.name,
             recipe=run.recipe.name,
             base_model=run.config.base_model,
