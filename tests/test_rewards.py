@@ -76,7 +76,8 @@ def test_on_policy_negatives_are_the_starting_models_wrong_answers(tmp_path, qui
         report = run_domain("quiz", [quiz_source], tmp_path / "dpo", "--recipe", "dpo", "--base-model", str(quiz_model), "--max-steps", "2")
     training = report["training"]
     assert training["supplied_pairs"] == 0 and training["on_policy_pairs"] > 0
-    assert training["on_policy_pairs"] + training["answered_right"] == training["checkable_examples"]
+    assert training["checkable_asked"] == training["checkable_examples"] == len(QUESTIONS) - report["data"]["eval_documents"]
+    assert training["on_policy_pairs"] + training["answered_right"] == training["checkable_asked"]
     pairs = [json.loads(line) for line in (tmp_path / "dpo" / "metrics" / "preference_pairs.jsonl").read_text().splitlines()]
     assert len(pairs) == training["on_policy_pairs"]
     for pair in pairs:

@@ -25,6 +25,7 @@ from custom_llm.records import Example
 MARGIN_PAIRS = 64  # pairs the chosen-over-rejected margin is measured on, before and after training
 PAIRS_FILE = "preference_pairs.jsonl"
 MAX_ANSWER_TOKENS = 128  # an on-policy negative is at most this long (or the truth's length and 16 more)
+NEGATIVES_BUDGET_SHARE = 0.5  # under a time budget, asking the starting model for its answers stops after this share of it
 
 
 @dataclass(frozen=True)
@@ -85,18 +86,25 @@ def is_wrong(answer: str, truth: str) -> bool:
     return answer.strip() != truth.strip()
 
 
-def on_policy_pairs(run: Run, model: Any, tokenizer: Any, examples: list[Example]) -> list[Pair]:
-    """The starting model's wrong greedy answers to ``examples`` as rejected answers."""
+def on_policy_pairs(run: Run, model: Any, tokenizer: Any, examples: list[Example], deadline: float | None = None) -> tuple[list[Pair], int]:
+    """The starting model's wrong greedy answers to ``examples`` as rejected answers, and how many
+    examples it was asked (all of them, or those asked before ``deadline``, a ``perf_counter`` time)."""
+    import time
+
     from custom_llm.generation import greedy_generate
     from custom_llm.pipeline.progress import progress_bar
 
     pairs = []
+    asked = 0
     was_training = model.training
     model.eval()
     try:
         with progress_bar(run.console) as progress, autocast(run, model):
             task = progress.add_task("on-policy negatives: the starting model answers", total=len(examples))
             for example in examples:
+                if deadline is not None and time.perf_counter() > deadline:
+                    break
+                asked += 1
                 prompt, chosen = layout(example, tokenizer, example.completion)
                 limit = min(MAX_ANSWER_TOKENS, len(tokenizer(example.completion, add_special_tokens=False)["input_ids"]) + 16)
                 answer = greedy_generate(
@@ -107,12 +115,13 @@ def on_policy_pairs(run: Run, model: Any, tokenizer: Any, examples: list[Example
                 progress.advance(task)
     finally:
         model.train(was_training)
-    return pairs
+    return pairs, asked
 
 
-def preference_pairs(run: Run, model: Any, data: PreparedData) -> tuple[list[Pair], dict[str, int]]:
+def preference_pairs(run: Run, model: Any, data: PreparedData, deadline: float | None = None) -> tuple[list[Pair], dict[str, int]]:
     """Supplied pairs, then on-policy pairs from the domain's checkable examples; at most
-    ``max_pairs`` of each (a seeded sample). Returns the pairs and their counts."""
+    ``max_pairs`` of each (a seeded sample), the starting model asked until ``deadline``.
+    Returns the pairs and their counts."""
     tokenizer = data.tok.tokenizer
     examples = training_examples(run, data)
     limit = int(run.training.get("max_pairs") or 256)
@@ -127,12 +136,13 @@ def preference_pairs(run: Run, model: Any, data: PreparedData) -> tuple[list[Pai
     candidates = checkable_examples(run, [e for e in examples if not e.metadata.get("rejected")])
     if len(candidates) > limit:
         candidates = rng.sample(candidates, limit)
-    built = on_policy_pairs(run, model, tokenizer, candidates) if candidates else []
+    built, asked = on_policy_pairs(run, model, tokenizer, candidates, deadline) if candidates else ([], 0)
     counts = {
         "supplied_pairs": len(supplied_examples),
         "checkable_examples": len(candidates),
+        "checkable_asked": asked,  # fewer than checkable_examples when the time budget's share for asking ran out
         "on_policy_pairs": len(built),
-        "answered_right": len(candidates) - len(built),
+        "answered_right": asked - len(built),
     }
     return pairs + built, counts
 
@@ -200,7 +210,14 @@ def train_preference(run: Run, model: Any, data: PreparedData, resume: bool) -> 
     tokenizer = data.tok.tokenizer
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    pairs, counts = preference_pairs(run, model, data)
+    import time
+
+    from custom_llm.config import parse_duration
+
+    started = time.perf_counter()
+    budget = parse_duration(run.training.get("time_budget"))
+    deadline = started + NEGATIVES_BUDGET_SHARE * budget if budget is not None else None
+    pairs, counts = preference_pairs(run, model, data, deadline)
     if not pairs:
         raise TrainingError(
             f"recipe {run.recipe.name!r} found no preference pairs in the training split: give JSONL lines with 'prompt', 'chosen' and "
@@ -209,7 +226,11 @@ def train_preference(run: Run, model: Any, data: PreparedData, resume: bool) -> 
         )
     write_pairs(run, pairs)
     measured = random.Random(run.config.seed).sample(pairs, min(MARGIN_PAIRS, len(pairs)))
+    measuring = time.perf_counter()
     before = margins(run, model, tokenizer, measured)
+    if budget is not None:  # asking for negatives and the margins (before, and after training) come out of the training budget
+        now = time.perf_counter()
+        run.training["time_budget"] = round(max(1.0, budget - (now - started) - (now - measuring)), 1)
     steps = plan(run, len(pairs))
     tokens = sum(len(tokenizer(p.prompt + p.chosen)["input_ids"]) + len(tokenizer(p.prompt + p.rejected)["input_ids"]) for p in pairs)
     tokens_per_step = tokens / len(pairs) * steps["blocks_per_step"]

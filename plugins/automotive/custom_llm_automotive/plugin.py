@@ -79,6 +79,22 @@ def make_examples(document: Document, options: Mapping[str, Any], rng: Any) -> l
 TUNING = {"batch_size": 4, "learning_rate": 1e-3, "time_budget": "13m"}
 
 
+# preference and reward stages start from a tuned model (--from): its budget, the recipes' own rates
+PREFERENCE_TUNING = {name: {"time_budget": "13m"} for name in ("dpo", "orpo", "grpo")}
+
+
+def _checkable(example: Example) -> bool:
+    from custom_llm_automotive.rewards import checkable
+
+    return checkable(example)
+
+
+def _reward(example: Example, completion: str) -> float:
+    from custom_llm_automotive.rewards import reward
+
+    return reward(example, completion)
+
+
 @hookimpl
 def register_domains(register):
     register(
@@ -89,11 +105,13 @@ def register_domains(register):
             discover=discover,
             ingest=ingest,
             make_examples=make_examples,
-            recipe_defaults={"lora": TUNING, "qlora": TUNING, "full": TUNING},
+            recipe_defaults={"lora": TUNING, "qlora": TUNING, "full": TUNING, **PREFERENCE_TUNING},
             options=OPTIONS,
             evaluators=EVALUATORS,
             default_recipe="lora",
             default_base_model="smollm2-135m-instruct",
+            checkable=_checkable,
+            reward=_reward,
         )
     )
 
