@@ -400,7 +400,7 @@ def domains() -> None:
     for column in ("domain", "plugin", "description", "options (defaults)", "evaluators", "recipe"):
         table.add_column(column)
     for domain in registry.values():
-        options = ", ".join(f"{k}={v!r}" for k, v in domain.options.items())
+        options = ", ".join(f"{k}={v!r}" for k, v in declared_options(domain).items())
         table.add_row(
             domain.name,
             registry.owner(domain.name),
@@ -428,6 +428,7 @@ def recipes() -> None:
         defaults = ", ".join(f"{k}={v}" for k, v in recipe.defaults.items())
         table.add_row(recipe.name, registry.owner(recipe.name), recipe.description, "yes" if recipe.needs_base_model else "no", defaults)
     _console(stderr=False).print(table)
+    from custom_llm.personal_data.preparer import declared_options
 
 
 @main.command(name="base-models")

@@ -31,6 +31,7 @@ DEFAULT_PLUGINS = (
     "custom_llm.default_plugins.perplexity",
     "custom_llm.default_plugins.general_ability",
     "custom_llm.default_plugins.cleaning",
+    "custom_llm.default_plugins.personal_data",
     "custom_llm.default_plugins.base_models",
 )
 

@@ -35,6 +35,12 @@ class Document:
     ``source`` is the path relative to the source root (provenance); ``group`` decides the
     train/eval split (all documents of one group land on the same side), defaulting to ``source``
     so that units of one file never straddle the split.
+
+    ``identifiers`` marks values of a structured record that name a person (field -> value, or a
+    list of values): ``{"patient_name": "Jane Doe", "mrn": "123"}``. Core's personal-data step
+    replaces every occurrence of them in the text, metadata, source and group by a placeholder
+    named after the field (``<PATIENT_NAME>``), whether or not ``redact_personal_data`` is on; they
+    are never stored, shown or compared (docs/plugins/hooks.md).
     """
 
     text: str
@@ -42,6 +48,7 @@ class Document:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     id: str = ""
     group: str = ""
+    identifiers: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -222,6 +229,9 @@ class Domain:
     ``default_base_model`` names the base model (see :class:`BaseModel`) ``default_recipe`` tunes
     when the user names none; when that base is not available here, a run that set neither
     ``--recipe`` nor ``--base-model`` falls back to ``scratch`` and says how to get it.
+    ``redact_personal_data`` is the default of the option of that name every domain has: whether
+    core's personal-data step looks for e-mail addresses, phone numbers, national identifiers ...
+    (on for domains whose records are about people; users switch it with ``--option``).
 
     For the preference and reward recipes (``dpo``, ``orpo``, ``grpo``), both optional:
 
@@ -244,6 +254,7 @@ class Domain:
     default_recipe: str = "scratch"
     default_source: str | None = None
     default_base_model: str | None = None
+    redact_personal_data: bool = False
     # preference tuning and rewards (docs/plugins/hooks.md#preferences-and-rewards)
     checkable: Callable[..., bool] | None = None
     reward: Callable[..., float] | None = None

@@ -190,9 +190,9 @@ def _domain(domain: str, plugins: Plugins | None) -> tuple[Plugins, Any]:
 def _options(entry: Any, changes: dict[str, Any]) -> dict[str, Any]:
     """The option defaults with ``changes``, checked as the CLI checks ``--option`` (unknown keys
     and wrong types raise ConfigError)."""
-    from custom_llm.config import resolve_domain_options
+    from custom_llm.personal_data.preparer import resolve_options
 
-    return resolve_domain_options(entry.options, changes, entry.name)
+    return resolve_options(entry, changes)
 
 
 def domain_options(domain: str, plugins: Plugins | None = None, **changes: Any) -> dict[str, Any]:

@@ -12,8 +12,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from custom_llm.config import RunConfig, resolve_domain_options
+from custom_llm.config import RunConfig
 from custom_llm.errors import ConfigError, CustomLLMError, PluginFailure
+from custom_llm.personal_data.preparer import resolve_options
 from custom_llm.pipeline.base_model import BaseSource, base_folder, resolve_base_model
 from custom_llm.pipeline.cache import StageCache
 from custom_llm.plugin_calls import call_plugin
@@ -164,7 +165,7 @@ def default_cache_dir() -> Path:
 def build_run(config: RunConfig, plugins: Plugins, console: Any = None) -> Run:
     """Resolve and check every setting; raises ConfigError with one actionable line."""
     domain = plugins.domains.get(config.domain)
-    options = resolve_domain_options(domain.options, config.domain_options, domain.name)
+    options = resolve_options(domain, config.domain_options)  # core's personal-data options included
     sources = _resolve_sources(config, domain)
     recipe, base = _choose_recipe_and_base(config, plugins, domain, console)
     if base is not None:

@@ -16,7 +16,6 @@ from custom_llm import (
     EvalContext,
     Evaluator,
     Example,
-    Preparer,
     StageReport,
     hookimpl,
     relative_name,
@@ -24,13 +23,11 @@ from custom_llm import (
 )
 
 NAME = "public_sector"
-# Kept in step with pii.KIND_NAMES (a test checks); spelled out so this module need not import pii.
-PERSONAL_DATA_KINDS = ["EMAIL", "IBAN", "FR_NIR", "DE_TAX_ID", "US_SSN", "UK_NINO", "PHONE", "ADDRESS"]
+# Personal data is redacted by core's step (custom_llm.personal_data), switched on by default for
+# this domain (Domain.redact_personal_data); its options redact_personal_data and redact_kinds are core's.
 OPTIONS: dict[str, Any] = {
     "extensions": [".xml", ".html", ".htm", ".xhtml", ".pdf", ".docx", ".txt", ".md"],
     "max_file_bytes": 200_000_000,
-    "redact_personal_data": True,
-    "redact_kinds": list(PERSONAL_DATA_KINDS),
     "group_by": "file",
     "instruction_examples": True,
     "max_answer_chars": 2000,
@@ -54,9 +51,6 @@ def check_options(options: Mapping[str, Any]) -> None:
 
     if options["group_by"] not in ("file", "document"):
         raise ConfigError(f"public_sector option group_by must be 'file' or 'document', not {options['group_by']!r}.")
-    unknown = sorted(set(options["redact_kinds"]) - set(PERSONAL_DATA_KINDS))
-    if unknown:
-        raise ConfigError(f"public_sector option redact_kinds: unknown kinds {unknown}; known: {', '.join(PERSONAL_DATA_KINDS)}.")
     for key in ("max_file_bytes", "max_answer_chars", "max_definitions_per_unit", "index_repeats", "knowledge_cases_per_document"):
         if int(options[key]) < 0:
             raise ConfigError(f"public_sector option {key} must not be negative, got {options[key]!r}.")
@@ -103,17 +97,6 @@ def ingest(source: Path, files: list[Path], options: Mapping[str, Any], report: 
             report.count(f"files: {parsed.format}")
             units = list(documents(parsed, name, options, report))
         yield from units
-
-
-@hookimpl
-def register_preparers(register):
-    register(Preparer(name="public-sector-redact-personal-data", start=_start_redaction, domains=(NAME,), order=10))
-
-
-def _start_redaction(options: Mapping[str, Any], report: StageReport):
-    from custom_llm_public_sector import pii
-
-    return pii.start(_options(options), report)
 
 
 def make_examples(document: Document, options: Mapping[str, Any], rng: Any) -> list[Example]:
@@ -191,5 +174,6 @@ def register_domains(register):
             evaluators=EVALUATORS,
             default_recipe="lora",
             default_base_model="smollm2-135m-instruct",
+            redact_personal_data=True,
         )
     )

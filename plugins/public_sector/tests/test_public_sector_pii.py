@@ -1,14 +1,15 @@
 """Planted personal data of every kind is redacted before anything leaves preparation: no value
-survives in any document's text or metadata, nor in the report, which holds counts only."""
+survives in any document's text or metadata, nor in the report, which holds counts only. The step is
+core's (custom_llm.personal_data), on by default for this domain; the detectors' own tests are in
+tests/test_personal_data.py."""
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 
 import pytest
 
-from custom_llm_public_sector import pii, plugin
+from custom_llm.personal_data.preparer import OFF
 
 PLANTED = {
     "EMAIL": ["maria.garcia@example.org", "j.schmidt@behoerde.example.de"],
@@ -153,27 +154,10 @@ def test_off_switch_keeps_public_text(planted):
     text = "\n".join(d.text for d in kept.documents)
     assert PLANTED["EMAIL"][0] in text and PLANTED["IBAN"][0] in text
     assert not any(k.startswith("redacted: ") for k in kept.report.counts)
-    assert kept.report.counts["redaction: off (redact_personal_data is false)"] == 1
+    assert kept.report.counts[OFF] == 1
 
 
 def test_only_chosen_kinds(tmp_path, ingest):
     (tmp_path / "a.txt").write_text(f"Mail {PLANTED['EMAIL'][0]} at {PLANTED['ADDRESS'][0]}.", encoding="utf-8")
     result = ingest(tmp_path, prepare=True, redact_kinds=["EMAIL"])
     assert "<EMAIL>" in result.documents[0].text and "Pennsylvania Avenue" in result.documents[0].text
-
-
-def test_check_digits_decide_without_a_label():
-    redactor = pii.Redactor()
-    counts: Counter = Counter()
-    # a wrong IBAN check, a wrong NIR key and a wrong Steuer-IdNr check digit, with no label next to them
-    text = "Ref DE88 3704 0044 0532 0130 00, file 1 85 05 78 006 084 92, number 86095742718."
-    assert redactor.redact(text, counts) == text
-    assert pii.iban_valid("DE89 3704 0044 0532 0130 00") and not pii.iban_valid("DE88 3704 0044 0532 0130 00")
-    assert pii.nir_valid("2 69 05 2A 004 005 46") is not None  # Corsica codes are handled without error
-    assert pii.steuer_id_valid("86095742719") and not pii.steuer_id_valid("86095742718")
-    # a label is enough when the check digit is wrong: personal data with a typo is still personal data
-    assert "<FR_NIR>" in redactor.redact("NIR : 1 85 05 78 006 084 92", counts)
-
-
-def test_kind_names_are_in_step_with_the_options():
-    assert tuple(plugin.PERSONAL_DATA_KINDS) == pii.KIND_NAMES

@@ -19,12 +19,11 @@ NAME = "public_sector"
 
 def test_domain_and_registries(plugins):
     domain = plugins.domains.get(NAME)
-    assert domain.options["redact_personal_data"] is True
+    assert domain.redact_personal_data is True and "redact_personal_data" not in domain.options  # core's option
     assert domain.evaluators == ("citation_accuracy", "definition_recall", "corpus_knowledge")
     assert plugins.evaluators.owner("citation_accuracy") == NAME
-    redaction = plugins.preparers.get("public-sector-redact-personal-data")
-    assert redaction.order == 10 and redaction.domains == (NAME,)
-    assert not redaction.applies_to("text")
+    redaction = plugins.preparers.get("redact-personal-data")  # core's step, for every domain
+    assert redaction.order == 10 and redaction.applies_to(NAME) and plugins.preparers.owner(redaction.name) != NAME
 
 
 def test_the_domain_carries_its_own_functions(plugins):
@@ -60,6 +59,8 @@ def test_importing_the_plugin_is_cheap():
 
 
 def test_bad_option_values_are_refused_before_reading(plugins, tmp_path):
-    for bad in ({"group_by": "folder"}, {"redact_kinds": ["EMAIL", "PASSPORT"]}, {"max_answer_chars": -1}):
+    for bad in ({"group_by": "folder"}, {"max_answer_chars": -1}):
         with pytest.raises(ConfigError, match="public_sector option"):
             ingest_domain(NAME, tmp_path, plugins, **bad)
+    with pytest.raises(ConfigError, match=r"redact_kinds: unknown kinds \['PASSPORT'\]"):
+        ingest_domain(NAME, tmp_path, plugins, redact_kinds=["EMAIL", "PASSPORT"])
