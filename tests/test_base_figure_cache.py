@@ -7,7 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from custom_llm.testing import run_domain
+from click.testing import CliRunner
+
+from custom_llm.cli import main
+from custom_llm.testing import TINY_RUN_OPTIONS, run_domain
 
 BASE_TIMING = "evaluate base: perplexity"  # recorded only when the base is evaluated
 
@@ -18,7 +21,11 @@ def _cases(run: Path) -> dict:
 
 def test_a_second_run_reads_the_base_figures_from_the_cache(text_corpus, tmp_path):
     first = run_domain("text", [text_corpus], tmp_path / "first")
-    second = run_domain("text", [text_corpus], tmp_path / "second", "--learning-rate", "0.002")  # training settings do not matter
+    arguments = ["run", "--domain", "text", "--source", str(text_corpus), "--output", str(tmp_path / "second"), *TINY_RUN_OPTIONS]
+    shown = CliRunner().invoke(main, [*arguments, "--learning-rate", "0.002"])  # training settings do not matter
+    assert shown.exit_code == 0, shown.output
+    assert "base figures from the cache" in shown.output and "--refresh base-eval" in shown.output  # the console says so
+    second = json.loads((tmp_path / "second" / "report.json").read_text())
 
     assert first["evaluation"]["base_cached"] is False and BASE_TIMING in first["timings_seconds"]
     assert second["evaluation"]["base_cached"] is True and BASE_TIMING not in second["timings_seconds"]
@@ -45,3 +52,15 @@ def test_an_evaluation_setting_or_a_refresh_evaluates_the_base_again(text_corpus
         assert report["evaluation"]["base_cached"] is False and BASE_TIMING in report["timings_seconds"]
     assert (fewer["evaluation"]["max_cases"], first["evaluation"]["max_cases"]) == (7, 20_000)
     assert refreshed["base"] == fewer["base"]  # the same figures, computed again
+
+
+def test_a_pretrained_base_under_a_time_budget_reuses_its_plan_and_cases(text_corpus, tmp_path, tiny_base_model):
+    options = ("--recipe", "lora", "--base-model", str(tiny_base_model), "--time-budget", "10m", "--max-steps", "2")
+    first = run_domain("text", [text_corpus], tmp_path / "first", *options)
+    second = run_domain("text", [text_corpus], tmp_path / "second", *options)
+
+    assert first["evaluation"]["share_seconds"] == 180.0 and first["evaluation"]["calibration_seconds"] is not None
+    assert second["evaluation"]["base_cached"] is True and BASE_TIMING not in second["timings_seconds"]
+    for key in ("fraction", "documents", "max_examples", "max_cases", "calibration_seconds"):  # the cached plan: the same cases
+        assert second["evaluation"][key] == first["evaluation"][key]
+    assert second["base"] == first["base"] and _cases(tmp_path / "second") == _cases(tmp_path / "first")
