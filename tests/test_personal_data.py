@@ -163,3 +163,30 @@ def test_the_tutorial_fhir_example_runs_as_written(tmp_path):
     assert document.text.startswith("Patient <PATIENT_NAME>\n") and 'birthDate: "<BIRTH_DATE>"' in document.text
     assert document.source == "<PATIENT_NAME>_0c1f.json" and "Jane" not in document.text + document.source
     assert report.counts["redacted: patient_name"] == 2 and report.counts["redacted: birth_date"] == 1
+
+
+def test_a_scaffolded_plugin_marks_its_identifier_fields(tmp_path, monkeypatch):
+    """``custom-llm new-plugin``'s CSV domain: the columns named in ``identifier_fields`` are marked,
+    so a customer's name is gone from the record and from every other record's text that quotes it."""
+    import importlib
+    import sys
+
+    from custom_llm.plugins import Plugins
+    from custom_llm.scaffold import write_plugin
+
+    folder = write_plugin("claims", tmp_path / "claims")
+    monkeypatch.syspath_prepend(str(folder))
+    plugin = importlib.import_module("custom_llm_claims.plugin")
+    for name in [m for m in sys.modules if m.startswith("custom_llm_claims")]:
+        sys.modules.pop(name)
+    plugins = Plugins(load_entry_points=False)
+    plugins.register(plugin, "claims")
+    (tmp_path / "data").mkdir()
+    rows = ["id,item,customer,observation,resolution", "R-1,unit A,Ingrid Svensson,noise when Ingrid Svensson starts it,replaced belt"]
+    (tmp_path / "data" / "records.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    kept = ingest_domain("claims", tmp_path / "data", plugins)
+    assert "Ingrid Svensson" in kept.documents[0].text  # nothing marked: the default
+    marked = ingest_domain("claims", tmp_path / "data", plugins, identifier_fields=["customer"])
+    document = marked.documents[0]
+    assert "Svensson" not in document.text + json.dumps(dict(document.metadata)) and document.text.count("<CUSTOMER>") == 2
+    assert marked.report.counts["redacted: customer"] == 4  # the column and the observation quoting it, in text and metadata

@@ -314,17 +314,52 @@ def train(resume: bool, **kwargs: Any) -> None:
 
 
 @main.command(name="eval")
+@click.argument("run_dir", metavar="[RUN]", required=False, type=click.Path(path_type=Path))
 @run_options
+@click.option(
+    "--artifact",
+    "artifacts",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="An exported GGUF file: score it through llama.cpp against the run's PyTorch model and add it to the report (repeatable; "
+    "needs custom-llm[llamacpp]). Nothing else is evaluated again.",
+)
 @user_errors
-def evaluate(**kwargs: Any) -> None:
-    """Evaluate a run's trained model against its base again and rewrite the reports."""
+def evaluate(run_dir: Path | None, artifacts: tuple[Path, ...], **kwargs: Any) -> None:
+    """Evaluate a run's trained model against its base again and rewrite the reports (RUN or --output)."""
     from custom_llm.pipeline.orchestration import evaluate_only, print_summary
     from custom_llm.third_party_output import to_run_log
 
+    if run_dir is not None:
+        kwargs["output"] = str(run_dir)
+    if artifacts:
+        _evaluate_artifacts(artifacts, kwargs)
+        return
     job = make_run(kwargs)
     with to_run_log(job.output):
         report = evaluate_only(job)
     print_summary(job, report)
+
+
+def _evaluate_artifacts(artifacts: tuple[Path, ...], kwargs: dict[str, Any]) -> None:
+    """``eval RUN --artifact PATH``: refused before any work without llama.cpp, a GGUF file or a finished run."""
+    from custom_llm.errors import RunDirError
+    from custom_llm.pipeline.artifact_eval import check_artifact, evaluate_artifacts, require_llama_cpp, summary_lines
+    from custom_llm.third_party_output import to_run_log
+
+    require_llama_cpp()
+    for path in artifacts:
+        check_artifact(path)
+    output = kwargs.get("output")
+    if not output or not (Path(output) / "report.json").is_file():
+        raise RunDirError(f"--artifact needs a finished run: custom-llm eval RUN --artifact PATH ({output or 'no RUN given'} holds no report.json).")
+    job = make_run(kwargs)
+    with to_run_log(job.output):
+        report = evaluate_artifacts(job, list(artifacts))
+    names = {Path(p).name for p in artifacts}
+    for line in summary_lines([c for c in report.get("artifacts") or [] if c["artifact"] in names]):
+        job.console.print(line, soft_wrap=True)
+    job.console.print(f'Report: {job.output / "report.md"} (section "Shipped artifact")')
 
 
 @main.command()

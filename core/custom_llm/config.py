@@ -70,6 +70,11 @@ class RunConfig:
     trainer_args: dict[str, Any] = field(default_factory=dict)
     # deployment: exports made after the report (hf, gguf, ollama; FORMAT:QUANTIZATION), see docs/deploy.md
     export_formats: list[str] = field(default_factory=list)
+    # the shipped GGUF against PyTorch through llama.cpp: the largest bits-per-byte change still "the same" (docs/deploy.md)
+    artifact_tolerance: float = 0.005
+    # memorization audit (docs/concepts.md#memorization): canaries planted in training documents (0: none), and the audit itself
+    canaries: int = 4
+    memorization_audit: bool = True
     # the domain's own settings, validated against the domain's declared options
     domain_options: dict[str, Any] = field(default_factory=dict)
 
@@ -187,6 +192,10 @@ def _check_ranges(config: RunConfig) -> None:
         raise ConfigError(f"epochs must be positive, got {config.epochs}.")
     _check_trackers(config.report_to)
     _check_export_formats(config.export_formats)
+    if not 0 <= config.canaries <= 64:
+        raise ConfigError(f"canaries must be between 0 (none) and 64, got {config.canaries}.")
+    if not 0.0 < config.artifact_tolerance < 1.0:
+        raise ConfigError(f"artifact_tolerance must be a share between 0 and 1 (0.005 is 0.5%), got {config.artifact_tolerance}.")
     _check_trainer_args(config.trainer_args)
 
 

@@ -22,8 +22,9 @@ SWITCH = "redact_personal_data"
 KINDS_OPTION = "redact_kinds"
 OFF = "redaction: personal data off (redact_personal_data is false)"
 
-# Metadata values that are codes, not prose: never personal data, and redacting them would only
-# risk breaking what examples and metrics match on.
+# Top-level metadata values that are codes, not prose: never personal data, and redacting them would
+# only risk breaking what examples and metrics match on. (A record's own field of one of these names,
+# nested in the metadata, is redacted.)
 CODE_KEYS = frozenset(
     {
         "format",
@@ -65,11 +66,12 @@ def resolve_options(domain: Domain, given: Mapping[str, Any]) -> dict[str, Any]:
     return options
 
 
-def _redact_value(value: Any, redaction: DocumentRedaction) -> Any:
+def _redact_value(value: Any, redaction: DocumentRedaction, skip: frozenset[str] = frozenset()) -> Any:
+    """``value`` with every string in it redacted (mapping keys too), except the values of ``skip``."""
     if isinstance(value, str):
         return redaction.redact(value)
     if isinstance(value, dict):
-        return {(redaction.redact(k) if isinstance(k, str) else k): (v if k in CODE_KEYS else _redact_value(v, redaction)) for k, v in value.items()}
+        return {(redaction.redact(k) if isinstance(k, str) else k): (v if k in skip else _redact_value(v, redaction)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_redact_value(v, redaction) for v in value]
     return value
@@ -89,7 +91,7 @@ def start(options: Mapping[str, Any], report: StageReport) -> Callable[[Document
         counts: Counter = Counter()
         redaction = DocumentRedaction(redactor, document.identifiers, counts)
         text = redaction.redact(document.text)
-        metadata = _redact_value(dict(document.metadata), redaction)
+        metadata = _redact_value(dict(document.metadata), redaction, CODE_KEYS)  # codes at the top level only
         source = redaction.redact(document.source)
         group = source if document.group == document.source else redaction.redact(document.group)
         for key in [k for k in counts if k.startswith("identifiers not searched")]:

@@ -7,12 +7,12 @@ the run's tokenizer, its document start first (BOS where it adds one, else end-o
 windows (:func:`custom_llm.pipeline.teacher_forcing.predict_tokens`): per position the most likely
 next token and the true token's log-probability. From these, per runtime:
 
-* bits per byte, summed per document; the change is llama.cpp's over PyTorch's, with a 95% paired
-  bootstrap interval over documents, and the verdict is "same within ±tolerance" when that interval
+* bits per byte; the change is llama.cpp's over PyTorch's, with a 95% paired bootstrap interval
+  over chunks of 256 positions, and the verdict is "same within ±tolerance" when that interval
   lies inside the tolerance (``artifact_tolerance``, default 0.5%), "differs" when it lies outside,
   "undetermined" otherwise;
 * top-1 agreement: the share of positions where llama.cpp's most likely token is PyTorch's
-  (interval: bootstrap over documents, since positions of one document are not independent);
+  (interval: bootstrap over the same chunks, since neighbouring positions are not independent);
 * line exact match: whether greedy decoding reproduces each held-out line (teacher-forced, as the
   domain evaluators score lines), per runtime, compared on the same lines with McNemar's exact test.
 
@@ -44,6 +44,7 @@ DEFAULT_TOLERANCE = 0.005
 GREEDY_PROMPTS = 3
 GREEDY_TOKENS = 24
 RESAMPLES = 2000
+CHUNK_TOKENS = 256  # positions per resampled unit of the intervals
 SCORE_ROWS = 256  # logits rows turned into log-probabilities at a time
 
 
@@ -161,7 +162,7 @@ def line_spans(text: str) -> list[tuple[int, int]]:
 
 
 def ratio_interval(numerator: Sequence[float], denominator: Sequence[float], seed: int) -> tuple[float, float]:
-    """95% bootstrap interval (over documents) of sum(numerator) / sum(denominator)."""
+    """95% bootstrap interval (resampling the units in pairs) of sum(numerator) / sum(denominator)."""
     n = len(numerator)
     rng = random.Random(seed)
     draws = []
@@ -182,20 +183,37 @@ def equivalence(interval: tuple[float, float], tolerance: float) -> str:
     return f"undetermined: the interval reaches past ±{tolerance:.2%}"
 
 
+def chunked(compared: Compared) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Per chunk of ``CHUNK_TOKENS`` positions (of each document in turn): PyTorch's and llama.cpp's
+    bits, the positions where their most likely tokens agree, and the positions: the units the
+    intervals resample (neighbouring positions are not independent; chunks nearly are, and a run
+    with a single held-out document still gets an interval)."""
+    torch_bits: list[float] = []
+    cpp_bits: list[float] = []
+    agree: list[float] = []
+    positions: list[float] = []
+    for a, b in zip(compared.pytorch, compared.llama, strict=True):
+        n = a.n_targets
+        for start in range(0, n, CHUNK_TOKENS):
+            end = min(n, start + CHUNK_TOKENS)
+            torch_bits.append(float(-a.logprob[start:end].sum()) / math.log(2))
+            cpp_bits.append(float(-b.logprob[start:end].sum()) / math.log(2))
+            agree.append(float((a.predicted[start:end] == b.predicted[start:end]).sum()))
+            positions.append(float(end - start))
+    return torch_bits, cpp_bits, agree, positions
+
+
 def figures(compared: Compared, tolerance: float, seed: int) -> dict[str, Any]:
     """Bits per byte, top-1 agreement and line exact match of both runtimes, with intervals and verdicts."""
     from custom_llm.pipeline.statistics import compare
     from custom_llm.pipeline.teacher_forcing import score_spans
 
-    torch_bits = [p.nll / math.log(2) for p in compared.pytorch]
-    cpp_bits = [p.nll / math.log(2) for p in compared.llama]
     sizes = [p.n_bytes for p in compared.pytorch]
+    torch_bits, cpp_bits, agree, positions = chunked(compared)
     torch_bpb, cpp_bpb = sum(torch_bits) / max(1, sum(sizes)), sum(cpp_bits) / max(1, sum(sizes))
     change = cpp_bpb / torch_bpb - 1 if torch_bpb else 0.0
     ratio = ratio_interval(cpp_bits, torch_bits, seed)
     change_interval = (ratio[0] - 1, ratio[1] - 1)
-    agree = [float((a.predicted[:-1] == b.predicted[:-1]).sum()) for a, b in zip(compared.pytorch, compared.llama, strict=True)]
-    positions = [float(p.n_targets) for p in compared.pytorch]
     torch_lines: list[float] = []
     cpp_lines: list[float] = []
     for text, a, b in zip(compared.texts, compared.pytorch, compared.llama, strict=True):
@@ -205,6 +223,7 @@ def figures(compared: Compared, tolerance: float, seed: int) -> dict[str, Any]:
     lines = compare(torch_lines, cpp_lines, lower_is_better=False, seed=seed) if torch_lines else None
     return {
         "documents": len(compared.texts),
+        "chunks": len(positions),
         "tokens": int(sum(positions)),
         "bytes": int(sum(sizes)),
         "bits_per_byte": {
@@ -248,12 +267,12 @@ def _documents_within(texts: Sequence[str], max_bytes: int) -> list[str]:
 
 
 def _prompts(texts: Sequence[str], count: int) -> list[str]:
-    """The first ``count`` documents' openings, up to a line end after 40 characters (at most 160)."""
-    prompts = []
-    for text in texts[:count]:
-        cut = text.find("\n", 40)
-        prompts.append(text[: cut if 0 < cut <= 160 else min(len(text), 160)])
-    return [p for p in prompts if p.strip()]
+    """``count`` prompts spread evenly over the documents' line ends (after 40 characters of their
+    document): the document's text up to and including that newline, at most its last 160 characters."""
+    ends = [(i, at) for i, text in enumerate(texts) for at, c in enumerate(text) if c == "\n" and at >= 40]
+    chosen = [ends[int(k * len(ends) / count)] for k in range(count)] if len(ends) >= count else ends
+    prompts = [texts[i][max(0, at - 159) : at + 1] for i, at in chosen]
+    return [p for p in dict.fromkeys(prompts) if p.strip()]
 
 
 def score_artifact(
@@ -265,6 +284,7 @@ def score_artifact(
     from custom_llm.generation import greedy_generate
     from custom_llm.pipeline.document_start import document_start_ids
     from custom_llm.pipeline.teacher_forcing import CONTEXT, WINDOW, predict_tokens
+    from custom_llm.pipeline.threads import measured_threads
     from custom_llm.pipeline.training import use_bf16
 
     require_llama_cpp()
@@ -279,7 +299,7 @@ def score_artifact(
     bf16 = use_bf16(precision)
     compared = Compared([], [], [], [])
     greedy = []
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16), measured_threads(model):
         for text in texts:
             reference = predict_tokens(model, tokenizer, text)
             compared.texts.append(text)
@@ -455,7 +475,8 @@ def artifact_lines(checks: Sequence[dict[str, Any]] | None, note: str | None = N
             "",
             "| figure | cases | PyTorch | llama.cpp | change [95% interval] | verdict |",
             "| --- | ---: | --- | --- | --- | --- |",
-            f"| bits per byte | {check['documents']} documents | {bpb['pytorch']:.4f} | {bpb['llama_cpp']:.4f} | {_pct(bpb['change'])} "
+            f"| bits per byte | {check.get('chunks', check['documents'])} chunks of {CHUNK_TOKENS} tokens | {bpb['pytorch']:.4f} | "
+            f"{bpb['llama_cpp']:.4f} | {_pct(bpb['change'])} "
             f"[{_pct(bpb['change_interval'][0])}, {_pct(bpb['change_interval'][1])}] | {bpb['verdict']} |",
             f"| top-1 token agreement | {top1['positions']:,} positions | (reference) | {top1['value']:.4%} | "
             f"[{top1['interval'][0]:.4%}, {top1['interval'][1]:.4%}] | |",

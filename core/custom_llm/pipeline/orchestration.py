@@ -11,6 +11,7 @@ from custom_llm.errors import TrainingError
 from custom_llm.pipeline import run_directory
 from custom_llm.pipeline.base_figures import base_key, reuse_base, store_base
 from custom_llm.pipeline.cache import file_digest
+from custom_llm.pipeline.canaries import manifest_entry, planted_split
 from custom_llm.pipeline.distributed import main_process_first, world
 from custom_llm.pipeline.eval_plan import EVAL_BUDGET_SHARE, EvalPlan, fitted_plan, full_plan
 from custom_llm.pipeline.eval_plan import PLAN_FILE as EVAL_PLAN_FILE
@@ -18,6 +19,7 @@ from custom_llm.pipeline.evaluate import calibrate, evaluate_model, plan_evaluat
 from custom_llm.pipeline.export import load_tuned_model, save_model
 from custom_llm.pipeline.ingest import ingest_and_prepare
 from custom_llm.pipeline.lineage import run_lineage
+from custom_llm.pipeline.memorization import audit_base, audit_model, audit_tuned
 from custom_llm.pipeline.models import (
     build_scratch_model,
     count_parameters,
@@ -27,7 +29,16 @@ from custom_llm.pipeline.models import (
 )
 from custom_llm.pipeline.packing import eval_documents, pack_datasets
 from custom_llm.pipeline.release_report import console_lines, release_sections
-from custom_llm.pipeline.report import SCRATCH_ADVICE, comparison_rows, pick_examples, summary_table, write_manifest, write_reports, xz_verdict
+from custom_llm.pipeline.report import (
+    SCRATCH_ADVICE,
+    card_release_lines,
+    comparison_rows,
+    pick_examples,
+    summary_table,
+    write_manifest,
+    write_reports,
+    xz_verdict,
+)
 from custom_llm.pipeline.pseudonyms import shown_sources
 from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.split import split_documents
@@ -47,7 +58,7 @@ def prepare_data(run: Run) -> PreparedData:
         ingested = ingest_and_prepare(run)
         split = split_documents(run, ingested)
         tok = prepare_tokenizer(run, split)
-        packed = pack_datasets(run, split, tok)
+        packed = pack_datasets(run, planted_split(run, split), tok)  # canaries in the training examples only (docs/concepts.md#memorization)
     data = PreparedData(ingested=ingested, split=split, tok=tok, packed=packed)
     if world().is_main:
         write_json(run.output / "ingest_report.json", run.report("ingest").to_json())
@@ -249,10 +260,13 @@ def train(run: Run, resume: bool = False) -> dict[str, Any] | None:
                 f"give training more time (--time-budget) or check learning_rate ({run.training.get('learning_rate')})."
             )
         if run.config.export_formats:  # deployment copies (docs/deploy.md), after the report they are recorded in
+            from custom_llm.pipeline.artifact_eval import check_exports
             from custom_llm.pipeline.deploy import export_configured
 
             with run.stage("export"):
-                export_configured(run)
+                exported = export_configured(run)
+            with run.stage("evaluate"):  # the shipped GGUF through llama.cpp, where it is installed (docs/deploy.md)
+                check_exports(run, model, data.tok.tokenizer, [d.text for d in eval_documents(run, data.split)], exported, report)
         run_directory.mark(run, "complete")
         recording.complete(run)
         return report
@@ -297,6 +311,7 @@ def evaluate_only(run: Run) -> dict[str, Any]:
         run.artifacts["evaluation_plan"] = EvalPlan(**read_json(metrics_folder / EVAL_PLAN_FILE))
     with run.stage("evaluate"):
         base_metrics = evaluate_model(run, base, data.tok.tokenizer, data.split, data.packed, "base")
+        audit_model(run, base, data.tok.tokenizer, data.split, "base")
     write_json(metrics_folder / "base.json", base_metrics)
     report = _evaluate_and_report(run, data, model, base_metrics, record)
     from custom_llm.pipeline.deploy import apply_records
@@ -316,6 +331,8 @@ def _base_metrics(run: Run, model: Any, data: PreparedData, resume: bool) -> dic
     budget = parse_duration(run.training.get("time_budget"))
     share = EVAL_BUDGET_SHARE * budget if budget is not None and world().size == 1 else None
     key = base_key(run, data, model, share)
+    with run.stage("evaluate"):
+        audit_base(run, model, data, key)  # memorization: cached under the same key
     cached = reuse_base(run, key, data)  # the same base, held-out set, evaluators and settings: figures from the cache
     if cached is not None:
         return cached
@@ -345,7 +362,7 @@ def _share_budget(run: Run, data: PreparedData, started: float) -> None:
     spent = time.perf_counter() - started
     if plan.base_seconds is not None and spent < plan.base_seconds and not plan.base_cached:  # resumed: the base was evaluated by the earlier process
         spent += plan.base_seconds + (plan.xz_seconds or 0.0)
-    tuned = plan.base_seconds or plan.estimated_seconds or 0.0
+    tuned = (plan.base_seconds or plan.estimated_seconds or 0.0) + run.artifacts.get("memorization_seconds", 0.0)
     training = max(MIN_TRAINING_SECONDS, budget - spent - tuned)
     plan.training_seconds = round(training, 1)
     run.training["time_budget"] = round(training, 1)  # what TimeBudget fits the steps into
@@ -362,6 +379,8 @@ def _evaluate_and_report(run: Run, data: PreparedData, model: Any, base_metrics:
         tuned = evaluate_model(run, model, data.tok.tokenizer, data.split, data.packed, "tuned")
         xz = run.artifacts["xz_bits_per_byte"] if "xz_bits_per_byte" in run.artifacts else xz_baseline(run, data.split)
     write_json(run.output / "metrics" / "tuned.json", tuned)
+    with run.stage("evaluate"):
+        memorization = audit_tuned(run, model, data)
     if plan is not None:
         plan.tuned_seconds = round(time.perf_counter() - began, 1)
         write_json(run.output / "metrics" / EVAL_PLAN_FILE, plan.to_json())
@@ -388,6 +407,7 @@ def _evaluate_and_report(run: Run, data: PreparedData, model: Any, base_metrics:
         "history": history,
         "evaluation": plan.to_json() if plan is not None else None,
         "ingest_issues": run.report("ingest").to_json()["issues"],
+        "memorization": memorization,
         "timings_seconds": run.timings,
     }
     report.update(release_sections(run, report["comparison"]))  # the retrieval baseline and general ability
@@ -398,6 +418,7 @@ def _evaluate_and_report(run: Run, data: PreparedData, model: Any, base_metrics:
             "training": report["training"],
             "base_model_source": report["base_model_source"],
             "lineage": report["lineage"],
+            "canaries": manifest_entry(run.artifacts.get("canaries") or []),  # the only place the planted secrets are written
         },
     )
     write_reports(run, report, manifest)
@@ -465,6 +486,9 @@ def print_summary(run: Run, report: dict[str, Any] | None) -> None:
         )
     if report["xz_verdict"]:
         run.console.print(report["xz_verdict"])
+    for line in card_release_lines(report):  # the shipped GGUF through llama.cpp, and memorization
+        if line:
+            run.console.print(line, soft_wrap=True)
     for line in console_lines(report):
         run.console.print(line, soft_wrap=True)
     run.console.print(f"Report: {run.output / 'report.md'}   Model: {run.output / 'model'}")

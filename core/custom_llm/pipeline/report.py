@@ -266,6 +266,7 @@ def render_markdown(report: dict[str, Any], has_curve: bool) -> str:
             f"{_with_interval(row, 'tuned')} | {_p(row)} | {row.get('verdict') or ''} |"
         )
     lines += evaluation_lines(report.get("evaluation"))
+    lines += shipped_and_memorized_lines(report)
     lines += release_lines(report)  # the retrieval baseline and general ability
     lines += [
         "",
@@ -397,7 +398,9 @@ def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
             f"| {row['evaluator']} | {row['metric']} | {_cases(row)} | {_with_interval(row, 'base')} | "
             f"{_with_interval(row, 'tuned')} | {_p(row)} | {row.get('verdict') or ''} |"
         )
-    lines += ["", f"xz baseline: {_fmt(report['xz_bits_per_byte'])} bits per byte. {report['xz_verdict']}", "", "## Versions", ""]
+    lines += ["", f"xz baseline: {_fmt(report['xz_bits_per_byte'])} bits per byte. {report['xz_verdict']}"]
+    lines += card_release_lines(report)
+    lines += ["", "## Versions", ""]
     for name, version in manifest["versions"].items():
         if name == "plugins" and isinstance(version, dict):
             lines += [f"- plugin {plugin}: {plugin_version}" for plugin, plugin_version in version.items()]
@@ -425,6 +428,23 @@ def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
         ]
     lines.append("```")
     return "\n".join(lines) + "\n"
+
+
+def shipped_and_memorized_lines(report: dict[str, Any]) -> list[str]:
+    """report.md's "Shipped artifact" and "Memorization" sections (docs/deploy.md, docs/concepts.md#memorization)."""
+    from custom_llm.pipeline.artifact_eval import artifact_lines
+    from custom_llm.pipeline.memorization import memorization_lines
+
+    return [*artifact_lines(report.get("artifacts"), report.get("artifacts_note")), *memorization_lines(report.get("memorization"))]
+
+
+def card_release_lines(report: dict[str, Any]) -> list[str]:
+    """The card's lines on the shipped GGUF through llama.cpp and on memorization (no secret: canaries by index)."""
+    from custom_llm.pipeline.artifact_eval import summary_lines
+    from custom_llm.pipeline.memorization import summary_line
+
+    lines = [*summary_lines(report.get("artifacts")), summary_line(report.get("memorization"))]
+    return [line for text in lines if text for line in ("", text)]
 
 
 def _card_base_description(report: dict[str, Any]) -> str:
