@@ -100,3 +100,16 @@ def test_an_unknown_paths_value_is_one_line(tmp_path, value):
     arguments = ["ingest", "--domain", "text", "--source", str(source), "--config", str(config), "--output", str(tmp_path / "o")]
     result = CliRunner().invoke(main, arguments)
     assert result.exit_code == 2 and "paths" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_an_error_that_names_the_sources_shows_their_ids(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUSTOM_LLM_REGISTRY", str(tmp_path / "registry" / "runs.sqlite3"))
+    source = tmp_path / "synthea-export-7f3"
+    source.mkdir()
+    (source / "scan-broken-0003.bin").write_bytes(b"\x00\x01binary")  # nothing the text domain reads
+    config = tmp_path / "hashed.yaml"
+    config.write_text("paths: hashed\n")
+    arguments = ["ingest", "--domain", "text", "--source", str(source), "--config", str(config), "--output", str(tmp_path / "o")]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 2 and "no file in source-" in result.output and "unsupported file type" in result.output
+    assert not [name for name in SECRET_NAMES if name in result.output], result.output

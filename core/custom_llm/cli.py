@@ -37,7 +37,9 @@ def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
         except CustomLLMError as error:
             if isinstance(error, PluginFailure) and os.environ.get(DEBUG_VARIABLE):
                 traceback.print_exception(error)
-            click.secho(f"error: {error}", fg="red", err=True)
+            from custom_llm.pipeline.pseudonyms import scrub_message
+
+            click.secho(f"error: {scrub_message(str(error))}", fg="red", err=True)  # paths: hashed shows ids here too
             sys.exit(1 if isinstance(error, PluginFailure) else 2)
         except KeyboardInterrupt:
             click.secho("interrupted: run the same command with --resume to continue.", fg="yellow", err=True)
@@ -241,7 +243,7 @@ REFRESH_OPTION = click.option(
     multiple=True,
     type=click.Choice(["ingest", "split", "tokenizer", "tokenize", "base-eval"]),
     metavar="STAGE",
-    help="Recompute this stage (ingest, split, tokenizer, tokenize, base-eval: the base's figures) and the ones after it, ignoring the cache (repeatable).",
+    help="Recompute this stage (ingest, split, tokenizer, tokenize; base-eval: the base's figures) and those after it (repeatable).",
 )
 
 

@@ -198,6 +198,14 @@ def load_key(registry: str | None) -> bytes:
     return bytes.fromhex(path.read_text(encoding="utf-8").strip())
 
 
+_ACTIVE: list[Pseudonyms] = []  # the hashed run of this process: its paths are scrubbed from the error the CLI prints
+
+
+def scrub_message(text: str) -> str:
+    """An error's text with the paths of this process's ``paths: hashed`` run as ids (as it is otherwise)."""
+    return _ACTIVE[0].scrub(text) if _ACTIVE else text
+
+
 def pseudonyms(run: Run) -> Pseudonyms:
     """The run's pseudonyms (made on first use): identity under ``paths: full``."""
     artifacts = getattr(run, "artifacts", {})
@@ -207,6 +215,8 @@ def pseudonyms(run: Run) -> Pseudonyms:
         found = artifacts["pseudonyms"] = Pseudonyms(load_key(getattr(run.config, "registry", None)) if hashed else None)
         for source in getattr(run, "sources", []):
             found.root(source)
+        if found.hashed:
+            _ACTIVE[:] = [found]
     return found
 
 
