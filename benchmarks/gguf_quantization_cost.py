@@ -25,9 +25,12 @@ import numpy as np
 LN2 = float(np.log(2))
 
 
+BLOCK = 256  # scored tokens per resampling unit of the intervals (consecutive tokens of one document)
+
+
 @dataclass
 class Scored:
-    bits: list[float]  # per document
+    bits: list[np.ndarray]  # per document: each scored token's bits
     same_top1: int
     tokens: int
     seconds: float
@@ -51,13 +54,14 @@ def llama_cpp_pass(path: Path, predictions: list[Any], window: int, context: int
 
     llm = llama_cpp.Llama(model_path=str(path), n_ctx=window, n_batch=512, logits_all=True, verbose=False, n_threads=threads)
     started = time.perf_counter()
-    bits, same, tokens = [], 0, 0
+    bits: list[np.ndarray] = []
+    same = tokens = 0
     for document in predictions:
         ids = [int(i) for i in document.ids]
         n = len(ids)
         stride = window - context
         starts = list(range(0, max(1, n - context), stride)) if n > window else [0]
-        nll = 0.0
+        nll = np.zeros(n - 1)
         for a in starts:
             piece = ids[a : a + window]
             llm.reset()
@@ -68,11 +72,16 @@ def llama_cpp_pass(path: Path, predictions: list[Any], window: int, context: int
             keep = 0 if a == 0 else context
             local = np.arange(keep, len(piece) - (1 if a + len(piece) >= n else 0))
             targets = np.array(ids)[a + local + 1]
-            nll -= float(log_probs[local, targets].sum())
+            nll[a + local] = -log_probs[local, targets] / LN2
             same += int((scores[local].argmax(-1) == document.predicted[a + local]).sum())
             tokens += len(local)
-        bits.append(nll / LN2)
+        bits.append(nll)
     return Scored(bits, same, tokens, time.perf_counter() - started)
+
+
+def blocks(per_document: list[np.ndarray]) -> list[float]:
+    """Bits summed over runs of BLOCK consecutive tokens (a document's last run may be shorter)."""
+    return [float(bits[i : i + BLOCK].sum()) for bits in per_document for i in range(0, len(bits), BLOCK)]
 
 
 def main() -> None:
@@ -91,28 +100,30 @@ def main() -> None:
 
     texts = deploy.held_out_texts(arguments.run, max_bytes=arguments.max_bytes)
     predictions, torch_seconds, window = pytorch_pass(arguments.run, texts)
-    torch_bits = [p.nll / LN2 for p in predictions]
-    sizes = [p.n_bytes for p in predictions]
-    total_bytes, total_tokens = sum(sizes), sum(p.n_targets for p in predictions)
-    reference = sum(torch_bits) / total_bytes
+    torch_blocks = blocks([-p.logprob[:-1] / LN2 for p in predictions])
+    total_bytes, total_tokens = sum(p.n_bytes for p in predictions), sum(p.n_targets for p in predictions)
+    reference = sum(torch_blocks) / total_bytes
     print(
-        f"held-out text: {len(texts)} documents, {total_tokens:,} scored tokens, {total_bytes:,} bytes; "
+        f"held-out text: {len(texts)} documents, {total_tokens:,} scored tokens in {len(torch_blocks)} runs of up to {BLOCK}, "
+        f"{total_bytes:,} bytes; "
         f"llama-cpp-python {llama_cpp.__version__}; PyTorch {reference:.4f} bits per byte ({torch_seconds:.0f} s)"
     )
     rows = []
     for quantization in arguments.quantizations.split(","):
         exported = deploy.export_run(arguments.run, "gguf", quantization=quantization)
         assert exported.gguf is not None
-        first = predictions[0]
         llm = llama_cpp.Llama(model_path=str(exported.gguf), vocab_only=True, verbose=False)
-        tokenized = llm.tokenize(texts[0].encode(), add_bos=False, special=False)
-        same_tokens = tokenized == [int(i) for i in first.ids[1:]]
+        same_tokens = all(
+            llm.tokenize(text.encode(), add_bos=False, special=True) == [int(i) for i in document.ids[1:]]
+            for text, document in zip(texts, predictions, strict=True)
+        )
         del llm
         scored = llama_cpp_pass(exported.gguf, predictions, window, min(CONTEXT, window // 2), arguments.threads)
-        bpb = sum(scored.bits) / total_bytes
-        difference = [q - t for q, t in zip(scored.bits, torch_bits, strict=True)]
-        low, high = bootstrap_interval(difference, sizes)
-        p = paired_bootstrap(torch_bits, scored.bits, sizes, sizes)
+        quantized_blocks = blocks(scored.bits)
+        bpb = sum(quantized_blocks) / total_bytes
+        difference = [q - t for q, t in zip(quantized_blocks, torch_blocks, strict=True)]
+        low, high = bootstrap_interval(difference, torch_blocks)  # of the relative change: sum(differences) / sum(PyTorch's bits)
+        p = paired_bootstrap(torch_blocks, quantized_blocks)
         tensors = exported.extra["tensors"]
         rows.append((quantization, exported.gguf.stat().st_size, tensors, bpb, low, high, p, scored, same_tokens))
         print(f"{quantization}: {tensors.get('fallbacks') and len(tensors['fallbacks'])} fallbacks; {bpb:.4f} ({scored.seconds:.0f} s)", flush=True)
@@ -125,7 +136,7 @@ def main() -> None:
         change = bpb / reference - 1
         print(
             f"| {quantization} | {size / 1e6:,.1f} MB | {tensors['bits_per_weight']:.2f} | {bpb:.4f} | {change:+.2%} | "
-            f"{low / reference:+.2%} to {high / reference:+.2%} | {p:.3f} | {scored.same_top1 / scored.tokens:.2%} of {scored.tokens:,} | "
+            f"{low:+.2%} to {high:+.2%} | {p:.3f} | {scored.same_top1 / scored.tokens:.2%} of {scored.tokens:,} | "
             f"{'same' if same_tokens else 'DIFFERS'} |"
         )
 

@@ -424,6 +424,27 @@ def test_ollama_and_llama_cpp_lay_a_conversation_out_the_same_way(runs):
             assert llm.tokenize(ollama.encode(), add_bos=False, special=True) == ids
 
 
+def test_a_tokenizer_that_adds_bos_leaves_the_start_to_the_runtime(runs):
+    """Where the tokenizer adds its own BOS (the document start then), llama.cpp and Ollama add it from
+    the GGUF's add_bos_token: neither the TEMPLATE nor the GGUF's template may write a second one."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(runs.chat / "model")
+    tokenizer.add_special_tokens({"bos_token": "<|begin|>"})
+    tokenizer.add_bos_token = True
+    tokenizer.chat_template = "{{ bos_token }}" + CHAT_TEMPLATE
+    assert deploy.document_start(tokenizer) == ""
+    assert deploy.trained_chat_template(tokenizer) == tokenizer.chat_template
+    layout = deploy.chat_layout(tokenizer)
+    assert layout.start == "" and "<|begin|>" not in layout.go_template()
+    for messages in CONVERSATIONS:
+        expected = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        assert "<|begin|>" + go_render(layout.go_template(), ollama_values(messages)) == expected
+    plain = AutoTokenizer.from_pretrained(runs.chat / "model")
+    assert deploy.document_start(plain) == plain.eos_token == "<|endoftext|>"
+    assert deploy.trained_chat_template(plain) == '{{ "<|endoftext|>" }}' + CHAT_TEMPLATE
+
+
 def test_ollama_template_of_a_template_with_a_default_system_prompt(runs):
     from transformers import AutoTokenizer
 

@@ -421,8 +421,19 @@ def write_gguf_file(model: Any, tokenizer: Any, path: Path, quantization: str, n
 
 
 def document_start(tokenizer: Any) -> str:
-    """The token every training example began with, and so every prompt must: the end-of-text token."""
-    return str(tokenizer.eos_token or "")
+    """The text of the token every training example began with, which every prompt must begin with
+    too (:func:`~custom_llm.pipeline.document_start.document_start_ids`): the end-of-text token, or
+    "" where the tokenizer adds its own BOS, which llama.cpp and Ollama then add as well (the GGUF's
+    ``tokenizer.ggml.add_bos_token``, set from the same probe)."""
+    from custom_llm.pipeline.document_start import adds_bos, document_start_ids
+
+    if adds_bos(tokenizer):
+        return ""
+    try:
+        (start,) = document_start_ids(tokenizer)
+    except ValueError:
+        return ""
+    return str(tokenizer.convert_ids_to_tokens(start) or "")
 
 
 def trained_chat_template(tokenizer: Any) -> str | None:
@@ -667,7 +678,10 @@ def chat_layout(tokenizer: Any) -> ChatLayout:
         return ChatLayout(start=start, chat=False, stops=[eos] if eos else [])
 
     def render(turns: Sequence[tuple[str, str]], generation: bool = False) -> str:
-        return tokenizer.apply_chat_template(_messages(turns), tokenize=False, add_generation_prompt=generation)
+        from custom_llm.pipeline.document_start import without_template_start
+
+        opened = tokenizer.apply_chat_template(_messages(turns), tokenize=False, add_generation_prompt=generation)
+        return without_template_start(tokenizer, opened)  # the runtime adds a BOS the tokenizer adds, as training had one
 
     def fail(why: str) -> ExportError:
         return ExportError(
