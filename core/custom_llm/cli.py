@@ -371,12 +371,12 @@ def _evaluate_artifacts(artifacts: tuple[Path, ...], kwargs: dict[str, Any]) -> 
 @user_errors
 def generate(model_dir: Path, prompt: str, max_new_tokens: int) -> None:
     """Try a trained model: MODEL_DIR is a run directory or its model/ folder."""
-    from custom_llm.generation import greedy_generate, load_for_generation
+    from custom_llm.generation import generate_here, load_for_generation
     from custom_llm.pipeline.deploy import quiet_loading
 
     with quiet_loading():  # transformers' weight-loading bar and deprecation notices are not the answer
         model, tokenizer = load_for_generation(model_dir)
-        text = prompt + greedy_generate(model, tokenizer, prompt, max_new_tokens)
+        text = prompt + generate_here(model, tokenizer, prompt, max_new_tokens)
     click.echo(text if text.endswith("\n") else text + "\n", nl=False)
 
 

@@ -42,7 +42,8 @@ def greedy_generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int
 
 
 def load_for_generation(folder: Path) -> tuple[Any, Any]:
-    """A trained model and its tokenizer from a run directory or its ``model/`` folder."""
+    """A trained model and its tokenizer from a run directory or its ``model/`` folder; a LoRA
+    adapter comes merged into its base (generation never needs it apart)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -56,8 +57,20 @@ def load_for_generation(folder: Path) -> tuple[Any, Any]:
     if (folder / "adapter_config.json").is_file():
         from peft import AutoPeftModelForCausalLM
 
-        model = AutoPeftModelForCausalLM.from_pretrained(folder, local_files_only=True)
+        adapted = AutoPeftModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
+        # merged into plain weights: the same function, without the adapter's extra small products
+        # in every layer, which made each decoded token about 3x slower on the CPU (docs/performance.md)
+        model = adapted.merge_and_unload()
     else:
         model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
     model.eval()
     return model, tokenizer
+
+
+def generate_here(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int) -> str:
+    """``greedy_generate`` at the thread count measured fastest here and now: on a busy CPU two
+    spinning threads made each decoded token several times slower than one (docs/performance.md)."""
+    from custom_llm.pipeline.threads import measured_threads
+
+    with measured_threads(model):
+        return greedy_generate(model, tokenizer, prompt, max_new_tokens)
