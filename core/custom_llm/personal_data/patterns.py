@@ -264,8 +264,8 @@ def _address(text: str, cache: dict) -> list[tuple[int, int]]:
 _trigger(EMAIL, "@", 70, 260)
 for _pattern in (IBAN, CARD, NIR, STEUER_ID, SSN, SSN_SPACED, PHONE_LABELLED, *(p for p, _, _ in PHONE_PATTERNS)):
     _trigger(_pattern, _NUMBER, 45, 40)
-_trigger(IPV4, r"\d\.\d{1,3}\.\d", 16, 16)
-_trigger(IPV6, r"[0-9A-Fa-f]:[0-9A-Fa-f]{0,4}:", 40, 40)
+_trigger(IPV4, r"\.\d{1,3}\.", 20, 20)
+_trigger(IPV6, r":[0-9A-Fa-f]{0,4}:", 40, 40)
 _trigger(NINO, r"\d\d ?\d\d ?\d\d ?[A-D]", 8, 4)
 _trigger(ADDRESS_PATTERNS[0], _STREET_WORDS, 140, 90)
 _trigger(ADDRESS_PATTERNS[1], r" \d[ABD-HJLNP-UW-Z]{2}\b", 8, 4)

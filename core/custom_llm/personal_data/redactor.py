@@ -156,6 +156,8 @@ class DocumentRedaction:
         """Detected spans and marked identifiers: a detected span that holds an identifier wins
         (``jane.doe@example.org`` is one e-mail address), otherwise the identifier does."""
         detected = list(self.redactor.find(text)) if self.redactor is not None else []
+        if self.identifiers.pattern is None:  # the common case: nothing marked
+            return detected
         marked = [m for m in self.identifiers.find(text) if not any(s <= m[0] and m[1] <= e for s, e, _ in detected)]
         return marked + [d for d in detected if not _overlaps(d[0], d[1], marked)]
 
