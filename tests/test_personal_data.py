@@ -190,3 +190,22 @@ def test_a_scaffolded_plugin_marks_its_identifier_fields(tmp_path, monkeypatch):
     document = marked.documents[0]
     assert "Svensson" not in document.text + json.dumps(dict(document.metadata)) and document.text.count("<CUSTOMER>") == 2
     assert marked.report.counts["redacted: customer"] == 4  # the column and the observation quoting it, in text and metadata
+
+
+def test_text_domain_jsonl_lines_may_mark_identifiers(tmp_path):
+    lines = [
+        {"text": "Ticket from Jane Doe (account 4471-09): Jane Doe cannot log in.", "identifiers": {"customer": "Jane Doe", "account": ["4471-09"]}},
+        {
+            "messages": [{"role": "user", "content": "Hi, I am Jane Doe"}, {"role": "assistant", "content": "Hello!"}],
+            "identifiers": {"customer": "Jane Doe"},
+        },
+        {"text": "Ticket from Ada", "identifiers": {"customer": 7}},
+    ]
+    (tmp_path / "tickets.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+    read = ingest_domain("text", tmp_path)
+    texts = {d.source: d.text for d in read.documents}
+    assert texts["tickets.jsonl:1"] == "Ticket from <CUSTOMER> (account <ACCOUNT>): <CUSTOMER> cannot log in."
+    assert "Jane" not in texts["tickets.jsonl:2"] and "<CUSTOMER>" in texts["tickets.jsonl:2"]
+    messages = read.by_source()["tickets.jsonl:2"].metadata["messages"]
+    assert messages[0]["content"] == "Hi, I am <CUSTOMER>"  # the conversation that trains is redacted too
+    assert read.reasons()["tickets.jsonl:3"].startswith("invalid identifiers:")

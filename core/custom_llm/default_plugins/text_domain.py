@@ -79,10 +79,11 @@ def _jsonl_documents(name: str, text: str, report: StageReport) -> Iterator[Docu
                 source=where,
                 group=where,
                 metadata={"format": "messages", "messages": messages},
+                identifiers=record.get("identifiers", {}),
             )
         else:
             report.count("documents: jsonl text")
-            yield Document(text=record["text"], source=where, group=where, metadata={"format": "jsonl"})
+            yield Document(text=record["text"], source=where, group=where, metadata={"format": "jsonl"}, identifiers=record.get("identifiers", {}))
 
 
 def read_jsonl_line(line: str) -> dict[str, Any]:
@@ -101,18 +102,31 @@ def read_jsonl_line(line: str) -> dict[str, Any]:
         raise InputError(f"invalid JSON: {error}") from None
     if isinstance(record, dict) and isinstance(record.get("text"), str) and record["text"].strip():
         _check_unicode(record["text"])
-        return {"text": record["text"]}
+        return {"text": record["text"], **_identifiers(record)}
     if is_preference(record):
         return read_preference(record)
     if isinstance(record, dict) and _valid_messages(record.get("messages")):
         messages = [{"role": m["role"], "content": m["content"]} for m in record["messages"]]
         for message in messages:
             _check_unicode(message["content"])
-        return {"messages": messages}
+        return {"messages": messages, **_identifiers(record)}
     raise InputError(
         "no usable field: a JSONL line needs a non-empty 'text' string, a 'messages' list of {role, content}, "
         "or a preference pair 'prompt', 'chosen', 'rejected'"
     )
+
+
+def _identifiers(record: dict[str, Any]) -> dict[str, Any]:
+    """A line's optional ``identifiers``: values that name a person, replaced wherever they occur in
+    the line (``{"identifiers": {"customer": "Jane Doe", "account": ["123-45"]}}``; Document.identifiers)."""
+    marked = record.get("identifiers")
+    if marked is None:
+        return {}
+    if not (
+        isinstance(marked, dict) and all(isinstance(v, str) or (isinstance(v, list) and all(isinstance(i, str) for i in v)) for v in marked.values())
+    ):
+        raise InputError("invalid identifiers: 'identifiers' must map field names to a string or a list of strings")
+    return {"identifiers": marked}
 
 
 def _check_unicode(text: str) -> None:
