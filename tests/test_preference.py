@@ -83,3 +83,35 @@ def test_orpo_is_reference_free_on_the_same_path(tmp_path, colour_model):
     )
     assert report["training"]["trainer_class"] == "ORPOTrainer" and report["training"]["weights_moved"]
     assert report["recipe"] == "orpo"
+
+
+def test_the_text_domain_reads_every_preference_form_and_reports_bad_lines_by_line(tmp_path):
+    from custom_llm.testing import domain_examples, ingest_domain
+
+    user = {"role": "user", "content": "Colour of the sky?"}
+    lines = [
+        {"prompt": "Colour of the sky?", "chosen": "Blue.", "rejected": "Green."},
+        {"prompt": [user], "chosen": [{"role": "assistant", "content": "Blue."}], "rejected": [{"role": "assistant", "content": "Red."}]},
+        {"chosen": [user, {"role": "assistant", "content": "Blue."}], "rejected": [user, {"role": "assistant", "content": "Grey."}]},
+        {"prompt": "Colour?", "rejected": "Red."},
+        {"prompt": "Colour?", "chosen": "Blue.", "rejected": "Blue. "},
+        {
+            "chosen": [user, {"role": "assistant", "content": "Blue."}],
+            "rejected": [{"role": "user", "content": "Other?"}, {"role": "assistant", "content": "x"}],
+        },
+        {"prompt": [user, {"role": "assistant", "content": "Blue."}], "chosen": "Blue.", "rejected": "Red."},
+    ]
+    (tmp_path / "pairs.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    ingested = ingest_domain("text", tmp_path)
+    assert len(ingested.documents) == 3
+    rejected = []
+    for document in ingested.documents:
+        (example,) = domain_examples("text", document)
+        assert example.kind == "instruction" and example.completion == "Blue.\n" and example.messages == (user,)
+        rejected.append(example.metadata["rejected"])
+    assert rejected == ["Green.\n", "Red.\n", "Grey.\n"]
+    reasons = ingested.reasons()
+    assert "without 'chosen'" in reasons["pairs.jsonl:4"]
+    assert "equals its rejected" in reasons["pairs.jsonl:5"]
+    assert "do not share every turn" in reasons["pairs.jsonl:6"]
+    assert "ends with an assistant turn" in reasons["pairs.jsonl:7"]

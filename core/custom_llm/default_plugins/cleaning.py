@@ -24,7 +24,11 @@ def _drop_exact_duplicates(options: Mapping[str, Any], report: StageReport) -> C
     seen: set[bytes] = set()
 
     def step(document: Document) -> Document | None:
-        key = hashlib.blake2b(" ".join(document.text.split()).encode("utf-8"), digest_size=16).digest()
+        text = " ".join(document.text.split())
+        rejected = document.metadata.get("rejected")  # a preference pair: the same chosen text with another rejected answer is another pair
+        if isinstance(rejected, str):
+            text += "\x1frejected\x1f" + " ".join(rejected.split())
+        key = hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
         if key in seen:
             report.count("dropped: exact duplicate")
             return None
