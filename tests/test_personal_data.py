@@ -103,7 +103,7 @@ def test_the_step_redacts_text_metadata_source_and_counts_kinds():
     document = _document()
     redacted = step(document)
     assert redacted.text == "Patient <PATIENT_NAME>, MRN <MRN>, mail <EMAIL>, card <CARD>."
-    assert redacted.source == redacted.group == "patients/<PATIENT_NAME>_0c1f.json"
+    assert redacted.source == "patients/<PATIENT_NAME>_0c1f.json" and redacted.group.startswith(redacted.source + "#")
     assert redacted.metadata == {"format": "json", "title": "<PATIENT_NAME> record", "contacts": ["<EMAIL>"]}
     assert redacted.id == document.id and redacted.identifiers == {}
     counts = {k: v for k, v in report.counts.items() if k.startswith("redacted: ")}
@@ -209,3 +209,15 @@ def test_text_domain_jsonl_lines_may_mark_identifiers(tmp_path):
     messages = read.by_source()["tickets.jsonl:2"].metadata["messages"]
     assert messages[0]["content"] == "Hi, I am <CUSTOMER>"  # the conversation that trains is redacted too
     assert read.reasons()["tickets.jsonl:3"].startswith("invalid identifiers:")
+
+
+def test_groups_stay_apart_when_their_names_are_redacted():
+    """A group that is a marked value (a patient's record number) must not become one ``<MRN>``
+    group for every patient: the split needs groups apart."""
+    step = start({"redact_personal_data": False}, StageReport())
+    documents = [
+        step(Document(text=f"Visit of {mrn}.", source=f"{mrn}.json", group=mrn, identifiers={"mrn": mrn})) for mrn in ("A-17", "B-22", "A-17")
+    ]
+    groups = [d.group for d in documents]
+    assert groups[0] == groups[2] != groups[1] and all(g.startswith("<MRN>#") for g in groups)
+    assert not any("17" in g.split("#")[0] or "22" in g.split("#")[0] for g in groups)

@@ -16,7 +16,7 @@ from typing import Any
 from custom_llm.errors import ConfigError
 from custom_llm.personal_data.patterns import KIND_NAMES
 from custom_llm.personal_data.redactor import DocumentRedaction, Redactor
-from custom_llm.records import Document, Domain, StageReport
+from custom_llm.records import Document, Domain, StageReport, stable_id
 
 SWITCH = "redact_personal_data"
 KINDS_OPTION = "redact_kinds"
@@ -77,6 +77,14 @@ def _redact_value(value: Any, redaction: DocumentRedaction, skip: frozenset[str]
     return value
 
 
+def _group(document: Document, source: str, redaction: DocumentRedaction) -> str:
+    """The redacted group, which must still tell groups apart: ``<MRN>`` alone would put every
+    patient in one group, and the split needs them apart. A changed group keeps a hash of the
+    original (blake2b, 80 bits; it is not keyed, so a short value could be found by trying values)."""
+    redacted = source if document.group == document.source else redaction.redact(document.group)
+    return redacted if redacted == document.group else f"{redacted}#{stable_id(document.group)}"
+
+
 def start(options: Mapping[str, Any], report: StageReport) -> Callable[[Document], Document]:
     """The step for one run: text, metadata, source and group of every document; counts per kind."""
     check_options(options)
@@ -93,7 +101,7 @@ def start(options: Mapping[str, Any], report: StageReport) -> Callable[[Document
         text = redaction.redact(document.text)
         metadata = _redact_value(dict(document.metadata), redaction, CODE_KEYS)  # codes at the top level only
         source = redaction.redact(document.source)
-        group = source if document.group == document.source else redaction.redact(document.group)
+        group = _group(document, source, redaction)
         for key in [k for k in counts if k.startswith("identifiers not searched")]:
             report.count(key, counts.pop(key))
         if not counts:
