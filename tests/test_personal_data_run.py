@@ -105,3 +105,5 @@ def test_planted_email_and_marked_identifiers_never_reach_what_a_run_stores(tmp_
     assert counts["redacted: patient_name"] >= 6 * 12 * 2 + 6  # names in notes, and each file name
     card = (tmp_path / "run" / "README.md").read_text(encoding="utf-8")
     assert "- redacted: email: 12" in card and "- redacted: mrn: 144" in card
+    report_md = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
+    assert "redacted: email 12" in report_md and "redacted: mrn 144" in report_md
