@@ -282,6 +282,8 @@ def render_markdown(report: dict[str, Any], has_curve: bool) -> str:
     for key, value in data.items():
         if not isinstance(value, (dict, list)):
             lines.append(f"| {key} | {_fmt(value)} |")
+    redacted = {k: v for k, v in data.get("counts", {}).items() if k.startswith("redact")}  # counts per kind, never a value
+    lines += ["", "Redaction: " + (", ".join(f"{k} {_fmt(v)}" for k, v in sorted(redacted.items())) or "nothing was redacted") + "."]
     lines += ["", "## Training", "", "| figure | value |", "| --- | --- |"]
     for key, value in training.items():
         lines.append(f"| {key} | {_fmt(value)} |")
