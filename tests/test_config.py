@@ -30,7 +30,7 @@ def _one_line_error(result) -> str:
         ("eval_fraction: 1.5\n", "eval_fraction must be between 0 and 1"),
         ("report_to: [tensorbord]\n", "Did you mean 'tensorboard'"),
         ("report_to: [all]\n", "Name them one by one"),
-        ("report_to: [mlflow]\n", "'mlflow' is not installed here: pip install mlflow"),
+        ("report_to: [comet_ml]\n", "'comet_ml' is not installed here: pip install comet-ml"),
         ("trainer_args: {fsdp_confg: {}}\n", "Did you mean 'fsdp_config'"),
         ("trainer_args: {output_dir: elsewhere}\n", "set output_dir with --output"),
     ],

@@ -261,7 +261,13 @@ def _check_trainer_args(arguments: Mapping[str, Any]) -> None:
             raise ConfigError(f"trainer_args: {key!r} is not a transformers.TrainingArguments field.{did_you_mean(key, known)}")
 
 
-TRACKER_PACKAGES = {"tensorboard": "tensorboard (or tensorboardX)", "comet_ml": "comet-ml", "azure_ml": "azureml-core"}
+TRACKER_PACKAGES = {
+    "tensorboard": "tensorboard (or tensorboardX)",
+    "mlflow": "'custom-llm[mlflow]' (mlflow-skinny: an offline store in RUN/mlruns)",
+    "wandb": "wandb (offline unless WANDB_MODE says otherwise)",
+    "comet_ml": "comet-ml",
+    "azure_ml": "azureml-core",
+}
 
 
 def _check_trackers(names: list[str]) -> None:

@@ -45,6 +45,7 @@ from custom_llm.pipeline.split import split_documents
 from custom_llm.pipeline.stage_results import PreparedData
 from custom_llm.pipeline.storage import read_json, write_json, write_text
 from custom_llm.pipeline.tokenization import prepare_tokenizer
+from custom_llm.pipeline.tracking import start_tracking
 from custom_llm.pipeline.training import EVAL_SHARE, MAX_EVAL_BLOCKS, finished_training, plan_steps
 from custom_llm.pipeline.trl_training import train_for_recipe
 from custom_llm.run_registry.recording import record_evaluation, record_start
@@ -246,7 +247,8 @@ def train(run: Run, resume: bool = False) -> dict[str, Any] | None:
         model = _model_to_train(run, data)
         base_metrics = _base_metrics(run, model, data, resume)
         _share_budget(run, data, started)
-        with run.stage("train") as result:
+        tracker = start_tracking(run)  # MLflow / W&B, offline, where report_to names them (pipeline/tracking.py)
+        with run.stage("train") as result, tracker.environment():
             record = _trained(run, model, data, resume)
             model = record.pop("model")
             write_json(run.output / "metrics" / "training.json", record)
@@ -267,6 +269,7 @@ def train(run: Run, resume: bool = False) -> dict[str, Any] | None:
                 exported = export_configured(run)
             with run.stage("evaluate"):  # the shipped GGUF through llama.cpp, where it is installed (docs/deploy.md)
                 check_exports(run, model, data.tok.tokenizer, [d.text for d in eval_documents(run, data.split)], exported, report)
+        tracker.finish(report)  # the comparison with its intervals and verdicts, and the artifacts' sha256
         run_directory.mark(run, "complete")
         recording.complete(run)
         return report
