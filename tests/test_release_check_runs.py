@@ -62,7 +62,7 @@ def test_codebase_line_cases_get_the_retrieval_baseline_and_general_ability(tmp_
     needs("codebase")
     repo = tmp_path / "repo"
     repo.mkdir()
-    for name in ("decorators.py", "exceptions.py", "formatting.py", "globals.py", "termui.py", "utils.py", "types.py", "parser.py"):
+    for name in ("exceptions.py", "formatting.py", "globals.py", "utils.py", "parser.py"):
         shutil.copy(Path(click.__file__).parent / name, repo / name)
     config = tmp_path / "config.yaml"
     config.write_text("eval_fraction: 0.3\nretention_tolerance: 0.05\n")

@@ -12,9 +12,9 @@ context, so a domain's evaluators get the baseline without any code of their own
 - ``predictions`` / ``score_spans`` (line cases, bits per byte): the document is scored in segments
   of ``SEGMENT_TOKENS``; each segment is read after the passages found for the text before it
   (the file's name and its previous ``LOCAL_TOKENS`` tokens: nothing of the segment itself) and
-  those tokens of local context, all within ``min(WINDOW, the model's context)`` tokens. Every
-  position sees at least ``LOCAL_TOKENS`` tokens of its own document (the plain pass sees at least
-  ``CONTEXT``), so retrieval is not helped by more local context than the plain pass gets.
+  those tokens of local context, all within ``min(WINDOW, the model's context)`` tokens: about
+  2.7 tokens read per token scored, twice the plain pass's cost. Every position sees at least
+  ``LOCAL_TOKENS`` tokens of its own document, the least the plain pass gives (``CONTEXT``).
 - ``generate`` / ``answer`` (generated cases): the passages found for the prompt's end go first.
 
 Every call the scoring makes is counted, so an evaluator that never asked the context to score
@@ -37,8 +37,8 @@ from custom_llm.records import Document, EvalContext
 
 PASSAGE_CHARS = 600  # a passage: about 150 tokens of code, a paragraph of prose
 PASSAGE_TOKENS = 384  # all of a case's passages together, at most
-SEGMENT_TOKENS = 256  # document positions scored per forward pass of the span path
-LOCAL_TOKENS = 384  # of the document's own text before each segment
+SEGMENT_TOKENS = 384  # document positions scored per forward pass of the span path
+LOCAL_TOKENS = 256  # of the document's own text before each segment: the plain pass's least (teacher_forcing.CONTEXT)
 BATCH = 2
 DEFAULT_TOP_K = 3
 TEMPLATE_TOKENS = 64  # room kept for a chat template's turns around a prompt
@@ -163,8 +163,8 @@ def predict_with_passages(model: Any, tokenizer: Any, text: str, lookup: Callabl
     logprob: np.ndarray = np.zeros(n, dtype=np.float64)
     seen_from: np.ndarray = np.zeros(n, dtype=np.int64)
     window = max(8, min(window, model_limit(model)))
-    segment = max(1, min(SEGMENT_TOKENS, window // 4))
-    local = max(1, min(LOCAL_TOKENS, window * 3 // 8))
+    segment = max(1, min(SEGMENT_TOKENS, window * 3 // 8))
+    local = max(1, min(LOCAL_TOKENS, window // 4))
     budget = window - segment - local - 1
     rows_input: list[tuple[list[int], int, int, int]] = []  # (input ids, first scored row position, a, b)
     for a in range(0, n, segment):
