@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,8 @@ CORE_EVAL_MODULES = (
     "pipeline/chat.py",
     "pipeline/packing.py",
     "pipeline/statistics.py",
+    "pipeline/document_start.py",
+    "pipeline/encoding.py",
     "pipeline/retrieval.py",
     "pipeline/retrieval_baseline.py",
     "pipeline/general_ability.py",
@@ -113,6 +116,8 @@ def base_key(run: Run, data: PreparedData, model: Any, share_seconds: float | No
         config.max_eval_cases,
         config.retrieval_top_k,  # the retrieval baseline's and general ability's settings
         config.general_corpus,
+        general_corpus_identity(config.general_corpus),  # what the corpus holds, not only its path
+        sys.version,  # the default general corpus is this Python's pydoc_data
         None if share_seconds is None else round(share_seconds, 1),
         run.recipe.adapter,
         torch.__version__,
@@ -129,6 +134,16 @@ def model_identity(run: Run, data: PreparedData) -> list[Any]:
     if run.base.kind == "folder":  # its digest covers the JSON files only: the weights are hashed here
         return ["folder", run.base.digest, folder_digest(str(run.base.path))]
     return [run.base.kind, run.base.digest]
+
+
+@functools.cache
+def general_corpus_identity(setting: str | None) -> list[Any]:
+    """The general-ability corpus a setting names, by its files' content (once per process)."""
+    if not setting:
+        return ["default"]
+    path = Path(setting).expanduser()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
+    return [(str(p.relative_to(path)) if p != path else p.name, file_digest(p)) for p in files]
 
 
 @functools.cache
@@ -166,6 +181,8 @@ def cached_base(run: Run, key: str, documents_available: int) -> CachedBase | No
     for name in CASE_FILES:
         if (folder / name).is_file():
             shutil.copyfile(folder / name, metrics_folder / name)
+        else:  # not made for these figures: an earlier run's file in this folder must not be read with them
+            (metrics_folder / name).unlink(missing_ok=True)
     plan.base_cached = True
     return CachedBase(metrics=entry["metrics"], plan=plan, xz_bits_per_byte=entry.get("xz_bits_per_byte"), folder=folder)
 
