@@ -163,3 +163,18 @@ def test_canaries_zero_plants_nothing_and_a_bad_count_is_refused(tmp_path):
     config.write_text("canaries: 100\n")
     result = CliRunner().invoke(main, ["run", "--config", str(config), "--source", str(tmp_path), "--output", str(tmp_path / "out")])
     assert result.exit_code == 2 and "canaries must be between 0 (none) and 64" in result.output
+
+
+def test_eval_of_a_run_trained_before_canaries_audits_none(tmp_path):
+    from types import SimpleNamespace
+
+    from custom_llm.pipeline.canaries import canaries_of_finished_run
+
+    planted = make_canaries(1, "k", 2, 5)
+    run = SimpleNamespace(output=tmp_path, artifacts={"canaries": planted})
+    (tmp_path / "manifest.json").write_text(json.dumps({"files": []}))  # a manifest written before canaries existed
+    canaries_of_finished_run(run)
+    assert run.artifacts["canaries"] == []
+    (tmp_path / "manifest.json").write_text(json.dumps({"canaries": [c.to_json() for c in planted]}))
+    canaries_of_finished_run(run)
+    assert run.artifacts["canaries"] == planted

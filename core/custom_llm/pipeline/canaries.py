@@ -125,3 +125,12 @@ def planted_split(run: Run, split: SplitResult) -> SplitResult:
 def manifest_entry(canaries: list[Canary]) -> list[dict[str, Any]]:
     """What the manifest keeps of the canaries: everything the audit needs to be redone."""
     return [c.to_json() for c in canaries]
+
+
+def canaries_of_finished_run(run: Run) -> None:
+    """For ``custom-llm eval`` of a finished run: the canaries its model was trained with, from its
+    manifest (none for a run trained before canaries existed, whose model never saw the ones the
+    data preparation plants now)."""
+    path = run.output / "manifest.json"
+    recorded = read_json(path).get("canaries") if path.is_file() else None
+    run.artifacts["canaries"] = [Canary.from_json(c) for c in recorded or []]

@@ -11,7 +11,7 @@ from custom_llm.errors import TrainingError
 from custom_llm.pipeline import run_directory
 from custom_llm.pipeline.base_figures import base_key, reuse_base, store_base
 from custom_llm.pipeline.cache import file_digest
-from custom_llm.pipeline.canaries import manifest_entry, planted_split
+from custom_llm.pipeline.canaries import canaries_of_finished_run, manifest_entry, planted_split
 from custom_llm.pipeline.distributed import main_process_first, world
 from custom_llm.pipeline.eval_plan import EVAL_BUDGET_SHARE, EvalPlan, fitted_plan, full_plan
 from custom_llm.pipeline.eval_plan import PLAN_FILE as EVAL_PLAN_FILE
@@ -306,6 +306,7 @@ def _trained(run: Run, model: Any, data: PreparedData, resume: bool) -> dict[str
 def evaluate_only(run: Run) -> dict[str, Any]:
     """Re-evaluate a finished run's model (and its base) and rewrite the reports."""
     data = prepare_data(run)
+    canaries_of_finished_run(run)  # the canaries the model was trained with (none before they existed)
     metrics_folder = run.output / "metrics"
     record = read_json(metrics_folder / "training.json") if (metrics_folder / "training.json").is_file() else {}
     model = load_tuned_model(run)
