@@ -102,3 +102,42 @@ def test_without_passages_the_span_path_scores_as_the_plain_pass(tiny, monkeypat
     with_passages = predict_with_passages(model, tokenizer, text, lambda query, budget: queries.append(query) or corpus()[0].text[:200])
     assert not np.allclose(with_passages.logprob[:-1], plain.logprob[:-1], atol=1e-4)  # the passages are read
     assert queries[0] == "" and all(text.startswith(q) or q in text for q in queries)  # each query: the text before its segment
+
+
+class _Run:
+    def __init__(self, top_k: int, evaluators: tuple[str, ...]) -> None:
+        self.config = type("Config", (), {"retrieval_top_k": top_k})()
+        self.domain = type("Domain", (), {"evaluators": evaluators})()
+
+
+def test_retrieval_is_left_out_when_off_or_without_evaluators_of_the_domain():
+    from custom_llm.pipeline.retrieval_baseline import wanted
+
+    assert wanted(_Run(3, ("code-exact",)))
+    assert not wanted(_Run(0, ("code-exact",)))  # retrieval_top_k: 0
+    assert not wanted(_Run(3, ()))  # the text domain: perplexity and general ability only, no cases of its own
+
+
+def test_the_summary_names_the_best_of_four_and_whether_tuning_beat_retrieval():
+    from custom_llm.pipeline.retrieval_baseline import best_of, summary_line
+
+    def row(metric, values, verdict, p, lower=False):
+        return {
+            "metric": metric,
+            "n": 400,
+            "values": values,
+            "lower_is_better": lower,
+            "best": best_of(values, lower),
+            "tuned_vs_retrieval": {"verdict": verdict, "p_value": p},
+        }
+
+    values = {"base": 0.10, "base+retrieval": 0.20, "tuned": 0.30, "tuned+retrieval": 0.35}
+    bits = {"base": 1.2, "base+retrieval": 1.0, "tuned": 1.1, "tuned+retrieval": 0.9}
+    rows = [row("line_bits_per_byte", bits, "worse", 0.001, lower=True), row("line_exact_match", values, "better", 0.0004)]
+    line = summary_line({"top_k": 3, "rows": rows})
+    assert "best on line_exact_match (400 cases): tuned+retrieval (0.3500)" in line  # the exact-match figure leads
+    assert "tuning beat retrieval significantly there" in line and "p < 0.001)" in line
+    assert "1 better, 1 worse, 0 no significant difference" in line
+    assert best_of(bits, lower_is_better=True) == "tuned+retrieval"
+    assert best_of(dict.fromkeys(values, 0.0), lower_is_better=False) == "all four equal"
+    assert best_of({"base": 0.5, "base+retrieval": 0.5, "tuned": 0.1, "tuned+retrieval": 0.1}, False) == "base = base+retrieval"

@@ -198,7 +198,7 @@ def summary_line(section: dict[str, Any]) -> str:
     return (
         f"Retrieval baseline (top {section['top_k']} BM25 passages of the training split): best on {head['metric']} "
         f"({head['n']:,} cases): {head['best']} ({_best_value(head):.4f}); {beat} there "
-        f"(tuned {head['values']['tuned']:.4f} vs base+retrieval {head['values']['base+retrieval']:.4f}, p = {_p(head_verdict['p_value'])}); "
+        f"(tuned {head['values']['tuned']:.4f} vs base+retrieval {head['values']['base+retrieval']:.4f}, p {_p(head_verdict['p_value'], '= ')}); "
         f"over {len(rows)} metrics tuned vs base+retrieval: {better} better, {worse} worse, {len(rows) - better - worse} no significant difference."
     )
 
@@ -207,8 +207,8 @@ def _best_value(row: dict[str, Any]) -> float:
     return float((min if row["lower_is_better"] else max)(row["values"].values()))
 
 
-def _p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+def _p(p: float, equals: str = "") -> str:
+    return "< 0.001" if p < 0.001 else f"{equals}{p:.3f}"
 
 
 def retrieval_lines(section: dict[str, Any] | None) -> list[str]:
