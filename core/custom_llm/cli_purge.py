@@ -26,7 +26,7 @@ def _amount(count: int) -> str:
 
 
 @click.command()
-@click.argument("run", required=False, metavar="RUN")
+@click.argument("run", required=False, metavar="[RUN]")
 @click.option("--cache", "whole_cache", is_flag=True, help="Remove every entry of the stage cache instead of one run.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
