@@ -102,7 +102,9 @@ def test_passages_are_chosen_after_a_prefix_and_scored_per_passage(tmp_path):
 
     documents = [Document(p.read_text(), p.name) for p in CLICK_FILES[:5]]
     chosen = memorization.passages(documents, seed=1, side="train")
-    assert chosen and all(len(text) <= memorization.PASSAGE_CHARS for text, _ in chosen)
+    assert chosen and all(len(text) <= 3 * memorization.PASSAGE_CHARS for text, _ in chosen)  # 5 documents: 3 shares of 12 each
+    (one,) = memorization.passages(documents[:1], seed=1, side="eval")  # one held-out document: as many cases as twelve would give
+    assert len(one[1]) == memorization.PASSAGE_DOCUMENTS * memorization.PASSAGES_PER_DOCUMENT
     for text, spans in chosen:
         for start, end in spans:
             assert start >= memorization.PREFIX_CHARS and end - start == memorization.TARGET_CHARS and text[start - 1] == "\n"

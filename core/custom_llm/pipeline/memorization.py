@@ -164,19 +164,22 @@ def trained_copies(run: Run, tokenizer: Any, canaries: Sequence[Canary], train_p
 
 
 def passages(documents: Sequence[Document], seed: int, side: str) -> list[tuple[str, list[tuple[int, int]]]]:
-    """Up to ``PASSAGE_DOCUMENTS`` documents (chosen with the seed), each cut to ``PASSAGE_CHARS``,
-    with up to ``PASSAGES_PER_DOCUMENT`` passages starting at line starts after ``PREFIX_CHARS``."""
+    """``PASSAGE_DOCUMENTS * PASSAGES_PER_DOCUMENT`` passages at most, starting at line starts after
+    ``PREFIX_CHARS``, from up to ``PASSAGE_DOCUMENTS`` documents chosen with the seed: ``PASSAGES_PER_DOCUMENT``
+    from each of the first ``PASSAGE_CHARS`` characters, more from more of each when there are fewer
+    documents (a run with one held-out document still gets the same number of cases)."""
     rng = random.Random(f"passages\x1f{seed}\x1f{side}")
     order = list(range(len(documents)))
     rng.shuffle(order)
+    share = max(1, -(-PASSAGE_DOCUMENTS // max(1, min(len(documents), PASSAGE_DOCUMENTS))))  # ceil
     chosen = []
     for index in order:
-        text = documents[index].text[:PASSAGE_CHARS]
+        text = documents[index].text[: PASSAGE_CHARS * share]
         starts = [i + 1 for i, c in enumerate(text) if c == "\n" and PREFIX_CHARS <= i + 1 <= len(text) - TARGET_CHARS]
         starts = [s for s in starts if text[s : s + TARGET_CHARS].strip()]
         if not starts:
             continue
-        picked = sorted(rng.sample(starts, min(PASSAGES_PER_DOCUMENT, len(starts))))
+        picked = sorted(rng.sample(starts, min(PASSAGES_PER_DOCUMENT * share, len(starts))))
         chosen.append((text, [(s, s + TARGET_CHARS) for s in picked]))
         if len(chosen) >= PASSAGE_DOCUMENTS:
             break
