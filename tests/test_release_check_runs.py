@@ -97,3 +97,15 @@ def test_public_sector_instruction_cases_get_the_retrieval_baseline(tmp_path):
     rows = check_retrieval(report, output, "citation_accuracy")
     assert "citation_exact_match" in {r["metric"] for r in rows}
     assert report["retrieval"]["mean_passages"] > 0  # short questions: the passages fit beside them in the tiny model's context
+
+    from click.testing import CliRunner
+
+    from custom_llm.cli import main
+
+    again = CliRunner().invoke(main, ["eval", "--output", str(output)], catch_exceptions=False)  # custom-llm eval: the same parts again
+    assert again.exit_code == 0, again.output
+    reread = json.loads((output / "report.json").read_text())
+    assert [(r["metric"], r["n"]) for r in reread["retrieval"]["rows"]] == [(r["metric"], r["n"]) for r in report["retrieval"]["rows"]]
+    assert reread["general_ability"]["passages"] == report["general_ability"]["passages"]
+    flat = " ".join(again.output.split())
+    assert "Retrieval baseline (top 3 BM25 passages" in flat and ("RETENTION FAILURE" in flat or "General ability retained" in flat)
