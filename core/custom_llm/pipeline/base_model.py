@@ -7,6 +7,7 @@ transformers folder."""
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ PROVENANCE_FILE = "custom_llm_base.json"
 GGUF_MAGIC = b"GGUF"
 # transformers' GGUF loader knows these as architectures, but they are not causal language models
 NOT_CAUSAL = frozenset({"general", "tokenizer", "t5", "umt5"})
+_HEADER_KEYS = ("general.architecture", "general.file_type", "general.license")
 
 
 @dataclass(frozen=True)
@@ -121,11 +123,7 @@ def read_gguf_header(path: Path) -> dict[str, Any]:
     except ImportError:
         raise ConfigError("reading a GGUF base model needs the gguf package: pip install gguf") from None
     try:
-        reader = gguf.GGUFReader(str(path))
-        fields = {
-            key: reader.fields[key].contents() for key in ("general.architecture", "general.file_type", "general.license") if key in reader.fields
-        }
-        expected = sum(int(t.n_bytes) for t in reader.tensors)
+        fields, expected = _header_fields(path)
     except Exception as error:  # the reader raises ValueError, IndexError, struct errors ... on a damaged file
         raise ConfigError(f"base model {str(path)!r} is not a readable GGUF file (truncated or damaged: {type(error).__name__}: {error}).") from None
     if expected == 0 or "general.architecture" not in fields:
@@ -138,6 +136,35 @@ def read_gguf_header(path: Path) -> dict[str, Any]:
         except ValueError:
             quantization = f"file type {file_type}"
     return {"architecture": str(fields["general.architecture"]), "quantization": quantization, "licence": fields.get("general.license")}
+
+
+def _header_fields(path: Path) -> tuple[dict[str, Any], int]:
+    """The header keys this module reads and the tensors' bytes. transformers' reader skips the
+    vocabulary's string arrays, which gguf's GGUFReader parses entry by entry (64 s for Gemma 3's
+    262,144 tokens on a loaded 2-core machine, against 0.2 s); GGUFReader stays the fallback. A file
+    shorter than its tensor table says is refused as truncated."""
+    import gguf
+
+    try:
+        from transformers.integrations.gguf.reader import _mapped, _read_metadata, _read_tensor_table
+    except ImportError:  # another transformers release: the slow reader
+        reader = gguf.GGUFReader(str(path))
+        keys = [key for key in _HEADER_KEYS if key in reader.fields]
+        return {key: reader.fields[key].contents() for key in keys}, sum(int(t.n_bytes) for t in reader.tensors)
+    blob = _mapped(str(path))
+    metadata, count, position = _read_metadata(blob, str(path))
+    entries, position = _read_tensor_table(blob, count, position)
+    alignment = int(metadata.get("general.alignment", 32))
+    data_start = (position + alignment - 1) // alignment * alignment
+    end, total = data_start, 0
+    for _, shape, ggml_type, offset in entries:
+        block, block_bytes = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(ggml_type)]
+        size = math.prod(shape) // block * block_bytes
+        total += size
+        end = max(end, data_start + offset + size)
+    if path.stat().st_size < end:
+        raise ValueError(f"the file has {path.stat().st_size} bytes, its tensors end at byte {end}")
+    return {key: metadata[key] for key in _HEADER_KEYS if key in metadata}, total
 
 
 def supported_gguf_architectures() -> list[str]:
