@@ -91,6 +91,32 @@ def bpe(tmp_path_factory) -> tuple[Path, Path]:
     return gguf_path, base_folder(resolve_base_model(str(gguf_path), get_plugins()), StageCache(root / "cache"))
 
 
+@pytest.fixture(scope="module")
+def llama3(tmp_path_factory) -> tuple[Path, Path]:
+    """(a tiny byte-level GGUF written with Llama 3's split, so named "llama3" in the file, its converted base folder)."""
+    from tokenizers import Regex, pre_tokenizers
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_PRE_TOKENIZER_SPLITS
+
+    from custom_llm.pipeline.base_model import base_folder, resolve_base_model
+    from custom_llm.pipeline.cache import StageCache
+    from custom_llm.pipeline.gguf_writer import write_gguf
+    from custom_llm.plugins import get_plugins
+    from custom_llm.testing import make_tiny_model
+
+    root = tmp_path_factory.mktemp("llama3")
+    folder = make_tiny_model(root / "model", [p.read_text() for p in sorted(Path(click.__file__).parent.glob("*.py"))][:6])
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(GGUF_PRE_TOKENIZER_SPLITS["llama3"]), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    gguf_path = write_gguf(AutoModelForCausalLM.from_pretrained(folder), tokenizer, root / "tiny-llama3.gguf")
+    return gguf_path, base_folder(resolve_base_model(str(gguf_path), get_plugins()), StageCache(root / "cache"))
+
+
 def _ids(folder: Path, text: str) -> list[int]:
     from transformers import AutoTokenizer
 
@@ -151,11 +177,19 @@ def test_converted_bpe_base_records_the_rule(bpe):
     assert json.loads((folder / PROVENANCE_FILE).read_text())["tokenizer_rule"] == RULE
 
 
-@pytest.mark.parametrize("kind", ["spm", "bpe"])
-def test_the_converted_tokenizer_gives_llama_cpps_ids(kind, spm, bpe):
+def test_a_llama3_style_file_takes_a_pre_token_in_the_vocabulary_whole(llama3):
+    from custom_llm.pipeline.gguf_tokenizer import read_vocabulary
+
+    gguf_path, folder = llama3
+    assert read_vocabulary(gguf_path)["pre"] == "llama3"
+    assert json.loads((folder / "tokenizer.json").read_text())["model"]["ignore_merges"] is True
+
+
+@pytest.mark.parametrize("kind", ["spm", "bpe", "llama3"])
+def test_the_converted_tokenizer_gives_llama_cpps_ids(kind, spm, bpe, llama3):
     """The same token ids as llama.cpp itself with the same file (vocab only), whitespace runs included."""
     llama_cpp = pytest.importorskip("llama_cpp")
-    gguf_path, folder = (spm[0], spm[2]) if kind == "spm" else bpe
+    gguf_path, folder = {"spm": (spm[0], spm[2]), "bpe": bpe, "llama3": llama3}[kind]
     llm = llama_cpp.Llama(model_path=str(gguf_path), vocab_only=True, verbose=False)
     texts = [*WHITESPACE_TEXTS, Path(click.__file__).read_text()[:4000]]
     for text in texts:

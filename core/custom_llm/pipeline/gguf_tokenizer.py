@@ -17,6 +17,9 @@ were measured on other tokens than the ones the deployed model gets:
 * Byte-level BPE files whose ``tokenizer.ggml.pre`` names a split the loader does not know (SmolLM2's
   "smollm", StarCoder's, "default"): the loader falls back to GPT-2's split, while llama.cpp splits
   digits apart first. Here the file's split is the one llama.cpp's ``llama-vocab.cpp`` uses.
+* Byte-level files of the Llama 3 family (and Tekken, GLM-4): llama.cpp takes a pre-token that is
+  itself in the vocabulary whole (``ignore_merges``), as their own ``tokenizer.json`` files do; the
+  loader's BPE merges it, which can end on other pieces. Here it is taken whole too.
 
 :func:`match_llama_cpp` rewrites a converted folder's ``tokenizer.json`` accordingly; it is idempotent.
 """
@@ -28,7 +31,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-RULE = "llama.cpp tokenization 1"  # recorded with a converted base: a folder converted before is upgraded once
+RULE = "llama.cpp tokenization 2"  # recorded with a converted base: a folder converted before is upgraded once
 USER_DEFINED = 4  # llama.cpp's token type (gguf.TokenType.USER_DEFINED)
 _GPT2 = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"
 # llama.cpp's regex sequences (llama-vocab.cpp, 0.3.36's vendored copy) for the pre-tokenizer names
@@ -37,6 +40,11 @@ LLAMA_CPP_SPLITS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva"), (r"\p{N}", _GPT2)),
     "default": (r"[\p{P}\$\+<=>\^~\|]+", _GPT2, r"\p{N}+", r"[0-9][0-9][0-9]"),
 }
+# the pre-tokenizer names for which llama.cpp sets ignore_merges (the same file)
+IGNORE_MERGES = frozenset(
+    ("llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano")
+    + ("youtu", "glm4", "glm5", "tekken", "granite-embed-multi-97m")
+)
 
 
 def read_vocabulary(gguf: Path) -> dict[str, Any]:
@@ -128,6 +136,9 @@ def match_llama_cpp(folder: Path, gguf: Path) -> list[str]:
         changes += _user_defined_whole(state, file["tokens"], file["types"])
     elif file["model"] == "gpt2" and file["pre"] in LLAMA_CPP_SPLITS:
         changes += _split(state, file["pre"])
+    elif file["model"] == "gpt2" and file["pre"] in IGNORE_MERGES and (state.get("model") or {}).get("ignore_merges") is False:
+        state["model"]["ignore_merges"] = True
+        changes.append(f"pre-tokenizer {file['pre']!r}: a pre-token that is in the vocabulary is taken whole, as llama.cpp does")
     if changes:
         from tokenizers import Tokenizer
 
