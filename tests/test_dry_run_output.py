@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -23,9 +24,13 @@ def test_a_dry_run_leaves_the_output_folder_as_found_and_the_run_then_starts(tmp
         assert "Run the same command without --dry-run" in dry.output and "left as it was" in dry.output
     assert not fresh.exists()  # absent stays absent
     assert empty.is_dir() and not any(empty.iterdir())  # empty stays empty
+    estimate = float(re.search(r"estimated_total_seconds\W+([\d.]+)", dry.output).group(1))
+    started = time.perf_counter()
     result = CliRunner().invoke(main, [*common, "--output", str(fresh)], env={"COLUMNS": "200"})
+    took = time.perf_counter() - started
     assert result.exit_code == 0, result.output
     assert (fresh / "report.json").is_file()
+    assert estimate / 4 <= took <= estimate * 4, (estimate, took)  # a tiny run on a shared CPU: the order of magnitude
 
 
 def test_a_dry_run_plans_on_the_data_the_run_reads(tmp_path, text_corpus):

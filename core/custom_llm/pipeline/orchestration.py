@@ -13,6 +13,7 @@ from custom_llm.pipeline.base_figures import base_key, reuse_base, store_base
 from custom_llm.pipeline.cache import file_digest
 from custom_llm.pipeline.canaries import canaries_of_finished_run, manifest_entry, planted_split
 from custom_llm.pipeline.distributed import main_process_first, world
+from custom_llm.pipeline.dry_run_estimate import audit_seconds, startup_seconds
 from custom_llm.pipeline.eval_plan import EVAL_BUDGET_SHARE, EvalPlan, fitted_plan, full_plan
 from custom_llm.pipeline.eval_plan import PLAN_FILE as EVAL_PLAN_FILE
 from custom_llm.pipeline.evaluate import calibrate, evaluate_model, plan_evaluation, read_cases, xz_baseline
@@ -113,8 +114,10 @@ def base_description(run: Run, data: PreparedData) -> str:
 
 def dry_run(run: Run) -> dict[str, Any]:
     """Everything but training: the plan, with the time of each part measured, not assumed: two
-    timed training steps, a timed calibration evaluation (``eval_plan``) and a timed xz sample."""
+    timed training steps, a timed calibration evaluation (``eval_plan``), a timed xz sample, a timed
+    slice of the memorization audit and the process's own start-up (``dry_run_estimate``)."""
     started = time.perf_counter()
+    startup = startup_seconds()  # imports, plugins, config: the run pays them again
     data = prepare_data(run)
     prepared = time.perf_counter()
     data = prepare_data(run)  # what the run will spend: the stages served from the cache
@@ -138,10 +141,12 @@ def dry_run(run: Run) -> dict[str, Any]:
         evaluation.estimated_seconds = round(calibration / covered, 1)
     one_eval = float(evaluation.estimated_seconds or 0.0)
     xz_seconds = _time_xz(data)
-    fixed = prepare_seconds + load_seconds + 2 * one_eval + xz_seconds
+    audit = audit_seconds(run, model, data)  # the memorization audit, of the base and of the tuned model
+    fixed = startup + prepare_seconds + load_seconds + 2 * one_eval + xz_seconds + 2 * audit
     during = _training_eval_share(run, steps, seconds_per_step, data.packed.eval.n_blocks)
-    if budget is not None:
-        training_seconds = max(0.0, min(budget - fixed, steps["max_steps"] * seconds_per_step * (1 + during)))
+    if budget is not None:  # at least one step: a run whose budget the rest fills still trains one
+        one_step = seconds_per_step * (1 + during)
+        training_seconds = max(one_step, min(budget - fixed, steps["max_steps"] * one_step))
         planned = min(steps["max_steps"], max(1, int(training_seconds / (seconds_per_step * (1 + during)))))
     else:
         planned = steps["max_steps"]
@@ -159,7 +164,8 @@ def dry_run(run: Run) -> dict[str, Any]:
         "evaluation_max_examples": evaluation.max_examples,
         "evaluation_max_cases": evaluation.max_cases,
         "estimated_evaluation_minutes": round(2 * one_eval / 60, 1),
-        "estimated_other_minutes": round((prepare_seconds + load_seconds + xz_seconds) / 60, 1),
+        "estimated_memorization_minutes": round(2 * audit / 60, 1),
+        "estimated_other_minutes": round((startup + prepare_seconds + load_seconds + xz_seconds) / 60, 1),
         "estimated_total_minutes": round((fixed + training_seconds) / 60, 1),
         "estimated_total_seconds": round(fixed + training_seconds, 1),
         "dry_run_minutes": round((time.perf_counter() - started) / 60, 1),
