@@ -187,6 +187,11 @@ def common_prefix(a: list[int], b: list[int]) -> list[int]:
     return a[:n]
 
 
+def pair_tokens(tokenizer: Any, pair: Pair) -> tuple[int, int]:
+    """Tokens of prompt + chosen and of prompt + rejected, with the end-of-text TRL appends."""
+    return tuple(len(tokenizer(pair.prompt + answer, add_special_tokens=False)["input_ids"]) + 1 for answer in (pair.chosen, pair.rejected))  # type: ignore[return-value]
+
+
 def write_pairs(run: Run, pairs: list[Pair]) -> None:
     """``metrics/preference_pairs.jsonl``: every pair trained on, with where it came from, so the
     negatives a run built can be read (rank 0 only)."""
@@ -218,12 +223,22 @@ def train_preference(run: Run, model: Any, data: PreparedData, resume: bool) -> 
     budget = parse_duration(run.training.get("time_budget"))
     deadline = started + NEGATIVES_BUDGET_SHARE * budget if budget is not None else None
     pairs, counts = preference_pairs(run, model, data, deadline)
+    max_length = int(run.training["seq_len"])
     if not pairs:
         raise TrainingError(
             f"recipe {run.recipe.name!r} found no preference pairs in the training split: give JSONL lines with 'prompt', 'chosen' and "
             f"'rejected' (text domain), or use a domain that marks checkable examples ({counts['checkable_examples']} here, "
             f"{counts['answered_right']} answered right by the starting model already)."
         )
+    lengths = [pair_tokens(tokenizer, p) for p in pairs]
+    fitting = [p for p, n in zip(pairs, lengths, strict=True) if n[0] <= max_length and n[1] <= max_length]
+    counts["pairs_too_long"] = len(pairs) - len(fitting)
+    if not fitting:
+        raise TrainingError(
+            f"recipe {run.recipe.name!r}: every one of the {len(pairs)} preference pairs is longer than seq_len ({max_length} tokens; the "
+            f"shortest takes {min(max(n) for n in lengths)}): raise --seq-len."
+        )
+    pairs = fitting
     write_pairs(run, pairs)
     measured = random.Random(run.config.seed).sample(pairs, min(MARGIN_PAIRS, len(pairs)))
     measuring = time.perf_counter()
@@ -232,11 +247,10 @@ def train_preference(run: Run, model: Any, data: PreparedData, resume: bool) -> 
         now = time.perf_counter()
         run.training["time_budget"] = round(max(1.0, budget - (now - started) - (now - measuring)), 1)
     steps = plan(run, len(pairs))
-    tokens = sum(len(tokenizer(p.prompt + p.chosen)["input_ids"]) + len(tokenizer(p.prompt + p.rejected)["input_ids"]) for p in pairs)
+    tokens = sum(sum(pair_tokens(tokenizer, p)) for p in pairs)
     tokens_per_step = tokens / len(pairs) * steps["blocks_per_step"]
     dataset = Dataset.from_list([p.row() for p in pairs])
     beta = float(run.training.get("beta") or 0.1)
-    max_length = int(run.training["seq_len"])
 
     def build(callbacks: list[Any], schedule: Any) -> Any:
         warmup = float(run.training.get("warmup_ratio") or 0.0)
