@@ -115,3 +115,12 @@ def test_the_text_domain_reads_every_preference_form_and_reports_bad_lines_by_li
     assert "equals its rejected" in reasons["pairs.jsonl:5"]
     assert "do not share every turn" in reasons["pairs.jsonl:6"]
     assert "ends with an assistant turn" in reasons["pairs.jsonl:7"]
+
+
+def test_full_weight_dpo_trains_against_a_frozen_copy_of_the_starting_model(tmp_path, colour_model):
+    options = ("--recipe", "dpo-full", "--base-model", str(colour_model), "--max-steps", "3", "--seq-len", "64")
+    report = run_domain("text", [_pairs(tmp_path)], tmp_path / "full", *options)
+    training = report["training"]
+    assert training["trainer_class"] == "DPOTrainer" and training["weights_moved"]
+    assert training["trainable_parameters"] == training["parameters"]
+    assert (tmp_path / "full" / "model" / "model.safetensors").is_file()

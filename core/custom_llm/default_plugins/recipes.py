@@ -91,6 +91,20 @@ def register_recipes(register):
                 trainer=name,
             )
         )
+    full_preference = {**_COMMON, "seq_len": 512, "weight_decay": 0.0, **_PREFERENCE, "learning_rate": 5e-6}
+    for name, trainer in (("dpo-full", "dpo"), ("orpo-full", "orpo")):
+        register(
+            Recipe(
+                name=name,
+                description=f"{trainer.upper()} (TRL) on every weight; the reference is a frozen copy of the starting model."
+                if trainer == "dpo"
+                else "ORPO (TRL) on every weight, reference-free.",
+                defaults=full_preference,
+                needs_base_model=True,
+                check=_check_trl,
+                trainer=trainer,
+            )
+        )
     register(
         Recipe(
             name="qlora",

@@ -188,7 +188,7 @@ def register_domains(register):
             ingest=ingest,
             make_examples=make_examples,
             special_tokens=special_tokens,
-            recipe_defaults={name: TUNING for name in ("lora", "qlora", "full", "dpo", "orpo", "grpo")},
+            recipe_defaults={name: TUNING for name in ("lora", "qlora", "full", "dpo", "orpo", "grpo", "dpo-full", "orpo-full")},
             options=OPTIONS,
             default_recipe="lora",
             default_base_model="smollm2-135m-instruct",

@@ -187,6 +187,17 @@ def common_prefix(a: list[int], b: list[int]) -> list[int]:
     return a[:n]
 
 
+def frozen_copy(model: Any) -> Any:
+    """The starting model, copied and frozen: DPO's reference without an adapter to switch off
+    (TRL would reload it from the config's path, which misses resized embeddings and --from merges)."""
+    import copy
+
+    reference = copy.deepcopy(model).eval()
+    for parameter in reference.parameters():
+        parameter.requires_grad_(False)
+    return reference
+
+
 def pair_tokens(tokenizer: Any, pair: Pair) -> tuple[int, int]:
     """Tokens of prompt + chosen and of prompt + rejected, with the end-of-text TRL appends."""
     return tuple(len(tokenizer(pair.prompt + answer, add_special_tokens=False)["input_ids"]) + 1 for answer in (pair.chosen, pair.rejected))  # type: ignore[return-value]
@@ -264,9 +275,11 @@ def train_preference(run: Run, model: Any, data: PreparedData, resume: bool) -> 
 
             args = trl_arguments(run, steps, DPOConfig, beta=beta, max_length=max_length, disable_dropout=True)
             trainer_class = DPOTrainer
-        return planned(trainer_class, schedule, warmup)(
-            model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks
-        )
+        extra = {}
+        if run.recipe.trainer == "dpo" and not run.recipe.adapter:  # full weights: a frozen copy of the starting model is the reference
+            extra["ref_model"] = frozen_copy(model)
+        trainer_class = planned(trainer_class, schedule, warmup)
+        return trainer_class(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks, **extra)
 
     record = run_trl(run, model, steps, tokens_per_step, build, resume)
     after = margins(run, record["model"], tokenizer, measured)

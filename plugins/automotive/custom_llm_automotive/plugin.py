@@ -80,7 +80,7 @@ TUNING = {"batch_size": 4, "learning_rate": 1e-3, "time_budget": "13m"}
 
 
 # preference and reward stages start from a tuned model (--from): its budget, the recipes' own rates
-PREFERENCE_TUNING = {name: {"time_budget": "13m"} for name in ("dpo", "orpo", "grpo")}
+PREFERENCE_TUNING = {name: {"time_budget": "13m"} for name in ("dpo", "orpo", "grpo", "dpo-full", "orpo-full")}
 
 
 def _checkable(example: Example) -> bool:
