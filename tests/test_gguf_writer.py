@@ -116,6 +116,27 @@ def test_block_quantizations_keep_the_output_layer_at_q8_0(tmp_path: Path, token
         assert int(file_type_field.parts[file_type_field.data[0]][0]) == int(getattr(gguf.LlamaFileType, f"MOSTLY_{file_type.upper()}"))
 
 
+@pytest.mark.parametrize("tied", [True, False])
+def test_block_quantizations_are_llama_cpps_own(tmp_path: Path, tokenizer: Any, tied: bool) -> None:
+    """The writer's q8_0, q5_0 and q4_0 files hold, tensor for tensor, the bytes llama.cpp's own
+    quantizer (llama-quantize) makes from the same f32 file, output layer included."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (optional: pip install 'custom-llm[llamacpp]')")
+    import numpy as np
+
+    from custom_llm.pipeline.gguf_quantize import quantize
+
+    model = tiny_model(tokenizer, "llama", tied=tied)
+    source = write_gguf(model, tokenizer, tmp_path / "f32.gguf", "f32")
+    for file_type in ("q8_0", "q5_0", "q4_0"):
+        ours = gguf.GGUFReader(write_gguf(model, tokenizer, tmp_path / f"{file_type}.gguf", file_type))
+        quantize(source, tmp_path / f"llama-{file_type}.gguf", file_type)
+        theirs = {tensor.name: tensor for tensor in gguf.GGUFReader(tmp_path / f"llama-{file_type}.gguf").tensors}
+        assert {t.name for t in ours.tensors} == set(theirs)
+        for tensor in ours.tensors:
+            assert tensor.tensor_type == theirs[tensor.name].tensor_type, (file_type, tensor.name)
+            assert np.array_equal(np.asarray(tensor.data), np.asarray(theirs[tensor.name].data)), (file_type, tensor.name)
+
+
 def test_tokenizer_survives_the_round_trip(tmp_path: Path, tokenizer: Any) -> None:
     path = write_gguf(tiny_model(tokenizer, "llama"), tokenizer, tmp_path / "model.gguf")
     _, loaded = load(path)

@@ -27,6 +27,8 @@ from typing import Any
 from custom_llm.errors import CustomLLMError
 
 LLAMA_CPP_QUANTIZATIONS = {"q4_k_m": 15, "q5_k_m": 17}  # llama.cpp's llama_ftype: LLAMA_FTYPE_MOSTLY_Q4_K_M, _Q5_K_M
+# every type quantize() can ask llama.cpp for: the writer's own block types too, so a test can compare the two byte for byte
+LLAMA_FTYPES = {**LLAMA_CPP_QUANTIZATIONS, "q8_0": 7, "q5_0": 8, "q4_0": 2}
 INSTALL = "pip install 'custom-llm[llamacpp]'"  # llama-cpp-python, built from source with a C++ compiler
 # the types each quantization is meant to give a matrix (the k-quant mixes put some matrices in q6_K)
 INTENDED_TYPES = {
@@ -75,13 +77,14 @@ def quantize(source: Path, target: Path, quantization: str, threads: int | None 
     """Quantize the GGUF file ``source`` (f32 or f16) to ``target`` with llama.cpp (``llama-quantize SOURCE TARGET Q4_K_M``)."""
     import ctypes
 
-    check_llama_cpp(quantization)
+    if not llama_cpp_installed():
+        raise QuantizeError(f"llama.cpp's quantizer is not installed: {INSTALL}")
     import llama_cpp
 
     with _captured_native_output() as log:
         llama_cpp.llama_backend_init()
         params = llama_cpp.llama_model_quantize_default_params()
-        params.ftype = LLAMA_CPP_QUANTIZATIONS[quantization]
+        params.ftype = LLAMA_FTYPES[quantization]
         params.nthread = threads or min(os.cpu_count() or 1, 8)
         code = llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params))
     if code != 0 or not Path(target).is_file():
