@@ -110,3 +110,14 @@ def test_a_grpo_step_scores_sampled_answers_with_the_domains_reward(tmp_path, qu
     assert training["mean_reward"] == pytest.approx(sum(plugin.rewards) / len(plugin.rewards), abs=1e-4)
     assert any("reward" in entry for entry in report["history"])  # TRL logged the reward it trained on
     assert training["weights_moved"]
+
+
+def test_grpo_on_a_domain_without_a_reward_is_refused_before_any_work(tmp_path, quiz_source):
+    from click.testing import CliRunner
+
+    from custom_llm.cli import main
+
+    output = tmp_path / "run"
+    result = CliRunner().invoke(main, ["run", "--domain", "text", "--recipe", "grpo", "--source", str(quiz_source), "--output", str(output)])
+    assert result.exit_code == 2 and "declares no reward" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not output.exists()

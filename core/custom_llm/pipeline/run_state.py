@@ -172,6 +172,11 @@ def build_run(config: RunConfig, plugins: Plugins, console: Any = None) -> Run:
         config.base_model = base.name
     if recipe.check is not None:
         recipe.check()
+    if recipe.trainer == "grpo" and domain.reward is None:  # refused before any work, not after the data and the base evaluation
+        raise ConfigError(
+            f"recipe {recipe.name!r} needs a reward: domain {domain.name!r} declares no reward(example, completion) "
+            "(docs/plugins/hooks.md#preferences-and-rewards); use dpo or orpo with preference pairs instead."
+        )
     training = _resolve_training(config, plugins, domain, recipe)
     output = Path(config.output or Path("custom-llm-runs") / f"{domain.name}-{recipe.name}").resolve()
     cache_root = Path(config.cache_dir).expanduser() if config.cache_dir else default_cache_dir()
