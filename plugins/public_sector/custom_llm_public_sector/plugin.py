@@ -157,6 +157,20 @@ def register_evaluators(register):
 # training (export and report come after it);
 # short budgeted runs need a high learning rate (docs/recipes.md)
 TUNING = {"batch_size": 4, "learning_rate": 1e-3, "time_budget": "13m"}
+# preference and reward stages start from a tuned model (--from): its budget, the recipes' own rates
+PREFERENCE_TUNING = {name: {"time_budget": "13m"} for name in ("dpo", "orpo", "grpo", "dpo-full", "orpo-full")}
+
+
+def _checkable(example: Example) -> bool:
+    from custom_llm_public_sector.rewards import checkable
+
+    return checkable(example)
+
+
+def _reward(example: Example, completion: str) -> float:
+    from custom_llm_public_sector.rewards import reward
+
+    return reward(example, completion)
 
 
 @hookimpl
@@ -169,11 +183,13 @@ def register_domains(register):
             discover=discover,
             ingest=ingest,
             make_examples=make_examples,
-            recipe_defaults={"lora": TUNING, "qlora": TUNING, "full": TUNING},
+            recipe_defaults={"lora": TUNING, "qlora": TUNING, "full": TUNING, **PREFERENCE_TUNING},
             options=OPTIONS,
             evaluators=EVALUATORS,
             default_recipe="lora",
             default_base_model="smollm2-135m-instruct",
             redact_personal_data=True,
+            checkable=_checkable,
+            reward=_reward,
         )
     )
