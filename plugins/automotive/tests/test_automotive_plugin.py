@@ -27,7 +27,9 @@ def test_domain_and_evaluators_are_registered(plugins):
     for name in domain.evaluators:
         assert name in plugins.evaluators
     tuning = {"batch_size": 4, "learning_rate": 1e-3, "time_budget": "13m"}
-    assert domain.recipe_defaults == {"lora": tuning, "qlora": tuning, "full": tuning}  # scratch: core's defaults
+    preference = {"time_budget": "13m"}  # the preference and reward recipes keep their own rates
+    staged = {name: preference for name in ("dpo", "orpo", "grpo", "dpo-full", "orpo-full")}
+    assert domain.recipe_defaults == {"lora": tuning, "qlora": tuning, "full": tuning, **staged}  # scratch: core's defaults
     assert domain.special_tokens is None
     assert contract_problem(plugin, "automotive") == ""  # no hook of contract 0.1
 

@@ -37,7 +37,9 @@ def test_the_domain_carries_its_own_functions(plugins):
     assert (domain.discover, domain.ingest, domain.make_examples) == (plugin.discover, plugin.ingest, plugin.make_examples)
     assert domain.special_tokens is None
     tuning = {"batch_size": 4, "learning_rate": 1e-3, "time_budget": "13m"}
-    assert domain.recipe_defaults == {"lora": tuning, "qlora": tuning, "full": tuning}  # scratch: core's defaults
+    preference = {"time_budget": "13m"}  # the preference and reward recipes keep their own rates
+    staged = {name: preference for name in ("dpo", "orpo", "grpo", "dpo-full", "orpo-full")}
+    assert domain.recipe_defaults == {"lora": tuning, "qlora": tuning, "full": tuning, **staged}  # scratch: core's defaults
     examples = domain_examples("text", Document(text="x", source="a"), plugins)
     assert examples[0].completion == "x"
 
