@@ -14,7 +14,7 @@ from custom_llm.testing import TINY_RUN_OPTIONS
 pytestmark = pytest.mark.slow
 
 
-def _run(tmp_path, text_corpus, name: str, seed: int) -> dict:
+def _run(tmp_path, text_corpus, name: str, seed: int, cache: str = "") -> dict:
     arguments = [
         "run",
         "--recipe",
@@ -24,7 +24,7 @@ def _run(tmp_path, text_corpus, name: str, seed: int) -> dict:
         "--output",
         str(tmp_path / name),
         "--cache-dir",
-        str(tmp_path / f"cache-{name}"),
+        str(tmp_path / f"cache-{cache or name}"),
         "--seed",
         str(seed),
         *TINY_RUN_OPTIONS,
@@ -46,6 +46,10 @@ def test_same_seed_same_fingerprint_and_loss_curve_a_new_seed_differs(tmp_path, 
     assert len(_losses(first)) >= 8
     assert _losses(first) == _losses(second)  # exact equality, not approximate
     assert first["tuned"] == second["tuned"] and first["base"] == second["base"]
+
+    # a run that finds the base's figures in the cache does less before training; its model is the same
+    cached = _run(tmp_path, text_corpus, "cached", 7, cache="first")
+    assert cached["evaluation"]["base_cached"] and _losses(cached) == _losses(first)
 
     other = _run(tmp_path, text_corpus, "other", 8)
     assert other["data"]["packed_fingerprint"] != first["data"]["packed_fingerprint"]  # the seed shuffles examples into blocks

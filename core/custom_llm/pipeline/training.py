@@ -132,7 +132,8 @@ def peak_matmul_flops(bf16: bool, device: str = "cpu", size: int = 1024, repeats
     import torch
 
     dtype = torch.bfloat16 if bf16 else torch.float32
-    a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
+    generator = torch.Generator(device=device).manual_seed(0)  # its own generator: timing must not move the run's
+    a, b = (torch.randn(size, size, device=device, generator=generator).to(dtype) for _ in range(2))
 
     def product() -> None:
         torch.mm(a, b)
@@ -146,6 +147,15 @@ def peak_matmul_flops(bf16: bool, device: str = "cpu", size: int = 1024, repeats
         product()
         best = min(best, time.perf_counter() - started)
     return 2.0 * size**3 / max(best, 1e-9)
+
+
+def reseed(seed: int) -> None:
+    """Seed every generator again just before training: the steps before it (evaluation sized by
+    timing, audits, cached stages skipped) draw a varying number of random numbers, and the
+    Trainer's data order is drawn from the global generator, so the same seed must not depend on them."""
+    from transformers import set_seed
+
+    set_seed(seed)
 
 
 def lora_flops_per_token(parameters: int, trainable_all: bool = False) -> float:
@@ -472,6 +482,7 @@ def train_model(run: Run, model: Any, packed: PackResult, resume: bool) -> dict[
     bf16 = use_bf16(run.config.precision)
     peak = peak_matmul_flops(bf16, str(next(model.parameters()).device))
     before = weight_fingerprint(model)
+    reseed(run.config.seed)
     started = time.perf_counter()
     try:
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
