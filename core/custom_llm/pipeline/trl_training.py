@@ -25,6 +25,7 @@ from custom_llm.pipeline.training import (
     last_checkpoint,
     lora_flops_per_token,
     peak_matmul_flops,
+    reseed,
     train_model,
     training_arguments,
     unchanged_reason,
@@ -142,6 +143,7 @@ def run_trl(
     bf16 = use_bf16(run.config.precision)
     peak = peak_matmul_flops(bf16, str(next(model.parameters()).device))
     before = weight_fingerprint(model)
+    reseed(run.config.seed)
     started = time.perf_counter()
     try:
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
