@@ -479,6 +479,31 @@ def train_model(run: Run, model: Any, packed: PackResult, resume: bool) -> dict[
         callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)
+    record = run_trainer(run, trainer, model, checkpoint, progress, guard, tokens_per_step)
+    in_steps = record["seconds"] - sum(keeper.eval_seconds if keeper else [])
+    return {
+        **record,
+        "steps_planned": steps["max_steps"],
+        "steps_in_schedule": plan.steps,
+        "eval_steps": steps["eval_steps"],
+        "best_checkpoint": trainer.state.best_model_checkpoint,
+        "best_eval_loss": trainer.state.best_metric,
+        "stopped_early": trainer.state.global_step < steps["max_steps"] and not plan.stopped_by_budget,
+        "stopped_by_time_budget": plan.stopped_by_budget,
+        "time_budget_seconds": budget,
+        "eval_blocks_during_training": len(eval_dataset),
+        "eval_seconds_during_training": round(sum(keeper.eval_seconds), 2) if keeper else None,
+        # the same steps without the held-out evaluations between them: the rate a longer budget would keep
+        "step_tokens_per_second": round(record["tokens_done"] / max(in_steps, 1e-9), 1),
+    }
+
+
+def run_trainer(
+    run: Run, trainer: Any, model: Any, checkpoint: Path | None, progress: Any, guard: DivergenceGuard, tokens_per_step: float
+) -> dict[str, Any]:
+    """Train with ``trainer`` (ours or TRL's) and measure it the same way for every recipe: wall time,
+    tokens per second, model FLOP utilization against the matmul peak measured here in the training
+    precision, whether the weights moved. Stops on divergence (``guard``)."""
     bf16 = use_bf16(run.config.precision)
     peak = peak_matmul_flops(bf16, str(next(model.parameters()).device))
     before = weight_fingerprint(model)
@@ -493,27 +518,15 @@ def train_model(run: Run, model: Any, packed: PackResult, resume: bool) -> dict[
     state = trainer.state
     done_steps = state.global_step - (_step_of(checkpoint) if checkpoint else 0)
     rate = done_steps * tokens_per_step / max(seconds, 1e-9)
-    total_parameters = sum(p.numel() for p in model.parameters())
-    flops = lora_flops_per_token(total_parameters, trainable_all=not run.recipe.adapter)
+    flops = lora_flops_per_token(sum(p.numel() for p in model.parameters()), trainable_all=not run.recipe.adapter)
     unchanged = None if checkpoint else unchanged_reason(before, weight_fingerprint(trainer.model), done_steps, state.log_history)
     return {
         "model": trainer.model,
         "trainer": trainer,
-        "steps_planned": steps["max_steps"],
-        "steps_in_schedule": plan.steps,
         "steps_done": state.global_step,
-        "eval_steps": steps["eval_steps"],
-        "best_checkpoint": state.best_model_checkpoint,
-        "best_eval_loss": state.best_metric,
-        "stopped_early": state.global_step < steps["max_steps"] and not plan.stopped_by_budget,
-        "stopped_by_time_budget": plan.stopped_by_budget,
-        "time_budget_seconds": budget,
-        "eval_blocks_during_training": len(eval_dataset),
-        "eval_seconds_during_training": round(sum(keeper.eval_seconds), 2) if keeper else None,
         "seconds": round(seconds, 2),
+        "tokens_done": done_steps * tokens_per_step,
         "tokens_per_second": round(rate, 1),
-        # the same steps without the held-out evaluations between them: the rate a longer budget would keep
-        "step_tokens_per_second": round(done_steps * tokens_per_step / max(seconds - sum(keeper.eval_seconds if keeper else []), 1e-9), 1),
         # model FLOP utilization: the model's FLOPs per token (lora_flops_per_token) at the measured rate, against the
         # matmul peak measured on this machine in the training precision; the wall time includes held-out evaluation
         "peak_gflops": round(peak / 1e9, 1),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,14 +22,9 @@ from custom_llm.pipeline.training import (
     _Progress,
     cosine_factor,
     last_checkpoint,
-    lora_flops_per_token,
-    peak_matmul_flops,
-    reseed,
+    run_trainer,
     train_model,
     training_arguments,
-    unchanged_reason,
-    use_bf16,
-    weight_fingerprint,
 )
 
 
@@ -140,29 +134,12 @@ def run_trl(
     callbacks.append(_no_evaluation())
     trainer = build(callbacks, schedule)
     trainer.remove_callback(PrinterCallback)
-    bf16 = use_bf16(run.config.precision)
-    peak = peak_matmul_flops(bf16, str(next(model.parameters()).device))
-    before = weight_fingerprint(model)
-    reseed(run.config.seed)
-    started = time.perf_counter()
-    try:
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    finally:
-        progress.stop()
-    seconds = time.perf_counter() - started
-    guard.raise_if_diverged(run)
-    state = trainer.state
-    done = state.global_step - (int(checkpoint.name.rsplit("-", 1)[-1]) if checkpoint else 0)
-    rate = done * tokens_per_step / max(seconds, 1e-9)
-    parameters = sum(p.numel() for p in model.parameters())
-    unchanged = None if checkpoint else unchanged_reason(before, weight_fingerprint(trainer.model), done, state.log_history)
+    record = run_trainer(run, trainer, model, checkpoint, progress, guard, tokens_per_step)
     return {
-        "model": trainer.model,
-        "trainer": trainer,
+        **record,
         "trainer_class": type(trainer).__mro__[1].__name__,  # TRL's trainer (under the schedule subclass)
         "steps_planned": steps["max_steps"],
         "steps_in_schedule": schedule.steps,
-        "steps_done": state.global_step,
         "eval_steps": None,
         "best_checkpoint": None,
         "best_eval_loss": None,
@@ -171,13 +148,4 @@ def run_trl(
         "time_budget_seconds": budget,
         "eval_blocks_during_training": 0,
         "eval_seconds_during_training": None,
-        "seconds": round(seconds, 2),
-        "tokens_per_second": round(rate, 1),
-        "peak_gflops": round(peak / 1e9, 1),
-        "mfu": round(lora_flops_per_token(parameters, trainable_all=not run.recipe.adapter) * rate / peak, 4),
-        "weights_moved": unchanged is None,
-        "unchanged_reason": unchanged,
-        "history": state.log_history,
-        "precision": "bf16" if bf16 else run.config.precision.replace("auto", "fp32"),
-        "resumed_from": str(checkpoint) if checkpoint else None,
     }
