@@ -25,31 +25,16 @@ from typing import Any
 
 from custom_llm.pipeline.cache import BASE_EVAL_STAGE, file_digest, key_of, note_used
 from custom_llm.pipeline.eval_plan import EvalPlan
-from custom_llm.pipeline.run_state import Run
+from custom_llm.pipeline.run_state import TRAINING_KEYS, Run
 from custom_llm.pipeline.stage_results import PreparedData
 from custom_llm.pipeline.storage import read_json, write_json
 
 STAGE = BASE_EVAL_STAGE
 # per-case records and shown examples, as evaluate_model writes them to RUN/metrics
 CASE_FILES = ("base_cases.json", "base_examples.json", "base_retrieval.json", "base_retrieval_cases.json")  # with the retrieval baseline's
-# settings that change how the model is trained, never what the untrained base scores
-TRAINING_ONLY = frozenset(
-    {
-        "learning_rate",
-        "epochs",
-        "max_steps",
-        "weight_decay",
-        "warmup_ratio",
-        "eval_steps",
-        "patience",
-        "time_budget",
-        "gradient_accumulation_steps",
-        "lora_r",
-        "lora_alpha",
-        "lora_dropout",
-        "lora_targets",
-    }
-)
+# settings that change how the model is trained, never what the untrained base scores (the block
+# length and batch size also shape the held-out windows, so they stay in the key)
+TRAINING_ONLY = frozenset(TRAINING_KEYS) - {"batch_size", "seq_len"}
 # core's modules whose code makes the figures: the evaluation, scoring, loading and prompting
 CORE_EVAL_MODULES = (
     "pipeline/evaluate.py",
