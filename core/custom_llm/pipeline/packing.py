@@ -32,6 +32,13 @@ PACK_RULE = "instruction examples longer than a block are left out"  # in the ke
 
 
 def document_examples(run: Run, document: Document, tokenizer: Any) -> list[Example]:
+    """The document's training examples, laid out for training."""
+    return [laid_out(example, tokenizer) for example in domain_examples(run, document, tokenizer)]
+
+
+def domain_examples(run: Run, document: Document, tokenizer: Any) -> list[Example]:
+    """The examples the domain's ``make_examples`` makes of ``document``, with the seeded rng every
+    consumer shares (packing, preference pairs), before any layout."""
     rng = random.Random(f"{run.config.seed}\x1f{document.id}")
     made = run.call_domain(
         "make_examples",
@@ -41,8 +48,7 @@ def document_examples(run: Run, document: Document, tokenizer: Any) -> list[Exam
         tokenizer=tokenizer,
         settings={"seq_len": int(run.training["seq_len"]), "seed": run.config.seed},  # both are in the pack cache key
     )
-    made = stream_from_plugin(run.domain_plugin, "make_examples", made, lambda: document.source)
-    return [laid_out(example, tokenizer) for example in made]
+    return list(stream_from_plugin(run.domain_plugin, "make_examples", made, lambda: document.source))
 
 
 def eval_documents(run: Run, split: SplitResult) -> list[Document]:

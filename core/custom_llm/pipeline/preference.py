@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from custom_llm.errors import TrainingError
+from custom_llm.pipeline.packing import domain_examples
 from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.stage_results import PreparedData
 from custom_llm.records import Example
@@ -48,22 +49,7 @@ def training_examples(run: Run, data: PreparedData) -> list[Example]:
     from custom_llm.pipeline.storage import iter_documents
 
     tokenizer = data.tok.tokenizer
-    return [e for document in iter_documents(data.split.train) for e in _raw_examples(run, document, tokenizer) if e.kind == "instruction"]
-
-
-def _raw_examples(run: Run, document: Any, tokenizer: Any) -> list[Example]:
-    from custom_llm.plugin_calls import stream_from_plugin
-
-    rng = random.Random(f"{run.config.seed}\x1f{document.id}")
-    made = run.call_domain(
-        "make_examples",
-        document=document,
-        options=run.options,
-        rng=rng,
-        tokenizer=tokenizer,
-        settings={"seq_len": int(run.training["seq_len"]), "seed": run.config.seed},
-    )
-    return list(stream_from_plugin(run.domain_plugin, "make_examples", made, lambda: document.source))
+    return [e for document in iter_documents(data.split.train) for e in domain_examples(run, document, tokenizer) if e.kind == "instruction"]
 
 
 def layout(example: Example, tokenizer: Any, answer: str) -> tuple[str, str]:
