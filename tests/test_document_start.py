@@ -138,3 +138,13 @@ def test_a_chat_template_that_writes_bos_is_not_given_a_second_one(tiny):
     example = laid_out(Example(completion="HEAD0000ACX", prompt="Which channel?", kind="instruction"), tokenizer)
     ((ids, labels),) = encode_examples(tokenizer, [example])
     assert ids[0] == start and ids.count(start) == 1 and labels[0] == -100
+
+
+@pytest.mark.parametrize("kind", ["scratch", "bos"])
+def test_preference_prompts_start_with_it_too(tiny, kind):
+    from custom_llm.pipeline.preference import layout
+
+    _, tokenizer = _load(tiny[kind])
+    prompt, completion = layout(Example(prompt="What is the limit?", completion="42"), tokenizer, "41")
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    assert ids[:1] == document_start_ids(tokenizer) and completion.strip().startswith("41")

@@ -41,6 +41,11 @@ def document_start_ids(tokenizer: Any) -> list[int]:
     return [int(end)]
 
 
+def document_start_text(tokenizer: Any) -> str:
+    """:func:`document_start_ids` as text, for trainers that take strings (TRL's preference trainers)."""
+    return str(tokenizer.decode(document_start_ids(tokenizer)))
+
+
 def without_template_start(tokenizer: Any, text: str) -> str:
     """``text`` (a chat template's output) without the BOS token the template writes first (Gemma's
     does) when the tokenizer adds that token itself: the document start comes before every sequence

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from custom_llm.errors import TrainingError
+from custom_llm.pipeline.document_start import document_start_text
 from custom_llm.pipeline.packing import domain_examples
 from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.stage_results import PreparedData
@@ -57,7 +58,7 @@ def layout(example: Example, tokenizer: Any, answer: str) -> tuple[str, str]:
     from custom_llm.pipeline.chat import laid_out
 
     laid = laid_out(replace(example, completion=answer), tokenizer)
-    return (tokenizer.eos_token or "") + laid.prompt, laid.completion
+    return document_start_text(tokenizer) + laid.prompt, laid.completion
 
 
 def checkable_examples(run: Run, examples: list[Example]) -> list[Example]:
@@ -94,7 +95,7 @@ def on_policy_pairs(run: Run, model: Any, tokenizer: Any, examples: list[Example
                 prompt, chosen = layout(example, tokenizer, example.completion)
                 limit = min(MAX_ANSWER_TOKENS, len(tokenizer(example.completion, add_special_tokens=False)["input_ids"]) + 16)
                 answer = greedy_generate(
-                    model, tokenizer, prompt[len(tokenizer.eos_token or "") :], limit, ("\n",) if "\n" not in example.completion.strip() else ()
+                    model, tokenizer, prompt[len(document_start_text(tokenizer)) :], limit, ("\n",) if "\n" not in example.completion.strip() else ()
                 )
                 if is_wrong(answer, example.completion):
                     pairs.append(Pair(prompt, chosen, layout(example, tokenizer, answer)[1], "on-policy"))
