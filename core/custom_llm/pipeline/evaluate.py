@@ -11,7 +11,7 @@ from typing import Any
 
 from custom_llm.errors import PluginError
 from custom_llm.pipeline.distributed import world
-from custom_llm.pipeline.eval_plan import CALIBRATION_FRACTION, EvalPlan, fitted_plan, full_plan, sized
+from custom_llm.pipeline.eval_plan import CALIBRATION_FRACTION, FRACTION_SECONDS, EvalPlan, fitted_plan, full_plan, sized
 from custom_llm.pipeline.general_ability import NAME as GENERAL_ABILITY
 from custom_llm.pipeline.general_ability import evaluation_settings
 from custom_llm.pipeline.packing import eval_documents
@@ -64,6 +64,7 @@ def calibrate(run: Run, model: Any, tokenizer: Any, split: SplitResult, packed: 
     evaluate_with_retrieval(run, context, "calibration")
     # what scales with the cases: less the thread probe and the stop tokens, paid once per run or per evaluation
     seconds = time.perf_counter() - started - context._memo.get("once-seconds", 0.0) - run.artifacts.get("probe_seconds", 0.0)
+    run.artifacts[FRACTION_SECONDS] = run.timings.get(f"evaluate calibration: {GENERAL_ABILITY}", 0.0)  # sized by the fraction
     return max(seconds, 1e-3), max(covered, CALIBRATION_FRACTION)
 
 
@@ -74,7 +75,9 @@ def plan_evaluation(run: Run, model: Any, tokenizer: Any, split: SplitResult, pa
     if share_seconds is None:
         return full_plan(documents, run.config.max_eval_examples, run.config.max_eval_cases)
     seconds, covered = calibrate(run, model, tokenizer, split, packed)
-    return fitted_plan(documents, run.config.max_eval_examples, run.config.max_eval_cases, run.config.seed, share_seconds, seconds, covered)
+    config = run.config
+    scaled = run.artifacts.get(FRACTION_SECONDS, 0.0)
+    return fitted_plan(documents, config.max_eval_examples, config.max_eval_cases, config.seed, share_seconds, seconds, covered, scaled)
 
 
 def _context(

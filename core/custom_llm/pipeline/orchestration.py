@@ -14,7 +14,7 @@ from custom_llm.pipeline.cache import file_digest
 from custom_llm.pipeline.canaries import canaries_of_finished_run, manifest_entry, planted_split
 from custom_llm.pipeline.distributed import main_process_first, world
 from custom_llm.pipeline.dry_run_estimate import audit_seconds, startup_seconds
-from custom_llm.pipeline.eval_plan import EVAL_BUDGET_SHARE, EvalPlan, fitted_plan, full_plan
+from custom_llm.pipeline.eval_plan import CALIBRATION_FRACTION, EVAL_BUDGET_SHARE, FRACTION_SECONDS, EvalPlan, fitted_plan, full_plan
 from custom_llm.pipeline.eval_plan import PLAN_FILE as EVAL_PLAN_FILE
 from custom_llm.pipeline.evaluate import calibrate, evaluate_model, plan_evaluation, read_cases, xz_baseline
 from custom_llm.pipeline.export import load_tuned_model, save_model
@@ -29,6 +29,7 @@ from custom_llm.pipeline.models import (
     wrap_adapter,
 )
 from custom_llm.pipeline.packing import eval_documents, pack_datasets
+from custom_llm.pipeline.pseudonyms import shown_sources
 from custom_llm.pipeline.release_report import console_lines, release_sections
 from custom_llm.pipeline.report import (
     SCRATCH_ADVICE,
@@ -40,7 +41,6 @@ from custom_llm.pipeline.report import (
     write_reports,
     xz_verdict,
 )
-from custom_llm.pipeline.pseudonyms import shown_sources
 from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.split import split_documents
 from custom_llm.pipeline.stage_results import PreparedData
@@ -134,11 +134,19 @@ def dry_run(run: Run) -> dict[str, Any]:
     config = run.config
     if budget is not None and world().size == 1:
         evaluation = fitted_plan(
-            documents, config.max_eval_examples, config.max_eval_cases, config.seed, EVAL_BUDGET_SHARE * budget, calibration, covered
+            documents,
+            config.max_eval_examples,
+            config.max_eval_cases,
+            config.seed,
+            EVAL_BUDGET_SHARE * budget,
+            calibration,
+            covered,
+            run.artifacts.get(FRACTION_SECONDS, 0.0),  # general ability: sized by the fraction, not the held-out bytes
         )
     else:
         evaluation = full_plan(documents, config.max_eval_examples, config.max_eval_cases)
-        evaluation.estimated_seconds = round(calibration / covered, 1)
+        scaled = min(run.artifacts.get(FRACTION_SECONDS, 0.0), calibration)
+        evaluation.estimated_seconds = round((calibration - scaled) / covered + scaled / CALIBRATION_FRACTION, 1)
     one_eval = float(evaluation.estimated_seconds or 0.0)
     xz_seconds = _time_xz(data)
     audit = audit_seconds(run, model, data)  # the memorization audit, of the base and of the tuned model
