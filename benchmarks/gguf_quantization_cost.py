@@ -126,7 +126,12 @@ def main() -> None:
         p = paired_bootstrap(torch_blocks, quantized_blocks)
         tensors = exported.extra["tensors"]
         rows.append((quantization, exported.gguf.stat().st_size, tensors, bpb, low, high, p, scored, same_tokens))
-        print(f"{quantization}: {tensors.get('fallbacks') and len(tensors['fallbacks'])} fallbacks; {bpb:.4f} ({scored.seconds:.0f} s)", flush=True)
+        print(
+            f"{quantization}: {len(tensors.get('fallbacks') or {})} fallbacks; {bpb:.4f} ({bpb / reference - 1:+.2%}, {low:+.2%} to {high:+.2%}, "
+            f"p {p:.3f}; same top-1 {scored.same_top1 / scored.tokens:.2%}; tokenization {'same' if same_tokens else 'DIFFERS'}; "
+            f"{scored.seconds:.0f} s)",
+            flush=True,
+        )
 
     print()
     print("| GGUF | file size | bits a weight | bits per byte (llama.cpp) | change vs PyTorch | 95% interval | p | same top-1 token | tokenization |")
