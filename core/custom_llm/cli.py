@@ -430,6 +430,7 @@ def domains() -> None:
     """List domains with their options and evaluators."""
     from rich.table import Table
 
+    from custom_llm.personal_data.preparer import declared_options
     from custom_llm.plugins import get_plugins
 
     registry = get_plugins().domains
@@ -465,7 +466,6 @@ def recipes() -> None:
         defaults = ", ".join(f"{k}={v}" for k, v in recipe.defaults.items())
         table.add_row(recipe.name, registry.owner(recipe.name), recipe.description, "yes" if recipe.needs_base_model else "no", defaults)
     _console(stderr=False).print(table)
-    from custom_llm.personal_data.preparer import declared_options
 
 
 @main.command(name="base-models")
