@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from custom_llm.cli import main
-from custom_llm.pipeline.eval_plan import EVAL_BUDGET_SHARE, fitted_plan, sized
+from custom_llm.pipeline.eval_plan import EVAL_BUDGET_SHARE, MIN_EVALUATORS_SHARE, fitted_plan, sized
 from custom_llm.records import Document
 from custom_llm.testing import TINY_RUN_OPTIONS
 
@@ -67,7 +67,8 @@ def test_dry_run_estimates_the_whole_budgeted_run(tmp_path, text_corpus):
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     evaluation = report["evaluation"]
-    assert evaluation["share_seconds"] == pytest.approx(EVAL_BUDGET_SHARE * 40, abs=0.1)
+    # the evaluators' part of the share: the memorization audit of both models comes out of it
+    assert MIN_EVALUATORS_SHARE * EVAL_BUDGET_SHARE * 40 - 0.1 <= evaluation["share_seconds"] <= EVAL_BUDGET_SHARE * 40 + 0.1
     assert evaluation["base_seconds"] > 0 and evaluation["tuned_seconds"] > 0
     assert f"of {evaluation['documents_available']} held-out documents" in result.output
     assert (

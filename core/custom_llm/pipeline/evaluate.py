@@ -11,7 +11,8 @@ from typing import Any
 
 from custom_llm.errors import PluginError
 from custom_llm.pipeline.distributed import world
-from custom_llm.pipeline.eval_plan import CALIBRATION_FRACTION, FRACTION_SECONDS, EvalPlan, fitted_plan, full_plan, sized
+from custom_llm.pipeline.eval_plan import CALIBRATION_FRACTION, FRACTION_SECONDS, RETRIEVAL_PASS_RATIO, EvalPlan, fitted_plan, full_plan, sized
+from custom_llm.pipeline.evaluator_output import split_metrics
 from custom_llm.pipeline.general_ability import NAME as GENERAL_ABILITY
 from custom_llm.pipeline.general_ability import evaluation_settings
 from custom_llm.pipeline.packing import eval_documents
@@ -22,7 +23,7 @@ from custom_llm.pipeline.stage_results import PackResult, SplitResult
 from custom_llm.pipeline.storage import iter_documents, read_json, write_json
 from custom_llm.pipeline.threads import measured_threads
 from custom_llm.pipeline.training import use_bf16
-from custom_llm.records import Cases, EvalContext
+from custom_llm.records import EvalContext
 
 XZ_CONTEXT_BYTES = 32 * 1024 * 1024  # within xz -9's 64 MiB dictionary, so all of it is usable context
 
@@ -64,8 +65,18 @@ def calibrate(run: Run, model: Any, tokenizer: Any, split: SplitResult, packed: 
     evaluate_with_retrieval(run, context, "calibration")
     # what scales with the cases: less the thread probe and the stop tokens, paid once per run or per evaluation
     seconds = time.perf_counter() - started - context._memo.get("once-seconds", 0.0) - run.artifacts.get("probe_seconds", 0.0)
+    seconds += retrieval_shortfall(run.timings)
     run.artifacts[FRACTION_SECONDS] = run.timings.get(f"evaluate calibration: {GENERAL_ABILITY}", 0.0)  # sized by the fraction
     return max(seconds, 1e-3), max(covered, CALIBRATION_FRACTION)
+
+
+def retrieval_shortfall(timings: dict[str, float]) -> float:
+    """Seconds the calibration's retrieval passes fell short of ``RETRIEVAL_PASS_RATIO`` times its
+    plain teacher-forced pass (0 when no evaluator scored with retrieval)."""
+    retrieved = sum(v for k, v in timings.items() if k.startswith("evaluate calibration+retrieval: "))
+    if retrieved <= 0:
+        return 0.0
+    return max(0.0, RETRIEVAL_PASS_RATIO * timings.get("evaluate calibration: perplexity", 0.0) - retrieved)
 
 
 def plan_evaluation(run: Run, model: Any, tokenizer: Any, split: SplitResult, packed: PackResult, share_seconds: float | None) -> EvalPlan:
@@ -141,14 +152,11 @@ def _run_evaluators(run: Run, context: EvalContext, label: str) -> tuple[dict[st
                 tokens = sum(context.predictions(d).n_targets for d in context.documents)
                 run.artifacts["forward_tokens_per_second"] = tokens / max(seconds, 1e-9)
             run.timings[f"evaluate {label}: {name}"] = round(seconds, 3)
-            results[name] = {k: v.value if isinstance(v, Cases) else float(v) for k, v in metrics.items()}
-            cases[name] = {
-                k: {"values": list(v.values), "weights": None if v.weights is None else list(v.weights)}
-                for k, v in metrics.items()
-                if isinstance(v, Cases)
-            }
-            counted = max((len(v.values) for v in metrics.values() if isinstance(v, Cases)), default=0)
-            progress.update(task, total=counted or 1, completed=counted or 1, description=f"evaluate {label}: {name} ({counted} cases)")
+            output = split_metrics(metrics)
+            results[name], cases[name] = output.figures, output.cases
+            progress.update(
+                task, total=output.counted or 1, completed=output.counted or 1, description=f"evaluate {label}: {name} ({output.counted} cases)"
+            )
     run.artifacts["stop_ids"] = {k: v for k, v in context._memo.items() if k.startswith("stop-ids")}
     return results, cases
 

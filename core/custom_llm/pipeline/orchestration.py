@@ -14,7 +14,15 @@ from custom_llm.pipeline.cache import file_digest
 from custom_llm.pipeline.canaries import canaries_of_finished_run, manifest_entry, planted_split
 from custom_llm.pipeline.distributed import main_process_first, world
 from custom_llm.pipeline.dry_run_estimate import audit_seconds, startup_seconds
-from custom_llm.pipeline.eval_plan import CALIBRATION_FRACTION, EVAL_BUDGET_SHARE, FRACTION_SECONDS, EvalPlan, fitted_plan, full_plan
+from custom_llm.pipeline.eval_plan import (
+    CALIBRATION_FRACTION,
+    EVAL_BUDGET_SHARE,
+    FRACTION_SECONDS,
+    MIN_EVALUATORS_SHARE,
+    EvalPlan,
+    fitted_plan,
+    full_plan,
+)
 from custom_llm.pipeline.eval_plan import PLAN_FILE as EVAL_PLAN_FILE
 from custom_llm.pipeline.evaluate import calibrate, evaluate_model, plan_evaluation, read_cases, xz_baseline
 from custom_llm.pipeline.export import load_tuned_model, save_model
@@ -355,7 +363,7 @@ def _base_metrics(run: Run, model: Any, data: PreparedData, resume: bool) -> dic
     if cached is not None:
         return cached
     with run.stage("evaluate"):
-        plan = plan_evaluation(run, model, data.tok.tokenizer, data.split, data.packed, share)
+        plan = plan_evaluation(run, model, data.tok.tokenizer, data.split, data.packed, evaluators_share(run, share))
         run.artifacts["evaluation_plan"] = plan
         run.console.print(plan.describe())
         began = time.perf_counter()
@@ -368,6 +376,16 @@ def _base_metrics(run: Run, model: Any, data: PreparedData, resume: bool) -> dic
     write_json(plan_path, plan.to_json())
     store_base(run, key, metrics, plan)
     return metrics
+
+
+def evaluators_share(run: Run, share: float | None) -> float | None:
+    """What the evaluators' plan may take of the evaluation share: the memorization audit of base and
+    tuned (timed on the base just before; the tuned one costs the same) comes out of it, with at
+    least ``MIN_EVALUATORS_SHARE`` of the share left to the evaluators."""
+    if share is None:
+        return None
+    audits = 2 * run.artifacts.get("memorization_seconds", 0.0)
+    return max(share - audits, MIN_EVALUATORS_SHARE * share)
 
 
 def _share_budget(run: Run, data: PreparedData, started: float) -> None:

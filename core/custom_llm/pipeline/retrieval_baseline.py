@@ -13,9 +13,10 @@ import time
 from typing import Any
 
 from custom_llm.errors import PluginError
+from custom_llm.pipeline.evaluator_output import split_metrics
 from custom_llm.pipeline.retrieval import RetrievalContext, retriever_for
 from custom_llm.pipeline.storage import read_json, write_json
-from custom_llm.records import Cases, EvalContext
+from custom_llm.records import EvalContext
 
 CORE_EVALUATORS = ("perplexity", "general_ability")  # not the domain's cases: no retrieval columns
 COLUMNS = ("base", "base+retrieval", "tuned", "tuned+retrieval")
@@ -80,14 +81,14 @@ def evaluate_with_retrieval(run: Any, context: EvalContext, label: str) -> dict[
             run.timings[f"evaluate {label}+retrieval: {name}"] = round(time.perf_counter() - started, 3)
             if retrieving.calls == calls:  # it never scored through the context: its figures would not be retrieval's
                 continue
-            results[name] = {k: v.value if isinstance(v, Cases) else float(v) for k, v in metrics.items()}
-            cases[name] = {
-                k: {"values": list(v.values), "weights": None if v.weights is None else list(v.weights)}
-                for k, v in metrics.items()
-                if isinstance(v, Cases)
-            }
-            counted = max((len(v.values) for v in metrics.values() if isinstance(v, Cases)), default=0)
-            progress.update(task, total=counted or 1, completed=counted or 1, description=f"evaluate {label}+retrieval: {name} ({counted} cases)")
+            output = split_metrics(metrics)
+            results[name], cases[name] = output.figures, output.cases
+            progress.update(
+                task,
+                total=output.counted or 1,
+                completed=output.counted or 1,
+                description=f"evaluate {label}+retrieval: {name} ({output.counted} cases)",
+            )
     lookups = retrieving.retrieved
     results["_retrieval"] = {
         "top_k": float(top_k),

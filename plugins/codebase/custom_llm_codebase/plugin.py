@@ -63,7 +63,7 @@ def make_examples(document: Document, options: Mapping[str, Any], rng: Any, toke
 # installation included, within 10 minutes on 2 CPU cores. 8 x 256-token blocks train 23% more tokens a second
 # than 4 x 512 on 2 cores (attention's share halves; docs/performance.md). A short run needs a high rate: over
 # 20 steps of 4 x 512 tokens, 2e-4 gained 2.2% held-out loss, 1e-3 5.5%, 3e-3 6.5%
-ADAPTER = {"seq_len": 256, "batch_size": 8, "learning_rate": 2e-3, "lora_targets": ["all-linear"], "time_budget": "8m"}
+ADAPTER = {"seq_len": 256, "batch_size": 8, "learning_rate": 2e-3, "lora_targets": ["all-linear"], "time_budget": "10m"}
 RECIPE_DEFAULTS = {"lora": ADAPTER, "qlora": ADAPTER, "full": {"seq_len": 512}, "scratch": {"seq_len": 256}}
 
 

@@ -197,7 +197,7 @@ def test_domain_recipes_and_evaluators_are_registered(plugins):
     for name in domain.evaluators:
         assert name in plugins.evaluators
     assert plugins.evaluators.owner("code-infilling") == DOMAIN
-    adapter = {"seq_len": 256, "batch_size": 8, "learning_rate": 2e-3, "lora_targets": ["all-linear"], "time_budget": "8m"}
+    adapter = {"seq_len": 256, "batch_size": 8, "learning_rate": 2e-3, "lora_targets": ["all-linear"], "time_budget": "10m"}
     assert domain.recipe_defaults == {"lora": adapter, "qlora": adapter, "full": {"seq_len": 512}, "scratch": {"seq_len": 256}}
     assert plugins.domains.owner(DOMAIN) == DOMAIN
     from custom_llm.plugins import contract_problem
