@@ -279,6 +279,7 @@ def run(dry_run: bool, resume: bool, refresh: tuple[str, ...], **kwargs: Any) ->
     with to_run_log(job.output):  # libraries' bars, notices and deprecation warnings: RUN/logs/third_party.log
         report = train(job, resume=resume)
     print_summary(job, report)
+    exit_on_gate(report)
 
 
 @main.command()
@@ -313,6 +314,7 @@ def train(resume: bool, **kwargs: Any) -> None:
     with to_run_log(job.output):
         report = train_run(job, resume=resume)
     print_summary(job, report)
+    exit_on_gate(report)
 
 
 @main.command(name="eval")
@@ -341,6 +343,7 @@ def evaluate(run_dir: Path | None, artifacts: tuple[Path, ...], **kwargs: Any) -
     with to_run_log(job.output):
         report = evaluate_only(job)
     print_summary(job, report)
+    exit_on_gate(report)
 
 
 def _evaluate_artifacts(artifacts: tuple[Path, ...], kwargs: dict[str, Any]) -> None:
@@ -362,6 +365,17 @@ def _evaluate_artifacts(artifacts: tuple[Path, ...], kwargs: dict[str, Any]) -> 
     for line in summary_lines([c for c in report.get("artifacts") or [] if c["artifact"] in names]):
         job.console.print(line, soft_wrap=True)
     job.console.print(f'Report: {job.output / "report.md"} (section "Shipped artifact")')
+    exit_on_gate(report)
+
+
+def exit_on_gate(report: dict[str, Any] | None) -> None:
+    """A failed release gate (``gate:``, pipeline/gate.py), once everything is written: one line, status 3."""
+    from custom_llm.pipeline.gate import GATE_EXIT_STATUS, failure_line
+
+    line = failure_line((report or {}).get("gate"))
+    if line is not None:
+        click.secho(line, fg="red", err=True)
+        sys.exit(GATE_EXIT_STATUS)
 
 
 @main.command()

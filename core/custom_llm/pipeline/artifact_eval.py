@@ -405,9 +405,11 @@ def run_gguf_exports(results: Sequence[Any]) -> list[Path]:
 def rewrite_reports(run: Any, report: dict[str, Any]) -> None:
     """report.json, report.md and the model cards again, with the run's exports kept in the cards."""
     from custom_llm.pipeline.deploy import apply_records
+    from custom_llm.pipeline.gate import apply_gate
     from custom_llm.pipeline.report import write_reports
     from custom_llm.pipeline.storage import read_json
 
+    apply_gate(run, report)  # the artifact check is one of the gate's conditions: checked again with it
     manifest_path = run.output / "manifest.json"
     write_reports(run, report, read_json(manifest_path) if manifest_path.is_file() else {"files": [], "counts": {}, "versions": {}})
     apply_records(run.output)
@@ -447,6 +449,9 @@ def evaluate_artifacts(run: Any, paths: Sequence[Path]) -> dict[str, Any]:
     report["artifacts"] = merge_results(report.get("artifacts") or [], check_run_artifacts(run, model, data.tok.tokenizer, texts, paths))
     report.pop("artifacts_note", None)
     rewrite_reports(run, report)
+    from custom_llm.run_registry.recording import record_evaluation
+
+    record_evaluation(run)  # the registry's row takes the new gate result, where gate: sets one
     return report
 
 

@@ -26,6 +26,7 @@ from custom_llm.pipeline.eval_plan import (
 from custom_llm.pipeline.eval_plan import PLAN_FILE as EVAL_PLAN_FILE
 from custom_llm.pipeline.evaluate import calibrate, evaluate_model, plan_evaluation, read_cases, xz_baseline
 from custom_llm.pipeline.export import load_tuned_model, save_model
+from custom_llm.pipeline.gate import apply_gate
 from custom_llm.pipeline.ingest import ingest_and_prepare
 from custom_llm.pipeline.lineage import run_lineage
 from custom_llm.pipeline.memorization import audit_base, audit_model, audit_tuned
@@ -457,6 +458,7 @@ def _evaluate_and_report(run: Run, data: PreparedData, model: Any, base_metrics:
             "canaries": manifest_entry(run.artifacts.get("canaries") or []),  # the only place the planted secrets are written
         },
     )
+    apply_gate(run, report)  # the release gate's checks, where gate: sets them (pipeline/gate.py)
     write_reports(run, report, manifest)
     return report
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from custom_llm import __version__
 from custom_llm.metric_kinds import is_count
+from custom_llm.pipeline.gate import gate_lines
 from custom_llm.pipeline.lineage import lineage_lines
 from custom_llm.pipeline.pseudonyms import shown_sources
 from custom_llm.pipeline.release_report import release_lines
@@ -268,6 +269,7 @@ def render_markdown(report: dict[str, Any], has_curve: bool) -> str:
     lines += evaluation_lines(report.get("evaluation"))
     lines += shipped_and_memorized_lines(report)
     lines += release_lines(report)  # the retrieval baseline and general ability
+    lines += gate_lines(report.get("gate"))  # the release gate, where gate: sets one
     lines += [
         "",
         f"No-learning baseline (xz -9e, training split as context): {_fmt(report['xz_bits_per_byte'])} bits per byte.",
