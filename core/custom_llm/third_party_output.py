@@ -49,10 +49,10 @@ def to_run_log(run_dir: Path) -> Iterator[Path]:
         logger.addHandler(handler)
         logger.propagate = False
     tqdm_saved = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"
+    os.environ["TQDM_DISABLE"] = "1"  # read when tqdm is first imported ...
     logging.captureWarnings(True)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _tqdm_off():
             warnings.simplefilter("default")  # each distinct warning once, into the log
             yield path
     finally:
@@ -68,3 +68,27 @@ def to_run_log(run_dir: Path) -> Iterator[Path]:
             os.environ.pop("TQDM_DISABLE", None)
         else:
             os.environ["TQDM_DISABLE"] = tqdm_saved
+
+
+@contextmanager
+def _tqdm_off() -> Iterator[None]:
+    """... so a tqdm imported earlier (the retrieval library imports it with core) is switched off
+    here: every bar made within the block is disabled, whatever its caller passed."""
+    import sys
+
+    if "tqdm" not in sys.modules:
+        yield
+        return
+    from tqdm import std
+
+    original = std.tqdm.__init__
+
+    def disabled(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs["disable"] = True
+        original(self, *args, **kwargs)
+
+    std.tqdm.__init__ = disabled
+    try:
+        yield
+    finally:
+        std.tqdm.__init__ = original
