@@ -43,6 +43,9 @@ def test_a_retention_failure_reaches_the_console_summary():
     kept = general_section(Config(), rows(1.0, 1.01))
     assert kept is not None and not kept["failed"] and "retained" in retention_line(kept)
     assert console_lines({"general_ability": kept}) == [retention_line(kept)]
+    assert "p = 0.010" in retention_line(kept)
+    tiny_p = general_section(Config(), [{**rows(1.0, 1.05)[0], "p_value": 1e-5}, rows(1.0, 1.05)[1]])
+    assert tiny_p is not None and "worse, p < 0.001" in retention_line(tiny_p)
 
 
 def test_the_default_corpus_is_seeded_sized_by_the_plan_and_offline():

@@ -192,8 +192,8 @@ def retention_line(section: dict[str, Any]) -> str:
     """The console's and the report's one line on general ability."""
     head = "RETENTION FAILURE" if section["failed"] else "General ability retained"
     p = section.get("p_value")
-    shown = "< 0.001" if p is not None and p < 0.001 else f"{p:.3f}"
-    test = f"; paired test: {section['verdict']}, p = {shown}" if p is not None and section.get("verdict") else ""
+    shown = "p < 0.001" if p is not None and p < 0.001 else f"p = {p:.3f}"
+    test = f"; paired test: {section['verdict']}, {shown}" if p is not None and section.get("verdict") else ""
     lines = section.get("line_exact_match")
     exact = f"; line exact match {lines['base']:.4f} -> {lines['tuned']:.4f} on {lines['n'] or 0:,} lines ({lines['verdict']})" if lines else ""
     return (
