@@ -116,13 +116,20 @@ def test_a_gate_that_is_no_mapping_is_refused_by_the_config_file(tmp_path):
         load_config_file(path)
 
 
-def test_bad_gate_key_stops_the_cli_before_any_work(tmp_path, text_corpus):
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("max_canary_exposure: 10", "gate: unknown condition 'max_canary_exposure'"),
+        ("tuned_beats_base: [perplxity.bits_per_byte]", "names evaluator 'perplxity', which this run does not run. Did you mean 'perplexity'?"),
+    ],
+)
+def test_bad_gate_stops_the_cli_before_any_work(tmp_path, text_corpus, setting, message):
     config = tmp_path / "config.yaml"
-    config.write_text("gate:\n  max_canary_exposure: 10\n")
+    config.write_text(f"gate:\n  {setting}\n")
     output = tmp_path / "run"
     result = CliRunner().invoke(main, ["run", "--domain", "text", "--source", str(text_corpus), "--output", str(output), "--config", str(config)])
-    assert result.exit_code == 2 and "gate: unknown condition 'max_canary_exposure'" in result.output
-    assert not (output / "report.json").exists()
+    assert result.exit_code == 2 and message in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    assert not (output / "report.json").exists() and not (output / "metrics").exists()
 
 
 @pytest.mark.slow

@@ -40,6 +40,19 @@ def check_gate_settings(gate: Mapping[str, Any]) -> None:
             raise ConfigError(f"gate: {key} must be a share at least 0 and below 1 (0.02 is 2%), got {value}.")
 
 
+def check_gate_metrics(gate: Mapping[str, Any], evaluators: Sequence[str]) -> None:
+    """Before any work: an ``evaluator.metric`` in ``tuned_beats_base`` must name one of the run's
+    evaluators. Metric names are known only once the evaluators have run, so an unknown metric (or a
+    bare name) is checked at evaluation, as a failed condition with the reason."""
+    for name in gate.get("tuned_beats_base") or []:
+        if "." in name and not any(name.startswith(f"{e}.") for e in evaluators):
+            evaluator = name.split(".", 1)[0]
+            raise ConfigError(
+                f"gate: tuned_beats_base {name!r} names evaluator {evaluator!r}, which this run does not run.{did_you_mean(evaluator, evaluators)} "
+                f"Its evaluators: {', '.join(evaluators)}."
+            )
+
+
 def evaluate_gate(gate: Mapping[str, Any], report: Mapping[str, Any]) -> dict[str, Any] | None:
     """report.json's ``gate``: every configured condition checked on ``report`` (None without a gate)."""
     if not gate:
