@@ -47,6 +47,12 @@ def test_tuned_beats_base_needs_the_verdict_better():
     assert not only_check({"tuned_beats_base": ["general_ability.bits_per_byte"]}, report)["passed"]
 
 
+def test_better_on_a_single_case_does_not_pass():
+    single = {**row("perplexity", "bits_per_byte", "better", 3.2, 3.1), "n": 1, "p_value": 0.0}
+    check = only_check({"tuned_beats_base": ["perplexity.bits_per_byte"]}, {"comparison": [single]})
+    assert not check["passed"] and "1 case(s) only" in check["detail"]
+
+
 def test_unknown_and_ambiguous_metric_names_fail_with_the_reason():
     report = {"comparison": COMPARISON}
     unknown = only_check({"tuned_beats_base": ["line_exact_mach"]}, report)

@@ -98,11 +98,13 @@ def beats_base_check(name: str, comparison: Sequence[Mapping[str, Any]]) -> dict
     if row is None:
         return _check(label, False, reason)
     verdict = row.get("verdict")
-    if verdict is None:
-        return _check(label, False, f"{row['evaluator']}.{row['metric']} has no paired verdict (no per-case values for both models)")
-    p = row.get("p_value")
-    shown = "" if p is None else f", p = {p:.3g}"
     name = f"{row['evaluator']}.{row['metric']}"
+    if verdict is None:
+        return _check(label, False, f"{name} has no paired verdict (no per-case values for both models)")
+    p = row.get("p_value")
+    shown = "" if p is None else (", p < 0.001" if p < 0.001 else f", p = {p:.3g}")
+    if verdict == "better" and int(row.get("n") or 0) < 2:  # a bootstrap over one case says nothing about significance
+        return _check(label, False, f"{name} is 'better' on {row.get('n') or 0} case(s) only: too few to show significance")
     detail = f"{name} base {_num(row.get('base'))} -> tuned {_num(row.get('tuned'))} on {row.get('n', 0):,} cases: {verdict}{shown}"
     return _check(label, verdict == "better", detail)
 
