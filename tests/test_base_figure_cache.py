@@ -10,6 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from custom_llm.cli import main
+from custom_llm.pipeline.eval_plan import EVAL_BUDGET_SHARE
 from custom_llm.testing import TINY_RUN_OPTIONS, run_domain
 
 BASE_TIMING = "evaluate base: perplexity"  # recorded only when the base is evaluated
@@ -59,7 +60,7 @@ def test_a_pretrained_base_under_a_time_budget_reuses_its_plan_and_cases(text_co
     first = run_domain("text", [text_corpus], tmp_path / "first", *options)
     second = run_domain("text", [text_corpus], tmp_path / "second", *options)
 
-    assert first["evaluation"]["share_seconds"] == 180.0 and first["evaluation"]["calibration_seconds"] is not None
+    assert 0 < first["evaluation"]["share_seconds"] <= EVAL_BUDGET_SHARE * 600 and first["evaluation"]["calibration_seconds"] is not None
     assert second["evaluation"]["base_cached"] is True and BASE_TIMING not in second["timings_seconds"]
     for key in ("fraction", "documents", "max_examples", "max_cases", "calibration_seconds"):  # the cached plan: the same cases
         assert second["evaluation"][key] == first["evaluation"][key]

@@ -6,7 +6,7 @@ training step (docs/performance.md). The audit is a fixed amount of work (every 
 its candidate secrets, passages of training and held-out documents), done for the base and for
 the tuned model, whatever the budget; so the dry run times a slice of it (one batch of candidate
 secrets, one passage document) on the model the run will use and scales it to the whole audit.
-The process's own start-up (imports, plugins, config) is measured too: the run pays it again.
+A new process's start-up (imports, plugins) is timed too: the run pays it again.
 """
 
 from __future__ import annotations
@@ -15,16 +15,24 @@ import math
 import time
 from typing import Any
 
+STARTUP_IMPORTS = (
+    "import torch, transformers, peft, custom_llm.cli, custom_llm.pipeline.orchestration; from custom_llm.plugins import get_plugins; get_plugins()"
+)
+
 
 def startup_seconds() -> float:
-    """Seconds since this process started (its imports, plugin loading, config): the run's own
-    start-up costs about as much. 0.0 where the process start time cannot be read."""
-    try:
-        import psutil
+    """Seconds a new process takes to import what a run imports and load the plugins: the run pays
+    them again. Timed in a child interpreter, because this process's own age says nothing when the
+    dry run is one call among others (tests, notebooks). 0.0 when the child cannot run."""
+    import subprocess
+    import sys
 
-        return max(0.0, time.time() - psutil.Process().create_time())
-    except Exception:  # noqa: BLE001 - an estimate's detail, never a failure
+    began = time.perf_counter()
+    try:
+        subprocess.run([sys.executable, "-c", STARTUP_IMPORTS], check=True, capture_output=True, timeout=300)
+    except (OSError, subprocess.SubprocessError):  # an estimate's detail, never a failure
         return 0.0
+    return time.perf_counter() - began
 
 
 def audit_seconds(run: Any, model: Any, data: Any) -> float:
