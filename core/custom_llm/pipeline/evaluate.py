@@ -6,13 +6,12 @@ from __future__ import annotations
 import lzma
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from custom_llm.errors import PluginError
 from custom_llm.pipeline.distributed import world
 from custom_llm.pipeline.eval_plan import CALIBRATION_FRACTION, FRACTION_SECONDS, RETRIEVAL_PASS_RATIO, EvalPlan, fitted_plan, full_plan, sized
-from custom_llm.pipeline.evaluator_output import split_metrics
+from custom_llm.pipeline.evaluator_output import call_evaluator
 from custom_llm.pipeline.general_ability import NAME as GENERAL_ABILITY
 from custom_llm.pipeline.general_ability import evaluation_settings
 from custom_llm.pipeline.packing import eval_documents
@@ -135,42 +134,14 @@ def _run_evaluators(run: Run, context: EvalContext, label: str) -> tuple[dict[st
     with autocast, measured_threads(model), progress_bar(run.console) as progress:
         run.artifacts["probe_seconds"] = time.perf_counter() - probing
         for name in evaluator_names(run):
-            evaluator = run.plugins.evaluators.get(name)
-            task = progress.add_task(f"evaluate {label}: {name}", total=None)
-            context.progress = _progress_callback(progress, task, f"evaluate {label}: {name}")
-            torch.manual_seed(run.config.seed)
-            started = time.perf_counter()
-            try:
-                metrics = evaluator.evaluate(context)
-            except Exception as error:
-                owner = run.plugins.evaluators.owner(name)
-                raise PluginError(f"evaluator {name!r} of plugin {owner!r} failed: {type(error).__name__}: {error}") from error
-            finally:
-                context.progress = None
-            seconds = time.perf_counter() - started
+            output, seconds = call_evaluator(run, context, name, f"evaluate {label}: {name}", progress)
             if name == "perplexity" and label != "calibration":  # its forward speed sizes the held-out evaluation during training
                 tokens = sum(context.predictions(d).n_targets for d in context.documents)
                 run.artifacts["forward_tokens_per_second"] = tokens / max(seconds, 1e-9)
             run.timings[f"evaluate {label}: {name}"] = round(seconds, 3)
-            output = split_metrics(metrics)
             results[name], cases[name] = output.figures, output.cases
-            progress.update(
-                task, total=output.counted or 1, completed=output.counted or 1, description=f"evaluate {label}: {name} ({output.counted} cases)"
-            )
     run.artifacts["stop_ids"] = {k: v for k, v in context._memo.items() if k.startswith("stop-ids")}
     return results, cases
-
-
-def _progress_callback(progress: Any, task: Any, description: str) -> Callable[[str, int, int | None], None]:
-    """Advances an evaluator's bar as its cases are scored: documents passed, answers scored, samples generated."""
-    done: dict[str, int] = {}
-
-    def advance(kind: str, n: int, total: int | None) -> None:
-        done[kind] = done.get(kind, 0) + n
-        bound = max(total, done[kind]) if total else None
-        progress.update(task, completed=done[kind], total=bound, description=f"{description} ({kind})")
-
-    return advance
 
 
 def read_cases(run: Run, label: str) -> dict[str, dict[str, dict[str, Any]]]:

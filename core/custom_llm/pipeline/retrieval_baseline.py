@@ -12,8 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from custom_llm.errors import PluginError
-from custom_llm.pipeline.evaluator_output import split_metrics
+from custom_llm.pipeline.evaluator_output import call_evaluator
 from custom_llm.pipeline.retrieval import RetrievalContext, retriever_for
 from custom_llm.pipeline.storage import read_json, write_json
 from custom_llm.records import EvalContext
@@ -45,7 +44,6 @@ def evaluate_with_retrieval(run: Any, context: EvalContext, label: str) -> dict[
     import torch
 
     from custom_llm.pipeline.distributed import world
-    from custom_llm.pipeline.evaluate import _progress_callback
     from custom_llm.pipeline.progress import progress_bar
     from custom_llm.pipeline.threads import measured_threads
     from custom_llm.pipeline.training import use_bf16
@@ -66,29 +64,12 @@ def evaluate_with_retrieval(run: Any, context: EvalContext, label: str) -> dict[
     with autocast, measured_threads(context.model), progress_bar(run.console) as progress:
         once(context, time.perf_counter() - probing)  # the thread probe: paid once per evaluation, not per case
         for name in names:
-            evaluator = run.plugins.evaluators.get(name)
-            task = progress.add_task(f"evaluate {label}+retrieval: {name}", total=None)
-            retrieving.progress = _progress_callback(progress, task, f"evaluate {label}+retrieval: {name}")
-            torch.manual_seed(run.config.seed)
-            started, calls = time.perf_counter(), retrieving.calls
-            try:
-                metrics = evaluator.evaluate(retrieving)
-            except Exception as error:
-                owner = run.plugins.evaluators.owner(name)
-                raise PluginError(f"evaluator {name!r} of plugin {owner!r} failed with retrieval: {type(error).__name__}: {error}") from error
-            finally:
-                retrieving.progress = None
-            run.timings[f"evaluate {label}+retrieval: {name}"] = round(time.perf_counter() - started, 3)
+            calls = retrieving.calls
+            output, seconds = call_evaluator(run, retrieving, name, f"evaluate {label}+retrieval: {name}", progress, "failed with retrieval")
+            run.timings[f"evaluate {label}+retrieval: {name}"] = round(seconds, 3)
             if retrieving.calls == calls:  # it never scored through the context: its figures would not be retrieval's
                 continue
-            output = split_metrics(metrics)
             results[name], cases[name] = output.figures, output.cases
-            progress.update(
-                task,
-                total=output.counted or 1,
-                completed=output.counted or 1,
-                description=f"evaluate {label}+retrieval: {name} ({output.counted} cases)",
-            )
     lookups = retrieving.retrieved
     results["_retrieval"] = {
         "top_k": float(top_k),
