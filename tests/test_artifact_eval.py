@@ -75,6 +75,7 @@ def test_the_exported_gguf_through_llama_cpp_matches_the_pytorch_model(tmp_path,
     assert top1["value"] > 0.98
     assert check["line_exact_match"]["n"] > 30 and check["line_exact_match"]["verdict"] == "no significant difference"
     assert check["tokenization_same"]["documents"] == check["tokenization_same"]["of"] == check["documents"]
+    assert check["chat"] is None  # plain text files: no instruction cases, so no chat check
     assert "llama-cpp-python 0.3.36" in check["runtimes"]["llama_cpp"] and "PyTorch" in check["runtimes"]["pytorch"]
     assert "## Shipped artifact" in (run / "report.md").read_text()
     assert "through llama.cpp" in (run / "README.md").read_text() and "## Exports" in (run / "README.md").read_text()

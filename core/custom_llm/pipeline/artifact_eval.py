@@ -276,12 +276,21 @@ def _prompts(texts: Sequence[str], count: int) -> list[str]:
 
 
 def score_artifact(
-    path: Path, model: Any, tokenizer: Any, texts: Sequence[str], precision: str = "fp32", seed: int = 0, tolerance: float = DEFAULT_TOLERANCE
+    path: Path,
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    precision: str = "fp32",
+    seed: int = 0,
+    tolerance: float = DEFAULT_TOLERANCE,
+    chat_cases: Sequence[Any] = (),
 ) -> dict[str, Any]:
-    """The artifact's figures beside the PyTorch model's on ``texts`` (see the module docstring)."""
+    """The artifact's figures beside the PyTorch model's on ``texts`` (see the module docstring), and
+    on ``chat_cases`` (instruction cases, :mod:`artifact_chat`) the answers through llama.cpp's chat path."""
     import torch
 
     from custom_llm.generation import greedy_generate
+    from custom_llm.pipeline.artifact_chat import chat_check
     from custom_llm.pipeline.document_start import document_start_ids
     from custom_llm.pipeline.teacher_forcing import CONTEXT, WINDOW, predict_tokens
     from custom_llm.pipeline.threads import measured_threads
@@ -312,6 +321,7 @@ def score_artifact(
             theirs = tokenizer.decode(llama_greedy(llm, ids, GREEDY_TOKENS, eos), skip_special_tokens=True)
             ours = greedy_generate(model, tokenizer, prompt, GREEDY_TOKENS)
             greedy.append({"prompt": prompt[-80:], "pytorch": ours, "llama_cpp": theirs, "same": ours == theirs})
+        chat = chat_check(llm, model, tokenizer, chat_cases, seed)
     result = figures(compared, tolerance, seed)
     result.update(
         artifact=path.name,
@@ -321,6 +331,7 @@ def score_artifact(
             "llama_cpp": f"llama.cpp through llama-cpp-python {_version('llama-cpp-python')}",
         },
         greedy=greedy,
+        chat=chat,
         seconds=round(time.perf_counter() - started, 1),
     )
     del llm
@@ -338,17 +349,21 @@ def _version(name: str) -> str:
 # Within a run: `custom-llm eval RUN --artifact PATH`, and a run's own GGUF exports
 
 
-def check_run_artifacts(run: Any, model: Any, tokenizer: Any, texts: Sequence[str], paths: Sequence[Path]) -> list[dict[str, Any]]:
-    """Each GGUF file scored against ``model``; each result written to ``RUN/metrics/artifact-NAME.json``
+def check_run_artifacts(run: Any, model: Any, tokenizer: Any, documents: Sequence[Any], paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """Each GGUF file scored against ``model`` on the held-out ``documents`` (and their instruction
+    cases, where the domain makes any); each result written to ``RUN/metrics/artifact-NAME.json``
     and recorded in ``RUN/exports.json`` when the file is one of the run's exports."""
+    from custom_llm.pipeline.artifact_chat import instruction_cases
     from custom_llm.pipeline.storage import write_json
 
     tolerance = float(getattr(run.config, "artifact_tolerance", DEFAULT_TOLERANCE))
+    texts = [d.text for d in documents]
+    cases = instruction_cases(run, documents, tokenizer)
     results = []
     for path in paths:
         if run.console is not None:
             run.console.print(f"scoring {Path(path).name} through llama.cpp against the PyTorch model ...")
-        result = score_artifact(Path(path), model, tokenizer, texts, run.config.precision, run.config.seed, tolerance)
+        result = score_artifact(Path(path), model, tokenizer, texts, run.config.precision, run.config.seed, tolerance, cases)
         write_json(run.output / "metrics" / f"artifact-{Path(path).stem}.json", result)
         record_in_exports(run.output, Path(path), result)
         results.append(result)
@@ -375,6 +390,7 @@ def headline(result: dict[str, Any]) -> dict[str, Any]:
     """The few figures an export's record and the model card carry."""
     bpb = result["bits_per_byte"]
     lines = result.get("line_exact_match") or {}
+    chat = result.get("chat") or {}
     return {
         "artifact": result["artifact"],
         "runtime": result["runtimes"]["llama_cpp"],
@@ -388,6 +404,8 @@ def headline(result: dict[str, Any]) -> dict[str, Any]:
         "line_exact_match_llama_cpp": lines.get("llama_cpp"),
         "lines": lines.get("n"),
         "greedy_same": f"{sum(g['same'] for g in result['greedy'])}/{len(result['greedy'])}",
+        "chat_answers_same": f"{chat['agreement']['same']}/{chat['cases']}" if chat else None,
+        "chat_finding": chat.get("finding") if chat else None,
     }
 
 
@@ -415,14 +433,14 @@ def rewrite_reports(run: Any, report: dict[str, Any]) -> None:
     apply_records(run.output)
 
 
-def check_exports(run: Any, model: Any, tokenizer: Any, texts: Sequence[str], exported: Sequence[Any], report: dict[str, Any]) -> None:
+def check_exports(run: Any, model: Any, tokenizer: Any, documents: Sequence[Any], exported: Sequence[Any], report: dict[str, Any]) -> None:
     """A run's own GGUF exports (``export_formats``) checked through llama.cpp when it is installed;
     otherwise the report says they were not, and what to install."""
     paths = run_gguf_exports(exported)
     if not paths:
         return
     if llama_cpp_available():
-        report["artifacts"] = merge_results(report.get("artifacts") or [], check_run_artifacts(run, model, tokenizer, texts, paths))
+        report["artifacts"] = merge_results(report.get("artifacts") or [], check_run_artifacts(run, model, tokenizer, documents, paths))
         report.pop("artifacts_note", None)
     else:
         report["artifacts_note"] = f"The run's GGUF export was not checked through llama.cpp: llama-cpp-python is not installed ({INSTALL})."
@@ -445,8 +463,8 @@ def evaluate_artifacts(run: Any, paths: Sequence[Path]) -> dict[str, Any]:
     report = read_json(run.output / "report.json")
     data = prepare_data(run)
     model = load_tuned_model(run)
-    texts = [d.text for d in eval_documents(run, data.split)]
-    report["artifacts"] = merge_results(report.get("artifacts") or [], check_run_artifacts(run, model, data.tok.tokenizer, texts, paths))
+    documents = eval_documents(run, data.split)
+    report["artifacts"] = merge_results(report.get("artifacts") or [], check_run_artifacts(run, model, data.tok.tokenizer, documents, paths))
     report.pop("artifacts_note", None)
     rewrite_reports(run, report)
     from custom_llm.run_registry.recording import record_evaluation
@@ -465,6 +483,8 @@ def _pct(value: float) -> str:
 
 def artifact_lines(checks: Sequence[dict[str, Any]] | None, note: str | None = None) -> list[str]:
     """report.md's "Shipped artifact" section: per GGUF file, each figure with its runtime and cases."""
+    from custom_llm.pipeline.artifact_chat import chat_lines
+
     if not checks and not note:
         return []
     lines = ["", "## Shipped artifact", ""]
@@ -505,6 +525,7 @@ def artifact_lines(checks: Sequence[dict[str, Any]] | None, note: str | None = N
             for g in check["greedy"]:
                 cells = [str(g[k]).replace("|", "\\|").replace("\n", "⏎")[:120] for k in ("prompt", "pytorch", "llama_cpp")]
                 lines.append(f"| `{cells[0]}` | `{cells[1]}` | `{cells[2]}` |")
+        lines += chat_lines(check.get("chat"))
         lines.append("")
     return lines
 
@@ -519,4 +540,10 @@ def summary_lines(checks: Sequence[dict[str, Any]] | None) -> list[str]:
             f"({_pct(bpb['change'])}, {bpb['verdict']}) on {check['tokens']:,} held-out tokens; "
             f"top-1 agreement {check['top1_agreement']['value']:.2%}."
         )
+        chat = check.get("chat")
+        if chat:
+            out.append(
+                f"Its chat path (llama.cpp's template and stop tokens): {chat['agreement']['same']} of {chat['cases']} instruction answers "
+                f"the same as PyTorch's" + (f"; {chat['finding']}." if chat.get("finding") else ".")
+            )
     return out
