@@ -291,7 +291,7 @@ def train(run: Run, resume: bool = False) -> dict[str, Any] | None:
             with run.stage("export"):
                 exported = export_configured(run)
             with run.stage("evaluate"):  # the shipped GGUF through llama.cpp, where it is installed (docs/deploy.md)
-                check_exports(run, model, data.tok.tokenizer, [d.text for d in eval_documents(run, data.split)], exported, report)
+                check_exports(run, model, data.tok.tokenizer, eval_documents(run, data.split), exported, report)
         tracker.finish(report)  # the comparison with its intervals and verdicts, and the artifacts' sha256
         run_directory.mark(run, "complete")
         recording.complete(run)
