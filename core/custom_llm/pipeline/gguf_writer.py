@@ -207,7 +207,25 @@ def _pre_tokenizer_name(state: dict[str, Any]) -> str:
             for name, split in GGUF_PRE_TOKENIZER_SPLITS.items():
                 if split == regex:
                     return name
+        name = _llama_cpp_split_name(steps)
+        if name:
+            return name
     raise ValueError(f"Cannot write this tokenizer as GGUF: its pre-tokenizer {json.dumps(pre)[:200]} has no llama.cpp equivalent.")
+
+
+def _llama_cpp_split_name(steps: list[dict[str, Any]]) -> str | None:
+    """The pre-tokenizer name of a split :mod:`custom_llm.pipeline.gguf_tokenizer` gave a GGUF base
+    (llama.cpp's own regex sequence, e.g. SmolLM2's "smollm": digits apart, then GPT-2's split), so
+    a run on such a base goes back out as GGUF; the names sharing one sequence split alike in llama.cpp."""
+    from custom_llm.pipeline.gguf_tokenizer import LLAMA_CPP_SPLITS
+
+    if not steps or steps[-1].get("type") != "ByteLevel" or steps[-1].get("use_regex", True):
+        return None
+    regexes = tuple((step.get("pattern") or {}).get("Regex") for step in steps[:-1] if step.get("type") == "Split")
+    if len(regexes) != len(steps) - 1:
+        return None
+    matches = [name for name, split in LLAMA_CPP_SPLITS.items() if split == regexes]
+    return "smollm" if "smollm" in matches else (matches[0] if matches else None)
 
 
 def _write_tokenizer(writer: Any, tokenizer: Any, config: Any) -> None:
