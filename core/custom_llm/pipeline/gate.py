@@ -20,7 +20,7 @@ from custom_llm.errors import ConfigError
 from custom_llm.suggest import did_you_mean
 
 GATE_EXIT_STATUS = 3
-KEYS = ("tuned_beats_base", "general_ability_tolerance", "max_canary_exposure_bits", "artifact_tolerance")
+KEYS = ("tuned_beats_base", "general_ability_tolerance", "max_canary_exposure_bits", "artifact_tolerance", "redacted_values_at_base_level")
 
 
 def check_gate_settings(gate: Mapping[str, Any]) -> None:
@@ -31,6 +31,10 @@ def check_gate_settings(gate: Mapping[str, Any]) -> None:
         if key == "tuned_beats_base":
             if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
                 raise ConfigError(f"gate: tuned_beats_base must be a list of metric names (evaluator.metric or metric), got {value!r}.")
+            continue
+        if key == "redacted_values_at_base_level":
+            if not isinstance(value, bool):
+                raise ConfigError(f"gate: redacted_values_at_base_level must be true or false, got {value!r}.")
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"gate: {key} must be a number, got {value!r}.")
@@ -64,6 +68,8 @@ def evaluate_gate(gate: Mapping[str, Any], report: Mapping[str, Any]) -> dict[st
         checks.append(general_ability_check(float(gate["general_ability_tolerance"]), report.get("general_ability")))
     if "max_canary_exposure_bits" in gate:
         checks.append(canary_check(float(gate["max_canary_exposure_bits"]), report.get("memorization")))
+    if gate.get("redacted_values_at_base_level"):
+        checks.append(redacted_values_check(report.get("memorization")))
     if "artifact_tolerance" in gate:
         checks.append(artifact_check(float(gate["artifact_tolerance"]), report.get("artifacts"), report.get("artifacts_note")))
     return {"passed": all(c["passed"] for c in checks), "checks": checks}
@@ -128,6 +134,17 @@ def canary_check(limit: float, section: Mapping[str, Any] | None) -> dict[str, A
         return _check(label, False, "no canary was audited in this run (canaries: 0 or memorization_audit: false)")
     top = max(float(c["tuned"]["fitted_exposure_bits"]) for c in canaries)
     return _check(label, top <= limit, f"highest tuned exposure (fitted) {top:.2f} bits of {len(canaries)} canaries, at most {limit:g}")
+
+
+def redacted_values_check(section: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The tuned model completes redaction placeholders' original values no more often than the base
+    (fails on the paired verdict "worse": significantly more, McNemar's exact test)."""
+    label = "redacted_values_at_base_level"
+    row = (section or {}).get("redacted_values")
+    if not row:
+        return _check(label, False, "no redacted value was probed in this run (nothing redacted in training documents, or memorization_audit: false)")
+    detail = f"completed base {row['base_count']}/{row['n']} -> tuned {row['tuned_count']}/{row['n']}: {row['verdict']} (p = {row['p_value']:.3g})"
+    return _check(label, row["verdict"] != "worse", detail)
 
 
 def artifact_check(tolerance: float, results: Sequence[Mapping[str, Any]] | None, note: str | None) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from custom_llm import __version__
 from custom_llm.errors import SourceError
+from custom_llm.pipeline import redaction_probes
 from custom_llm.pipeline.cache import file_digest, key_of
 from custom_llm.pipeline.dry_run_output import EXCLUDED_KEY
 from custom_llm.pipeline.progress import progress_bar
@@ -64,6 +65,7 @@ def ingest_key(run: Run, files: list[dict[str, Any]]) -> str:
         preparers,
         plugin_code(run.plugins, _plugins_used(run)),  # what their code is (file digests), not their version numbers
         [(f["source"], f["path"], f["blake2b"]) for f in files],
+        redaction_probes.VERSION,  # entries prepared before probes were recorded have none
     )
 
 
@@ -92,17 +94,21 @@ def ingest_and_prepare(run: Run) -> IngestResult:
             run.reports["ingest"].fallbacks.extend(_issues(saved.get("kept_with_fallback", [])))
             ingested = IngestResult(key=key, cached=True, documents=folder / "documents.arrow", count=saved["counts"].get("documents kept", 0))
             summary.update(key=key, cached=True, count=ingested.count)
+            redaction_probes.install(run, folder)
             return ingested
         if not files:
             pseudonyms(run).report(run.report("ingest"))
             raise SourceError(pseudonyms(run).scrub(_nothing_to_read(run)))
         folder = run.cache.begin("ingest", key)
         report = run.report("ingest")
-        count = write_documents(folder / "documents.arrow", _prepared_stream(run, files, report))
+        probes = redaction_probes.ProbeRecorder(key)  # keyed hashes of a sample of redacted values, never the values
+        count = write_documents(folder / "documents.arrow", _prepared_stream(run, files, report, probes))
+        probes.write(folder)
         report.counts["documents kept"] = count
         pseudonyms(run).report(report)  # the listed files as ids under ``paths: hashed``
         write_json(folder / "report.json", report.to_json())
         run.cache.commit("ingest", key)
+        redaction_probes.install(run, folder)
         ingested = IngestResult(key=key, cached=False, documents=folder / "documents.arrow", count=count)
         summary.update(key=key, cached=False, count=count)
     if count == 0:
@@ -110,7 +116,7 @@ def ingest_and_prepare(run: Run) -> IngestResult:
     return ingested
 
 
-def _prepared_stream(run: Run, files: list[dict[str, Any]], report: StageReport) -> Iterator[Document]:
+def _prepared_stream(run: Run, files: list[dict[str, Any]], report: StageReport, probes: Any = None) -> Iterator[Document]:
     steps = [(p.name, p.start(run.options, report)) for p in _preparers(run)]
     names = pseudonyms(run)
     by_source: dict[str, list[Path]] = {}
@@ -129,11 +135,14 @@ def _prepared_stream(run: Run, files: list[dict[str, Any]], report: StageReport)
                 last[:] = [document.source]
                 report.count("documents ingested")
                 progress.advance(task)
+                raw = document
                 for _name, step in steps:
                     document = step(document)
                     if document is None:
                         break
                 if document is not None:
+                    if probes is not None:
+                        probes.observe(raw, document)
                     yield names.document(document)
         progress.update(task, total=progress.tasks[0].completed)
 

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from custom_llm.pipeline import redaction_probes
 from custom_llm.pipeline.canaries import Canary, random_secret
 from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.storage import read_json, write_json
@@ -231,6 +232,7 @@ def audit_model(run: Run, model: Any, tokenizer: Any, split: Any, label: str) ->
             "canaries": canary_audit(model, tokenizer, canaries, seed),
             "training_passages": extraction(model, tokenizer, passages(train, seed, "train")),
             "heldout_passages": extraction(model, tokenizer, passages(eval_documents(run, split), seed, "eval")),
+            "redacted_values": redaction_probes.audit(run, model, tokenizer, split),
         }
     write_json(run.output / "metrics" / f"memorization_{label}.json", record)
     run.artifacts["memorization_seconds"] = time.perf_counter() - started
@@ -247,7 +249,9 @@ def audit_base(run: Run, model: Any, data: Any, base_key: str) -> None:
 
     if not getattr(run.config, "memorization_audit", True):
         return
-    key = key_of("memorization-base", base_key, file_digest(Path(__file__)), file_digest(Path(__file__).with_name("canaries.py")))
+    here = Path(__file__)
+    probes = here.with_name("redaction_probes.py")
+    key = key_of("memorization-base", base_key, file_digest(here), file_digest(here.with_name("canaries.py")), file_digest(probes))
     cached = run.cache.folder("memorization-base", key) / "memorization_base.json"
     target = run.output / "metrics" / "memorization_base.json"
     if run.cache.hit("memorization-base", key) and "base-eval" not in run.cache.refresh:
@@ -294,7 +298,15 @@ def memorization_section(run: Run, copies: dict[int, int] | None = None) -> dict
                 result = compare(b, t, lower, seed=run.config.seed)
                 row.update(p_value=result.p_value, verdict=result.verdict, test=result.test)
             rows.append(row)
-    return {"candidates": CANDIDATES, "exposed_p": EXPOSED_P, "canaries": canaries, "passages": rows, "target_chars": TARGET_CHARS}
+    redacted = redaction_probes.section(base.get("redacted_values"), tuned.get("redacted_values"), run.config.seed)
+    return {
+        "candidates": CANDIDATES,
+        "exposed_p": EXPOSED_P,
+        "canaries": canaries,
+        "passages": rows,
+        "target_chars": TARGET_CHARS,
+        "redacted_values": redacted,
+    }
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -323,6 +335,8 @@ def summary_line(section: dict[str, Any] | None) -> str:
             side = "training" if row["passages"] == "training_passages" else "held-out"
             verdict = f", {row['verdict']} (p {row['p_value']:.3f})" if row.get("verdict") else ""
             parts.append(f"{side} passages extracted base {row['base']:.1%}, tuned {row['tuned']:.1%} of {row['n']}{verdict}")
+    if section.get("redacted_values"):
+        parts.append(redaction_probes.summary_part(section["redacted_values"]))
     return "Memorization: " + "; ".join(parts) + "." if parts else ""
 
 
@@ -376,4 +390,4 @@ def memorization_lines(section: dict[str, Any] | None) -> list[str]:
         lines.append(
             f"| {row['passages'].replace('_', ' ')} | {row['metric']} | {row['n']} | {base} | {tuned} | {shown_p} | {row.get('verdict') or ''} |"
         )
-    return lines
+    return [*lines, *redaction_probes.report_lines(section.get("redacted_values"))]
