@@ -124,3 +124,28 @@ def test_full_weight_dpo_trains_against_a_frozen_copy_of_the_starting_model(tmp_
     assert training["trainer_class"] == "DPOTrainer" and training["weights_moved"]
     assert training["trainable_parameters"] == training["parameters"]
     assert (tmp_path / "full" / "model" / "model.safetensors").is_file()
+
+
+def test_on_policy_answers_come_from_the_starting_model_with_the_adapter_switched_off(colour_model):
+    """Negatives are the starting model's answers even where the new adapter has trained (--resume),
+    and generation then runs without the adapter's products (the CPU's decoding speed)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from custom_llm.pipeline.preference import starting_model
+
+    base = AutoModelForCausalLM.from_pretrained(colour_model)
+    ids = torch.arange(12)[None, :]
+    with torch.no_grad():
+        expected = base(input_ids=ids).logits
+    wrapped = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))  # a trained-looking adapter
+    with torch.no_grad():
+        adapted = wrapped(input_ids=ids).logits
+        with starting_model(wrapped):
+            asked = wrapped(input_ids=ids).logits
+    assert not torch.allclose(adapted, expected)
+    assert torch.allclose(asked, expected)
+    plain = AutoModelForCausalLM.from_pretrained(colour_model)
+    with starting_model(plain), torch.no_grad():  # a model without an adapter (full recipes) is used as it is
+        assert torch.allclose(plain(input_ids=ids).logits, expected)

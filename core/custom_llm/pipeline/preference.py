@@ -80,13 +80,14 @@ def on_policy_pairs(run: Run, model: Any, tokenizer: Any, examples: list[Example
 
     from custom_llm.generation import greedy_generate
     from custom_llm.pipeline.progress import progress_bar
+    from custom_llm.pipeline.threads import measured_threads
 
     pairs = []
     asked = 0
     was_training = model.training
     model.eval()
     try:
-        with progress_bar(run.console) as progress, autocast(run, model):
+        with progress_bar(run.console) as progress, autocast(run, model), starting_model(model), measured_threads(model):
             task = progress.add_task("on-policy negatives: the starting model answers", total=len(examples))
             for example in examples:
                 if deadline is not None and time.perf_counter() > deadline:
@@ -103,6 +104,17 @@ def on_policy_pairs(run: Run, model: Any, tokenizer: Any, examples: list[Example
     finally:
         model.train(was_training)
     return pairs, asked
+
+
+def starting_model(model: Any) -> Any:
+    """The starting model's function while its answers are asked: a new LoRA adapter switched off
+    (also after --resume, where it has trained), and peft calling the base layers alone: its small
+    products in every layer made each decoded token about 3x slower on the CPU (docs/performance.md),
+    so fewer questions were asked within the budget."""
+    import contextlib
+
+    disable = getattr(model, "disable_adapter", None)
+    return disable() if callable(disable) and getattr(model, "peft_config", None) else contextlib.nullcontext()
 
 
 def preference_pairs(run: Run, model: Any, data: PreparedData, deadline: float | None = None) -> tuple[list[Pair], dict[str, int]]:
