@@ -43,7 +43,11 @@ def test_default_codebase_run_tunes_smollm2_with_lora(tmp_path, smollm2):
 
     _, cache = smollm2
     config = tmp_path / "small.yaml"
-    config.write_text("max_eval_examples: 2\n")
+    # The release check's general corpus and memorization audit are tested on tiny models; here they would
+    # cost two thirds of the test (pydoc's 29 passages and the audit through the real base, twice).
+    general = tmp_path / "general.txt"
+    general.write_text((ROOT / "docs" / "concepts.md").read_text()[:3000])
+    config.write_text(f"max_eval_examples: 2\nmemorization_audit: false\ngeneral_corpus: {general}\n")
     result = CliRunner().invoke(
         main,
         [
