@@ -36,18 +36,16 @@ def document_examples(run: Run, document: Document, tokenizer: Any) -> list[Exam
     return [laid_out(example, tokenizer) for example in domain_examples(run, document, tokenizer)]
 
 
-def domain_examples(run: Run, document: Document, tokenizer: Any) -> list[Example]:
+def domain_examples(run: Run, document: Document, tokenizer: Any, answers: bool = False) -> list[Example]:
     """The examples the domain's ``make_examples`` makes of ``document``, with the seeded rng every
-    consumer shares (packing, preference pairs), before any layout."""
+    consumer shares (packing, preference pairs), before any layout. ``answers`` asks for examples
+    with one checkable answer (``settings["answers"]``; the preference and reward recipes only, never
+    the packer, so the pack cache key is unchanged)."""
     rng = random.Random(f"{run.config.seed}\x1f{document.id}")
-    made = run.call_domain(
-        "make_examples",
-        document=document,
-        options=run.options,
-        rng=rng,
-        tokenizer=tokenizer,
-        settings={"seq_len": int(run.training["seq_len"]), "seed": run.config.seed},  # both are in the pack cache key
-    )
+    settings: dict[str, Any] = {"seq_len": int(run.training["seq_len"]), "seed": run.config.seed}  # both are in the pack cache key
+    if answers:
+        settings["answers"] = True
+    made = run.call_domain("make_examples", document=document, options=run.options, rng=rng, tokenizer=tokenizer, settings=settings)
     return list(stream_from_plugin(run.domain_plugin, "make_examples", made, lambda: document.source))
 
 

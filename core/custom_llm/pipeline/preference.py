@@ -45,12 +45,14 @@ class Pair:
 
 
 def training_examples(run: Run, data: PreparedData) -> list[Example]:
-    """The training split's instruction examples, made as the packer makes them (the domain's
-    ``make_examples`` with the same seeded rng), before the layout (done per pair here)."""
+    """The training split's examples with an answer to check: instruction pairs, and any example with
+    a prompt (a code line after the code before it), made by the domain's ``make_examples`` with the
+    packer's seeded rng and ``settings["answers"]`` set, before the layout (done per pair here)."""
     from custom_llm.pipeline.storage import iter_documents
 
     tokenizer = data.tok.tokenizer
-    return [e for document in iter_documents(data.split.train) for e in domain_examples(run, document, tokenizer) if e.kind == "instruction"]
+    made = (e for document in iter_documents(data.split.train) for e in domain_examples(run, document, tokenizer, answers=True))
+    return [e for e in made if e.kind == "instruction" or e.prompt]
 
 
 def layout(example: Example, tokenizer: Any, answer: str) -> tuple[str, str]:

@@ -53,10 +53,28 @@ def special_tokens(tokenizer: Any) -> list[str]:
     return fim_tokens(tokenizer).as_list()
 
 
-def make_examples(document: Document, options: Mapping[str, Any], rng: Any, tokenizer: Any) -> list[Example]:
+def make_examples(
+    document: Document, options: Mapping[str, Any], rng: Any, tokenizer: Any, settings: Mapping[str, Any] | None = None
+) -> list[Example]:
+    if settings and settings.get("answers"):  # dpo, orpo, grpo: code lines with their context, each a checkable answer
+        from custom_llm_codebase.answers import answer_examples
+
+        return answer_examples(document, options, rng, tokenizer, int(settings["seq_len"]))
     from custom_llm_codebase.examples import make_examples as build
 
     return build(document, options, rng, tokenizer)
+
+
+def checkable(example: Example) -> bool:
+    from custom_llm_codebase.answers import checkable as check
+
+    return check(example)
+
+
+def reward(example: Example, completion: str) -> float:
+    from custom_llm_codebase.answers import reward as score
+
+    return score(example, completion)
 
 
 # the demo's budget covers the whole run (data, both evaluations, training): the README's first command,
@@ -84,6 +102,8 @@ def register_domains(register):
             default_recipe="lora",
             default_base_model="smollm2-135m-instruct",
             default_source=".",
+            checkable=checkable,
+            reward=reward,
         )
     )
 
