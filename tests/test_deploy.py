@@ -244,6 +244,16 @@ def test_a_k_quant_says_which_tensors_fell_back(runs, quantization, tmp_path):
     assert "tokenizer.chat_template" in reader.fields  # llama.cpp's quantizer keeps the metadata
     receipt = json.loads((result.folder / "export.json").read_text())
     assert receipt["tensors"]["fallbacks"] == report["fallbacks"]
+    # what the fallbacks cost, measured through llama.cpp on the run's held-out documents, in the record, on the console, in the card
+    check = receipt["llama_cpp_check"]
+    assert check["tokens"] > 100 and check["documents"] >= 1 and check["chunks"] >= 1
+    assert check["bits_per_byte_llama_cpp"] != check["bits_per_byte_pytorch"] and abs(check["change"]) < 0.06
+    low, high = check["change_interval"]
+    assert low <= check["change"] <= high
+    cost = next(line for line in console.lines if line.startswith("cost through llama.cpp"))
+    assert f"on {check['tokens']:,} held-out tokens" in cost
+    card = (runs.chat / "model" / "README.md").read_text()
+    assert f"{quantization}: {len(report['fallbacks'])} of {report['matrices']} matrices fell back" in card and cost in card
 
 
 # --- Ollama ------------------------------------------------------------------------------------
@@ -538,11 +548,11 @@ def test_bad_input_is_refused_in_one_line(runs, tmp_path):
     (occupied / "notes.txt").write_text("mine")
     line = _one_line_error(str(runs.scratch), "--format", "gguf", "--out", str(occupied))
     assert "is not empty" in line and (occupied / "notes.txt").read_text() == "mine"
-    qwen = tmp_path / "qwen-run" / "model"
-    qwen.mkdir(parents=True)
-    (qwen / "config.json").write_text(json.dumps({"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2"}))
-    line = _one_line_error(str(qwen.parent), "--format", "ollama")
-    assert "cannot export a Qwen2ForCausalLM as GGUF" in line and "--format hf" in line
+    unknown = tmp_path / "unknown-run" / "model"  # an architecture neither custom-llm's writer nor llama.cpp's converter knows
+    unknown.mkdir(parents=True)
+    (unknown / "config.json").write_text(json.dumps({"architectures": ["MadeUpForCausalLM"], "model_type": "made_up"}))
+    line = _one_line_error(str(unknown.parent), "--format", "ollama")
+    assert "MadeUpForCausalLM" in line and "--format hf" in line
     assert not list(tmp_path.glob(".*.partial")) and not (runs.scratch / "exports" / "gguf-q4_k_m").exists()
 
 

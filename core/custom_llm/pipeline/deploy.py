@@ -174,12 +174,23 @@ def architecture_of(model_dir: Path) -> str:
     return {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM"}.get(str(config.get("model_type")), str(config.get("model_type")))
 
 
-def check_architecture(fmt: str, architecture: str) -> None:
-    if fmt != "hf" and architecture not in GGUF_ARCHITECTURES:
+def check_architecture(fmt: str, architecture: str, quantization: str = DEFAULT_QUANTIZATION) -> None:
+    """custom-llm writes Llama and Mistral itself; any other architecture goes through llama.cpp's own
+    converter (:mod:`custom_llm.pipeline.llama_cpp_converter`), refused here in one line when it is
+    not set up or does not know the architecture, or when the type needs llama.cpp's quantizer and it is missing."""
+    if fmt == "hf" or architecture in GGUF_ARCHITECTURES:
+        return
+    from custom_llm.pipeline.gguf_quantize import INSTALL, llama_cpp_installed
+    from custom_llm.pipeline.llama_cpp_converter import OUTTYPES, ConverterError, check_converter
+
+    try:
+        check_converter(architecture)
+    except ConverterError as error:
+        raise ExportError(f"{error} (or export --format hf)") from None
+    if quantization not in OUTTYPES and not llama_cpp_installed():
         raise ExportError(
-            f"cannot export a {architecture} as GGUF: custom-llm writes {', '.join(GGUF_ARCHITECTURES)}, and llama.cpp's converter "
-            "does not ship with llama-cpp-python; export --format hf, then run convert_hf_to_gguf.py from a llama.cpp checkout "
-            "(pip install -r requirements/requirements-convert_hf_to_gguf.txt there) on that folder (docs/deploy.md)."
+            f"GGUF {quantization} of a {architecture} is made by llama.cpp's quantizer from the converter's f32 file, which is not "
+            f"installed: {INSTALL} (f16, q8_0 and f32 need only the converter)."
         )
 
 
@@ -232,24 +243,29 @@ def check_output(out: Path, model_dir: Path, fmt: str) -> None:
 # The export
 
 
-def export_run(run_dir: Path | str, fmt: str, out: Path | str | None = None, quantization: str | None = None, console: Any = None) -> ExportResult:
+def export_run(
+    run_dir: Path | str, fmt: str, out: Path | str | None = None, quantization: str | None = None, console: Any = None, measure: bool = True
+) -> ExportResult:
     """Export the model of the run in ``run_dir`` as ``fmt`` ("hf", "gguf" or "ollama") to ``out``
     (default ``RUN/exports/FORMAT[-QUANTIZATION]``), atomically, and record its files' hashes in the
-    run's manifest and model card. ``quantization``: for GGUF formats f16 (default), q8_0 or f32."""
+    run's manifest and model card. ``quantization``: for GGUF formats f16 (default), q8_0 or f32.
+    ``measure``: score a GGUF file whose matrices fell back through llama.cpp (:mod:`custom_llm.pipeline.export_cost`)."""
     fmt = str(fmt).strip().lower()
     quantization = check_request(fmt, quantization)
     model_dir = model_folder_of(Path(run_dir))
     run_dir = run_directory_of(model_dir)
     architecture = architecture_of(model_dir)
-    check_architecture(fmt, architecture)
+    check_architecture(fmt, architecture, quantization)
     out = Path(out) if out is not None else default_out(run_dir, fmt, quantization)
     check_output(out, model_dir, fmt)
 
     with quiet_loading():
-        return _export(model_dir, run_dir, fmt, quantization, architecture, out, console)
+        return _export(model_dir, run_dir, fmt, quantization, architecture, out, console, measure)
 
 
-def _export(model_dir: Path, run_dir: Path, fmt: str, quantization: str, architecture: str, out: Path, console: Any) -> ExportResult:
+def _export(
+    model_dir: Path, run_dir: Path, fmt: str, quantization: str, architecture: str, out: Path, console: Any, measure: bool = True
+) -> ExportResult:
     model, tokenizer, source = load_merged(model_dir)
     name = _slug(run_dir.resolve().name)
     chat, why = trained_with_chat(run_dir, tokenizer)
@@ -264,9 +280,22 @@ def _export(model_dir: Path, run_dir: Path, fmt: str, quantization: str, archite
             write_hf_folder(model, tokenizer, partial)
         else:
             gguf_name = f"{name}-{quantization}.gguf"
-            write_gguf_file(model, tokenizer, partial / gguf_name, quantization, gguf_general_name(run_dir), chat)
+            if architecture in GGUF_ARCHITECTURES:
+                write_gguf_file(model, tokenizer, partial / gguf_name, quantization, gguf_general_name(run_dir), chat)
+            else:
+                from custom_llm.pipeline.llama_cpp_converter import write_converted
+
+                base = adapter_base(model_dir)
+                write_converted(model, tokenizer, partial / gguf_name, quantization, gguf_general_name(run_dir), chat, run_dir, base, console)
+            extra["written_by"] = "custom-llm (gguf-py)" if architecture in GGUF_ARCHITECTURES else "llama.cpp's convert_hf_to_gguf.py"
             extra["layout"] = {"chat_template": chat, "why": why, "start": document_start(tokenizer)}
             extra["tensors"] = _tensor_report(partial / gguf_name, quantization, console)
+            if measure:
+                from custom_llm.pipeline.export_cost import measure as measure_cost
+
+                check = measure_cost(run_dir, partial / gguf_name, model, tokenizer, extra["tensors"], console)
+                if check is not None:
+                    extra["llama_cpp_check"] = check
             if fmt == "ollama":
                 layout = chat_layout(tokenizer) if chat else plain_layout(tokenizer)
                 (partial / "Modelfile").write_text(modelfile(gguf_name, layout, model, why), encoding="utf-8")
@@ -306,7 +335,8 @@ def export_configured(run: Any) -> list[ExportResult]:
     results = []
     for spec in getattr(run.config, "export_formats", None) or []:
         fmt, quantization = parse_format(spec)
-        results.append(export_run(run.output, fmt, quantization=quantization, console=getattr(run, "console", None)))
+        # measure=False: the run checks every GGUF export through llama.cpp right after (artifact_eval.check_exports)
+        results.append(export_run(run.output, fmt, quantization=quantization, console=getattr(run, "console", None), measure=False))
     return results
 
 
@@ -850,7 +880,9 @@ def card_section(records: Sequence[Mapping[str, Any]], run_dir: Path | None = No
         shown = _shown_folder(record["folder"], run_dir)
         for item in record.get("files", []):
             lines.append(f"| {record['format']} | {record['quantization']} | {shown} | {item['path']} | {item['bytes']:,} | {item['blake2b']} |")
-    return "\n".join([*lines, "", CARD_END]) + "\n"
+    from custom_llm.pipeline.export_cost import card_lines
+
+    return "\n".join([*lines, *card_lines(records), "", CARD_END]) + "\n"
 
 
 def _shown_folder(folder: str, run_dir: Path | None) -> str:
