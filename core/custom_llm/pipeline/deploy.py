@@ -186,7 +186,7 @@ def check_architecture(fmt: str, architecture: str, quantization: str = DEFAULT_
     try:
         check_converter(architecture)
     except ConverterError as error:
-        raise ExportError(f"{error} (or export --format hf)") from None
+        raise ExportError(str(error)) from None
     if quantization not in OUTTYPES and not llama_cpp_installed():
         raise ExportError(
             f"GGUF {quantization} of a {architecture} is made by llama.cpp's quantizer from the converter's f32 file, which is not "

@@ -79,7 +79,9 @@ def check_converter(architecture: str) -> Path:
     """The converter for ``architecture``; ConverterError (one line) when it is missing or does not know it."""
     script = find_converter()
     if script is None:
-        raise ConverterError(f"GGUF export of a {architecture} needs llama.cpp's convert_hf_to_gguf.py, which is not set up: {_install_line()}.")
+        raise ConverterError(
+            f"GGUF export of a {architecture} needs llama.cpp's {SCRIPT}, which is not set up: {_install_line()}; or export --format hf."
+        )
     if architecture not in supported_architectures(script):
         raise ConverterError(f"llama.cpp's converter at {script.parent} does not convert {architecture}: export --format hf instead.")
     return script
