@@ -149,3 +149,23 @@ def test_on_policy_answers_come_from_the_starting_model_with_the_adapter_switche
     plain = AutoModelForCausalLM.from_pretrained(colour_model)
     with starting_model(plain), torch.no_grad():  # a model without an adapter (full recipes) is used as it is
         assert torch.allclose(plain(input_ids=ids).logits, expected)
+
+
+def test_under_a_time_budget_the_margin_is_measured_on_the_pairs_that_fit_its_share(colour_model):
+    """On a loaded CPU, measuring the margin on 64 pairs (before, and as long after training) had left
+    a budgeted DPO run one step: the measure stops at its deadline (after one pair at least)."""
+    import time
+    from types import SimpleNamespace
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from custom_llm.pipeline.preference import Pair, margins
+
+    model = AutoModelForCausalLM.from_pretrained(colour_model)
+    tokenizer = AutoTokenizer.from_pretrained(colour_model)
+    run = SimpleNamespace(config=SimpleNamespace(precision="fp32"))
+    pairs = [Pair(f"What colour is the {t}? ", "It is red.", "It is blue.", "on-policy") for t in THINGS[:5]]
+    everything = margins(run, model, tokenizer, pairs)
+    assert len(everything) == 5 and len(set(everything)) > 1
+    assert margins(run, model, tokenizer, pairs, deadline=time.perf_counter() + 3600) == everything
+    assert margins(run, model, tokenizer, pairs, deadline=time.perf_counter() - 1) == everything[:1]

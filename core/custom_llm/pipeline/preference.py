@@ -27,7 +27,8 @@ from custom_llm.records import Example
 MARGIN_PAIRS = 64  # pairs the chosen-over-rejected margin is measured on, before and after training
 PAIRS_FILE = "preference_pairs.jsonl"
 MAX_ANSWER_TOKENS = 128  # an on-policy negative is at most this long (or the truth's length and 16 more)
-NEGATIVES_BUDGET_SHARE = 0.5  # under a time budget, asking the starting model for its answers stops after this share of it
+NEGATIVES_BUDGET_SHARE = 0.4  # under a time budget, asking the starting model for its answers stops after this share of it
+MARGIN_BUDGET_SHARE = 0.1  # and measuring the margin before training after this share more (the measure after takes as long)
 
 
 @dataclass(frozen=True)
@@ -158,8 +159,11 @@ def autocast(run: Run, model: Any) -> Any:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16(run.config.precision))
 
 
-def margins(run: Run, model: Any, tokenizer: Any, pairs: list[Pair]) -> list[float]:
-    """Per pair: log p(chosen | prompt) - log p(rejected | prompt) under ``model`` (summed over tokens)."""
+def margins(run: Run, model: Any, tokenizer: Any, pairs: list[Pair], deadline: float | None = None) -> list[float]:
+    """Per pair: log p(chosen | prompt) - log p(rejected | prompt) under ``model`` (summed over tokens),
+    for the pairs measured before ``deadline`` (a ``perf_counter`` time; at least one)."""
+    import time
+
     import torch
 
     def logprob(prompt: str, completion: str) -> float:
@@ -175,7 +179,12 @@ def margins(run: Run, model: Any, tokenizer: Any, pairs: list[Pair]) -> list[flo
     model.eval()
     try:
         with torch.no_grad(), autocast(run, model):
-            return [logprob(p.prompt, p.chosen) - logprob(p.prompt, p.rejected) for p in pairs]
+            measured: list[float] = []
+            for p in pairs:
+                if measured and deadline is not None and time.perf_counter() > deadline:
+                    break
+                measured.append(logprob(p.prompt, p.chosen) - logprob(p.prompt, p.rejected))
+            return measured
     finally:
         model.train(was_training)
 
@@ -254,7 +263,8 @@ def train_preference(run: Run, model: Any, data: PreparedData, resume: bool) -> 
     write_pairs(run, pairs)
     measured = random.Random(run.config.seed).sample(pairs, min(MARGIN_PAIRS, len(pairs)))
     measuring = time.perf_counter()
-    before = margins(run, model, tokenizer, measured)
+    before = margins(run, model, tokenizer, measured, measuring + MARGIN_BUDGET_SHARE * budget if budget is not None else None)
+    measured = measured[: len(before)]  # under a time budget, the pairs measured in its share (the same ones after training)
     if budget is not None:  # asking for negatives and the margins (before, and after training) come out of the training budget
         now = time.perf_counter()
         run.training["time_budget"] = round(max(1.0, budget - (now - started) - (now - measuring)), 1)
