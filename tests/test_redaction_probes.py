@@ -110,3 +110,12 @@ def test_a_run_probes_redacted_values_and_never_writes_them(tmp_path, monkeypatc
         for path in folder.rglob("*"):
             if path.is_file():
                 assert EMAIL.encode() not in path.read_bytes(), path
+    assert list((tmp_path / "cache").rglob(redaction_probes.PROBE_FILE))  # the prepared documents' probes, for a run reusing them
+
+    from click.testing import CliRunner
+
+    from custom_llm.cli import main
+
+    result = CliRunner().invoke(main, ["purge", str(run), "--yes"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert not list(tmp_path.rglob(redaction_probes.PROBE_FILE))  # purge removes both copies with the run
