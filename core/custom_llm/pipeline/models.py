@@ -93,7 +93,10 @@ def load_base_model(run: Run, tokenizer: Any) -> Any:
 
 def wrap_adapter(run: Run, model: Any, added_token_ids: list[int]) -> Any:
     """LoRA adapters on every linear layer (or the configured targets). Embeddings of added tokens
-    are trained too (peft's trainable token indices), so new tokens are not left random."""
+    are trained too (peft's trainable token indices), so new tokens are not left random; not under
+    TRL's trainers (dpo, orpo, grpo): their fused output layer reads the head's weight itself and
+    fails on peft's wrapper (and would drop its rows' updates), so their added rows keep their
+    mean-resized start (a ``--from`` parent that trained them brings them trained)."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     if run.recipe.quantize_4bit:
@@ -105,7 +108,7 @@ def wrap_adapter(run: Run, model: Any, added_token_ids: list[int]) -> Any:
         lora_dropout=float(run.training["lora_dropout"]),
         target_modules="all-linear" if targets == ["all-linear"] else targets,
         task_type="CAUSAL_LM",
-        trainable_token_indices=list(added_token_ids) or None,
+        trainable_token_indices=(list(added_token_ids) or None) if run.recipe.trainer == "causal" else None,
     )
     wrapped = get_peft_model(model, lora)
     if not run.recipe.quantize_4bit:

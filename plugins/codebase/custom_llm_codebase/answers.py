@@ -49,11 +49,12 @@ def answer_examples(document: Document, options: Mapping[str, Any], rng: Any, to
     for index in sorted(rng.sample(candidates, count)):
         line = lines[index]
         fim = rng.random() < float(options.get("fim_rate", 0.5))
-        before_budget = budget - int(budget * SUFFIX_SHARE) if fim else budget
+        room = budget - _length(tokenizer, "".join(tokens.as_list())) if fim else budget  # the sentinels take tokens too
+        before_budget = room - int(room * SUFFIX_SHARE) if fim else budget
         before = _fit(lines[:index], before_budget, tokenizer, from_end=True)
         metadata = {"language": language, "line": index + 1, "answer": line}
         if fim:
-            after = _fit(lines[index + 1 :], int(budget * SUFFIX_SHARE), tokenizer, from_end=False)
+            after = _fit(lines[index + 1 :], int(room * SUFFIX_SHARE), tokenizer, from_end=False)
             prompt = fim_prompt(head + before, "\n" + after, tokens, "psm")
             examples.append(Example(completion=line, prompt=prompt, kind="code_fim_line", doc_id=document.id, metadata=metadata))
         else:

@@ -22,12 +22,14 @@ FILES = {
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A tiny model trained a little on the files (a random one answers every line alike, and GRPO
-    learns nothing from four answers with one reward)."""
+        learns nothing from four answers with one reward). Its tokenizer lacks the FIM sentinels, so the
+        run adds them, as it does to SmolLM2's, whose head is tied to its embeddings: TRL's trainers must
+    work with added tokens there."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     texts = list(FILES.values())
-    folder = make_tiny_model(tmp_path_factory.mktemp("base") / "tiny", texts, vocab_size=400, extra_tokens=list(DEFAULT_SET))
+    folder = make_tiny_model(tmp_path_factory.mktemp("base") / "tiny", texts, vocab_size=400)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder)
     ids = torch.tensor(tokenizer("".join(texts))["input_ids"])
@@ -39,6 +41,8 @@ def tiny(tmp_path_factory):
         model(input_ids=batch, labels=batch).loss.backward()
         optimizer.step()
         optimizer.zero_grad()
+    model.config.tie_word_embeddings = True  # the head tied to the embeddings, as SmolLM2's: peft then wraps both for added tokens
+    model.lm_head.weight = model.model.embed_tokens.weight
     model.save_pretrained(folder)
     return folder
 
@@ -89,6 +93,7 @@ def test_dpo_on_the_starting_models_wrong_lines_through_the_cli(tmp_path, repo, 
     report = run_domain("codebase", [repo], tmp_path / "dpo", "--recipe", "dpo", *options)
     training = report["training"]
     assert training["trainer_class"] == "DPOTrainer" and training["steps_done"] == 1 and training["weights_moved"]
+    assert report["data"]["added_tokens"] == ", ".join(DEFAULT_SET)  # added to the base; trained only by the causal recipes
     assert training["on_policy_pairs"] > 0 and training["on_policy_pairs"] + training["answered_right"] == training["checkable_asked"]
     lines = {line for text in FILES.values() for line in text.split("\n")}
     pairs = [json.loads(line) for line in (tmp_path / "dpo" / "metrics" / "preference_pairs.jsonl").read_text().splitlines()]
