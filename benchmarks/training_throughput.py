@@ -164,7 +164,7 @@ class PlainTrainer:
 def packed_blocks(docs_ids: list[list[int]], eos: int, seq_len: int) -> tuple[list[dict], int]:
     """custom-llm's packing of the documents (each as ``[eos] + ids + [eos]``); returns the blocks
     and the documents' own token count."""
-    from custom_llm.pipeline.packers import Packer
+    from custom_llm.data.packers import Packer
 
     packer = Packer(seq_len, eos)
     blocks = []
@@ -263,7 +263,7 @@ def main() -> None:
     import os
     import platform
 
-    from custom_llm.pipeline.tokenization import train_bpe_tokenizer
+    from custom_llm.data.tokenization import train_bpe_tokenizer
 
     load = os.getloadavg()
     documents = corpus()

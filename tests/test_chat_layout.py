@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 import pytest
 
-from custom_llm.pipeline.chat import instruction_prompt, laid_out
-from custom_llm.pipeline.encoding import IGNORE, encode_flat
-from custom_llm.pipeline.tokenization import train_bpe_tokenizer
+from custom_llm.data.chat import instruction_prompt, laid_out
+from custom_llm.data.encoding import IGNORE, encode_flat
+from custom_llm.data.tokenization import train_bpe_tokenizer
 from custom_llm.records import EvalContext, Example
 
 TEMPLATE = (

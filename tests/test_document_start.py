@@ -11,7 +11,7 @@ import click
 import numpy as np
 import pytest
 
-from custom_llm.pipeline.document_start import adds_bos, document_start_ids
+from custom_llm.data.document_start import adds_bos, document_start_ids
 from custom_llm.records import Example
 from custom_llm.testing import make_tiny_gguf, make_tiny_model
 
@@ -66,7 +66,7 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
 def _load(folder: Path):
     from transformers import AutoModelForCausalLM
 
-    from custom_llm.pipeline.tokenization import load_base_tokenizer
+    from custom_llm.data.tokenization import load_base_tokenizer
 
     return AutoModelForCausalLM.from_pretrained(folder).eval(), load_base_tokenizer(folder)
 
@@ -83,7 +83,7 @@ def test_each_kind_starts_documents_with_its_own_token(tiny, kind):
 
 @pytest.mark.parametrize("kind", ["scratch", "bos-gguf"])
 def test_training_blocks_lay_every_example_after_the_start_token(tiny, kind, tmp_path):
-    from custom_llm.pipeline.packers import pack
+    from custom_llm.data.packers import pack
 
     _, tokenizer = _load(tiny[kind])
     (start,) = document_start_ids(tokenizer)
@@ -128,8 +128,8 @@ def test_evaluation_windows_and_generation_start_with_it(tiny, kind):
 
 
 def test_a_chat_template_that_writes_bos_is_not_given_a_second_one(tiny):
-    from custom_llm.pipeline.chat import instruction_prompt, laid_out
-    from custom_llm.pipeline.encoding import encode_examples
+    from custom_llm.data.chat import instruction_prompt, laid_out
+    from custom_llm.data.encoding import encode_examples
 
     _, tokenizer = _load(tiny["bos"])
     (start,) = document_start_ids(tokenizer)

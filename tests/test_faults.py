@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from custom_llm.pipeline.storage import write_batches, write_json
+from custom_llm.data.storage import write_batches, write_json
 
 FAULT_DRIVER = Path(__file__).with_name("fault_driver.py")
 KILL_POINTS = ["ingestion", "tokenization", "base-evaluation", "training", "checkpoint-save", "export", "tuned-evaluation", "report"]

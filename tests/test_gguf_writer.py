@@ -10,8 +10,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from custom_llm.data.tokenization import train_bpe_tokenizer
 from custom_llm.pipeline.gguf_writer import write_gguf
-from custom_llm.pipeline.tokenization import train_bpe_tokenizer
 from custom_llm.testing import make_tiny_gguf
 
 gguf = pytest.importorskip("gguf")  # not a declared dependency of the project: writing GGUF needs it installed

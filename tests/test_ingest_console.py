@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from custom_llm import Document, Domain, Example, hookimpl
 from custom_llm.cli import main
-from custom_llm.pipeline.ingest import ingest_label
+from custom_llm.data.ingest import ingest_label
 from custom_llm.testing import registered_plugin
 
 PARAGRAPH = "the pump {n} keeps the pressure of line {n} steady while the valve opens and closes slowly"

@@ -12,9 +12,9 @@ from pathlib import Path
 import click
 import pytest
 
-from custom_llm.pipeline import canaries as canary_module
+from custom_llm.data import canaries as canary_module
+from custom_llm.data.canaries import Canary, make_canaries, plant
 from custom_llm.pipeline import memorization
-from custom_llm.pipeline.canaries import Canary, make_canaries, plant
 from custom_llm.testing import make_tiny_model, run_domain
 
 CLICK_FILES = sorted(Path(click.__file__).parent.glob("*.py"))
@@ -151,7 +151,7 @@ def test_a_run_reports_memorization_and_keeps_its_canaries_in_the_manifest_only(
             leaked += [path.relative_to(run).as_posix() for c in planted if c.secret in text]
     assert not leaked, f"a canary's secret is written outside manifest.json: {leaked}"
     split = root / "cache" / f"split-{manifest['stage_keys']['split']}" / "train.arrow"
-    from custom_llm.pipeline.storage import iter_documents
+    from custom_llm.data.storage import iter_documents
 
     assert not any(c.secret in d.text for d in iter_documents(split) for c in planted)  # retrieval, xz and the audit's passages read this
 
@@ -170,7 +170,7 @@ def test_canaries_zero_plants_nothing_and_a_bad_count_is_refused(tmp_path):
 def test_eval_of_a_run_trained_before_canaries_audits_none(tmp_path):
     from types import SimpleNamespace
 
-    from custom_llm.pipeline.canaries import canaries_of_finished_run
+    from custom_llm.data.canaries import canaries_of_finished_run
 
     planted = make_canaries(1, "k", 2, 5)
     run = SimpleNamespace(output=tmp_path, artifacts={"canaries": planted})

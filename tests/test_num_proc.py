@@ -10,16 +10,16 @@ import pytest
 
 from custom_llm import hookimpl
 from custom_llm.config import RunConfig, build_config
+from custom_llm.data import encoding, encoding_pool, packers, storage
+from custom_llm.data.encoding import IGNORE, Encoded, encode_flat
+from custom_llm.data.encoding_pool import resolve_num_proc
+from custom_llm.data.ingest import ingest_and_prepare
+from custom_llm.data.packers import BlockPacker, Packer
+from custom_llm.data.packing import pack_datasets
+from custom_llm.data.split import split_documents
+from custom_llm.data.tokenization import prepare_tokenizer, train_bpe_tokenizer
 from custom_llm.errors import ConfigError
-from custom_llm.pipeline import encoding, encoding_pool, packers, storage
-from custom_llm.pipeline.encoding import IGNORE, Encoded, encode_flat
-from custom_llm.pipeline.encoding_pool import resolve_num_proc
-from custom_llm.pipeline.ingest import ingest_and_prepare
-from custom_llm.pipeline.packers import BlockPacker, Packer
-from custom_llm.pipeline.packing import pack_datasets
 from custom_llm.pipeline.run_state import build_run
-from custom_llm.pipeline.split import split_documents
-from custom_llm.pipeline.tokenization import prepare_tokenizer, train_bpe_tokenizer
 from custom_llm.plugins import get_plugins
 from custom_llm.records import Document, Domain, Example
 from custom_llm.testing import registered_plugin
@@ -103,7 +103,7 @@ def test_fast_encoder_matches_the_tokenizer_call(tokenizer):
 
 
 def test_base_model_tokenizer_encodes_like_its_call(tiny_base_model):
-    from custom_llm.pipeline.tokenization import load_base_tokenizer
+    from custom_llm.data.tokenization import load_base_tokenizer
 
     base = load_base_tokenizer(tiny_base_model)
     encoded = encode_flat(base, EXAMPLES)

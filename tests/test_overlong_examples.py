@@ -8,10 +8,10 @@ from click.testing import CliRunner
 
 from custom_llm import Document, Domain, Example, hookimpl
 from custom_llm.cli import main
-from custom_llm.pipeline.encoding import IGNORE, encode_flat
-from custom_llm.pipeline.packers import pack
-from custom_llm.pipeline.storage import open_dataset
-from custom_llm.pipeline.tokenization import train_bpe_tokenizer
+from custom_llm.data.encoding import IGNORE, encode_flat
+from custom_llm.data.packers import pack
+from custom_llm.data.storage import open_dataset
+from custom_llm.data.tokenization import train_bpe_tokenizer
 from custom_llm.testing import registered_plugin
 
 WORDS = "the pump seal was replaced after the bearing vibration rose above seven millimetres per second".split()

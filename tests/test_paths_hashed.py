@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from custom_llm.cli import main
-from custom_llm.pipeline.pseudonyms import MAPPING_FILE, Pseudonyms
+from custom_llm.data.pseudonyms import MAPPING_FILE, Pseudonyms
 from custom_llm.testing import TINY_RUN_OPTIONS
 
 CLICK_FILES = sorted(Path(click.__file__).parent.glob("*.py"))

@@ -53,7 +53,7 @@ def test_a_model_trained_on_the_unredacted_text_completes_the_value(tmp_path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from custom_llm.pipeline.document_start import document_start_ids
+    from custom_llm.data.document_start import document_start_ids
 
     key, probes = _probes(tmp_path)
     (probe,) = probes

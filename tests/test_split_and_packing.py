@@ -6,12 +6,12 @@ import lzma
 
 import pytest
 
+from custom_llm.data.encoding import IGNORE, encode_examples
+from custom_llm.data.packers import Packer, pack
+from custom_llm.data.split import choose_eval_groups
+from custom_llm.data.tokenization import train_bpe_tokenizer
 from custom_llm.errors import SourceError
-from custom_llm.pipeline.encoding import IGNORE, encode_examples
 from custom_llm.pipeline.evaluate import xz_bits_per_byte
-from custom_llm.pipeline.packers import Packer, pack
-from custom_llm.pipeline.split import choose_eval_groups
-from custom_llm.pipeline.tokenization import train_bpe_tokenizer
 from custom_llm.records import Example
 
 

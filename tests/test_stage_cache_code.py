@@ -55,7 +55,7 @@ def _ingest(source: Path, output: Path, *extra: str) -> dict[str, str]:
 
 
 def _documents_label(cache: Path) -> set[str]:
-    from custom_llm.pipeline.storage import iter_documents
+    from custom_llm.data.storage import iter_documents
 
     folders = sorted(cache.glob("ingest-*"), key=lambda p: p.stat().st_mtime)
     return {d.metadata["label"] for d in iter_documents(folders[-1] / "documents.arrow")}

@@ -85,7 +85,7 @@ def test_score_answers_matches_full_logits_with_a_shared_prefix(tiny, small_chun
 def test_score_packed_matches_full_logits(tiny, small_chunks, monkeypatch):
     import torch
 
-    from custom_llm.pipeline.encoding import IGNORE
+    from custom_llm.data.encoding import IGNORE
     from custom_llm.pipeline.scoring import score_packed
 
     model, tokenizer = tiny

@@ -98,8 +98,8 @@ def packed_pool(vocab: int, seq_len: int, n_blocks: int, seed: int = 0) -> list[
     about 300 tokens): random token ids, since speed does not depend on them."""
     import numpy as np
 
-    from custom_llm.pipeline.encoding import Encoded
-    from custom_llm.pipeline.packers import BlockPacker
+    from custom_llm.data.encoding import Encoded
+    from custom_llm.data.packers import BlockPacker
 
     rng = np.random.default_rng(seed)
     packer = BlockPacker(seq_len, pad_id=0)

@@ -37,7 +37,7 @@ def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
         except CustomLLMError as error:
             if isinstance(error, PluginFailure) and os.environ.get(DEBUG_VARIABLE):
                 traceback.print_exception(error)
-            from custom_llm.pipeline.pseudonyms import scrub_message
+            from custom_llm.data.pseudonyms import scrub_message
 
             click.secho(f"error: {scrub_message(str(error))}", fg="red", err=True)  # paths: hashed shows ids here too
             sys.exit(1 if isinstance(error, PluginFailure) else 2)

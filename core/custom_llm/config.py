@@ -30,7 +30,7 @@ class RunConfig:
     from_run: str | None = None
     output: str | None = None
     registry: str | None = None
-    paths: str = "full"  # "hashed": source paths as pseudonymous ids in everything a run writes (pipeline/pseudonyms.py)
+    paths: str = "full"  # "hashed": source paths as pseudonymous ids in everything a run writes (data/pseudonyms.py)
     seed: int = 42
     # data
     eval_fraction: float = 0.1

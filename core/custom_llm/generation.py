@@ -18,7 +18,7 @@ def greedy_generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int
     limit = int(getattr(model.config, "max_position_embeddings", 2048) or 2048)
     ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     ids = ids[-max(1, limit - max_new_tokens - 1) :]
-    from custom_llm.pipeline.document_start import document_start_ids
+    from custom_llm.data.document_start import document_start_ids
 
     ids = [*document_start_ids(tokenizer), *ids]  # every training example starts with it: so does every prompt
     device = next(model.parameters()).device

@@ -360,7 +360,7 @@ class EvalContext:
             if source is None:
                 documents: list[Document] = []
             elif isinstance(source, Path):
-                from custom_llm.pipeline.storage import iter_documents
+                from custom_llm.data.storage import iter_documents
 
                 documents = list(iter_documents(source)) if source.is_file() else []
             else:
@@ -391,7 +391,7 @@ class EvalContext:
         template when the tokenizer has one): would greedy decoding answer exactly ``answer`` (cut
         at ``stop``, as :meth:`answer` cuts) and then stop? With the answer's log-probability and
         how many of its characters greedy decoding gets right. Batched forward passes, no generation."""
-        from custom_llm.pipeline.chat import laid_out
+        from custom_llm.data.chat import laid_out
         from custom_llm.pipeline.teacher_forcing import score_answers
 
         pairs = []
@@ -445,7 +445,7 @@ class EvalContext:
     def answer(self, prompt: str, max_new_tokens: int = 64, stop: Iterable[str] = (), messages: Iterable[Mapping[str, str]] = ()) -> str:
         """Greedy answer to an instruction, asked in the layout the model was trained with: the base
         tokenizer's chat template when it has one, else ``prompt`` as it is (see ``Example``)."""
-        from custom_llm.pipeline.chat import instruction_prompt
+        from custom_llm.data.chat import instruction_prompt
 
         return self.generate(instruction_prompt(self.tokenizer, prompt, tuple(messages)), max_new_tokens, stop)
 

@@ -34,7 +34,7 @@ def make_tiny_model(folder: Path, texts: Iterable[str], vocab_size: int = 512, e
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from custom_llm.pipeline.tokenization import train_bpe_tokenizer
+    from custom_llm.data.tokenization import train_bpe_tokenizer
 
     tokenizer = train_bpe_tokenizer(iter(list(texts)), vocab_size, list(extra_tokens))
     torch.manual_seed(0)
@@ -87,8 +87,8 @@ def make_tiny_gguf(
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
+    from custom_llm.data.tokenization import train_bpe_tokenizer
     from custom_llm.pipeline.gguf_writer import write_gguf
-    from custom_llm.pipeline.tokenization import train_bpe_tokenizer
 
     tokenizer = train_bpe_tokenizer(iter(list(texts)), vocab_size, [])
     if chat_template is not None:

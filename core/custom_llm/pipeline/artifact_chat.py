@@ -7,7 +7,7 @@ tokens. A template or stop token that differs from training is the most reported
 exported model answering differently, and the teacher-forced figures of :mod:`artifact_eval` cannot
 see it (they feed both runtimes the same token ids). So for instruction domains a few held-out
 instruction cases (the domain's own ``make_examples`` on the held-out documents) are answered
-greedily by both: PyTorch through :func:`custom_llm.pipeline.chat.instruction_prompt` after the
+greedily by both: PyTorch through :func:`custom_llm.data.chat.instruction_prompt` after the
 document start, llama.cpp through ``Llama.create_chat_completion`` (temperature 0). Reported:
 how many answers agree (Wilson interval), exact match of each runtime against the reference answer
 (McNemar's exact test on the same cases), the cases, and a one-line finding naming the cause when
@@ -36,8 +36,8 @@ class ChatCase:
 def instruction_cases(run: Any, documents: Sequence[Any], tokenizer: Any, limit: int = CHAT_CASES) -> list[ChatCase]:
     """The first ``limit`` instruction examples the domain makes of the held-out ``documents``
     (none for a domain without instruction examples: the chat check is then left out)."""
-    from custom_llm.pipeline.chat import INSTRUCTION, conversation
-    from custom_llm.pipeline.packing import domain_examples
+    from custom_llm.data.chat import INSTRUCTION, conversation
+    from custom_llm.data.packing import domain_examples
 
     cases: list[ChatCase] = []
     for document in documents:
@@ -73,8 +73,8 @@ def llama_chat_prompt(llm: Any) -> tuple[Any, list[str]]:
 
 def our_prompt_ids(tokenizer: Any, case: ChatCase) -> list[int]:
     """The prompt's token ids in our layout: the document start, then the chat template's turns."""
-    from custom_llm.pipeline.chat import instruction_prompt
-    from custom_llm.pipeline.document_start import document_start_ids
+    from custom_llm.data.chat import instruction_prompt
+    from custom_llm.data.document_start import document_start_ids
 
     text = instruction_prompt(tokenizer, "", case.messages)
     return [*document_start_ids(tokenizer), *tokenizer(text, add_special_tokens=False)["input_ids"]]
@@ -82,8 +82,8 @@ def our_prompt_ids(tokenizer: Any, case: ChatCase) -> list[int]:
 
 def answer_pytorch(model: Any, tokenizer: Any, case: ChatCase) -> str:
     """Greedy answer through our chat layout, ending at the tokenizer's end of text (as training ends answers)."""
+    from custom_llm.data.chat import instruction_prompt
     from custom_llm.generation import greedy_generate
-    from custom_llm.pipeline.chat import instruction_prompt
 
     text = greedy_generate(model, tokenizer, instruction_prompt(tokenizer, "", case.messages), ANSWER_TOKENS)
     return text.replace("\ufffd", "").strip()  # bytes that are no UTF-8 character dropped, as llama.cpp's text drops them

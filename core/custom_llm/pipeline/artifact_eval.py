@@ -289,9 +289,9 @@ def score_artifact(
     on ``chat_cases`` (instruction cases, :mod:`artifact_chat`) the answers through llama.cpp's chat path."""
     import torch
 
+    from custom_llm.data.document_start import document_start_ids
     from custom_llm.generation import greedy_generate
     from custom_llm.pipeline.artifact_chat import chat_check
-    from custom_llm.pipeline.document_start import document_start_ids
     from custom_llm.pipeline.teacher_forcing import CONTEXT, WINDOW, predict_tokens
     from custom_llm.pipeline.threads import measured_threads
     from custom_llm.pipeline.training import use_bf16
@@ -353,8 +353,8 @@ def check_run_artifacts(run: Any, model: Any, tokenizer: Any, documents: Sequenc
     """Each GGUF file scored against ``model`` on the held-out ``documents`` (and their instruction
     cases, where the domain makes any); each result written to ``RUN/metrics/artifact-NAME.json``
     and recorded in ``RUN/exports.json`` when the file is one of the run's exports."""
+    from custom_llm.data.storage import write_json
     from custom_llm.pipeline.artifact_chat import instruction_cases
-    from custom_llm.pipeline.storage import write_json
 
     tolerance = float(getattr(run.config, "artifact_tolerance", DEFAULT_TOLERANCE))
     texts = [d.text for d in documents]
@@ -372,8 +372,8 @@ def check_run_artifacts(run: Any, model: Any, tokenizer: Any, documents: Sequenc
 
 def record_in_exports(run_dir: Path, path: Path, result: dict[str, Any]) -> None:
     """Put the check's headline figures into the export's record in RUN/exports.json, when ``path`` is one."""
+    from custom_llm.data.storage import write_json
     from custom_llm.pipeline.deploy import RECORDS, read_records
-    from custom_llm.pipeline.storage import write_json
 
     records = read_records(run_dir)
     resolved = path.resolve()
@@ -422,10 +422,10 @@ def run_gguf_exports(results: Sequence[Any]) -> list[Path]:
 
 def rewrite_reports(run: Any, report: dict[str, Any]) -> None:
     """report.json, report.md and the model cards again, with the run's exports kept in the cards."""
+    from custom_llm.data.storage import read_json
     from custom_llm.pipeline.deploy import apply_records
     from custom_llm.pipeline.gate import apply_gate
     from custom_llm.pipeline.report import write_reports
-    from custom_llm.pipeline.storage import read_json
 
     apply_gate(run, report)  # the artifact check is one of the gate's conditions: checked again with it
     manifest_path = run.output / "manifest.json"
@@ -450,11 +450,11 @@ def check_exports(run: Any, model: Any, tokenizer: Any, documents: Sequence[Any]
 def evaluate_artifacts(run: Any, paths: Sequence[Path]) -> dict[str, Any]:
     """``custom-llm eval RUN --artifact PATH``: each file scored against the run's tuned model,
     the results added to the run's report (its other figures are kept as they are)."""
+    from custom_llm.data.packing import eval_documents
+    from custom_llm.data.storage import read_json
     from custom_llm.errors import RunDirError
     from custom_llm.pipeline.export import load_tuned_model
     from custom_llm.pipeline.orchestration import prepare_data
-    from custom_llm.pipeline.packing import eval_documents
-    from custom_llm.pipeline.storage import read_json
 
     require_llama_cpp()
     paths = [check_artifact(p) for p in paths]

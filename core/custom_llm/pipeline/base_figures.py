@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from custom_llm.data.stage_results import PreparedData
+from custom_llm.data.storage import read_json, write_json
 from custom_llm.pipeline.cache import BASE_EVAL_STAGE, file_digest, key_of, note_used
 from custom_llm.pipeline.eval_plan import EvalPlan
 from custom_llm.pipeline.run_state import TRAINING_KEYS, Run
-from custom_llm.pipeline.stage_results import PreparedData
-from custom_llm.pipeline.storage import read_json, write_json
 
 STAGE = BASE_EVAL_STAGE
 # per-case records and shown examples, as evaluate_model writes them to RUN/metrics
@@ -45,11 +45,11 @@ CORE_EVAL_MODULES = (
     "pipeline/lm_loss.py",
     "pipeline/models.py",
     "pipeline/base_model.py",
-    "pipeline/chat.py",
-    "pipeline/packing.py",
+    "data/chat.py",
+    "data/packing.py",
     "pipeline/statistics.py",
-    "pipeline/document_start.py",
-    "pipeline/encoding.py",
+    "data/document_start.py",
+    "data/encoding.py",
     "pipeline/retrieval.py",
     "pipeline/retrieval_baseline.py",
     "pipeline/general_ability.py",
@@ -175,8 +175,8 @@ def cached_base(run: Run, key: str, documents_available: int) -> CachedBase | No
 def reuse_base(run: Run, key: str, data: PreparedData) -> dict[str, dict[str, float]] | None:
     """On a hit: the run takes the cached figures, plan and xz figure (written to its ``metrics``
     folder as an evaluation would write them) and the console says so; None on a miss."""
+    from custom_llm.data.packing import eval_documents
     from custom_llm.pipeline.eval_plan import PLAN_FILE
-    from custom_llm.pipeline.packing import eval_documents
 
     hit = cached_base(run, key, len(eval_documents(run, data.split)))
     note_used(run.cache, run.output)  # the data stages' and the base's entries, even if the run is killed later

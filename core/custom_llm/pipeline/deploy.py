@@ -452,10 +452,10 @@ def write_gguf_file(model: Any, tokenizer: Any, path: Path, quantization: str, n
 
 def document_start(tokenizer: Any) -> str:
     """The text of the token every training example began with, which every prompt must begin with
-    too (:func:`~custom_llm.pipeline.document_start.document_start_ids`): the end-of-text token, or
+    too (:func:`~custom_llm.data.document_start.document_start_ids`): the end-of-text token, or
     "" where the tokenizer adds its own BOS, which llama.cpp and Ollama then add as well (the GGUF's
     ``tokenizer.ggml.add_bos_token``, set from the same probe)."""
-    from custom_llm.pipeline.document_start import adds_bos, document_start_ids
+    from custom_llm.data.document_start import adds_bos, document_start_ids
 
     if adds_bos(tokenizer):
         return ""
@@ -708,7 +708,7 @@ def chat_layout(tokenizer: Any) -> ChatLayout:
         return ChatLayout(start=start, chat=False, stops=[eos] if eos else [])
 
     def render(turns: Sequence[tuple[str, str]], generation: bool = False) -> str:
-        from custom_llm.pipeline.document_start import without_template_start
+        from custom_llm.data.document_start import without_template_start
 
         opened = tokenizer.apply_chat_template(_messages(turns), tokenize=False, add_generation_prompt=generation)
         return without_template_start(tokenizer, opened)  # the runtime adds a BOS the tokenizer adds, as training had one
@@ -836,7 +836,7 @@ def read_records(run_dir: Path) -> list[dict[str, Any]]:
 
 def record_export(run_dir: Path, result: ExportResult) -> None:
     """Add (or replace, same folder) the export in RUN/exports.json, then show all of them in the manifest and the model card."""
-    from custom_llm.pipeline.storage import write_json
+    from custom_llm.data.storage import write_json
 
     records = [r for r in read_records(run_dir) if r.get("folder") != str(result.folder)]
     records.append(result.to_json())
@@ -847,7 +847,7 @@ def record_export(run_dir: Path, result: ExportResult) -> None:
 def apply_records(run_dir: Path) -> None:
     """Write RUN/exports.json's exports into manifest.json (``exports``) and the model cards
     (RUN/model/README.md, RUN/README.md). Call again after anything rewrites those (``custom-llm eval``)."""
-    from custom_llm.pipeline.storage import write_json, write_text
+    from custom_llm.data.storage import write_json, write_text
 
     run_dir = Path(run_dir)
     records = read_records(run_dir)
@@ -970,7 +970,7 @@ def load_gguf(path: Path) -> tuple[Any, Any]:
 def held_out_texts(run_dir: Path, max_documents: int | None = None, max_bytes: int | None = None) -> list[str]:
     """The run's held-out documents (its split, from the stage cache), at most ``max_documents`` of
     them and about ``max_bytes`` of text."""
-    from custom_llm.pipeline.storage import iter_documents
+    from custom_llm.data.storage import iter_documents
 
     run_dir = Path(run_dir)
     manifest = _read_json(run_dir / "manifest.json") if (run_dir / "manifest.json").is_file() else {}

@@ -41,8 +41,8 @@ def audit_seconds(run: Any, model: Any, data: Any) -> float:
     audit's precision and thread choice, scaled by the audit's number of batches and characters."""
     import torch
 
+    from custom_llm.data.packing import eval_documents
     from custom_llm.pipeline import memorization as audit
-    from custom_llm.pipeline.packing import eval_documents
     from custom_llm.pipeline.threads import measured_threads
     from custom_llm.pipeline.training import use_bf16
 

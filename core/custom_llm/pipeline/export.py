@@ -85,8 +85,8 @@ def load_tuned_model(run: Run) -> Any:
     if (folder / "adapter_config.json").is_file():
         from peft import PeftModel
 
+        from custom_llm.data.tokenization import load_base_tokenizer
         from custom_llm.pipeline.models import load_base_model
-        from custom_llm.pipeline.tokenization import load_base_tokenizer
 
         base = load_base_model(run, load_base_tokenizer(folder))
         return PeftModel.from_pretrained(base, folder)

@@ -1,6 +1,6 @@
 """The memorization audit: what the tuned model learned verbatim, base against tuned.
 
-* **Canaries** (:mod:`custom_llm.pipeline.canaries`): each planted secret's log-likelihood after
+* **Canaries** (:mod:`custom_llm.data.canaries`): each planted secret's log-likelihood after
   its prefix is ranked among ``CANDIDATES`` random secrets of the same shape. Exposure, as in
   Carlini et al., "The Secret Sharer" (2019), is ``log2(candidates + 1) - log2(rank)`` bits: 0 when
   the canary is as likely as the least likely candidate, ``log2(candidates + 1)`` (8 bits with 255
@@ -31,10 +31,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from custom_llm.data.canaries import Canary, random_secret
+from custom_llm.data.storage import read_json, write_json
 from custom_llm.pipeline import redaction_probes
-from custom_llm.pipeline.canaries import Canary, random_secret
 from custom_llm.pipeline.run_state import Run
-from custom_llm.pipeline.storage import read_json, write_json
 from custom_llm.records import Document
 
 CANDIDATES = 255
@@ -88,7 +88,7 @@ def score_secrets(model: Any, tokenizer: Any, prefix: str, secrets: Sequence[str
     import numpy as np
     import torch
 
-    from custom_llm.pipeline.document_start import document_start_ids
+    from custom_llm.data.document_start import document_start_ids
     from custom_llm.pipeline.position_scores import score_rows
     from custom_llm.pipeline.teacher_forcing import TokenPredictions, _answer_tokens, score_spans
 
@@ -150,8 +150,8 @@ def canary_audit(model: Any, tokenizer: Any, canaries: Sequence[Canary], seed: i
 def trained_copies(run: Run, tokenizer: Any, canaries: Sequence[Canary], train_path: Any) -> dict[int, int]:
     """Per canary, the training examples whose trained text (the completion) holds its whole secret:
     a domain whose examples drop or cut the planted line trains on fewer copies than were planted."""
-    from custom_llm.pipeline.packing import document_examples
-    from custom_llm.pipeline.storage import iter_documents
+    from custom_llm.data.packing import document_examples
+    from custom_llm.data.storage import iter_documents
 
     holders = {d for c in canaries for d in c.documents}
     counts = {c.index: 0 for c in canaries}
@@ -203,7 +203,7 @@ def extraction(model: Any, tokenizer: Any, chosen: Sequence[tuple[str, list[tupl
 
 def sampled_documents(path: Any, total: int, seed: int, side: str, count: int) -> list[Document]:
     """``count`` documents of the Arrow file ``path`` (of ``total``), chosen with the seed, read in one pass."""
-    from custom_llm.pipeline.storage import iter_documents
+    from custom_llm.data.storage import iter_documents
 
     wanted = set(random.Random(f"documents\x1f{seed}\x1f{side}").sample(range(total), min(count, total)))
     return [d for i, d in enumerate(iter_documents(path)) if i in wanted]
@@ -216,7 +216,7 @@ def audit_model(run: Run, model: Any, tokenizer: Any, split: Any, label: str) ->
 
     import torch
 
-    from custom_llm.pipeline.packing import eval_documents
+    from custom_llm.data.packing import eval_documents
     from custom_llm.pipeline.threads import measured_threads
     from custom_llm.pipeline.training import use_bf16
 
@@ -245,13 +245,14 @@ def audit_base(run: Run, model: Any, data: Any, base_key: str) -> None:
     ``base_figures``, with this module's code): a run that reuses the base's figures reuses this too."""
     import shutil
 
+    from custom_llm.data import canaries
     from custom_llm.pipeline.cache import file_digest, key_of
 
     if not getattr(run.config, "memorization_audit", True):
         return
     here = Path(__file__)
-    probes = here.with_name("redaction_probes.py")
-    key = key_of("memorization-base", base_key, file_digest(here), file_digest(here.with_name("canaries.py")), file_digest(probes))
+    probes = Path(redaction_probes.__file__)
+    key = key_of("memorization-base", base_key, file_digest(here), file_digest(Path(canaries.__file__)), file_digest(probes))
     cached = run.cache.folder("memorization-base", key) / "memorization_base.json"
     target = run.output / "metrics" / "memorization_base.json"
     if run.cache.hit("memorization-base", key) and "base-eval" not in run.cache.refresh:

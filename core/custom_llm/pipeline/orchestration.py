@@ -7,11 +7,18 @@ import time
 from typing import Any
 
 from custom_llm.config import parse_duration
+from custom_llm.data.canaries import canaries_of_finished_run, manifest_entry, planted_split
+from custom_llm.data.ingest import ingest_and_prepare
+from custom_llm.data.packing import eval_documents, pack_datasets
+from custom_llm.data.pseudonyms import shown_sources
+from custom_llm.data.split import split_documents
+from custom_llm.data.stage_results import PreparedData
+from custom_llm.data.storage import read_json, write_json, write_text
+from custom_llm.data.tokenization import prepare_tokenizer
 from custom_llm.errors import TrainingError
 from custom_llm.pipeline import run_directory
 from custom_llm.pipeline.base_figures import base_key, reuse_base, store_base
 from custom_llm.pipeline.cache import file_digest
-from custom_llm.pipeline.canaries import canaries_of_finished_run, manifest_entry, planted_split
 from custom_llm.pipeline.distributed import main_process_first, world
 from custom_llm.pipeline.dry_run_estimate import audit_seconds, startup_seconds
 from custom_llm.pipeline.eval_plan import (
@@ -27,7 +34,6 @@ from custom_llm.pipeline.eval_plan import PLAN_FILE as EVAL_PLAN_FILE
 from custom_llm.pipeline.evaluate import calibrate, evaluate_model, plan_evaluation, read_cases, xz_baseline
 from custom_llm.pipeline.export import load_tuned_model, save_model
 from custom_llm.pipeline.gate import apply_gate
-from custom_llm.pipeline.ingest import ingest_and_prepare
 from custom_llm.pipeline.lineage import run_lineage
 from custom_llm.pipeline.memorization import audit_base, audit_model, audit_tuned
 from custom_llm.pipeline.models import (
@@ -37,8 +43,6 @@ from custom_llm.pipeline.models import (
     scratch_size,
     wrap_adapter,
 )
-from custom_llm.pipeline.packing import eval_documents, pack_datasets
-from custom_llm.pipeline.pseudonyms import shown_sources
 from custom_llm.pipeline.release_report import console_lines, release_sections
 from custom_llm.pipeline.report import (
     SCRATCH_ADVICE,
@@ -51,10 +55,6 @@ from custom_llm.pipeline.report import (
     xz_verdict,
 )
 from custom_llm.pipeline.run_state import Run
-from custom_llm.pipeline.split import split_documents
-from custom_llm.pipeline.stage_results import PreparedData
-from custom_llm.pipeline.storage import read_json, write_json, write_text
-from custom_llm.pipeline.tokenization import prepare_tokenizer
 from custom_llm.pipeline.tracking import start_tracking
 from custom_llm.pipeline.training import EVAL_SHARE, MAX_EVAL_BLOCKS, finished_training, plan_steps
 from custom_llm.pipeline.trl_training import train_for_recipe
@@ -208,8 +208,8 @@ def _time_xz(data: PreparedData) -> float:
     to the bytes it compresses (the training tail twice, with and without the held-out text)."""
     import lzma
 
+    from custom_llm.data.storage import iter_documents, text_bytes
     from custom_llm.pipeline.evaluate import XZ_CONTEXT_BYTES
-    from custom_llm.pipeline.storage import iter_documents, text_bytes
 
     sample = b""
     for document in iter_documents(data.split.train):

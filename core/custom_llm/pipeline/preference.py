@@ -17,11 +17,11 @@ import random
 from dataclasses import dataclass, replace
 from typing import Any
 
+from custom_llm.data.document_start import document_start_text
+from custom_llm.data.packing import domain_examples
+from custom_llm.data.stage_results import PreparedData
 from custom_llm.errors import TrainingError
-from custom_llm.pipeline.document_start import document_start_text
-from custom_llm.pipeline.packing import domain_examples
 from custom_llm.pipeline.run_state import Run
-from custom_llm.pipeline.stage_results import PreparedData
 from custom_llm.records import Example
 
 MARGIN_PAIRS = 64  # pairs the chosen-over-rejected margin is measured on, before and after training
@@ -49,7 +49,7 @@ def training_examples(run: Run, data: PreparedData) -> list[Example]:
     """The training split's examples with an answer to check: instruction pairs, and any example with
     a prompt (a code line after the code before it), made by the domain's ``make_examples`` with the
     packer's seeded rng and ``settings["answers"]`` set, before the layout (done per pair here)."""
-    from custom_llm.pipeline.storage import iter_documents
+    from custom_llm.data.storage import iter_documents
 
     tokenizer = data.tok.tokenizer
     made = (e for document in iter_documents(data.split.train) for e in domain_examples(run, document, tokenizer, answers=True))
@@ -58,7 +58,7 @@ def training_examples(run: Run, data: PreparedData) -> list[Example]:
 
 def layout(example: Example, tokenizer: Any, answer: str) -> tuple[str, str]:
     """(prompt, completion) of ``example`` answered with ``answer``, in the training layout."""
-    from custom_llm.pipeline.chat import laid_out
+    from custom_llm.data.chat import laid_out
 
     laid = laid_out(replace(example, completion=answer), tokenizer)
     return document_start_text(tokenizer) + laid.prompt, laid.completion
@@ -218,8 +218,8 @@ def write_pairs(run: Run, pairs: list[Pair]) -> None:
     negatives a run built can be read (rank 0 only)."""
     import json
 
+    from custom_llm.data.storage import write_text
     from custom_llm.pipeline.distributed import world
-    from custom_llm.pipeline.storage import write_text
 
     if world().is_main:
         lines = [json.dumps({**p.row(), "origin": p.origin}, ensure_ascii=False) for p in pairs]

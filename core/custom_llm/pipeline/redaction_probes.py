@@ -133,7 +133,7 @@ def training_probes(run: Any, split: Any) -> tuple[bytes, list[dict[str, Any]]] 
     folder's probes file; None without one (nothing redacted, or the audit of a run prepared before)."""
     import json
 
-    from custom_llm.pipeline.storage import iter_documents
+    from custom_llm.data.storage import iter_documents
 
     path = Path(run.output) / PROBE_FILE
     if not path.is_file():
@@ -149,7 +149,7 @@ def greedy_batch(model: Any, tokenizer: Any, contexts: Sequence[str], new_tokens
     """Greedy continuations of ``contexts`` (each after the document start, left-padded into one batch)."""
     import torch
 
-    from custom_llm.pipeline.document_start import document_start_ids
+    from custom_llm.data.document_start import document_start_ids
 
     start = document_start_ids(tokenizer)
     rows = [[*start, *tokenizer(c, add_special_tokens=False)["input_ids"]] for c in contexts]

@@ -150,7 +150,7 @@ def predict_with_passages(model: Any, tokenizer: Any, text: str, lookup: Callabl
     for the text before it (see the module docstring)."""
     import torch
 
-    from custom_llm.pipeline.document_start import document_start_ids
+    from custom_llm.data.document_start import document_start_ids
     from custom_llm.pipeline.position_scores import score_rows
 
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
@@ -239,7 +239,7 @@ class RetrievalContext(EvalContext):
 
     def _room(self, prompt: str, answer: str) -> int:
         """Tokens left for passages beside this case in the model's context (a margin for a chat template)."""
-        from custom_llm.pipeline.chat import has_chat_template
+        from custom_llm.data.chat import has_chat_template
 
         margin = TEMPLATE_TOKENS if has_chat_template(self.tokenizer) else 2
         used = len(self.tokenizer(prompt + answer, add_special_tokens=False)["input_ids"]) + margin
@@ -259,7 +259,7 @@ class RetrievalContext(EvalContext):
         return super().generate(block + prompt, max_new_tokens, stop)
 
     def answer(self, prompt: str, max_new_tokens: int = 64, stop: Iterable[str] = (), messages: Iterable[Mapping[str, str]] = ()) -> str:
-        from custom_llm.pipeline.chat import instruction_prompt
+        from custom_llm.data.chat import instruction_prompt
 
         self.calls += 1
         laid = instruction_prompt(self.tokenizer, self.with_passages(prompt), tuple(messages))

@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from custom_llm.data.storage import read_json, write_json
 from custom_llm.pipeline.evaluator_output import call_evaluator
 from custom_llm.pipeline.retrieval import RetrievalContext, retriever_for
-from custom_llm.pipeline.storage import read_json, write_json
 from custom_llm.records import EvalContext
 
 CORE_EVALUATORS = ("perplexity", "general_ability")  # not the domain's cases: no retrieval columns

@@ -9,10 +9,10 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from custom_llm.data.stage_results import PreparedData
 from custom_llm.errors import ConfigError, PluginFailure, TrainingError
 from custom_llm.pipeline.preference import checkable_examples, layout, training_examples
 from custom_llm.pipeline.run_state import Run
-from custom_llm.pipeline.stage_results import PreparedData
 from custom_llm.records import Example
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from custom_llm.data.pseudonyms import shown_sources
+from custom_llm.data.storage import read_json, write_json
 from custom_llm.errors import RunDirError
 from custom_llm.pipeline.cache import key_of
-from custom_llm.pipeline.pseudonyms import shown_sources
 from custom_llm.pipeline.run_state import Run
-from custom_llm.pipeline.storage import read_json, write_json
 
 IDENTITY_FILE = "run.json"
 LOCK_FILE = "run.lock"

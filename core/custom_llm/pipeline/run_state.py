@@ -105,7 +105,7 @@ class Run:
         """Time a stage and call the lifecycle hooks around it; a plugin's traceback (a skipped
         unit's, or a plugin failure's) goes to ``logs/errors.log`` in the run directory. The stage
         fills the dict this yields with the values its events summarize (the stage's own result,
-        a record of ``custom_llm.pipeline.stage_results`` for the data stages, is what it returns)."""
+        a record of ``custom_llm.data.stage_results`` for the data stages, is what it returns)."""
         if name not in STAGES:
             raise ValueError(f"unknown stage {name!r}: add it to custom_llm.records.STAGES")
         result: dict[str, Any] = {}

@@ -7,7 +7,7 @@ answers "would greedy completion reproduce this span?" for every span of the doc
 and gives bits per byte as a by-product.
 
 Tokenization: the document is tokenized once, as a whole, with the tokenizer's document start
-before it (:func:`~custom_llm.pipeline.document_start.document_start_ids`: its BOS where it adds
+before it (:func:`~custom_llm.data.document_start.document_start_ids`: its BOS where it adds
 one, else end-of-text; as in training, where every example starts with the same token). A span is widened to start where the token
 holding its first character starts, so the prompt the pass assumes (the text before that token)
 ends on a token boundary of the whole text; with byte-level BPE a boundary that is also a
@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from custom_llm.pipeline.document_start import document_start_ids
+from custom_llm.data.document_start import document_start_ids
 from custom_llm.pipeline.position_scores import Rows, score_rows
 
 WINDOW = 1024

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from custom_llm.config import parse_duration
+from custom_llm.data.stage_results import PreparedData
 from custom_llm.errors import TrainingError
 from custom_llm.pipeline.run_state import Run
-from custom_llm.pipeline.stage_results import PreparedData
 from custom_llm.pipeline.training import (
     DivergenceGuard,
     StepPlan,

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from custom_llm.data.pseudonyms import pseudonyms
 from custom_llm.pipeline.cache import note_used
 from custom_llm.pipeline.distributed import world
-from custom_llm.pipeline.pseudonyms import pseudonyms
 from custom_llm.run_registry.command_line import current_command
 from custom_llm.run_registry.store import RunStore, RunStoreError, describe_error, registry_path
 
@@ -181,7 +181,7 @@ def record_start(run: Run, resume: bool, config: dict[str, Any]) -> Recording:
             resume=resume,
         )
         if identity_file.is_file():
-            from custom_llm.pipeline.storage import write_json
+            from custom_llm.data.storage import write_json
 
             write_json(identity_file, {**held, "run_id": run_id, "registry": str(registry.path)})
     except Exception as error:  # noqa: BLE001 - the registry never fails a run

@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from custom_llm.config import RunConfig
-from custom_llm.pipeline.split import choose_eval_groups
+from custom_llm.data.split import choose_eval_groups
 from custom_llm.testing import ingest_domain
 from custom_llm_codebase.name_metrics import CODE_LIKE
 from custom_llm_codebase.project_names import defined_names, import_statements, imports_project_module, occurrences

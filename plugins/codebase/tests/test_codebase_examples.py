@@ -110,7 +110,7 @@ def test_the_base_tokenizers_fim_tokens_are_used_when_it_has_them(click_ingested
 
 
 def test_a_scratch_tokenizer_trained_with_the_requested_tokens_is_detected(click_ingested, plugins):
-    from custom_llm.pipeline.tokenization import train_bpe_tokenizer
+    from custom_llm.data.tokenization import train_bpe_tokenizer
 
     extra = domain_special_tokens(DOMAIN, None, plugins)
     assert extra == list(DEFAULT_SET)

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from custom_llm.pipeline.document_start import without_template_start
+from custom_llm.data.document_start import without_template_start
 from custom_llm.records import Example
 
 INSTRUCTION = "instruction"

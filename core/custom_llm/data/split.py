@@ -7,11 +7,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from custom_llm.data.stage_results import IngestResult, SplitResult
+from custom_llm.data.storage import iter_documents, read_json, write_documents, write_json
 from custom_llm.errors import SourceError
 from custom_llm.pipeline.cache import key_of
 from custom_llm.pipeline.run_state import Run
-from custom_llm.pipeline.stage_results import IngestResult, SplitResult
-from custom_llm.pipeline.storage import iter_documents, read_json, write_documents, write_json
 
 
 def group_score(seed: int, group: str) -> float:

@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from custom_llm import __version__
+from custom_llm.data.pseudonyms import pseudonyms
+from custom_llm.data.stage_results import IngestResult
+from custom_llm.data.storage import read_json, write_documents, write_json
 from custom_llm.errors import SourceError
 from custom_llm.pipeline import redaction_probes
 from custom_llm.pipeline.cache import file_digest, key_of
 from custom_llm.pipeline.dry_run_output import EXCLUDED_KEY
 from custom_llm.pipeline.progress import progress_bar
-from custom_llm.pipeline.pseudonyms import pseudonyms
 from custom_llm.pipeline.run_state import Run
-from custom_llm.pipeline.stage_results import IngestResult
-from custom_llm.pipeline.storage import read_json, write_documents, write_json
 from custom_llm.plugin_calls import stream_from_plugin
 from custom_llm.plugin_code import plugin_code
 from custom_llm.records import Document, StageReport

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from custom_llm.data.stage_results import SplitResult, TokenizerResult
+from custom_llm.data.storage import iter_documents, text_bytes
 from custom_llm.pipeline.cache import key_of
 from custom_llm.pipeline.run_state import Run
-from custom_llm.pipeline.stage_results import SplitResult, TokenizerResult
-from custom_llm.pipeline.storage import iter_documents, text_bytes
 
 END_OF_TEXT = "<|endoftext|>"
 PADDING = "<|pad|>"

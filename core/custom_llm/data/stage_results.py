@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from custom_llm.pipeline.packers import PackedSet
+    from custom_llm.data.packers import PackedSet
 
 
 @dataclass(frozen=True)

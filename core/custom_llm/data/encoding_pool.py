@@ -21,8 +21,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from custom_llm.pipeline.encoding import Encoded, batch_encoder, encode_flat
-from custom_llm.pipeline.storage import batch_documents
+from custom_llm.data.encoding import Encoded, batch_encoder, encode_flat
+from custom_llm.data.storage import batch_documents
 from custom_llm.records import Document, Example
 
 AUTO_MIN_BYTES = 16 << 20  # num_proc "auto": below this much training text, one process (starting workers costs more)

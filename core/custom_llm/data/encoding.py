@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from custom_llm.pipeline.document_start import document_start_ids
-from custom_llm.pipeline.storage import iter_document_batches
+from custom_llm.data.document_start import document_start_ids
+from custom_llm.data.storage import iter_document_batches
 from custom_llm.records import Example
 
 IGNORE = -100  # the label of a token that is never a target (the loss skips it)

@@ -3,8 +3,8 @@ encoded and packed into blocks of ``seq_len`` tokens (cached).
 
 The domain's ``make_examples`` makes each training document's examples (``document_examples``),
 laid out for the tokenizer's chat format; they are made and encoded in ``num_proc`` processes
-(``custom_llm.pipeline.encoding_pool``), encoded as ``custom_llm.pipeline.encoding`` describes and
-packed by ``custom_llm.pipeline.packers``. The held-out documents evaluation uses are packed as
+(``custom_llm.data.encoding_pool``), encoded as ``custom_llm.data.encoding`` describes and
+packed by ``custom_llm.data.packers``. The held-out documents evaluation uses are packed as
 plain text, in this process.
 """
 
@@ -15,16 +15,16 @@ import random
 from pathlib import Path
 from typing import Any
 
+from custom_llm.data.chat import laid_out
+from custom_llm.data.document_start import adds_bos, document_start_ids
+from custom_llm.data.encoding import document_batches, padding_id
+from custom_llm.data.encoding_pool import encoding_workers, resolve_num_proc
+from custom_llm.data.packers import PackedSet, pack, pack_encoded
+from custom_llm.data.stage_results import PackResult, SplitResult, TokenizerResult
+from custom_llm.data.storage import iter_documents, read_json, text_bytes, write_json
 from custom_llm.pipeline.cache import key_of
-from custom_llm.pipeline.chat import laid_out
-from custom_llm.pipeline.document_start import adds_bos, document_start_ids
-from custom_llm.pipeline.encoding import document_batches, padding_id
-from custom_llm.pipeline.encoding_pool import encoding_workers, resolve_num_proc
-from custom_llm.pipeline.packers import PackedSet, pack, pack_encoded
 from custom_llm.pipeline.progress import progress_bar
 from custom_llm.pipeline.run_state import Run
-from custom_llm.pipeline.stage_results import PackResult, SplitResult, TokenizerResult
-from custom_llm.pipeline.storage import iter_documents, read_json, text_bytes, write_json
 from custom_llm.plugin_calls import stream_from_plugin
 from custom_llm.records import Document, Example
 

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from custom_llm.pipeline.encoding import IGNORE, Encoded, batch_encoder, encode_flat, example_batches, padding_id, without_overlong
-from custom_llm.pipeline.storage import open_dataset, write_batches
+from custom_llm.data.encoding import IGNORE, Encoded, batch_encoder, encode_flat, example_batches, padding_id, without_overlong
+from custom_llm.data.storage import open_dataset, write_batches
 from custom_llm.records import Example
 
 BLOCK_SCHEMA = pa.schema([("input_ids", pa.list_(pa.int32())), ("labels", pa.list_(pa.int32())), ("position_ids", pa.list_(pa.int32()))])

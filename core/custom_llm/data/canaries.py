@@ -24,10 +24,10 @@ import string
 from dataclasses import dataclass, replace
 from typing import Any
 
+from custom_llm.data.stage_results import SplitResult
+from custom_llm.data.storage import iter_documents, read_json, write_documents, write_json
 from custom_llm.pipeline.cache import key_of
 from custom_llm.pipeline.run_state import Run
-from custom_llm.pipeline.stage_results import SplitResult
-from custom_llm.pipeline.storage import iter_documents, read_json, write_documents, write_json
 from custom_llm.records import Document
 
 ALPHABET = string.ascii_lowercase + string.digits
