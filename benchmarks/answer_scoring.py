@@ -55,7 +55,7 @@ def main() -> None:
 
     import custom_llm.pipeline.teacher_forcing as teacher_forcing
     from custom_llm.default_plugins.base_models import DEFAULT_BASE_MODEL
-    from custom_llm.pipeline.base_model import base_folder, resolve_base_model
+    from custom_llm.models.base_model import base_folder, resolve_base_model
     from custom_llm.pipeline.cache import StageCache
     from custom_llm.pipeline.run_state import default_cache_dir
     from custom_llm.pipeline.training import use_bf16

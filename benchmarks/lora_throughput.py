@@ -68,7 +68,7 @@ def main() -> None:
 
     from custom_llm.data.packers import pack
     from custom_llm.data.tokenization import load_base_tokenizer
-    from custom_llm.pipeline.models import load_base_model, wrap_adapter
+    from custom_llm.models.loading import load_base_model, wrap_adapter
     from custom_llm.pipeline.scoring import collate_blocks
     from custom_llm.pipeline.training import StepPlan, _scheduled_trainer, training_arguments
     from custom_llm.records import Example

@@ -71,8 +71,8 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from custom_llm.default_plugins.base_models import DEFAULT_BASE_MODEL
+    from custom_llm.models.base_model import base_folder, resolve_base_model
     from custom_llm.pipeline import position_scores
-    from custom_llm.pipeline.base_model import base_folder, resolve_base_model
     from custom_llm.pipeline.cache import StageCache
     from custom_llm.pipeline.run_state import default_cache_dir
     from custom_llm.pipeline.scoring import score_packed

@@ -40,7 +40,7 @@ FILES = ("globals.py", "exceptions.py", "formatting.py")
 def build(recipe: str, base: str, corpus: Path, output: Path, steps: int, batch: int, seq_len: int, pairs: int, completion_tokens: int):
     """A run as the CLI builds it, its data prepared (cached) and its model to train."""
     from custom_llm.config import RunConfig
-    from custom_llm.pipeline.models import load_base_model, wrap_adapter
+    from custom_llm.models.loading import load_base_model, wrap_adapter
     from custom_llm.pipeline.orchestration import prepare_data
     from custom_llm.pipeline.progress import make_console
     from custom_llm.pipeline.run_state import build_run
@@ -64,7 +64,7 @@ def direct_model(run, data):
     """The same base and LoRA shape, the way a TRL user builds it: fp32 weights, peft defaults."""
     from peft import LoraConfig, get_peft_model
 
-    from custom_llm.pipeline.models import load_base_model
+    from custom_llm.models.loading import load_base_model
 
     t = run.training
     lora = LoraConfig(

@@ -807,7 +807,7 @@ def test_an_adapter_with_added_tokens_holds_its_rows_not_the_embedding_matrices(
     from safetensors import safe_open
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from custom_llm.pipeline.export import save_model
+    from custom_llm.models.tuned import save_model
     from custom_llm.testing import make_tiny_model
 
     base = make_tiny_model(tmp_path / "base", [p.read_text() for p in CLICK_FILES])

@@ -38,7 +38,7 @@ def _with_bos(folder: Path) -> Path:
 
 
 def _converted(gguf: Path, cache: Path) -> Path:
-    from custom_llm.pipeline.base_model import base_folder, resolve_base_model
+    from custom_llm.models.base_model import base_folder, resolve_base_model
     from custom_llm.pipeline.cache import StageCache
     from custom_llm.plugins import get_plugins
 

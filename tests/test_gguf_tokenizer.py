@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import pytest
 
-from custom_llm.pipeline.gguf_tokenizer import RULE, match_llama_cpp
+from custom_llm.models.gguf_tokenizer import RULE, match_llama_cpp
 from custom_llm.testing import make_tiny_gguf
 
 WORD = "intelligently"
@@ -81,7 +81,7 @@ def spm(tmp_path_factory) -> tuple[Path, Path, Path]:
 @pytest.fixture(scope="module")
 def bpe(tmp_path_factory) -> tuple[Path, Path]:
     """(the tiny byte-level BPE GGUF the other tests use, its converted base folder)."""
-    from custom_llm.pipeline.base_model import base_folder, resolve_base_model
+    from custom_llm.models.base_model import base_folder, resolve_base_model
     from custom_llm.pipeline.cache import StageCache
     from custom_llm.plugins import get_plugins
 
@@ -98,7 +98,7 @@ def llama3(tmp_path_factory) -> tuple[Path, Path]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_PRE_TOKENIZER_SPLITS
 
-    from custom_llm.pipeline.base_model import base_folder, resolve_base_model
+    from custom_llm.models.base_model import base_folder, resolve_base_model
     from custom_llm.pipeline.cache import StageCache
     from custom_llm.pipeline.gguf_writer import write_gguf
     from custom_llm.plugins import get_plugins
@@ -141,7 +141,7 @@ def test_spm_space_runs_are_matched_whole_longest_first_then_merged_by_score(spm
 
 
 def test_matching_is_idempotent_and_a_folder_converted_before_is_upgraded_once(spm, tmp_path):
-    from custom_llm.pipeline.base_model import PROVENANCE_FILE, _tokenizer_up_to_date
+    from custom_llm.models.base_model import PROVENANCE_FILE, _tokenizer_up_to_date
 
     gguf_path, loader, fixed = spm
     assert match_llama_cpp(fixed, gguf_path) == []
@@ -158,7 +158,7 @@ def test_a_smollm_style_split_separates_digits_as_llama_cpp_does(bpe, tmp_path):
     GPT-2's split; the loader falls back to GPT-2's alone, which merges digits this vocabulary learned."""
     from tokenizers import Tokenizer
 
-    from custom_llm.pipeline.gguf_tokenizer import _split
+    from custom_llm.models.gguf_tokenizer import _split
 
     _, folder = bpe
     state = json.loads((folder / "tokenizer.json").read_text())
@@ -171,14 +171,14 @@ def test_a_smollm_style_split_separates_digits_as_llama_cpp_does(bpe, tmp_path):
 
 
 def test_converted_bpe_base_records_the_rule(bpe):
-    from custom_llm.pipeline.base_model import PROVENANCE_FILE
+    from custom_llm.models.base_model import PROVENANCE_FILE
 
     _, folder = bpe
     assert json.loads((folder / PROVENANCE_FILE).read_text())["tokenizer_rule"] == RULE
 
 
 def test_a_llama3_style_file_takes_a_pre_token_in_the_vocabulary_whole(llama3):
-    from custom_llm.pipeline.gguf_tokenizer import read_vocabulary
+    from custom_llm.models.gguf_tokenizer import read_vocabulary
 
     gguf_path, folder = llama3
     assert read_vocabulary(gguf_path)["pre"] == "llama3"

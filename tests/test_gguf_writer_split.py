@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from custom_llm.pipeline.gguf_tokenizer import LLAMA_CPP_SPLITS
+from custom_llm.models.gguf_tokenizer import LLAMA_CPP_SPLITS
 from custom_llm.pipeline.gguf_writer import _pre_tokenizer_name
 
 

@@ -58,7 +58,7 @@ def tiny_gemma3_run(root: Path) -> tuple[Path, Path]:
     import torch
     from transformers import AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
 
-    from custom_llm.pipeline.gguf_tokenizer import match_llama_cpp
+    from custom_llm.models.gguf_tokenizer import match_llama_cpp
 
     vocabulary = spm_vocabulary(root / "base.gguf")
     AutoTokenizer.from_pretrained(root, gguf_file=vocabulary.name).save_pretrained(root / "tokenizer")

@@ -29,7 +29,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def smollm2(tmp_path_factory) -> tuple[Path, Path]:
     """The converted SmolLM2 folder and the cache holding it (converted once for this module)."""
-    from custom_llm.pipeline.base_model import base_folder, resolve_base_model
+    from custom_llm.models.base_model import base_folder, resolve_base_model
     from custom_llm.pipeline.cache import StageCache
     from custom_llm.plugins import Plugins
 

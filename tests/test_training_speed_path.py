@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from custom_llm.models.loading import hold_frozen_in_bf16
 from custom_llm.pipeline import lm_loss, training
-from custom_llm.pipeline.models import hold_frozen_in_bf16
 
 
 def tiny_llama(tied: bool = True) -> torch.nn.Module:

@@ -232,7 +232,7 @@ def main() -> None:
 
     import torch
 
-    from custom_llm.pipeline.models import count_parameters, wrap_adapter
+    from custom_llm.models.loading import count_parameters, wrap_adapter
     from custom_llm.pipeline.training import use_bf16
 
     if args.dry_run:

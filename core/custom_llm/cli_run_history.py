@@ -240,7 +240,7 @@ def list_runs(limit: int, status: str | None, domain: str | None, recipe: str | 
 @_registry_errors
 def show(run_id: str, as_json: bool, registry_file: Path | None) -> None:
     """Show everything recorded about one run; ID may be the start of an id."""
-    from custom_llm.pipeline.lineage import registry_lineage
+    from custom_llm.models.lineage import registry_lineage
 
     store = _open(registry_file)
     record = store.get(run_id)

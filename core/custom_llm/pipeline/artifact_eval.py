@@ -453,7 +453,7 @@ def evaluate_artifacts(run: Any, paths: Sequence[Path]) -> dict[str, Any]:
     from custom_llm.data.packing import eval_documents
     from custom_llm.data.storage import read_json
     from custom_llm.errors import RunDirError
-    from custom_llm.pipeline.export import load_tuned_model
+    from custom_llm.models.tuned import load_tuned_model
     from custom_llm.pipeline.orchestration import prepare_data
 
     require_llama_cpp()

@@ -43,8 +43,8 @@ CORE_EVAL_MODULES = (
     "pipeline/position_scores.py",
     "pipeline/teacher_forcing.py",
     "pipeline/lm_loss.py",
-    "pipeline/models.py",
-    "pipeline/base_model.py",
+    "models/loading.py",
+    "models/base_model.py",
     "data/chat.py",
     "data/packing.py",
     "pipeline/statistics.py",
@@ -113,7 +113,7 @@ def base_key(run: Run, data: PreparedData, model: Any, share_seconds: float | No
 def model_identity(run: Run, data: PreparedData) -> list[Any]:
     """What the evaluated base is: its files' digest, or the scratch model's seeded size."""
     if run.base is None:
-        from custom_llm.pipeline.models import scratch_size
+        from custom_llm.models.loading import scratch_size
 
         return ["scratch", scratch_size(run.config.model_size, data.packed.train.real_tokens), run.config.seed]
     if run.base.kind == "folder":  # its digest covers the JSON files only: the weights are hashed here

@@ -551,14 +551,14 @@ def _pack_stats(run_dir: Path) -> dict[str, Any] | None:
 
 
 def _replace_folder(new: Path, target: Path) -> None:
-    from custom_llm.pipeline.export import replace_folder
+    from custom_llm.models.tuned import replace_folder
 
     target.parent.mkdir(parents=True, exist_ok=True)
     replace_folder(new, target)
 
 
 def _respect_umask(folder: Path) -> None:
-    from custom_llm.pipeline.export import respect_umask
+    from custom_llm.models.tuned import respect_umask
 
     respect_umask(folder)
 

@@ -214,10 +214,10 @@ def _pre_tokenizer_name(state: dict[str, Any]) -> str:
 
 
 def _llama_cpp_split_name(steps: list[dict[str, Any]]) -> str | None:
-    """The pre-tokenizer name of a split :mod:`custom_llm.pipeline.gguf_tokenizer` gave a GGUF base
+    """The pre-tokenizer name of a split :mod:`custom_llm.models.gguf_tokenizer` gave a GGUF base
     (llama.cpp's own regex sequence, e.g. SmolLM2's "smollm": digits apart, then GPT-2's split), so
     a run on such a base goes back out as GGUF; the names sharing one sequence split alike in llama.cpp."""
-    from custom_llm.pipeline.gguf_tokenizer import LLAMA_CPP_SPLITS
+    from custom_llm.models.gguf_tokenizer import LLAMA_CPP_SPLITS
 
     if not steps or steps[-1].get("type") != "ByteLevel" or steps[-1].get("use_regex", True):
         return None

@@ -12,7 +12,7 @@ Why the vocabulary is replaced afterwards: a base that came as a GGUF file has n
 ``tokenizer.model``, so the converter takes its ``tokenizer.json`` for a byte-level BPE and guesses a
 pre-tokenizer from a hash (Gemma 3 270M: "gpt2" with "granite-embed-multi-311m", which llama.cpp
 tokenizes and decodes wrongly). The run's tokenizer is, token for token, llama.cpp's tokenization of
-the base file (:mod:`custom_llm.pipeline.gguf_tokenizer`), so the base file's own vocabulary keys
+the base file (:mod:`custom_llm.models.gguf_tokenizer`), so the base file's own vocabulary keys
 (model, pre-tokenizer, tokens, scores, types, merges) are written back, with the tokens the run
 added after them.
 """

@@ -16,6 +16,15 @@ from custom_llm.data.stage_results import PreparedData
 from custom_llm.data.storage import read_json, write_json, write_text
 from custom_llm.data.tokenization import prepare_tokenizer
 from custom_llm.errors import TrainingError
+from custom_llm.models.lineage import run_lineage
+from custom_llm.models.loading import (
+    build_scratch_model,
+    count_parameters,
+    load_base_model,
+    scratch_size,
+    wrap_adapter,
+)
+from custom_llm.models.tuned import load_tuned_model, save_model
 from custom_llm.pipeline import run_directory
 from custom_llm.pipeline.base_figures import base_key, reuse_base, store_base
 from custom_llm.pipeline.cache import file_digest
@@ -32,17 +41,8 @@ from custom_llm.pipeline.eval_plan import (
 )
 from custom_llm.pipeline.eval_plan import PLAN_FILE as EVAL_PLAN_FILE
 from custom_llm.pipeline.evaluate import calibrate, evaluate_model, plan_evaluation, read_cases, xz_baseline
-from custom_llm.pipeline.export import load_tuned_model, save_model
 from custom_llm.pipeline.gate import apply_gate
-from custom_llm.pipeline.lineage import run_lineage
 from custom_llm.pipeline.memorization import audit_base, audit_model, audit_tuned
-from custom_llm.pipeline.models import (
-    build_scratch_model,
-    count_parameters,
-    load_base_model,
-    scratch_size,
-    wrap_adapter,
-)
 from custom_llm.pipeline.release_report import console_lines, release_sections
 from custom_llm.pipeline.report import (
     SCRATCH_ADVICE,

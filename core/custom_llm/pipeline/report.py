@@ -11,8 +11,8 @@ from custom_llm import __version__
 from custom_llm.data.pseudonyms import shown_sources
 from custom_llm.data.storage import replacing, write_json, write_text
 from custom_llm.metric_kinds import is_count
+from custom_llm.models.lineage import lineage_lines
 from custom_llm.pipeline.gate import gate_lines
-from custom_llm.pipeline.lineage import lineage_lines
 from custom_llm.pipeline.release_report import release_lines
 from custom_llm.pipeline.run_state import Run
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from custom_llm.config import RunConfig
 from custom_llm.errors import ConfigError, CustomLLMError, PluginFailure
+from custom_llm.models.base_model import BaseSource, base_folder, resolve_base_model
 from custom_llm.personal_data.preparer import resolve_options
-from custom_llm.pipeline.base_model import BaseSource, base_folder, resolve_base_model
 from custom_llm.pipeline.cache import StageCache
 from custom_llm.plugin_calls import call_plugin
 from custom_llm.plugins import Plugins
@@ -253,7 +253,7 @@ def _choose_recipe_and_base(config: RunConfig, plugins: Plugins, domain: Domain,
 def _recipe_from_run(config: RunConfig, plugins: Plugins, domain: Domain) -> tuple[Recipe, BaseSource]:
     """``--from RUN``: the parent run's model is the base; without ``--recipe`` the domain's default
     recipe when it tunes a model, else ``full`` (a scratch parent keeps training every weight)."""
-    from custom_llm.pipeline.lineage import check_from_run, find_parent, parent_source
+    from custom_llm.models.lineage import check_from_run, find_parent, parent_source
 
     default = plugins.recipes.get(domain.default_recipe)
     recipe = plugins.recipes.get(config.recipe) if config.recipe else (default if default.needs_base_model else plugins.recipes.get("full"))

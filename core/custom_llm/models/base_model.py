@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from custom_llm.errors import ConfigError
+from custom_llm.models.gguf_tokenizer import RULE as TOKENIZER_RULE
+from custom_llm.models.gguf_tokenizer import match_llama_cpp
 from custom_llm.pipeline.cache import StageCache, file_digest, key_of
-from custom_llm.pipeline.gguf_tokenizer import RULE as TOKENIZER_RULE
-from custom_llm.pipeline.gguf_tokenizer import match_llama_cpp
 
 PROVENANCE_FILE = "custom_llm_base.json"
 GGUF_MAGIC = b"GGUF"
@@ -198,11 +198,11 @@ def base_folder(base: BaseSource, cache: StageCache, console: Any = None) -> Pat
     """The transformers folder of ``base``: the folder itself, or the cached conversion of the GGUF
     file (made now when missing; a kill during it leaves no half folder, the cache's DONE marker).
     A conversion made before the tokenizer matched llama.cpp's is brought up to date in place, once
-    (the weights are unchanged: :mod:`custom_llm.pipeline.gguf_tokenizer`)."""
+    (the weights are unchanged: :mod:`custom_llm.models.gguf_tokenizer`)."""
     if base.kind == "folder":
         return base.path
     if base.kind == "run":  # --from RUN: the run's model, its adapter merged into its base where it has one
-        from custom_llm.pipeline.lineage import merged_folder
+        from custom_llm.models.lineage import merged_folder
 
         return merged_folder(base, cache, console)
     if cache.hit("base-model", base.digest):

@@ -86,7 +86,7 @@ def load_tuned_model(run: Run) -> Any:
         from peft import PeftModel
 
         from custom_llm.data.tokenization import load_base_tokenizer
-        from custom_llm.pipeline.models import load_base_model
+        from custom_llm.models.loading import load_base_model
 
         base = load_base_model(run, load_base_tokenizer(folder))
         return PeftModel.from_pretrained(base, folder)
