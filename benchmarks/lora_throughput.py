@@ -26,8 +26,8 @@ from pathlib import Path
 
 import torch
 
-from custom_llm.pipeline.lm_loss import summed_loss
-from custom_llm.pipeline.training import lora_flops_per_token, use_bf16
+from custom_llm.training.lm_loss import summed_loss
+from custom_llm.training.trainer import lora_flops_per_token, use_bf16
 
 BF16 = use_bf16("auto")
 
@@ -70,8 +70,8 @@ def main() -> None:
     from custom_llm.data.tokenization import load_base_tokenizer
     from custom_llm.models.loading import load_base_model, wrap_adapter
     from custom_llm.pipeline.scoring import collate_blocks
-    from custom_llm.pipeline.training import StepPlan, _scheduled_trainer, training_arguments
     from custom_llm.records import Example
+    from custom_llm.training.trainer import StepPlan, _scheduled_trainer, training_arguments
 
     work = Path(tempfile.mkdtemp(prefix="bench-lora-"))
     (work / "corpus").mkdir()

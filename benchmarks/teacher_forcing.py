@@ -78,8 +78,8 @@ def main() -> None:
     from custom_llm.pipeline.scoring import score_packed
     from custom_llm.pipeline.teacher_forcing import predict_tokens, score_answers
     from custom_llm.pipeline.threads import fastest_threads
-    from custom_llm.pipeline.training import use_bf16
     from custom_llm.plugins import get_plugins
+    from custom_llm.training.trainer import use_bf16
 
     folder = base_folder(resolve_base_model(args.base or DEFAULT_BASE_MODEL, get_plugins()), StageCache(default_cache_dir()))
     tokenizer = AutoTokenizer.from_pretrained(folder)

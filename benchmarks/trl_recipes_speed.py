@@ -78,7 +78,7 @@ def direct_model(run, data):
 
 
 def common_args(run, steps: int, output: Path) -> dict:
-    from custom_llm.pipeline.training import use_bf16
+    from custom_llm.training.trainer import use_bf16
 
     t = run.training
     return dict(
@@ -116,8 +116,8 @@ def direct_grpo(run, data, steps: int, output: Path) -> float:
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
-    from custom_llm.pipeline.preference import layout
-    from custom_llm.pipeline.rewards import reward_prompts
+    from custom_llm.training.preference import layout
+    from custom_llm.training.rewards import reward_prompts
     from custom_llm_codebase.answers import reward
 
     tokenizer = data.tok.tokenizer
@@ -168,7 +168,7 @@ def main() -> None:
             run, data, model = build(
                 recipe, options.base, corpus, work / recipe, options.steps, options.batch, options.seq_len, options.pairs, options.completion_tokens
             )
-            from custom_llm.pipeline.trl_training import train_for_recipe
+            from custom_llm.training.trl_training import train_for_recipe
 
             record = train_for_recipe(run, model, data, resume=False)
             rate = record["tokens_per_second"]

@@ -142,7 +142,7 @@ def test_a_chat_template_that_writes_bos_is_not_given_a_second_one(tiny):
 
 @pytest.mark.parametrize("kind", ["scratch", "bos"])
 def test_preference_prompts_start_with_it_too(tiny, kind):
-    from custom_llm.pipeline.preference import layout
+    from custom_llm.training.preference import layout
 
     _, tokenizer = _load(tiny[kind])
     prompt, completion = layout(Example(prompt="What is the limit?", completion="42"), tokenizer, "41")

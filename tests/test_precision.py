@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from custom_llm.pipeline import training
+from custom_llm.training import trainer as training
 
 
 @pytest.mark.parametrize("speedup, expected", [(10.0, True), (1.5, True), (1.0, False), (0.03, False)])

@@ -133,7 +133,7 @@ def test_on_policy_answers_come_from_the_starting_model_with_the_adapter_switche
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from custom_llm.pipeline.preference import starting_model
+    from custom_llm.training.preference import starting_model
 
     base = AutoModelForCausalLM.from_pretrained(colour_model)
     ids = torch.arange(12)[None, :]
@@ -159,7 +159,7 @@ def test_under_a_time_budget_the_margin_is_measured_on_the_pairs_that_fit_its_sh
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from custom_llm.pipeline.preference import Pair, margins
+    from custom_llm.training.preference import Pair, margins
 
     model = AutoModelForCausalLM.from_pretrained(colour_model)
     tokenizer = AutoTokenizer.from_pretrained(colour_model)

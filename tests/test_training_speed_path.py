@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from custom_llm.models.loading import hold_frozen_in_bf16
-from custom_llm.pipeline import lm_loss, training
+from custom_llm.training import lm_loss
+from custom_llm.training import trainer as training
 
 
 def tiny_llama(tied: bool = True) -> torch.nn.Module:

@@ -294,7 +294,7 @@ def score_artifact(
     from custom_llm.pipeline.artifact_chat import chat_check
     from custom_llm.pipeline.teacher_forcing import CONTEXT, WINDOW, predict_tokens
     from custom_llm.pipeline.threads import measured_threads
-    from custom_llm.pipeline.training import use_bf16
+    from custom_llm.training.trainer import use_bf16
 
     require_llama_cpp()
     path = check_artifact(path)

@@ -42,7 +42,7 @@ CORE_EVAL_MODULES = (
     "pipeline/scoring.py",
     "pipeline/position_scores.py",
     "pipeline/teacher_forcing.py",
-    "pipeline/lm_loss.py",
+    "training/lm_loss.py",
     "models/loading.py",
     "models/base_model.py",
     "data/chat.py",
@@ -75,8 +75,8 @@ def base_key(run: Run, data: PreparedData, model: Any, share_seconds: float | No
     import transformers
 
     from custom_llm.pipeline.evaluate import evaluator_names
-    from custom_llm.pipeline.training import use_bf16
     from custom_llm.plugin_code import plugin_code
+    from custom_llm.training.trainer import use_bf16
 
     names = evaluator_names(run)
     owners = {run.plugins.evaluators.owner(name) for name in names}

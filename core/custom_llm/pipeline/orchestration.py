@@ -28,7 +28,6 @@ from custom_llm.models.tuned import load_tuned_model, save_model
 from custom_llm.pipeline import run_directory
 from custom_llm.pipeline.base_figures import base_key, reuse_base, store_base
 from custom_llm.pipeline.cache import file_digest
-from custom_llm.pipeline.distributed import main_process_first, world
 from custom_llm.pipeline.dry_run_estimate import audit_seconds, startup_seconds
 from custom_llm.pipeline.eval_plan import (
     CALIBRATION_FRACTION,
@@ -56,9 +55,10 @@ from custom_llm.pipeline.report import (
 )
 from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.tracking import start_tracking
-from custom_llm.pipeline.training import EVAL_SHARE, MAX_EVAL_BLOCKS, finished_training, plan_steps
-from custom_llm.pipeline.trl_training import train_for_recipe
 from custom_llm.run_registry.recording import record_evaluation, record_start
+from custom_llm.training.distributed import main_process_first, world
+from custom_llm.training.trainer import EVAL_SHARE, MAX_EVAL_BLOCKS, finished_training, plan_steps
+from custom_llm.training.trl_training import train_for_recipe
 
 MIN_TRAINING_SECONDS = 1.0  # a budget the evaluations fill still trains (at least one step)
 
@@ -228,9 +228,9 @@ def _time_xz(data: PreparedData) -> float:
 def _time_steps(run: Run, model: Any, data: PreparedData) -> float:
     import torch
 
-    from custom_llm.pipeline.lm_loss import summed_loss
     from custom_llm.pipeline.scoring import collate_blocks
-    from custom_llm.pipeline.training import use_bf16
+    from custom_llm.training.lm_loss import summed_loss
+    from custom_llm.training.trainer import use_bf16
 
     dataset = data.packed.train.dataset
     size = min(len(dataset), int(run.training["batch_size"]))

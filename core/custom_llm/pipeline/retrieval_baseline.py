@@ -43,10 +43,10 @@ def evaluate_with_retrieval(run: Any, context: EvalContext, label: str) -> dict[
     (``retrieval_top_k: 0``), the domain has no evaluator of its own, or the training split is empty."""
     import torch
 
-    from custom_llm.pipeline.distributed import world
     from custom_llm.pipeline.progress import progress_bar
     from custom_llm.pipeline.threads import measured_threads
-    from custom_llm.pipeline.training import use_bf16
+    from custom_llm.training.distributed import world
+    from custom_llm.training.trainer import use_bf16
 
     if not wanted(run):
         return {}

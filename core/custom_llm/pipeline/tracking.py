@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from custom_llm.pipeline.distributed import world
 from custom_llm.pipeline.run_state import Run
+from custom_llm.training.distributed import world
 
 STORE_FOLDER = "mlruns"  # RUN/mlruns: the default MLflow store
 HASHED_FOLDERS = ("model", "exports")  # what the run ships, hashed (sha256) into the trackers

@@ -11,9 +11,9 @@ from typing import Any
 
 from custom_llm.data.stage_results import PreparedData
 from custom_llm.errors import ConfigError, PluginFailure, TrainingError
-from custom_llm.pipeline.preference import checkable_examples, layout, training_examples
 from custom_llm.pipeline.run_state import Run
 from custom_llm.records import Example
+from custom_llm.training.preference import checkable_examples, layout, training_examples
 
 
 def domain_reward(run: Run, examples: list[Example]) -> Callable[..., list[float]]:
@@ -50,7 +50,7 @@ def train_grpo(run: Run, model: Any, data: PreparedData, resume: bool) -> dict[s
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
-    from custom_llm.pipeline.trl_training import plan, planned, run_trl, trl_arguments
+    from custom_llm.training.trl_training import plan, planned, run_trl, trl_arguments
 
     if run.domain.reward is None:
         raise ConfigError(

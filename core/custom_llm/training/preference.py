@@ -153,7 +153,7 @@ def autocast(run: Run, model: Any) -> Any:
     """The training precision's autocast (frozen LoRA weights are held in bf16 where it is used)."""
     import torch
 
-    from custom_llm.pipeline.training import use_bf16
+    from custom_llm.training.trainer import use_bf16
 
     device = next(model.parameters()).device
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16(run.config.precision))
@@ -219,7 +219,7 @@ def write_pairs(run: Run, pairs: list[Pair]) -> None:
     import json
 
     from custom_llm.data.storage import write_text
-    from custom_llm.pipeline.distributed import world
+    from custom_llm.training.distributed import world
 
     if world().is_main:
         lines = [json.dumps({**p.row(), "origin": p.origin}, ensure_ascii=False) for p in pairs]
@@ -231,7 +231,7 @@ def train_preference(run: Run, model: Any, data: PreparedData, resume: bool) -> 
     the chosen-over-rejected margin before and after."""
     from datasets import Dataset
 
-    from custom_llm.pipeline.trl_training import plan, planned, run_trl, trl_arguments
+    from custom_llm.training.trl_training import plan, planned, run_trl, trl_arguments
 
     tokenizer = data.tok.tokenizer
     if tokenizer.pad_token is None:

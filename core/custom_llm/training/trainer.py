@@ -17,10 +17,10 @@ from custom_llm.config import parse_duration
 from custom_llm.data.packers import PackedSet
 from custom_llm.data.stage_results import PackResult
 from custom_llm.errors import TrainingError
-from custom_llm.pipeline.distributed import world
-from custom_llm.pipeline.lm_loss import summed_loss
 from custom_llm.pipeline.run_state import Run
 from custom_llm.pipeline.scoring import collate_blocks
+from custom_llm.training.distributed import world
+from custom_llm.training.lm_loss import summed_loss
 
 MAX_EVAL_BLOCKS = 96
 EVAL_SHARE = 0.15  # under a time budget, held-out evaluation during training takes at most this share of it

@@ -15,7 +15,7 @@ from custom_llm.config import parse_duration
 from custom_llm.data.stage_results import PreparedData
 from custom_llm.errors import TrainingError
 from custom_llm.pipeline.run_state import Run
-from custom_llm.pipeline.training import (
+from custom_llm.training.trainer import (
     DivergenceGuard,
     StepPlan,
     TimeBudget,
@@ -34,11 +34,11 @@ def train_for_recipe(run: Run, model: Any, data: PreparedData, resume: bool) -> 
     if kind == "causal":
         return train_model(run, model, data.packed, resume)
     if kind in ("dpo", "orpo"):
-        from custom_llm.pipeline.preference import train_preference
+        from custom_llm.training.preference import train_preference
 
         return train_preference(run, model, data, resume)
     if kind == "grpo":
-        from custom_llm.pipeline.rewards import train_grpo
+        from custom_llm.training.rewards import train_grpo
 
         return train_grpo(run, model, data, resume)
     raise TrainingError(f"recipe {run.recipe.name!r} names trainer {kind!r}; core knows causal, dpo, orpo and grpo.")
