@@ -53,7 +53,7 @@ def main() -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    import custom_llm.pipeline.teacher_forcing as teacher_forcing
+    import custom_llm.evaluation.teacher_forcing as teacher_forcing
     from custom_llm.default_plugins.base_models import DEFAULT_BASE_MODEL
     from custom_llm.models.base_model import base_folder, resolve_base_model
     from custom_llm.pipeline.cache import StageCache

@@ -68,8 +68,8 @@ def main() -> None:
 
     from custom_llm.data.packers import pack
     from custom_llm.data.tokenization import load_base_tokenizer
+    from custom_llm.evaluation.scoring import collate_blocks
     from custom_llm.models.loading import load_base_model, wrap_adapter
-    from custom_llm.pipeline.scoring import collate_blocks
     from custom_llm.records import Example
     from custom_llm.training.trainer import StepPlan, _scheduled_trainer, training_arguments
 

@@ -71,13 +71,13 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from custom_llm.default_plugins.base_models import DEFAULT_BASE_MODEL
+    from custom_llm.evaluation import position_scores
+    from custom_llm.evaluation.scoring import score_packed
+    from custom_llm.evaluation.teacher_forcing import predict_tokens, score_answers
+    from custom_llm.evaluation.threads import fastest_threads
     from custom_llm.models.base_model import base_folder, resolve_base_model
-    from custom_llm.pipeline import position_scores
     from custom_llm.pipeline.cache import StageCache
     from custom_llm.pipeline.run_state import default_cache_dir
-    from custom_llm.pipeline.scoring import score_packed
-    from custom_llm.pipeline.teacher_forcing import predict_tokens, score_answers
-    from custom_llm.pipeline.threads import fastest_threads
     from custom_llm.plugins import get_plugins
     from custom_llm.training.trainer import use_bf16
 

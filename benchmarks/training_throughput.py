@@ -190,7 +190,7 @@ class CustomLLM:
     def round(self, steps: int) -> tuple[float, float, float]:
         from transformers import Trainer, TrainingArguments
 
-        from custom_llm.pipeline.scoring import collate_blocks
+        from custom_llm.evaluation.scoring import collate_blocks
 
         self.rounds += 1
         args = TrainingArguments(
@@ -225,7 +225,7 @@ class HandLoop:
         self.tokens_per_step = batch * seq_len * efficiency
 
     def _one_step(self) -> None:
-        from custom_llm.pipeline.scoring import collate_blocks
+        from custom_llm.evaluation.scoring import collate_blocks
 
         rows = [self.blocks[(self.step * self.batch + i) % len(self.blocks)] for i in range(self.batch)]
         self.step += 1

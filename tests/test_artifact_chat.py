@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 import pytest
 
-from custom_llm.pipeline.artifact_chat import ChatCase, chat_check, chat_lines, finding, prompt_difference
+from custom_llm.evaluation.artifact_chat import ChatCase, chat_check, chat_lines, finding, prompt_difference
 from custom_llm.testing import make_tiny_model
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (optional: pip install 'custom-llm[llamacpp]')")
@@ -46,7 +46,7 @@ def _tiny(folder: Path, bos: bool):
 
 
 def _check(folder: Path, bos: bool):
-    from custom_llm.pipeline.artifact_eval import open_llama
+    from custom_llm.evaluation.artifact_eval import open_llama
 
     model, tokenizer, gguf = _tiny(folder, bos)
     llm = open_llama(gguf, 256)

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from custom_llm.cli import main
-from custom_llm.pipeline import artifact_eval
+from custom_llm.evaluation import artifact_eval
 from custom_llm.testing import run_domain
 
 CLICK_FILES = sorted(Path(click.__file__).parent.glob("*.py"))

@@ -10,7 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from custom_llm.cli import main
-from custom_llm.pipeline.eval_plan import EVAL_BUDGET_SHARE
+from custom_llm.evaluation.eval_plan import EVAL_BUDGET_SHARE
 from custom_llm.testing import TINY_RUN_OPTIONS, run_domain
 
 BASE_TIMING = "evaluate base: perplexity"  # recorded only when the base is evaluated

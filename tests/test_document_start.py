@@ -101,8 +101,8 @@ def test_training_blocks_lay_every_example_after_the_start_token(tiny, kind, tmp
 def test_evaluation_windows_and_generation_start_with_it(tiny, kind):
     import torch
 
+    from custom_llm.evaluation.teacher_forcing import predict_tokens, score_answers
     from custom_llm.generation import greedy_generate
-    from custom_llm.pipeline.teacher_forcing import predict_tokens, score_answers
 
     model, tokenizer = _load(tiny[kind])
     start = document_start_ids(tokenizer)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from custom_llm.pipeline.eval_plan import CALIBRATION_FRACTION, fitted_plan
+from custom_llm.evaluation.eval_plan import CALIBRATION_FRACTION, fitted_plan
 from custom_llm.records import Document
 
 

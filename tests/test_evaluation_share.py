@@ -4,9 +4,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from custom_llm.pipeline.eval_plan import MIN_EVALUATORS_SHARE, RETRIEVAL_PASS_RATIO
-from custom_llm.pipeline.evaluate import retrieval_shortfall
-from custom_llm.pipeline.evaluator_output import split_metrics
+from custom_llm.evaluation.eval_plan import MIN_EVALUATORS_SHARE, RETRIEVAL_PASS_RATIO
+from custom_llm.evaluation.evaluate import retrieval_shortfall
+from custom_llm.evaluation.evaluator_output import split_metrics
 from custom_llm.pipeline.orchestration import evaluators_share
 from custom_llm.records import Cases
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from custom_llm.evaluation import threads
 from custom_llm.generation import generate_here, greedy_generate, load_for_generation
-from custom_llm.pipeline import threads
 
 
 def _adapter_folder(base_folder, folder):

@@ -100,7 +100,7 @@ def test_a_gemma3_run_goes_out_as_gguf_through_llama_cpps_converter(tmp_path):
     pytest.importorskip("llama_cpp")
     import gguf
 
-    from custom_llm.pipeline.artifact_eval import score_artifact
+    from custom_llm.evaluation.artifact_eval import score_artifact
     from custom_llm.pipeline.deploy import export_run, gguf_general_name, load_run_model
 
     run, vocabulary = tiny_gemma3_run(tmp_path)

@@ -14,7 +14,7 @@ import pytest
 
 from custom_llm.data import canaries as canary_module
 from custom_llm.data.canaries import Canary, make_canaries, plant
-from custom_llm.pipeline import memorization
+from custom_llm.evaluation import memorization
 from custom_llm.testing import make_tiny_model, run_domain
 
 CLICK_FILES = sorted(Path(click.__file__).parent.glob("*.py"))

@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 
-from custom_llm.pipeline.retrieval import RetrievalContext, Retriever, chunk_documents, passage_block, predict_with_passages
+from custom_llm.evaluation.retrieval import RetrievalContext, Retriever, chunk_documents, passage_block, predict_with_passages
 from custom_llm.records import Document, EvalContext
 from custom_llm.testing import make_tiny_model
 
@@ -86,8 +86,8 @@ def test_passages_never_push_the_case_out_of_the_models_context(tiny):
 
 
 def test_without_passages_the_span_path_scores_as_the_plain_pass(tiny, monkeypatch):
-    from custom_llm.pipeline import retrieval
-    from custom_llm.pipeline.teacher_forcing import predict_tokens
+    from custom_llm.evaluation import retrieval
+    from custom_llm.evaluation.teacher_forcing import predict_tokens
 
     model, tokenizer = tiny
     monkeypatch.setattr(retrieval, "SEGMENT_TOKENS", 64)  # several segments, each seeing all of the text before it
@@ -111,7 +111,7 @@ class _Run:
 
 
 def test_retrieval_is_left_out_when_off_or_without_evaluators_of_the_domain():
-    from custom_llm.pipeline.retrieval_baseline import wanted
+    from custom_llm.evaluation.retrieval_baseline import wanted
 
     assert wanted(_Run(3, ("code-exact",)))
     assert not wanted(_Run(0, ("code-exact",)))  # retrieval_top_k: 0
@@ -119,7 +119,7 @@ def test_retrieval_is_left_out_when_off_or_without_evaluators_of_the_domain():
 
 
 def test_the_summary_names_the_best_of_four_and_whether_tuning_beat_retrieval():
-    from custom_llm.pipeline.retrieval_baseline import best_of, summary_line
+    from custom_llm.evaluation.retrieval_baseline import best_of, summary_line
 
     def row(metric, values, verdict, p, lower=False):
         return {

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from custom_llm.cli import main
-from custom_llm.pipeline.eval_plan import EVAL_BUDGET_SHARE, MIN_EVALUATORS_SHARE, fitted_plan, sized
+from custom_llm.evaluation.eval_plan import EVAL_BUDGET_SHARE, MIN_EVALUATORS_SHARE, fitted_plan, sized
 from custom_llm.records import Document
 from custom_llm.testing import TINY_RUN_OPTIONS
 

@@ -11,7 +11,7 @@ from custom_llm.data.packers import Packer, pack
 from custom_llm.data.split import choose_eval_groups
 from custom_llm.data.tokenization import train_bpe_tokenizer
 from custom_llm.errors import SourceError
-from custom_llm.pipeline.evaluate import xz_bits_per_byte
+from custom_llm.evaluation.evaluate import xz_bits_per_byte
 from custom_llm.records import Example
 
 
@@ -111,7 +111,7 @@ def test_xz_baseline_follows_its_definition():
 
 
 def test_xz_context_is_the_tail_of_the_training_text():
-    from custom_llm.pipeline.evaluate import _tail_bytes
+    from custom_llm.evaluation.evaluate import _tail_bytes
 
     texts = ["first document", "second", "a third, longer document"]
     joined = "\n".join(texts).encode()

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from custom_llm import Cases, Domain, Evaluator, Example, hookimpl
-from custom_llm.pipeline.statistics import bootstrap_interval, compare, mcnemar_exact, paired_bootstrap, wilson_interval
+from custom_llm.evaluation.statistics import bootstrap_interval, compare, mcnemar_exact, paired_bootstrap, wilson_interval
 from custom_llm.testing import registered_plugin
 
 

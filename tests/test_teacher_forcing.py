@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 
-from custom_llm.pipeline import position_scores
+from custom_llm.evaluation import position_scores
 from custom_llm.testing import make_tiny_model
 
 TEXTS = [f"def f{i}(x):\n    return x * {i} + {i % 7}\n" for i in range(200)]
@@ -46,7 +46,7 @@ def both_paths(monkeypatch, compute):
 
 
 def test_predict_tokens_matches_full_logits_and_bounds_the_head(tiny, small_chunks, monkeypatch):
-    from custom_llm.pipeline.teacher_forcing import predict_tokens
+    from custom_llm.evaluation.teacher_forcing import predict_tokens
 
     model, tokenizer = tiny
     text = "".join(TEXTS[:40])  # several overlapping windows of 64
@@ -69,7 +69,7 @@ def test_predict_tokens_matches_full_logits_and_bounds_the_head(tiny, small_chun
 
 
 def test_score_answers_matches_full_logits_with_a_shared_prefix(tiny, small_chunks, monkeypatch):
-    from custom_llm.pipeline.teacher_forcing import score_answers
+    from custom_llm.evaluation.teacher_forcing import score_answers
 
     model, tokenizer = tiny
     rng = random.Random(0)
@@ -86,7 +86,7 @@ def test_score_packed_matches_full_logits(tiny, small_chunks, monkeypatch):
     import torch
 
     from custom_llm.data.encoding import IGNORE
-    from custom_llm.pipeline.scoring import score_packed
+    from custom_llm.evaluation.scoring import score_packed
 
     model, tokenizer = tiny
     ids = tokenizer("".join(TEXTS[:30]))["input_ids"][:192]
@@ -107,7 +107,7 @@ def test_a_lora_model_is_scored_through_its_adapter(tiny, monkeypatch):
 
     from peft import LoraConfig, get_peft_model
 
-    from custom_llm.pipeline.teacher_forcing import predict_tokens
+    from custom_llm.evaluation.teacher_forcing import predict_tokens
 
     model, tokenizer = tiny
     tuned = get_peft_model(copy.deepcopy(model), LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
@@ -122,7 +122,7 @@ def test_soft_capped_logits_are_capped(tiny, monkeypatch):
     """Gemma's final logit soft-cap is applied by the chunked head as by the model's own forward."""
     import copy
 
-    from custom_llm.pipeline.teacher_forcing import predict_tokens
+    from custom_llm.evaluation.teacher_forcing import predict_tokens
 
     model, tokenizer = tiny
     capped = copy.deepcopy(model)
@@ -166,7 +166,7 @@ def test_the_thread_probe_takes_a_lora_model_with_trainable_tokens(tiny):
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from custom_llm.pipeline.threads import candidates, fastest_threads, measured_threads
+    from custom_llm.evaluation.threads import candidates, fastest_threads, measured_threads
 
     model, _ = tiny
     config = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], trainable_token_indices={"embed_tokens": [3, 4]})

@@ -157,7 +157,7 @@ def train_for(model, blocks: list[dict], batch: int, seconds: float, warmup_step
     import torch
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
-    from custom_llm.pipeline.scoring import collate_blocks
+    from custom_llm.evaluation.scoring import collate_blocks
 
     marks: list[float] = []
 

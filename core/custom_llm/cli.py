@@ -349,7 +349,7 @@ def evaluate(run_dir: Path | None, artifacts: tuple[Path, ...], **kwargs: Any) -
 def _evaluate_artifacts(artifacts: tuple[Path, ...], kwargs: dict[str, Any]) -> None:
     """``eval RUN --artifact PATH``: refused before any work without llama.cpp, a GGUF file or a finished run."""
     from custom_llm.errors import RunDirError
-    from custom_llm.pipeline.artifact_eval import check_artifact, evaluate_artifacts, require_llama_cpp, summary_lines
+    from custom_llm.evaluation.artifact_eval import check_artifact, evaluate_artifacts, require_llama_cpp, summary_lines
     from custom_llm.third_party_output import to_run_log
 
     require_llama_cpp()

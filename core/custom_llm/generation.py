@@ -70,7 +70,7 @@ def load_for_generation(folder: Path) -> tuple[Any, Any]:
 def generate_here(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int) -> str:
     """``greedy_generate`` at the thread count measured fastest here and now: on a busy CPU two
     spinning threads made each decoded token several times slower than one (docs/performance.md)."""
-    from custom_llm.pipeline.threads import measured_threads
+    from custom_llm.evaluation.threads import measured_threads
 
     with measured_threads(model):
         return greedy_generate(model, tokenizer, prompt, max_new_tokens)

@@ -369,10 +369,10 @@ class EvalContext:
         return list(self._memo["training-documents"])
 
     def predictions(self, document: Document) -> Any:
-        """The teacher-forced pass over ``document`` (``custom_llm.pipeline.teacher_forcing``),
+        """The teacher-forced pass over ``document`` (``custom_llm.evaluation.teacher_forcing``),
         made once per model and shared by every evaluator of the run."""
         if document.id not in self._memo:
-            from custom_llm.pipeline.teacher_forcing import predict_tokens
+            from custom_llm.evaluation.teacher_forcing import predict_tokens
 
             self._memo[document.id] = predict_tokens(self.model, self.tokenizer, document.text)
             self._tick("documents", 1, len(self.documents))
@@ -382,7 +382,7 @@ class EvalContext:
         """For each ``(start, end)`` character span of ``document.text``: would greedy completion of
         the text before it reproduce it (and then stop at ``stop``)? With its log-probability.
         One forward pass per document answers every span (see docs/plugins/hooks.md)."""
-        from custom_llm.pipeline.teacher_forcing import score_spans
+        from custom_llm.evaluation.teacher_forcing import score_spans
 
         return score_spans(self.predictions(document), document.text, list(spans), stop, self._stop_ids(stop))
 
@@ -392,7 +392,7 @@ class EvalContext:
         at ``stop``, as :meth:`answer` cuts) and then stop? With the answer's log-probability and
         how many of its characters greedy decoding gets right. Batched forward passes, no generation."""
         from custom_llm.data.chat import laid_out
-        from custom_llm.pipeline.teacher_forcing import score_answers
+        from custom_llm.evaluation.teacher_forcing import score_answers
 
         pairs = []
         for prompt, answer in cases:
@@ -408,7 +408,7 @@ class EvalContext:
             return frozenset()
         key = f"stop-ids\x1f{stop}"
         if key not in self._memo:
-            from custom_llm.pipeline.teacher_forcing import stop_token_ids
+            from custom_llm.evaluation.teacher_forcing import stop_token_ids
 
             started = time.perf_counter()
             self._memo[key] = stop_token_ids(self.tokenizer, stop)

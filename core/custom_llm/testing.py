@@ -137,7 +137,7 @@ class ScriptedContext(EvalContext):
         return _cut(self.reply(prompt), *stop)
 
     def score_answers(self, cases: Iterable[tuple[str, str]], stop: str | None = "\n") -> list[Any]:
-        from custom_llm.pipeline.teacher_forcing import SpanScore
+        from custom_llm.evaluation.teacher_forcing import SpanScore
 
         scores = []
         for prompt, answer in cases:

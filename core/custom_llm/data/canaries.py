@@ -6,7 +6,7 @@ the data says whether it was. A canary is a secret the run itself plants and kno
 ``api_key_<tag> = "<12 random characters>"`` (a unique tag per canary, the secret drawn from 36
 characters), inserted at a line boundary of ``2 ** (i % 4)`` training documents (1, 2, 4, 8 copies:
 the paper's question, "how many repetitions make a secret extractable?"). The audit
-(:mod:`custom_llm.pipeline.memorization`) then ranks each canary's likelihood among random
+(:mod:`custom_llm.evaluation.memorization`) then ranks each canary's likelihood among random
 candidates of the same shape.
 
 Only the training examples see them: the planted copy of the training split is what the tokenize

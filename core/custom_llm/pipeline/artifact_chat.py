@@ -133,7 +133,7 @@ def finding(rows: Sequence[dict[str, Any]], prompt_note: str | None, stops: Sequ
 
 def chat_check(llm: Any, model: Any, tokenizer: Any, cases: Sequence[ChatCase], seed: int = 0) -> dict[str, Any] | None:
     """Both runtimes' greedy answers to ``cases`` compared (see the module docstring); None without cases."""
-    from custom_llm.pipeline.statistics import compare, wilson_interval
+    from custom_llm.evaluation.statistics import compare, wilson_interval
 
     if not cases:
         return None

@@ -944,7 +944,7 @@ class BitsPerByte:
 
 def bits_per_byte(model: Any, tokenizer: Any, texts: Iterable[str]) -> BitsPerByte:
     """Teacher-forced bits per byte over ``texts`` (each after an end-of-text token, as in evaluation)."""
-    from custom_llm.pipeline.teacher_forcing import predict_tokens
+    from custom_llm.evaluation.teacher_forcing import predict_tokens
 
     nll, tokens, size = 0.0, 0, 0
     for text in texts:

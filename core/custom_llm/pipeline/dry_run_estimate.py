@@ -36,14 +36,14 @@ def startup_seconds() -> float:
 
 
 def audit_seconds(run: Any, model: Any, data: Any) -> float:
-    """Seconds one memorization audit (``custom_llm.pipeline.memorization.audit_model``) will take
+    """Seconds one memorization audit (``custom_llm.evaluation.memorization.audit_model``) will take
     with ``model``: one batch of candidate secrets and one passage document timed, under the
     audit's precision and thread choice, scaled by the audit's number of batches and characters."""
     import torch
 
     from custom_llm.data.packing import eval_documents
-    from custom_llm.pipeline import memorization as audit
-    from custom_llm.pipeline.threads import measured_threads
+    from custom_llm.evaluation import memorization as audit
+    from custom_llm.evaluation.threads import measured_threads
     from custom_llm.training.trainer import use_bf16
 
     if not getattr(run.config, "memorization_audit", True):

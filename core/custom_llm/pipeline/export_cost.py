@@ -4,7 +4,7 @@ llama.cpp's k-quants cut rows into blocks of 256 values; a matrix whose rows are
 256 gets another type (SmolLM2-135M's rows of 576: most of a "Q4_K_M" file is q5_0). The tensor
 report names those matrices, but the type names alone do not say what the user loses, so such an
 export is scored right away through llama.cpp against the PyTorch model it came from
-(:func:`custom_llm.pipeline.artifact_eval.score_artifact`: the same token ids and windows, on the
+(:func:`custom_llm.evaluation.artifact_eval.score_artifact`: the same token ids and windows, on the
 run's held-out documents, up to ``MAX_BYTES`` of them), and the figure goes to the console, the
 export's record (``llama_cpp_check`` in ``export.json`` and ``RUN/exports.json``) and the model card.
 When the held-out split is no longer in the stage cache the export still happens and says so.
@@ -22,7 +22,7 @@ MAX_BYTES = 32 * 1024  # held-out text scored at export time (whole documents un
 def measure(run_dir: Path, path: Path, model: Any, tokenizer: Any, tensors: dict[str, Any], console: Any = None) -> dict[str, Any] | None:
     """The check of the file at ``path`` against ``model`` (the merged fp32 model), when the export
     has fallbacks and llama.cpp is installed; a record saying why it was not measured otherwise."""
-    from custom_llm.pipeline.artifact_eval import headline, llama_cpp_available, score_artifact
+    from custom_llm.evaluation.artifact_eval import headline, llama_cpp_available, score_artifact
     from custom_llm.pipeline.deploy import ExportError, held_out_texts
 
     if not tensors.get("fallbacks") or not llama_cpp_available():

@@ -16,6 +16,19 @@ from custom_llm.data.stage_results import PreparedData
 from custom_llm.data.storage import read_json, write_json, write_text
 from custom_llm.data.tokenization import prepare_tokenizer
 from custom_llm.errors import TrainingError
+from custom_llm.evaluation.base_figures import base_key, reuse_base, store_base
+from custom_llm.evaluation.eval_plan import (
+    CALIBRATION_FRACTION,
+    EVAL_BUDGET_SHARE,
+    FRACTION_SECONDS,
+    MIN_EVALUATORS_SHARE,
+    EvalPlan,
+    fitted_plan,
+    full_plan,
+)
+from custom_llm.evaluation.eval_plan import PLAN_FILE as EVAL_PLAN_FILE
+from custom_llm.evaluation.evaluate import calibrate, evaluate_model, plan_evaluation, read_cases, xz_baseline
+from custom_llm.evaluation.memorization import audit_base, audit_model, audit_tuned
 from custom_llm.models.lineage import run_lineage
 from custom_llm.models.loading import (
     build_scratch_model,
@@ -26,22 +39,9 @@ from custom_llm.models.loading import (
 )
 from custom_llm.models.tuned import load_tuned_model, save_model
 from custom_llm.pipeline import run_directory
-from custom_llm.pipeline.base_figures import base_key, reuse_base, store_base
 from custom_llm.pipeline.cache import file_digest
 from custom_llm.pipeline.dry_run_estimate import audit_seconds, startup_seconds
-from custom_llm.pipeline.eval_plan import (
-    CALIBRATION_FRACTION,
-    EVAL_BUDGET_SHARE,
-    FRACTION_SECONDS,
-    MIN_EVALUATORS_SHARE,
-    EvalPlan,
-    fitted_plan,
-    full_plan,
-)
-from custom_llm.pipeline.eval_plan import PLAN_FILE as EVAL_PLAN_FILE
-from custom_llm.pipeline.evaluate import calibrate, evaluate_model, plan_evaluation, read_cases, xz_baseline
 from custom_llm.pipeline.gate import apply_gate
-from custom_llm.pipeline.memorization import audit_base, audit_model, audit_tuned
 from custom_llm.pipeline.release_report import console_lines, release_sections
 from custom_llm.pipeline.report import (
     SCRATCH_ADVICE,
@@ -209,7 +209,7 @@ def _time_xz(data: PreparedData) -> float:
     import lzma
 
     from custom_llm.data.storage import iter_documents, text_bytes
-    from custom_llm.pipeline.evaluate import XZ_CONTEXT_BYTES
+    from custom_llm.evaluation.evaluate import XZ_CONTEXT_BYTES
 
     sample = b""
     for document in iter_documents(data.split.train):
@@ -228,7 +228,7 @@ def _time_xz(data: PreparedData) -> float:
 def _time_steps(run: Run, model: Any, data: PreparedData) -> float:
     import torch
 
-    from custom_llm.pipeline.scoring import collate_blocks
+    from custom_llm.evaluation.scoring import collate_blocks
     from custom_llm.training.lm_loss import summed_loss
     from custom_llm.training.trainer import use_bf16
 
@@ -285,7 +285,7 @@ def train(run: Run, resume: bool = False) -> dict[str, Any] | None:
                 f"give training more time (--time-budget) or check learning_rate ({run.training.get('learning_rate')})."
             )
         if run.config.export_formats:  # deployment copies (docs/deploy.md), after the report they are recorded in
-            from custom_llm.pipeline.artifact_eval import check_exports
+            from custom_llm.evaluation.artifact_eval import check_exports
             from custom_llm.pipeline.deploy import export_configured
 
             with run.stage("export"):

@@ -189,7 +189,7 @@ def audit(run: Any, model: Any, tokenizer: Any, split: Any) -> dict[str, Any] | 
 
 def section(base: dict[str, Any] | None, tuned: dict[str, Any] | None, seed: int) -> dict[str, Any] | None:
     """Base against tuned on the same probes (McNemar's exact test; lower is better)."""
-    from custom_llm.pipeline.statistics import compare
+    from custom_llm.evaluation.statistics import compare
 
     if not base or not tuned or len(base["completed"]) != len(tuned["completed"]):
         return None

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from custom_llm.pipeline.general_ability import general_lines, general_section
-from custom_llm.pipeline.retrieval_baseline import retrieval_lines, retrieval_section
+from custom_llm.evaluation.general_ability import general_lines, general_section
+from custom_llm.evaluation.retrieval_baseline import retrieval_lines, retrieval_section
 
 
 def release_sections(run: Any, comparison: list[dict[str, Any]]) -> dict[str, Any]:

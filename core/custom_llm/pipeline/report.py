@@ -59,7 +59,7 @@ def comparison_rows(
 ) -> list[dict[str, Any]]:
     """One row per metric: base and tuned, and where the evaluator gave per-case values for both on
     the same cases, the number of cases, 95% intervals, the paired test and its verdict."""
-    from custom_llm.pipeline.statistics import compare
+    from custom_llm.evaluation.statistics import compare
 
     rows = []
     for evaluator, metrics in tuned.items():
@@ -87,7 +87,7 @@ def comparison_rows(
 
 
 def evaluation_lines(plan: dict[str, Any] | None) -> list[str]:
-    """The cases the evaluation covered and, under a time budget, why (custom_llm.pipeline.eval_plan)."""
+    """The cases the evaluation covered and, under a time budget, why (custom_llm.evaluation.eval_plan)."""
     if not plan:
         return []
     line = (
@@ -436,16 +436,16 @@ def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
 
 def shipped_and_memorized_lines(report: dict[str, Any]) -> list[str]:
     """report.md's "Shipped artifact" and "Memorization" sections (docs/deploy.md, docs/concepts.md#memorization)."""
-    from custom_llm.pipeline.artifact_eval import artifact_lines
-    from custom_llm.pipeline.memorization import memorization_lines
+    from custom_llm.evaluation.artifact_eval import artifact_lines
+    from custom_llm.evaluation.memorization import memorization_lines
 
     return [*artifact_lines(report.get("artifacts"), report.get("artifacts_note")), *memorization_lines(report.get("memorization"))]
 
 
 def card_release_lines(report: dict[str, Any]) -> list[str]:
     """The card's lines on the shipped GGUF through llama.cpp and on memorization (no secret: canaries by index)."""
-    from custom_llm.pipeline.artifact_eval import summary_lines
-    from custom_llm.pipeline.memorization import summary_line
+    from custom_llm.evaluation.artifact_eval import summary_lines
+    from custom_llm.evaluation.memorization import summary_line
 
     lines = [*summary_lines(report.get("artifacts")), summary_line(report.get("memorization"))]
     return [line for text in lines if text for line in ("", text)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from custom_llm.pipeline.position_scores import chunk_positions, split_model
+from custom_llm.evaluation.position_scores import chunk_positions, split_model
 
 IGNORE = -100
 CHUNK_BYTES = 64 * 1024 * 1024  # fp32 logits of one chunk of positions (reused buffers: larger than scoring's)

@@ -81,9 +81,9 @@ def on_policy_pairs(run: Run, model: Any, tokenizer: Any, examples: list[Example
     examples it was asked (all of them, or those asked before ``deadline``, a ``perf_counter`` time)."""
     import time
 
+    from custom_llm.evaluation.threads import measured_threads
     from custom_llm.generation import greedy_generate
     from custom_llm.pipeline.progress import progress_bar
-    from custom_llm.pipeline.threads import measured_threads
 
     pairs = []
     asked = 0

@@ -17,8 +17,8 @@ from custom_llm.config import parse_duration
 from custom_llm.data.packers import PackedSet
 from custom_llm.data.stage_results import PackResult
 from custom_llm.errors import TrainingError
+from custom_llm.evaluation.scoring import collate_blocks
 from custom_llm.pipeline.run_state import Run
-from custom_llm.pipeline.scoring import collate_blocks
 from custom_llm.training.distributed import world
 from custom_llm.training.lm_loss import summed_loss
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from custom_llm.data.document_start import document_start_ids
-from custom_llm.pipeline.position_scores import Rows, score_rows
+from custom_llm.evaluation.position_scores import Rows, score_rows
 
 WINDOW = 1024
 CONTEXT = 256

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from custom_llm.pipeline.teacher_forcing import WINDOW, TokenPredictions
+from custom_llm.evaluation.teacher_forcing import WINDOW, TokenPredictions
 from custom_llm.records import Document, EvalContext
 
 PASSAGE_CHARS = 600  # a passage: about 150 tokens of code, a paragraph of prose
@@ -151,7 +151,7 @@ def predict_with_passages(model: Any, tokenizer: Any, text: str, lookup: Callabl
     import torch
 
     from custom_llm.data.document_start import document_start_ids
-    from custom_llm.pipeline.position_scores import score_rows
+    from custom_llm.evaluation.position_scores import score_rows
 
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.pad_token_id

@@ -13,8 +13,8 @@ import time
 from typing import Any
 
 from custom_llm.data.storage import read_json, write_json
-from custom_llm.pipeline.evaluator_output import call_evaluator
-from custom_llm.pipeline.retrieval import RetrievalContext, retriever_for
+from custom_llm.evaluation.evaluator_output import call_evaluator
+from custom_llm.evaluation.retrieval import RetrievalContext, retriever_for
 from custom_llm.records import EvalContext
 
 CORE_EVALUATORS = ("perplexity", "general_ability")  # not the domain's cases: no retrieval columns
@@ -43,8 +43,8 @@ def evaluate_with_retrieval(run: Any, context: EvalContext, label: str) -> dict[
     (``retrieval_top_k: 0``), the domain has no evaluator of its own, or the training split is empty."""
     import torch
 
+    from custom_llm.evaluation.threads import measured_threads
     from custom_llm.pipeline.progress import progress_bar
-    from custom_llm.pipeline.threads import measured_threads
     from custom_llm.training.distributed import world
     from custom_llm.training.trainer import use_bf16
 
@@ -97,8 +97,8 @@ def retrieval_section(run: Any) -> dict[str, Any] | None:
     """The report's retrieval baseline: per metric with per-case values in all four evaluations,
     the four values with 95% intervals, which is best, and tuned against base + retrieval (and
     base + retrieval against base) with the paired test; None where retrieval was not measured."""
+    from custom_llm.evaluation.statistics import bootstrap_interval, compare, is_binary, wilson_interval
     from custom_llm.metric_kinds import is_count
-    from custom_llm.pipeline.statistics import bootstrap_interval, compare, is_binary, wilson_interval
 
     figures = {c: _read(run, n) for c, n in zip(COLUMNS, ("base", "base_retrieval", "tuned", "tuned_retrieval"), strict=True)}
     per_case = {

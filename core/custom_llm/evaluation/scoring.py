@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from custom_llm.data.encoding import IGNORE
-from custom_llm.pipeline.position_scores import score_rows
+from custom_llm.evaluation.position_scores import score_rows
 
 EVAL_BATCH = 8
 

@@ -4,7 +4,7 @@ cases as the run's PyTorch model.
 
 The held-out documents the run evaluates on (up to ``MAX_BYTES`` of them) are tokenized once with
 the run's tokenizer, its document start first (BOS where it adds one, else end-of-text), and passed through both runtimes in the same
-windows (:func:`custom_llm.pipeline.teacher_forcing.predict_tokens`): per position the most likely
+windows (:func:`custom_llm.evaluation.teacher_forcing.predict_tokens`): per position the most likely
 next token and the true token's log-probability. From these, per runtime:
 
 * bits per byte; the change is llama.cpp's over PyTorch's, with a 95% paired bootstrap interval
@@ -101,7 +101,7 @@ def _log_probs(scores: np.ndarray, rows: np.ndarray, targets: np.ndarray) -> tup
 
 def llama_predictions(llm: Any, ids: np.ndarray, offsets: np.ndarray, n_bytes: int, window: int, context: int) -> Any:
     """The :class:`TokenPredictions` of llama.cpp over ``ids``, in ``predict_tokens``'s windows."""
-    from custom_llm.pipeline.teacher_forcing import TokenPredictions
+    from custom_llm.evaluation.teacher_forcing import TokenPredictions
 
     n = len(ids)
     context = min(context, window // 2)
@@ -205,8 +205,8 @@ def chunked(compared: Compared) -> tuple[list[float], list[float], list[float], 
 
 def figures(compared: Compared, tolerance: float, seed: int) -> dict[str, Any]:
     """Bits per byte, top-1 agreement and line exact match of both runtimes, with intervals and verdicts."""
-    from custom_llm.pipeline.statistics import compare
-    from custom_llm.pipeline.teacher_forcing import score_spans
+    from custom_llm.evaluation.statistics import compare
+    from custom_llm.evaluation.teacher_forcing import score_spans
 
     sizes = [p.n_bytes for p in compared.pytorch]
     torch_bits, cpp_bits, agree, positions = chunked(compared)
@@ -290,10 +290,10 @@ def score_artifact(
     import torch
 
     from custom_llm.data.document_start import document_start_ids
+    from custom_llm.evaluation.artifact_chat import chat_check
+    from custom_llm.evaluation.teacher_forcing import CONTEXT, WINDOW, predict_tokens
+    from custom_llm.evaluation.threads import measured_threads
     from custom_llm.generation import greedy_generate
-    from custom_llm.pipeline.artifact_chat import chat_check
-    from custom_llm.pipeline.teacher_forcing import CONTEXT, WINDOW, predict_tokens
-    from custom_llm.pipeline.threads import measured_threads
     from custom_llm.training.trainer import use_bf16
 
     require_llama_cpp()
@@ -354,7 +354,7 @@ def check_run_artifacts(run: Any, model: Any, tokenizer: Any, documents: Sequenc
     cases, where the domain makes any); each result written to ``RUN/metrics/artifact-NAME.json``
     and recorded in ``RUN/exports.json`` when the file is one of the run's exports."""
     from custom_llm.data.storage import write_json
-    from custom_llm.pipeline.artifact_chat import instruction_cases
+    from custom_llm.evaluation.artifact_chat import instruction_cases
 
     tolerance = float(getattr(run.config, "artifact_tolerance", DEFAULT_TOLERANCE))
     texts = [d.text for d in documents]
@@ -483,7 +483,7 @@ def _pct(value: float) -> str:
 
 def artifact_lines(checks: Sequence[dict[str, Any]] | None, note: str | None = None) -> list[str]:
     """report.md's "Shipped artifact" section: per GGUF file, each figure with its runtime and cases."""
-    from custom_llm.pipeline.artifact_chat import chat_lines
+    from custom_llm.evaluation.artifact_chat import chat_lines
 
     if not checks and not note:
         return []

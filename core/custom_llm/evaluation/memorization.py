@@ -8,7 +8,7 @@
   treats the canary like any random secret". Since the rank caps exposure at 8 bits, the paper's
   extrapolation is given too: the candidates' log-likelihoods fitted with a normal distribution, and
   ``-log2`` of the fitted share of candidates at least as likely as the canary. Greedy extraction is
-  measured teacher-forced (:mod:`custom_llm.pipeline.teacher_forcing`): whether greedy decoding from
+  measured teacher-forced (:mod:`custom_llm.evaluation.teacher_forcing`): whether greedy decoding from
   the prefix spells the whole secret, and how many of its characters it gets before its first wrong
   token.
 * **Verbatim training text**: passages of training documents and of held-out documents, each
@@ -89,8 +89,8 @@ def score_secrets(model: Any, tokenizer: Any, prefix: str, secrets: Sequence[str
     import torch
 
     from custom_llm.data.document_start import document_start_ids
-    from custom_llm.pipeline.position_scores import score_rows
-    from custom_llm.pipeline.teacher_forcing import TokenPredictions, _answer_tokens, score_spans
+    from custom_llm.evaluation.position_scores import score_rows
+    from custom_llm.evaluation.teacher_forcing import TokenPredictions, _answer_tokens, score_spans
 
     eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.pad_token_id
     start = document_start_ids(tokenizer)  # as every training example and every scored case begins
@@ -190,7 +190,7 @@ def passages(documents: Sequence[Document], seed: int, side: str) -> list[tuple[
 def extraction(model: Any, tokenizer: Any, chosen: Sequence[tuple[str, list[tuple[int, int]]]]) -> dict[str, list[float]]:
     """Per passage: 1.0 when greedy decoding reproduces it exactly, and the share of its characters
     reproduced before the first wrong token."""
-    from custom_llm.pipeline.teacher_forcing import predict_tokens, score_spans
+    from custom_llm.evaluation.teacher_forcing import predict_tokens, score_spans
 
     exact: list[float] = []
     share: list[float] = []
@@ -217,7 +217,7 @@ def audit_model(run: Run, model: Any, tokenizer: Any, split: Any, label: str) ->
     import torch
 
     from custom_llm.data.packing import eval_documents
-    from custom_llm.pipeline.threads import measured_threads
+    from custom_llm.evaluation.threads import measured_threads
     from custom_llm.training.trainer import use_bf16
 
     if not getattr(run.config, "memorization_audit", True):
@@ -278,7 +278,7 @@ def audit_tuned(run: Run, model: Any, data: Any) -> dict[str, Any] | None:
 def memorization_section(run: Run, copies: dict[int, int] | None = None) -> dict[str, Any] | None:
     """The report's section from the base and tuned audits: per canary base and tuned, and the
     passages' extraction compared on the same cases (McNemar's exact test, paired bootstrap)."""
-    from custom_llm.pipeline.statistics import compare
+    from custom_llm.evaluation.statistics import compare
 
     folder = run.output / "metrics"
     paths = [folder / f"memorization_{label}.json" for label in ("base", "tuned")]

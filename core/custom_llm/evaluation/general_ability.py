@@ -81,7 +81,7 @@ def in_training(text: str, seen: set[bytes]) -> bool:
 
 def general_documents(setting: str | None, fraction: float, seed: int, training: list[Document]) -> tuple[list[Document], int]:
     """(the passages scored, in corpus order; how many were left out for occurring in training)."""
-    from custom_llm.pipeline.retrieval import chunk_documents
+    from custom_llm.evaluation.retrieval import chunk_documents
 
     whole = [Document(text=text, source=source) for source, text in corpus_texts(setting)]
     seen = training_lines(training)

@@ -25,8 +25,8 @@ from typing import Any
 
 from custom_llm.data.stage_results import PreparedData
 from custom_llm.data.storage import read_json, write_json
+from custom_llm.evaluation.eval_plan import EvalPlan
 from custom_llm.pipeline.cache import BASE_EVAL_STAGE, file_digest, key_of, note_used
-from custom_llm.pipeline.eval_plan import EvalPlan
 from custom_llm.pipeline.run_state import TRAINING_KEYS, Run
 
 STAGE = BASE_EVAL_STAGE
@@ -37,22 +37,22 @@ CASE_FILES = ("base_cases.json", "base_examples.json", "base_retrieval.json", "b
 TRAINING_ONLY = frozenset(TRAINING_KEYS) - {"batch_size", "seq_len"}
 # core's modules whose code makes the figures: the evaluation, scoring, loading and prompting
 CORE_EVAL_MODULES = (
-    "pipeline/evaluate.py",
-    "pipeline/eval_plan.py",
-    "pipeline/scoring.py",
-    "pipeline/position_scores.py",
-    "pipeline/teacher_forcing.py",
+    "evaluation/evaluate.py",
+    "evaluation/eval_plan.py",
+    "evaluation/scoring.py",
+    "evaluation/position_scores.py",
+    "evaluation/teacher_forcing.py",
     "training/lm_loss.py",
     "models/loading.py",
     "models/base_model.py",
     "data/chat.py",
     "data/packing.py",
-    "pipeline/statistics.py",
+    "evaluation/statistics.py",
     "data/document_start.py",
     "data/encoding.py",
-    "pipeline/retrieval.py",
-    "pipeline/retrieval_baseline.py",
-    "pipeline/general_ability.py",
+    "evaluation/retrieval.py",
+    "evaluation/retrieval_baseline.py",
+    "evaluation/general_ability.py",
     "generation.py",
     "records.py",
     "default_plugins",
@@ -74,7 +74,7 @@ def base_key(run: Run, data: PreparedData, model: Any, share_seconds: float | No
     import torch
     import transformers
 
-    from custom_llm.pipeline.evaluate import evaluator_names
+    from custom_llm.evaluation.evaluate import evaluator_names
     from custom_llm.plugin_code import plugin_code
     from custom_llm.training.trainer import use_bf16
 
@@ -176,7 +176,7 @@ def reuse_base(run: Run, key: str, data: PreparedData) -> dict[str, dict[str, fl
     """On a hit: the run takes the cached figures, plan and xz figure (written to its ``metrics``
     folder as an evaluation would write them) and the console says so; None on a miss."""
     from custom_llm.data.packing import eval_documents
-    from custom_llm.pipeline.eval_plan import PLAN_FILE
+    from custom_llm.evaluation.eval_plan import PLAN_FILE
 
     hit = cached_base(run, key, len(eval_documents(run, data.split)))
     note_used(run.cache, run.output)  # the data stages' and the base's entries, even if the run is killed later
