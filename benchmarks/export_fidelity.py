@@ -29,8 +29,8 @@ def main() -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from custom_llm.deploy import export as deploy
     from custom_llm.generation import greedy_generate
-    from custom_llm.pipeline import deploy
 
     torch.manual_seed(0)
     texts = deploy.held_out_texts(arguments.run, max_bytes=arguments.max_bytes)

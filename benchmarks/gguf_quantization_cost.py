@@ -38,8 +38,8 @@ class Scored:
 
 def pytorch_pass(run: Path, texts: list[str]) -> tuple[list[Any], float, int]:
     """The run's model as its evaluator scores it, and the window it used (1024, or the model's context)."""
+    from custom_llm.deploy import export as deploy
     from custom_llm.evaluation.teacher_forcing import WINDOW, predict_tokens
-    from custom_llm.pipeline import deploy
 
     model, tokenizer = deploy.load_run_model(run)
     started = time.perf_counter()
@@ -94,9 +94,9 @@ def main() -> None:
 
     import llama_cpp
 
+    from custom_llm.deploy import export as deploy
     from custom_llm.evaluation.statistics import bootstrap_interval, paired_bootstrap
     from custom_llm.evaluation.teacher_forcing import CONTEXT
-    from custom_llm.pipeline import deploy
 
     texts = deploy.held_out_texts(arguments.run, max_bytes=arguments.max_bytes)
     predictions, torch_seconds, window = pytorch_pass(arguments.run, texts)

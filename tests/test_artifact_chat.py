@@ -30,7 +30,7 @@ def _tiny(folder: Path, bos: bool):
     """A tiny model and tokenizer with a chat template, written as a folder and as an f32 GGUF."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from custom_llm.pipeline.gguf_writer import write_gguf
+    from custom_llm.deploy.gguf_writer import write_gguf
 
     texts = [p.read_text() for p in sorted(Path(click.__file__).parent.glob("*.py"))][:6]
     make_tiny_model(folder, texts, extra_tokens=[BOS] if bos else [])

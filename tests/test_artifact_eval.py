@@ -83,7 +83,7 @@ def test_the_exported_gguf_through_llama_cpp_matches_the_pytorch_model(tmp_path,
     assert record["llama_cpp_check"]["verdict"] == bpb["verdict"]
 
     # the same file again through the command, and a q8_0 copy of the same model
-    from custom_llm.pipeline.deploy import export_run
+    from custom_llm.deploy.export import export_run
 
     q8 = export_run(run, "gguf", quantization="q8_0").gguf
     result = CliRunner().invoke(main, ["eval", str(run), "--artifact", str(q8), "--quiet"], catch_exceptions=False)

@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from custom_llm.cli import main
-from custom_llm.pipeline import deploy
+from custom_llm.deploy import export as deploy
 from custom_llm.testing import make_tiny_model, run_domain
 
 pytest.importorskip("gguf")
@@ -505,7 +505,7 @@ def test_hashes_are_recorded_in_the_manifest_and_the_model_card(runs):
 
 
 def test_a_failed_export_leaves_the_previous_one_intact(runs, tmp_path, monkeypatch):
-    from custom_llm.pipeline import gguf_writer
+    from custom_llm.deploy import gguf_writer
 
     out = tmp_path / "released"
     first = deploy.export_run(runs.scratch, "gguf", out=out, quantization="q8_0")
@@ -569,7 +569,7 @@ def test_cli_export_prints_the_files_and_the_next_step(runs, tmp_path):
 
 
 def test_a_k_quant_without_llama_cpp_is_refused_before_any_work(runs, tmp_path, monkeypatch):
-    from custom_llm.pipeline import gguf_quantize
+    from custom_llm.deploy import gguf_quantize
 
     monkeypatch.setattr(gguf_quantize, "llama_cpp_installed", lambda: False)
     for quantization in ("q4_k_m", "q5_k_m"):
@@ -694,7 +694,7 @@ def test_gguf_of_a_fim_trained_model_names_its_sentinels(runs, tmp_path):
     import gguf
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from custom_llm.pipeline.gguf_writer import write_gguf
+    from custom_llm.deploy.gguf_writer import write_gguf
 
     tokenizer = AutoTokenizer.from_pretrained(runs.scratch / "model")
     tokenizer.add_special_tokens({"additional_special_tokens": ["<fim_prefix>", "<fim_suffix>", "<fim_middle>"]})

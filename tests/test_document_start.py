@@ -50,7 +50,7 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
     """The four kinds, each a transformers folder (GGUF files converted the way a GGUF base is)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from custom_llm.pipeline.gguf_writer import write_gguf
+    from custom_llm.deploy.gguf_writer import write_gguf
 
     root = tmp_path_factory.mktemp("kinds")
     bos = _with_bos(root / "bos")

@@ -98,9 +98,9 @@ def llama3(tmp_path_factory) -> tuple[Path, Path]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_PRE_TOKENIZER_SPLITS
 
+    from custom_llm.deploy.gguf_writer import write_gguf
     from custom_llm.models.base_model import base_folder, resolve_base_model
     from custom_llm.pipeline.cache import StageCache
-    from custom_llm.pipeline.gguf_writer import write_gguf
     from custom_llm.plugins import get_plugins
     from custom_llm.testing import make_tiny_model
 

@@ -11,7 +11,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from custom_llm.data.tokenization import train_bpe_tokenizer
-from custom_llm.pipeline.gguf_writer import write_gguf
+from custom_llm.deploy.gguf_writer import write_gguf
 from custom_llm.testing import make_tiny_gguf
 
 gguf = pytest.importorskip("gguf")  # not a declared dependency of the project: writing GGUF needs it installed
@@ -123,7 +123,7 @@ def test_block_quantizations_are_llama_cpps_own(tmp_path: Path, tokenizer: Any, 
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (optional: pip install 'custom-llm[llamacpp]')")
     import numpy as np
 
-    from custom_llm.pipeline.gguf_quantize import quantize
+    from custom_llm.deploy.gguf_quantize import quantize
 
     model = tiny_model(tokenizer, "llama", tied=tied)
     source = write_gguf(model, tokenizer, tmp_path / "f32.gguf", "f32")

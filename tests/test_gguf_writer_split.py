@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from custom_llm.deploy.gguf_writer import _pre_tokenizer_name
 from custom_llm.models.gguf_tokenizer import LLAMA_CPP_SPLITS
-from custom_llm.pipeline.gguf_writer import _pre_tokenizer_name
 
 
 def _state(regexes: tuple[str, ...]) -> dict:

@@ -385,8 +385,8 @@ def exit_on_gate(report: dict[str, Any] | None) -> None:
 @user_errors
 def generate(model_dir: Path, prompt: str, max_new_tokens: int) -> None:
     """Try a trained model: MODEL_DIR is a run directory or its model/ folder."""
+    from custom_llm.deploy.export import quiet_loading
     from custom_llm.generation import generate_here, load_for_generation
-    from custom_llm.pipeline.deploy import quiet_loading
 
     with quiet_loading():  # transformers' weight-loading bar and deprecation notices are not the answer
         model, tokenizer = load_for_generation(model_dir)
@@ -410,7 +410,7 @@ def generate(model_dir: Path, prompt: str, max_new_tokens: int) -> None:
 @user_errors
 def export(run_dir: Path, fmt: str, out: Path | None, quantization: str | None) -> None:
     """Deploy a run's model: a merged transformers folder, a GGUF file or an Ollama model (docs/deploy.md)."""
-    from custom_llm.pipeline.deploy import export_run, next_step
+    from custom_llm.deploy.export import export_run, next_step
 
     result = export_run(run_dir, fmt, out, quantization, console=_console())
     for item in result.files:

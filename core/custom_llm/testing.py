@@ -88,7 +88,7 @@ def make_tiny_gguf(
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from custom_llm.data.tokenization import train_bpe_tokenizer
-    from custom_llm.pipeline.gguf_writer import write_gguf
+    from custom_llm.deploy.gguf_writer import write_gguf
 
     tokenizer = train_bpe_tokenizer(iter(list(texts)), vocab_size, [])
     if chat_template is not None:

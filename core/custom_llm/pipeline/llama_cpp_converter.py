@@ -139,12 +139,12 @@ def write_converted(
     model: Any, tokenizer: Any, path: Path, quantization: str, name: str, chat: bool, run_dir: Path, base_folder: Path | None, console: Any = None
 ) -> Path:
     """The GGUF file of a model our writer does not know: saved as a transformers folder (with the
-    chat template only when trained with it, as :func:`~custom_llm.pipeline.deploy.write_gguf_file`),
+    chat template only when trained with it, as :func:`~custom_llm.deploy.export.write_gguf_file`),
     converted by llama.cpp (f32, f16, q8_0; the other types quantized by llama.cpp from f32), with
     the base file's vocabulary where the base came as GGUF. The converter's output goes to
     ``RUN/logs/export-convert.log``."""
-    from custom_llm.pipeline.deploy import trained_chat_template, write_hf_folder
-    from custom_llm.pipeline.gguf_quantize import quantize
+    from custom_llm.deploy.export import trained_chat_template, write_hf_folder
+    from custom_llm.deploy.gguf_quantize import quantize
 
     script = check_converter(type(model).__name__)
     outtype = quantization if quantization in OUTTYPES else "f32"
@@ -198,7 +198,7 @@ def use_base_vocabulary(converted: Path, base: Path, tokenizer: Any, chat_templa
     after the base's own, unused rows up to the embedding's size, the chat template and FIM ids."""
     import gguf
 
-    from custom_llm.pipeline.gguf_writer import _write_fim_ids
+    from custom_llm.deploy.gguf_writer import _write_fim_ids
 
     reader, source = gguf.GGUFReader(converted), gguf.GGUFReader(base)
     embedding = next(t for t in reader.tensors if t.name == "token_embd.weight")

@@ -285,8 +285,8 @@ def train(run: Run, resume: bool = False) -> dict[str, Any] | None:
                 f"give training more time (--time-budget) or check learning_rate ({run.training.get('learning_rate')})."
             )
         if run.config.export_formats:  # deployment copies (docs/deploy.md), after the report they are recorded in
+            from custom_llm.deploy.export import export_configured
             from custom_llm.evaluation.artifact_eval import check_exports
-            from custom_llm.pipeline.deploy import export_configured
 
             with run.stage("export"):
                 exported = export_configured(run)
@@ -341,7 +341,7 @@ def evaluate_only(run: Run) -> dict[str, Any]:
         audit_model(run, base, data.tok.tokenizer, data.split, "base")
     write_json(metrics_folder / "base.json", base_metrics)
     report = _evaluate_and_report(run, data, model, base_metrics, record)
-    from custom_llm.pipeline.deploy import apply_records
+    from custom_llm.deploy.export import apply_records
 
     apply_records(run.output)  # the rewritten manifest and model card keep the run's exports
     record_evaluation(run)  # the run registry's row shows the new figures

@@ -4,8 +4,8 @@
   (peft's ``merge_and_unload``), in the layout ``AutoModelForCausalLM.from_pretrained`` and vLLM load
   (config.json, model.safetensors, tokenizer files, generation_config.json, the chat template);
 * ``gguf``: one GGUF file (``f16``, ``q8_0``, ``q5_0``, ``q4_0``, ``f32``; ``q5_k_m`` and ``q4_k_m``
-  through llama.cpp's quantizer, :mod:`custom_llm.pipeline.gguf_quantize`) for llama.cpp, with the
-  tokenizer, its special tokens and the chat template in its metadata (:mod:`custom_llm.pipeline.gguf_writer`);
+  through llama.cpp's quantizer, :mod:`custom_llm.deploy.gguf_quantize`) for llama.cpp, with the
+  tokenizer, its special tokens and the chat template in its metadata (:mod:`custom_llm.deploy.gguf_writer`);
 * ``ollama``: that GGUF file and a ``Modelfile`` (FROM, TEMPLATE in the layout the model was trained
   with, its stop tokens, PARAMETERs), so that ``ollama create NAME -f Modelfile`` is all that is left.
 
@@ -116,7 +116,7 @@ def check_request(fmt: str, quantization: str | None) -> str:
             f"unsupported GGUF quantization {quantization!r}: choose one of {', '.join(GGUF_QUANTIZATIONS)}; for other types "
             "run llama.cpp's llama-quantize on the f16 file (docs/deploy.md)."
         )
-    from custom_llm.pipeline.gguf_quantize import QuantizeError, check_llama_cpp
+    from custom_llm.deploy.gguf_quantize import QuantizeError, check_llama_cpp
 
     try:
         check_llama_cpp(quantization)
@@ -180,7 +180,7 @@ def check_architecture(fmt: str, architecture: str, quantization: str = DEFAULT_
     not set up or does not know the architecture, or when the type needs llama.cpp's quantizer and it is missing."""
     if fmt == "hf" or architecture in GGUF_ARCHITECTURES:
         return
-    from custom_llm.pipeline.gguf_quantize import INSTALL, llama_cpp_installed
+    from custom_llm.deploy.gguf_quantize import INSTALL, llama_cpp_installed
     from custom_llm.pipeline.llama_cpp_converter import OUTTYPES, ConverterError, check_converter
 
     try:
@@ -429,8 +429,8 @@ def write_gguf_file(model: Any, tokenizer: Any, path: Path, quantization: str, n
     template stored is the training layout: the document start every example began with, then the
     tokenizer's template (the Modelfile's TEMPLATE is the same layout, so both runtimes see the same
     tokens). k-quants: the writer's f32 file, quantized by llama.cpp."""
-    from custom_llm.pipeline.gguf_quantize import QuantizeError, needs_llama_cpp, quantize
-    from custom_llm.pipeline.gguf_writer import write_gguf
+    from custom_llm.deploy.gguf_quantize import QuantizeError, needs_llama_cpp, quantize
+    from custom_llm.deploy.gguf_writer import write_gguf
 
     model.config.name_or_path = name  # GGUF general.name
     template = getattr(tokenizer, "chat_template", None)
@@ -479,7 +479,7 @@ def trained_chat_template(tokenizer: Any) -> str | None:
 def _tensor_report(path: Path, quantization: str, console: Any) -> dict[str, Any]:
     """What the written file holds (types, fallbacks, bits a weight), said on the console when a
     matrix fell back from the type asked for."""
-    from custom_llm.pipeline.gguf_quantize import llama_cpp_version, needs_llama_cpp, tensor_report
+    from custom_llm.deploy.gguf_quantize import llama_cpp_version, needs_llama_cpp, tensor_report
 
     report = tensor_report(path, quantization)
     if report.fallbacks or quantization != "f16":
