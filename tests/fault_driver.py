@@ -103,7 +103,7 @@ def plant(point: str) -> None:
 
         on_call(PreTrainedTokenizerBase, "save_pretrained", 1, lambda self, folder, *a, **k: str(folder).endswith("model.partial"))
     elif point == "report":
-        from custom_llm.pipeline import report
+        from custom_llm.reports import report
 
         on_call(report, "render_model_card", 1)  # report.json and report.md written, the model card not
     elif point != "none":

@@ -1,4 +1,4 @@
-"""The release gate (custom_llm.pipeline.gate): each condition on hand-made report sections, passing
+"""The release gate (custom_llm.reports.gate): each condition on hand-made report sections, passing
 and failing; bad ``gate:`` settings refused in one line before any work; and a tiny run through the
 CLI whose gate fails: status 3, the one line, and the gate in report.json, report.md and the registry."""
 
@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from custom_llm.cli import main
 from custom_llm.config import build_config, load_config_file
 from custom_llm.errors import ConfigError
-from custom_llm.pipeline.gate import evaluate_gate, failure_line, gate_lines
+from custom_llm.reports.gate import evaluate_gate, failure_line, gate_lines
 from custom_llm.testing import TINY_RUN_OPTIONS
 
 

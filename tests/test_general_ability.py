@@ -8,8 +8,8 @@ import pytest
 
 from custom_llm.errors import ConfigError
 from custom_llm.evaluation.general_ability import corpus_texts, general_documents, general_section, retention_line, retention_verdict
-from custom_llm.pipeline.release_report import console_lines
 from custom_llm.records import Document
+from custom_llm.reports.release_report import console_lines
 
 
 def test_a_tolerance_breach_is_flagged():

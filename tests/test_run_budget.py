@@ -107,7 +107,7 @@ def test_closing_advice_fits_the_run():
     from types import SimpleNamespace
 
     from custom_llm.pipeline.orchestration import run_advice
-    from custom_llm.pipeline.report import SCRATCH_ADVICE, xz_verdict
+    from custom_llm.reports.report import SCRATCH_ADVICE, xz_verdict
 
     training = {"batch_size": 8, "gradient_accumulation_steps": 1, "epochs": 1, "max_steps": None, "time_budget": None}
     data = SimpleNamespace(packed=SimpleNamespace(train=SimpleNamespace(n_blocks=800)))

@@ -369,8 +369,8 @@ def _evaluate_artifacts(artifacts: tuple[Path, ...], kwargs: dict[str, Any]) -> 
 
 
 def exit_on_gate(report: dict[str, Any] | None) -> None:
-    """A failed release gate (``gate:``, pipeline/gate.py), once everything is written: one line, status 3."""
-    from custom_llm.pipeline.gate import GATE_EXIT_STATUS, failure_line
+    """A failed release gate (``gate:``, reports/gate.py), once everything is written: one line, status 3."""
+    from custom_llm.reports.gate import GATE_EXIT_STATUS, failure_line
 
     line = failure_line((report or {}).get("gate"))
     if line is not None:

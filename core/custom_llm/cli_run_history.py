@@ -284,7 +284,7 @@ def show(run_id: str, as_json: bool, registry_file: Path | None) -> None:
             metrics.add_row("xz -9e baseline", "bits_per_byte", "", _fmt(record.metrics["xz_bits_per_byte"]), "")
         console.print(metrics)
     gate = record.metrics.get("gate")
-    if gate:  # the release gate (pipeline/gate.py): each condition's pass or failure
+    if gate:  # the release gate (reports/gate.py): each condition's pass or failure
         checks = _table(f"release gate: {'passed' if gate['passed'] else 'FAILED'}", "condition", "result", "detail")
         for check in gate["checks"]:
             checks.add_row(_fmt(check["name"]), "pass" if check["passed"] else "[red]FAIL[/red]", _fmt(check["detail"]))

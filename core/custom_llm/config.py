@@ -75,7 +75,7 @@ class RunConfig:
     # memorization audit (docs/concepts.md#memorization): canaries planted in training documents (0: none), and the audit itself
     canaries: int = 4
     memorization_audit: bool = True
-    # the release gate (docs/configuration.md#gate): conditions on the report; a failure exits with status 3 (pipeline/gate.py)
+    # the release gate (docs/configuration.md#gate): conditions on the report; a failure exits with status 3 (reports/gate.py)
     gate: dict[str, Any] = field(default_factory=dict)
     # the domain's own settings, validated against the domain's declared options
     domain_options: dict[str, Any] = field(default_factory=dict)
@@ -200,7 +200,7 @@ def _check_ranges(config: RunConfig) -> None:
         raise ConfigError(f"artifact_tolerance must be a share between 0 and 1 (0.005 is 0.5%), got {config.artifact_tolerance}.")
     _check_trainer_args(config.trainer_args)
     if config.gate:
-        from custom_llm.pipeline.gate import check_gate_settings
+        from custom_llm.reports.gate import check_gate_settings
 
         check_gate_settings(config.gate)
 

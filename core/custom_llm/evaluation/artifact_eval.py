@@ -424,8 +424,8 @@ def rewrite_reports(run: Any, report: dict[str, Any]) -> None:
     """report.json, report.md and the model cards again, with the run's exports kept in the cards."""
     from custom_llm.data.storage import read_json
     from custom_llm.deploy.export import apply_records
-    from custom_llm.pipeline.gate import apply_gate
-    from custom_llm.pipeline.report import write_reports
+    from custom_llm.reports.gate import apply_gate
+    from custom_llm.reports.report import write_reports
 
     apply_gate(run, report)  # the artifact check is one of the gate's conditions: checked again with it
     manifest_path = run.output / "manifest.json"

@@ -41,9 +41,11 @@ from custom_llm.models.tuned import load_tuned_model, save_model
 from custom_llm.pipeline import run_directory
 from custom_llm.pipeline.cache import file_digest
 from custom_llm.pipeline.dry_run_estimate import audit_seconds, startup_seconds
-from custom_llm.pipeline.gate import apply_gate
-from custom_llm.pipeline.release_report import console_lines, release_sections
-from custom_llm.pipeline.report import (
+from custom_llm.pipeline.run_state import Run
+from custom_llm.pipeline.tracking import start_tracking
+from custom_llm.reports.gate import apply_gate
+from custom_llm.reports.release_report import console_lines, release_sections
+from custom_llm.reports.report import (
     SCRATCH_ADVICE,
     card_release_lines,
     comparison_rows,
@@ -53,8 +55,6 @@ from custom_llm.pipeline.report import (
     write_reports,
     xz_verdict,
 )
-from custom_llm.pipeline.run_state import Run
-from custom_llm.pipeline.tracking import start_tracking
 from custom_llm.run_registry.recording import record_evaluation, record_start
 from custom_llm.training.distributed import main_process_first, world
 from custom_llm.training.trainer import EVAL_SHARE, MAX_EVAL_BLOCKS, finished_training, plan_steps
@@ -458,7 +458,7 @@ def _evaluate_and_report(run: Run, data: PreparedData, model: Any, base_metrics:
             "canaries": manifest_entry(run.artifacts.get("canaries") or []),  # the only place the planted secrets are written
         },
     )
-    apply_gate(run, report)  # the release gate's checks, where gate: sets them (pipeline/gate.py)
+    apply_gate(run, report)  # the release gate's checks, where gate: sets them (reports/gate.py)
     write_reports(run, report, manifest)
     return report
 

@@ -181,9 +181,9 @@ def build_run(config: RunConfig, plugins: Plugins, console: Any = None) -> Run:
             "(docs/plugins/hooks.md#preferences-and-rewards); use dpo or orpo with preference pairs instead."
         )
     training = _resolve_training(config, plugins, domain, recipe)
-    if config.gate:  # the release gate's evaluator names, checked before any work (pipeline/gate.py)
+    if config.gate:  # the release gate's evaluator names, checked before any work (reports/gate.py)
         from custom_llm.evaluation.general_ability import NAME as GENERAL_ABILITY
-        from custom_llm.pipeline.gate import check_gate_metrics
+        from custom_llm.reports.gate import check_gate_metrics
 
         check_gate_metrics(config.gate, list(dict.fromkeys(["perplexity", GENERAL_ABILITY, *domain.evaluators])))
     output = Path(config.output or Path("custom-llm-runs") / f"{domain.name}-{recipe.name}").resolve()

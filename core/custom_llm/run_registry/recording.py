@@ -75,7 +75,7 @@ class Recording:
                 # per metric: cases, base and tuned with their intervals, p and verdict, as report.md shows them
                 "comparison": report.get("comparison", []),
             }
-            if report.get("gate") is not None:  # the release gate's pass/fail and checks (pipeline/gate.py), shown by `runs show`
+            if report.get("gate") is not None:  # the release gate's pass/fail and checks (reports/gate.py), shown by `runs show`
                 metrics["gate"] = report["gate"]
             self.registry.finish(
                 self.run_id,
