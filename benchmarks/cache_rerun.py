@@ -25,7 +25,7 @@ from memory_streaming import STAGES, corpus_size, machine, prepare_in_child, pri
 
 def digest_seconds(corpus: Path) -> float:
     """Time to hash every file of the corpus as ingest does (blake2b), with the files in the page cache."""
-    from custom_llm.pipeline.cache import file_digest
+    from custom_llm.run.cache import file_digest
 
     files = sorted(p for p in corpus.rglob("*") if p.is_file())
     started = time.perf_counter()

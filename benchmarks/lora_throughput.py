@@ -34,9 +34,9 @@ BF16 = use_bf16("auto")
 
 def build_run(base: str, corpus_folder: Path, output: Path, seq_len: int, batch: int):
     from custom_llm.config import RunConfig
-    from custom_llm.pipeline.progress import make_console
-    from custom_llm.pipeline.run_state import build_run as resolve
     from custom_llm.plugins import get_plugins
+    from custom_llm.run.progress import make_console
+    from custom_llm.run.run_state import build_run as resolve
 
     config = RunConfig(
         domain="text",

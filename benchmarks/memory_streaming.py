@@ -36,10 +36,10 @@ def child_main(corpus: str, cache: str, num_proc: str, seq_len: int) -> None:
     """In the child: the preparation stages of a run, then one JSON line with what they did."""
     started = time.perf_counter()
     from custom_llm.config import RunConfig
-    from custom_llm.pipeline.orchestration import prepare_data
-    from custom_llm.pipeline.progress import make_console
-    from custom_llm.pipeline.run_state import build_run
     from custom_llm.plugins import get_plugins
+    from custom_llm.run.orchestration import prepare_data
+    from custom_llm.run.progress import make_console
+    from custom_llm.run.run_state import build_run
 
     config = RunConfig(
         domain="text",

@@ -76,9 +76,9 @@ def main() -> None:
     from custom_llm.evaluation.teacher_forcing import predict_tokens, score_answers
     from custom_llm.evaluation.threads import fastest_threads
     from custom_llm.models.base_model import base_folder, resolve_base_model
-    from custom_llm.pipeline.cache import StageCache
-    from custom_llm.pipeline.run_state import default_cache_dir
     from custom_llm.plugins import get_plugins
+    from custom_llm.run.cache import StageCache
+    from custom_llm.run.run_state import default_cache_dir
     from custom_llm.training.trainer import use_bf16
 
     folder = base_folder(resolve_base_model(args.base or DEFAULT_BASE_MODEL, get_plugins()), StageCache(default_cache_dir()))
@@ -87,7 +87,7 @@ def main() -> None:
     loaded = rss() / 2**20
     bf16 = use_bf16("auto") if args.precision == "auto" else False
     text = ""
-    for path in sorted((ROOT / "core" / "custom_llm" / "pipeline").glob("*.py")):
+    for path in sorted((ROOT / "core" / "custom_llm").glob("*/*.py")):
         text += path.read_text(encoding="utf-8")
         if len(tokenizer(text, add_special_tokens=False)["input_ids"]) >= args.tokens:
             break

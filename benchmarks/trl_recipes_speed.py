@@ -41,10 +41,10 @@ def build(recipe: str, base: str, corpus: Path, output: Path, steps: int, batch:
     """A run as the CLI builds it, its data prepared (cached) and its model to train."""
     from custom_llm.config import RunConfig
     from custom_llm.models.loading import load_base_model, wrap_adapter
-    from custom_llm.pipeline.orchestration import prepare_data
-    from custom_llm.pipeline.progress import make_console
-    from custom_llm.pipeline.run_state import build_run
     from custom_llm.plugins import get_plugins
+    from custom_llm.run.orchestration import prepare_data
+    from custom_llm.run.progress import make_console
+    from custom_llm.run.run_state import build_run
 
     config = RunConfig(
         domain="codebase", sources=[str(corpus)], recipe=recipe, base_model=base, output=str(output), seq_len=seq_len, batch_size=batch

@@ -104,8 +104,8 @@ def test_a_named_gguf_base_trains_end_to_end_and_records_its_provenance(tmp_path
 
 def test_gguf_is_converted_once_and_served_from_the_cache(tmp_path, tiny_gguf, monkeypatch):
     from custom_llm.models import base_model
-    from custom_llm.pipeline.cache import StageCache
     from custom_llm.plugins import get_plugins
+    from custom_llm.run.cache import StageCache
 
     cache = StageCache(tmp_path / "cache")
     source = base_model.resolve_base_model(str(tiny_gguf), get_plugins())

@@ -111,8 +111,8 @@ def test_source_with_only_unusable_files_names_them(tmp_path):
 
 def test_trainer_args_reach_the_trainer_last(text_corpus, tmp_path):
     from custom_llm.config import RunConfig
-    from custom_llm.pipeline.run_state import build_run
     from custom_llm.plugins import get_plugins
+    from custom_llm.run.run_state import build_run
     from custom_llm.training.trainer import training_arguments
 
     settings = {"fsdp": True, "fsdp_config": {"transformer_layer_cls_to_wrap": ["MistralDecoderLayer"]}, "save_total_limit": 5}

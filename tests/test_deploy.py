@@ -483,7 +483,7 @@ def test_ollama_template_of_a_model_without_chat_template(runs):
 
 
 def test_hashes_are_recorded_in_the_manifest_and_the_model_card(runs):
-    from custom_llm.pipeline.cache import file_digest
+    from custom_llm.run.cache import file_digest
 
     result = exported(runs, "lora", "gguf", "q8_0")
     manifest = json.loads((runs.lora / "manifest.json").read_text())

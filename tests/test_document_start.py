@@ -39,8 +39,8 @@ def _with_bos(folder: Path) -> Path:
 
 def _converted(gguf: Path, cache: Path) -> Path:
     from custom_llm.models.base_model import base_folder, resolve_base_model
-    from custom_llm.pipeline.cache import StageCache
     from custom_llm.plugins import get_plugins
+    from custom_llm.run.cache import StageCache
 
     return base_folder(resolve_base_model(str(gguf), get_plugins()), StageCache(cache))
 

@@ -197,8 +197,8 @@ def test_resume_after_a_killed_run_matches_an_uninterrupted_run(tmp_path, text_c
 
 def test_no_tracker_by_default_and_tensorboard_when_asked(tmp_path, text_corpus):
     from custom_llm.config import RunConfig
-    from custom_llm.pipeline.run_state import build_run
     from custom_llm.plugins import get_plugins
+    from custom_llm.run.run_state import build_run
     from custom_llm.training.trainer import training_arguments
 
     quiet = build_run(RunConfig(sources=[str(text_corpus)], output=str(tmp_path / "quiet")), get_plugins())

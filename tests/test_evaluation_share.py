@@ -7,8 +7,8 @@ import pytest
 from custom_llm.evaluation.eval_plan import MIN_EVALUATORS_SHARE, RETRIEVAL_PASS_RATIO
 from custom_llm.evaluation.evaluate import retrieval_shortfall
 from custom_llm.evaluation.evaluator_output import split_metrics
-from custom_llm.pipeline.orchestration import evaluators_share
 from custom_llm.records import Cases
+from custom_llm.run.orchestration import evaluators_share
 
 
 def test_the_audit_of_base_and_tuned_comes_out_of_the_share():

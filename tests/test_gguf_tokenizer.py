@@ -82,8 +82,8 @@ def spm(tmp_path_factory) -> tuple[Path, Path, Path]:
 def bpe(tmp_path_factory) -> tuple[Path, Path]:
     """(the tiny byte-level BPE GGUF the other tests use, its converted base folder)."""
     from custom_llm.models.base_model import base_folder, resolve_base_model
-    from custom_llm.pipeline.cache import StageCache
     from custom_llm.plugins import get_plugins
+    from custom_llm.run.cache import StageCache
 
     root = tmp_path_factory.mktemp("bpe")
     texts = [p.read_text() for p in sorted(Path(click.__file__).parent.glob("*.py"))][:6] + ["year 2024, 1999 and 31337 " * 40]
@@ -100,8 +100,8 @@ def llama3(tmp_path_factory) -> tuple[Path, Path]:
 
     from custom_llm.deploy.gguf_writer import write_gguf
     from custom_llm.models.base_model import base_folder, resolve_base_model
-    from custom_llm.pipeline.cache import StageCache
     from custom_llm.plugins import get_plugins
+    from custom_llm.run.cache import StageCache
     from custom_llm.testing import make_tiny_model
 
     root = tmp_path_factory.mktemp("llama3")

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from custom_llm import hookimpl, hookspecs
 from custom_llm.cli import main
 from custom_llm.config import FIELDS, RunConfig
-from custom_llm.pipeline.run_state import build_run
 from custom_llm.plugins import get_plugins
 from custom_llm.records import Document, Domain
+from custom_llm.run.run_state import build_run
 from custom_llm.testing import registered_plugin
 
 ROOT = Path(__file__).resolve().parents[1]

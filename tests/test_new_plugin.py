@@ -66,8 +66,8 @@ def test_written_package_is_complete_and_lint_clean(tmp_path):
 def test_written_package_follows_contract_0_2_and_defaults_like_the_bundled_domains(tmp_path, monkeypatch):
     import importlib
 
-    from custom_llm.pipeline.run_state import TRAINING_KEYS
     from custom_llm.plugins import Plugins
+    from custom_llm.run.run_state import TRAINING_KEYS
 
     folder = write_plugin("claims", tmp_path / "claims")
     readme = (folder / "README.md").read_text()

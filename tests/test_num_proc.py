@@ -19,9 +19,9 @@ from custom_llm.data.packing import pack_datasets
 from custom_llm.data.split import split_documents
 from custom_llm.data.tokenization import prepare_tokenizer, train_bpe_tokenizer
 from custom_llm.errors import ConfigError
-from custom_llm.pipeline.run_state import build_run
 from custom_llm.plugins import get_plugins
 from custom_llm.records import Document, Domain, Example
+from custom_llm.run.run_state import build_run
 from custom_llm.testing import registered_plugin
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes use fork, on Linux only")

@@ -444,7 +444,7 @@ def test_runs_compare_shows_config_and_metric_differences(recorded):
 
 @pytest.mark.slow
 def test_a_failing_run_is_recorded_as_failed(recorded, tmp_path, monkeypatch):
-    import custom_llm.pipeline.orchestration as orchestration
+    import custom_llm.run.orchestration as orchestration
 
     def no_space(*args, **kwargs):
         raise RuntimeError("no space")

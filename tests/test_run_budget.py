@@ -106,8 +106,8 @@ def test_generation_runs_in_eval_mode_with_the_cache(tiny_base_model):
 def test_closing_advice_fits_the_run():
     from types import SimpleNamespace
 
-    from custom_llm.pipeline.orchestration import run_advice
     from custom_llm.reports.report import SCRATCH_ADVICE, xz_verdict
+    from custom_llm.run.orchestration import run_advice
 
     training = {"batch_size": 8, "gradient_accumulation_steps": 1, "epochs": 1, "max_steps": None, "time_budget": None}
     data = SimpleNamespace(packed=SimpleNamespace(train=SimpleNamespace(n_blocks=800)))

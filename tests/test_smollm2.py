@@ -30,8 +30,8 @@ pytestmark = [
 def smollm2(tmp_path_factory) -> tuple[Path, Path]:
     """The converted SmolLM2 folder and the cache holding it (converted once for this module)."""
     from custom_llm.models.base_model import base_folder, resolve_base_model
-    from custom_llm.pipeline.cache import StageCache
     from custom_llm.plugins import Plugins
+    from custom_llm.run.cache import StageCache
 
     cache = tmp_path_factory.mktemp("smollm2-cache")
     source = resolve_base_model(builtin.DEFAULT_BASE_MODEL, Plugins(load_entry_points=False))
@@ -97,7 +97,7 @@ def test_teacher_forced_exact_match_equals_greedy_generation(smollm2):
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     ctx = EvalContext(model=model, tokenizer=tokenizer, documents=[], settings={}, domain_options={})
     cases = []
-    for path in sorted(CODE.glob("*"))[:4] + [ROOT / "core" / "custom_llm" / "pipeline" / "cache.py"]:
+    for path in sorted(CODE.glob("*"))[:4] + [ROOT / "core" / "custom_llm" / "run" / "cache.py"]:
         document = Document(text=path.read_text(encoding="utf-8"), source=path.name, metadata={"language": "code"})
         spans = line_spans(document) + rest_of_line_spans(document, seed=0)
         cases += [(document.text, end, score) for (_, end), score in zip(spans, ctx.score_spans(document, spans, stop="\n"), strict=True)]

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from custom_llm import plugin_code
 from custom_llm.cli import main
-from custom_llm.pipeline.cache import refreshed_stages
+from custom_llm.run.cache import refreshed_stages
 from custom_llm.testing import registered_plugin
 
 PLUGIN = """

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from custom_llm.cli import main
-from custom_llm.pipeline import tracking
+from custom_llm.run import tracking
 from custom_llm.testing import TINY_RUN_OPTIONS
 
 mlflow = pytest.importorskip("mlflow")

@@ -22,7 +22,7 @@ DEBUG_VARIABLE = "CUSTOM_LLM_DEBUG"
 
 
 def _console(quiet: bool = False, stderr: bool = True) -> Any:
-    from custom_llm.pipeline.progress import make_console
+    from custom_llm.run.progress import make_console
 
     return make_console(quiet, stderr)
 
@@ -131,8 +131,8 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
 def make_run(kwargs: dict[str, Any]) -> Any:
     """Build and validate the run from the config file and options, before any work starts."""
     from custom_llm.config import build_config, load_config_file, parse_domain_option
-    from custom_llm.pipeline.run_state import build_run
     from custom_llm.plugins import get_plugins
+    from custom_llm.run.run_state import build_run
 
     config_file = kwargs.pop("config_file", None)
     quiet = kwargs.pop("quiet", False)
@@ -249,7 +249,7 @@ REFRESH_OPTION = click.option(
 
 def make_refreshed_run(kwargs: dict[str, Any], refresh: tuple[str, ...]) -> Any:
     """``make_run``, with the stages ``--refresh`` names recomputed instead of read from the cache."""
-    from custom_llm.pipeline.cache import refreshed_stages
+    from custom_llm.run.cache import refreshed_stages
 
     job = make_run(kwargs)
     job.cache.refresh = refreshed_stages(refresh)
@@ -264,13 +264,13 @@ def make_refreshed_run(kwargs: dict[str, Any], refresh: tuple[str, ...]) -> Any:
 @user_errors
 def run(dry_run: bool, resume: bool, refresh: tuple[str, ...], **kwargs: Any) -> None:
     """Run every stage: ingest, prepare, tokenize, train, evaluate, export, report."""
-    from custom_llm.pipeline.orchestration import dry_run as plan_run
-    from custom_llm.pipeline.orchestration import print_summary, train
+    from custom_llm.run.orchestration import dry_run as plan_run
+    from custom_llm.run.orchestration import print_summary, train
     from custom_llm.third_party_output import to_run_log
 
     job = make_refreshed_run(kwargs, refresh)
     if dry_run:
-        from custom_llm.pipeline.dry_run_output import scratch_output
+        from custom_llm.run.dry_run_output import scratch_output
 
         with scratch_output(job), to_run_log(job.output):  # --output left as found: the next command works
             plan = plan_run(job)
@@ -288,8 +288,8 @@ def run(dry_run: bool, resume: bool, refresh: tuple[str, ...], **kwargs: Any) ->
 @user_errors
 def ingest(refresh: tuple[str, ...], **kwargs: Any) -> None:
     """Ingest, prepare, split, tokenize and pack the sources (cached), and show what was found."""
-    from custom_llm.pipeline import run_directory
-    from custom_llm.pipeline.orchestration import data_summary, prepare_data
+    from custom_llm.run import run_directory
+    from custom_llm.run.orchestration import data_summary, prepare_data
 
     job = make_refreshed_run(kwargs, refresh)
     run_directory.claim(job)
@@ -306,8 +306,8 @@ def ingest(refresh: tuple[str, ...], **kwargs: Any) -> None:
 @user_errors
 def train(resume: bool, **kwargs: Any) -> None:
     """Train (reusing the cached data) and export the model; evaluates and reports as well."""
-    from custom_llm.pipeline.orchestration import print_summary
-    from custom_llm.pipeline.orchestration import train as train_run
+    from custom_llm.run.orchestration import print_summary
+    from custom_llm.run.orchestration import train as train_run
     from custom_llm.third_party_output import to_run_log
 
     job = make_run(kwargs)
@@ -331,7 +331,7 @@ def train(resume: bool, **kwargs: Any) -> None:
 @user_errors
 def evaluate(run_dir: Path | None, artifacts: tuple[Path, ...], **kwargs: Any) -> None:
     """Evaluate a run's trained model against its base again and rewrite the reports (RUN or --output)."""
-    from custom_llm.pipeline.orchestration import evaluate_only, print_summary
+    from custom_llm.run.orchestration import evaluate_only, print_summary
     from custom_llm.third_party_output import to_run_log
 
     if run_dir is not None:

@@ -55,7 +55,7 @@ def _open(registry_file: Path | None) -> RunStore:
 
 def _console() -> Any:
     """Standard output; piped, 200 columns wide like the other listings (rich would use 80)."""
-    from custom_llm.pipeline.progress import make_console
+    from custom_llm.run.progress import make_console
 
     return make_console(stderr=False)
 

@@ -26,9 +26,9 @@ from typing import Any
 
 from custom_llm.data.stage_results import SplitResult
 from custom_llm.data.storage import iter_documents, read_json, write_documents, write_json
-from custom_llm.pipeline.cache import key_of
-from custom_llm.pipeline.run_state import Run
 from custom_llm.records import Document
+from custom_llm.run.cache import key_of
+from custom_llm.run.run_state import Run
 
 ALPHABET = string.ascii_lowercase + string.digits
 SECRET_LENGTH = 12  # 36**12: 62 bits of randomness, far more than any audit can enumerate

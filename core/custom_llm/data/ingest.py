@@ -16,13 +16,13 @@ from custom_llm.data.stage_results import IngestResult
 from custom_llm.data.storage import read_json, write_documents, write_json
 from custom_llm.errors import SourceError
 from custom_llm.pipeline import redaction_probes
-from custom_llm.pipeline.cache import file_digest, key_of
-from custom_llm.pipeline.dry_run_output import EXCLUDED_KEY
-from custom_llm.pipeline.progress import progress_bar
-from custom_llm.pipeline.run_state import Run
 from custom_llm.plugin_calls import stream_from_plugin
 from custom_llm.plugin_code import plugin_code
 from custom_llm.records import Document, StageReport
+from custom_llm.run.cache import file_digest, key_of
+from custom_llm.run.dry_run_output import EXCLUDED_KEY
+from custom_llm.run.progress import progress_bar
+from custom_llm.run.run_state import Run
 from custom_llm.sources import is_inside, relative_name
 
 

@@ -22,11 +22,11 @@ from custom_llm.data.encoding_pool import encoding_workers, resolve_num_proc
 from custom_llm.data.packers import PackedSet, pack, pack_encoded
 from custom_llm.data.stage_results import PackResult, SplitResult, TokenizerResult
 from custom_llm.data.storage import iter_documents, read_json, text_bytes, write_json
-from custom_llm.pipeline.cache import key_of
-from custom_llm.pipeline.progress import progress_bar
-from custom_llm.pipeline.run_state import Run
 from custom_llm.plugin_calls import stream_from_plugin
 from custom_llm.records import Document, Example
+from custom_llm.run.cache import key_of
+from custom_llm.run.progress import progress_bar
+from custom_llm.run.run_state import Run
 
 PACK_RULE = "instruction examples longer than a block are left out"  # in the key: packs made while they were cut are not reused
 

@@ -29,8 +29,8 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from custom_llm.pipeline.run_state import Run
     from custom_llm.records import Document, StageReport
+    from custom_llm.run.run_state import Run
 
 PATH_MODES = ("full", "hashed")
 MAPPING_FILE = "source_paths.json"

@@ -10,8 +10,8 @@ from pathlib import Path
 from custom_llm.data.stage_results import IngestResult, SplitResult
 from custom_llm.data.storage import iter_documents, read_json, write_documents, write_json
 from custom_llm.errors import SourceError
-from custom_llm.pipeline.cache import key_of
-from custom_llm.pipeline.run_state import Run
+from custom_llm.run.cache import key_of
+from custom_llm.run.run_state import Run
 
 
 def group_score(seed: int, group: str) -> float:

@@ -10,8 +10,8 @@ from typing import Any
 
 from custom_llm.data.stage_results import SplitResult, TokenizerResult
 from custom_llm.data.storage import iter_documents, text_bytes
-from custom_llm.pipeline.cache import key_of
-from custom_llm.pipeline.run_state import Run
+from custom_llm.run.cache import key_of
+from custom_llm.run.run_state import Run
 
 END_OF_TEXT = "<|endoftext|>"
 PADDING = "<|pad|>"

@@ -37,7 +37,7 @@ def chunk_files() -> list[Path] | None:
 
 
 def assembled_path() -> Path:
-    from custom_llm.pipeline.run_state import default_cache_dir
+    from custom_llm.run.run_state import default_cache_dir
 
     return default_cache_dir() / "base-gguf" / GEMMA3_FILE
 

@@ -454,7 +454,7 @@ def evaluate_artifacts(run: Any, paths: Sequence[Path]) -> dict[str, Any]:
     from custom_llm.data.storage import read_json
     from custom_llm.errors import RunDirError
     from custom_llm.models.tuned import load_tuned_model
-    from custom_llm.pipeline.orchestration import prepare_data
+    from custom_llm.run.orchestration import prepare_data
 
     require_llama_cpp()
     paths = [check_artifact(p) for p in paths]

@@ -26,8 +26,8 @@ from typing import Any
 from custom_llm.data.stage_results import PreparedData
 from custom_llm.data.storage import read_json, write_json
 from custom_llm.evaluation.eval_plan import EvalPlan
-from custom_llm.pipeline.cache import BASE_EVAL_STAGE, file_digest, key_of, note_used
-from custom_llm.pipeline.run_state import TRAINING_KEYS, Run
+from custom_llm.run.cache import BASE_EVAL_STAGE, file_digest, key_of, note_used
+from custom_llm.run.run_state import TRAINING_KEYS, Run
 
 STAGE = BASE_EVAL_STAGE
 # per-case records and shown examples, as evaluate_model writes them to RUN/metrics

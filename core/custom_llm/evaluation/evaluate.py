@@ -18,9 +18,9 @@ from custom_llm.evaluation.general_ability import NAME as GENERAL_ABILITY
 from custom_llm.evaluation.general_ability import evaluation_settings
 from custom_llm.evaluation.retrieval_baseline import evaluate_with_retrieval, prepare_retrieval
 from custom_llm.evaluation.threads import measured_threads
-from custom_llm.pipeline.progress import progress_bar
-from custom_llm.pipeline.run_state import Run
 from custom_llm.records import EvalContext
+from custom_llm.run.progress import progress_bar
+from custom_llm.run.run_state import Run
 from custom_llm.training.distributed import world
 from custom_llm.training.trainer import use_bf16
 

@@ -34,8 +34,8 @@ from typing import Any
 from custom_llm.data.canaries import Canary, random_secret
 from custom_llm.data.storage import read_json, write_json
 from custom_llm.pipeline import redaction_probes
-from custom_llm.pipeline.run_state import Run
 from custom_llm.records import Document
+from custom_llm.run.run_state import Run
 
 CANDIDATES = 255
 PASSAGE_DOCUMENTS = 12  # per side (training, held-out)
@@ -246,7 +246,7 @@ def audit_base(run: Run, model: Any, data: Any, base_key: str) -> None:
     import shutil
 
     from custom_llm.data import canaries
-    from custom_llm.pipeline.cache import file_digest, key_of
+    from custom_llm.run.cache import file_digest, key_of
 
     if not getattr(run.config, "memorization_audit", True):
         return

@@ -44,7 +44,7 @@ def evaluate_with_retrieval(run: Any, context: EvalContext, label: str) -> dict[
     import torch
 
     from custom_llm.evaluation.threads import measured_threads
-    from custom_llm.pipeline.progress import progress_bar
+    from custom_llm.run.progress import progress_bar
     from custom_llm.training.distributed import world
     from custom_llm.training.trainer import use_bf16
 

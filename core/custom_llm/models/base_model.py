@@ -16,7 +16,7 @@ from typing import Any
 from custom_llm.errors import ConfigError
 from custom_llm.models.gguf_tokenizer import RULE as TOKENIZER_RULE
 from custom_llm.models.gguf_tokenizer import match_llama_cpp
-from custom_llm.pipeline.cache import StageCache, file_digest, key_of
+from custom_llm.run.cache import StageCache, file_digest, key_of
 
 PROVENANCE_FILE = "custom_llm_base.json"
 GGUF_MAGIC = b"GGUF"
@@ -210,7 +210,7 @@ def base_folder(base: BaseSource, cache: StageCache, console: Any = None) -> Pat
         _tokenizer_up_to_date(converted, base.path)
         return converted
     folder = cache.begin("base-model", base.digest)
-    from custom_llm.pipeline.progress import progress_bar
+    from custom_llm.run.progress import progress_bar
 
     with progress_bar(console) as progress:
         progress.add_task(f"convert {base.path.name} to safetensors (once; cached)", total=None)

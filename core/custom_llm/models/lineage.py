@@ -14,7 +14,7 @@ from typing import Any
 
 from custom_llm.errors import ConfigError
 from custom_llm.models.base_model import BaseSource
-from custom_llm.pipeline.cache import StageCache, file_digest, key_of
+from custom_llm.run.cache import StageCache, file_digest, key_of
 
 RUN_PREFIX = "run:"  # a base_model of "run:ID" is the model of run ID (what config.yaml records for --from)
 MERGE_STAGE = "from-run"
@@ -117,7 +117,7 @@ def merged_folder(source: BaseSource, cache: StageCache, console: Any = None) ->
     if cache.hit(MERGE_STAGE, key):
         return cache.folder(MERGE_STAGE, key)
     from custom_llm.models.base_model import base_folder
-    from custom_llm.pipeline.progress import progress_bar
+    from custom_llm.run.progress import progress_bar
 
     base_path = base_folder(base, cache, console)  # a GGUF base converted, or a grandparent's model merged, as needed
     folder = cache.begin(MERGE_STAGE, key)

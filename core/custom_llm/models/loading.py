@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from custom_llm.errors import ConfigError
-from custom_llm.pipeline.run_state import Run
+from custom_llm.run.run_state import Run
 
 # hidden size, layers, attention heads, key/value heads, MLP width
 SIZES: dict[str, tuple[int, int, int, int, int]] = {

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from custom_llm.errors import RunDirError
-from custom_llm.pipeline.run_state import Run
+from custom_llm.run.run_state import Run
 
 
 def model_folder(run: Run) -> Path:

@@ -12,9 +12,9 @@ from custom_llm.data.pseudonyms import shown_sources
 from custom_llm.data.storage import replacing, write_json, write_text
 from custom_llm.metric_kinds import is_count
 from custom_llm.models.lineage import lineage_lines
-from custom_llm.pipeline.run_state import Run
 from custom_llm.reports.gate import gate_lines
 from custom_llm.reports.release_report import release_lines
+from custom_llm.run.run_state import Run
 
 PACKAGES = ("torch", "transformers", "peft", "datasets", "tokenizers", "accelerate", "pluggy")
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from custom_llm.run_registry.store import RunRecord, RunStore, RunStoreError
 
-USED_FILE = "cache_entries.json"  # custom_llm.pipeline.cache.USED_FILE (not imported: this module stays light)
+USED_FILE = "cache_entries.json"  # custom_llm.run.cache.USED_FILE (not imported: this module stays light)
 IDENTITY_FILE = "run.json"
 ENTRY_NAME = re.compile(r"^[a-z][a-z0-9-]*-[0-9a-f]{16,64}$")
 # the manifest's stage_keys, by the cache folder each names

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from custom_llm.data.pseudonyms import pseudonyms
-from custom_llm.pipeline.cache import note_used
+from custom_llm.run.cache import note_used
 from custom_llm.run_registry.command_line import current_command
 from custom_llm.run_registry.store import RunStore, RunStoreError, describe_error, registry_path
 from custom_llm.training.distributed import world
 
 if TYPE_CHECKING:
-    from custom_llm.pipeline.run_state import Run
+    from custom_llm.run.run_state import Run
 
 _warned = False
 

@@ -21,8 +21,8 @@ from custom_llm.data.document_start import document_start_text
 from custom_llm.data.packing import domain_examples
 from custom_llm.data.stage_results import PreparedData
 from custom_llm.errors import TrainingError
-from custom_llm.pipeline.run_state import Run
 from custom_llm.records import Example
+from custom_llm.run.run_state import Run
 
 MARGIN_PAIRS = 64  # pairs the chosen-over-rejected margin is measured on, before and after training
 PAIRS_FILE = "preference_pairs.jsonl"
@@ -83,7 +83,7 @@ def on_policy_pairs(run: Run, model: Any, tokenizer: Any, examples: list[Example
 
     from custom_llm.evaluation.threads import measured_threads
     from custom_llm.generation import greedy_generate
-    from custom_llm.pipeline.progress import progress_bar
+    from custom_llm.run.progress import progress_bar
 
     pairs = []
     asked = 0

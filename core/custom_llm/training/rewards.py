@@ -11,8 +11,8 @@ from typing import Any
 
 from custom_llm.data.stage_results import PreparedData
 from custom_llm.errors import ConfigError, PluginFailure, TrainingError
-from custom_llm.pipeline.run_state import Run
 from custom_llm.records import Example
+from custom_llm.run.run_state import Run
 from custom_llm.training.preference import checkable_examples, layout, training_examples
 
 

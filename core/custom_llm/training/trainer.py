@@ -18,7 +18,7 @@ from custom_llm.data.packers import PackedSet
 from custom_llm.data.stage_results import PackResult
 from custom_llm.errors import TrainingError
 from custom_llm.evaluation.scoring import collate_blocks
-from custom_llm.pipeline.run_state import Run
+from custom_llm.run.run_state import Run
 from custom_llm.training.distributed import world
 from custom_llm.training.lm_loss import summed_loss
 
@@ -243,7 +243,7 @@ class _Progress:
     def start(self, step: int) -> None:
         from rich.progress import TextColumn
 
-        from custom_llm.pipeline.progress import progress_bar
+        from custom_llm.run.progress import progress_bar
 
         self._context = progress_bar(self.run.console, TextColumn("{task.fields[stats]}"))
         self.progress = self._context.__enter__()

@@ -14,7 +14,7 @@ from typing import Any
 from custom_llm.config import parse_duration
 from custom_llm.data.stage_results import PreparedData
 from custom_llm.errors import TrainingError
-from custom_llm.pipeline.run_state import Run
+from custom_llm.run.run_state import Run
 from custom_llm.training.trainer import (
     DivergenceGuard,
     StepPlan,

@@ -38,11 +38,6 @@ from custom_llm.models.loading import (
     wrap_adapter,
 )
 from custom_llm.models.tuned import load_tuned_model, save_model
-from custom_llm.pipeline import run_directory
-from custom_llm.pipeline.cache import file_digest
-from custom_llm.pipeline.dry_run_estimate import audit_seconds, startup_seconds
-from custom_llm.pipeline.run_state import Run
-from custom_llm.pipeline.tracking import start_tracking
 from custom_llm.reports.gate import apply_gate
 from custom_llm.reports.release_report import console_lines, release_sections
 from custom_llm.reports.report import (
@@ -55,6 +50,11 @@ from custom_llm.reports.report import (
     write_reports,
     xz_verdict,
 )
+from custom_llm.run import run_directory
+from custom_llm.run.cache import file_digest
+from custom_llm.run.dry_run_estimate import audit_seconds, startup_seconds
+from custom_llm.run.run_state import Run
+from custom_llm.run.tracking import start_tracking
 from custom_llm.run_registry.recording import record_evaluation, record_start
 from custom_llm.training.distributed import main_process_first, world
 from custom_llm.training.trainer import EVAL_SHARE, MAX_EVAL_BLOCKS, finished_training, plan_steps
@@ -270,7 +270,7 @@ def train(run: Run, resume: bool = False) -> dict[str, Any] | None:
         model = _model_to_train(run, data)
         base_metrics = _base_metrics(run, model, data, resume)
         _share_budget(run, data, started)
-        tracker = start_tracking(run)  # MLflow / W&B, offline, where report_to names them (pipeline/tracking.py)
+        tracker = start_tracking(run)  # MLflow / W&B, offline, where report_to names them (run/tracking.py)
         with run.stage("train") as result, tracker.environment():
             record = _trained(run, model, data, resume)
             model = record.pop("model")

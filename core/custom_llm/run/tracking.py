@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from custom_llm.pipeline.run_state import Run
+from custom_llm.run.run_state import Run
 from custom_llm.training.distributed import world
 
 STORE_FOLDER = "mlruns"  # RUN/mlruns: the default MLflow store
@@ -157,7 +157,7 @@ def _registry_id(output: Path) -> str | None:
 def config_params(run: Run) -> dict[str, str]:
     """The run's resolved config, flattened, as ``custom_llm.<key>`` params (prefixed, so they never
     collide with the Trainer's own TrainingArguments params)."""
-    from custom_llm.pipeline.orchestration import resolved_config
+    from custom_llm.run.orchestration import resolved_config
 
     flat = _flatten(resolved_config(run))
     return {f"{PARAM_PREFIX}{key}": str(value)[:6000] for key, value in flat.items()}

@@ -16,10 +16,10 @@ from custom_llm.config import RunConfig
 from custom_llm.errors import ConfigError, CustomLLMError, PluginFailure
 from custom_llm.models.base_model import BaseSource, base_folder, resolve_base_model
 from custom_llm.personal_data.preparer import resolve_options
-from custom_llm.pipeline.cache import StageCache
 from custom_llm.plugin_calls import call_plugin
 from custom_llm.plugins import Plugins
 from custom_llm.records import STAGES, Domain, Recipe, StageEvent, StageReport
+from custom_llm.run.cache import StageCache
 
 CACHE_VARIABLE = "CUSTOM_LLM_CACHE_DIR"
 TRAINING_KEYS = (

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 STARTUP_IMPORTS = (
-    "import torch, transformers, peft, custom_llm.cli, custom_llm.pipeline.orchestration; from custom_llm.plugins import get_plugins; get_plugins()"
+    "import torch, transformers, peft, custom_llm.cli, custom_llm.run.orchestration; from custom_llm.plugins import get_plugins; get_plugins()"
 )
 
 

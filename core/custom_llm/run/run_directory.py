@@ -8,8 +8,8 @@ from typing import Any
 from custom_llm.data.pseudonyms import shown_sources
 from custom_llm.data.storage import read_json, write_json
 from custom_llm.errors import RunDirError
-from custom_llm.pipeline.cache import key_of
-from custom_llm.pipeline.run_state import Run
+from custom_llm.run.cache import key_of
+from custom_llm.run.run_state import Run
 
 IDENTITY_FILE = "run.json"
 LOCK_FILE = "run.lock"

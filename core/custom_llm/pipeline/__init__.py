@@ -1,1 +1,0 @@
-"""The stages of a run: ingest, prepare, split, tokenize/pack, train, evaluate, export."""
