@@ -55,9 +55,9 @@ def main() -> None:
 
     import custom_llm.evaluation.teacher_forcing as teacher_forcing
     from custom_llm.default_plugins.base_models import DEFAULT_BASE_MODEL
+    from custom_llm.evaluation.context import EvalContext
     from custom_llm.models.base_model import base_folder, resolve_base_model
     from custom_llm.plugins import get_plugins
-    from custom_llm.records import EvalContext
     from custom_llm.run.cache import StageCache
     from custom_llm.run.run_state import default_cache_dir
     from custom_llm.training.trainer import use_bf16

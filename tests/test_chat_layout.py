@@ -11,7 +11,8 @@ import pytest
 from custom_llm.data.chat import instruction_prompt, laid_out
 from custom_llm.data.encoding import IGNORE, encode_flat
 from custom_llm.data.tokenization import train_bpe_tokenizer
-from custom_llm.records import EvalContext, Example
+from custom_llm.evaluation.context import EvalContext
+from custom_llm.records import Example
 
 TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"

@@ -9,8 +9,9 @@ import random
 import numpy as np
 import pytest
 
+from custom_llm.evaluation.context import EvalContext
 from custom_llm.evaluation.retrieval import RetrievalContext, Retriever, chunk_documents, passage_block, predict_with_passages
-from custom_llm.records import Document, EvalContext
+from custom_llm.records import Document
 from custom_llm.testing import make_tiny_model
 
 WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango".split()

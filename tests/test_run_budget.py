@@ -85,7 +85,7 @@ def test_generation_runs_in_eval_mode_with_the_cache(tiny_base_model):
     greedy generation must not inherit any of it (dropout would make it random)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from custom_llm.records import EvalContext
+    from custom_llm.evaluation.context import EvalContext
 
     model = AutoModelForCausalLM.from_pretrained(tiny_base_model)
     tokenizer = AutoTokenizer.from_pretrained(tiny_base_model)

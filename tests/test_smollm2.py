@@ -88,8 +88,9 @@ def test_teacher_forced_exact_match_equals_greedy_generation(smollm2):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from custom_llm.evaluation.context import EvalContext
     from custom_llm.generation import greedy_generate
-    from custom_llm.records import Document, EvalContext
+    from custom_llm.records import Document
     from custom_llm_codebase.evaluators import line_spans, rest_of_line_spans
 
     folder, _ = smollm2
@@ -117,7 +118,7 @@ def test_teacher_forced_answers_equal_greedy_generation(smollm2):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from custom_llm.records import EvalContext
+    from custom_llm.evaluation.context import EvalContext
 
     folder, _ = smollm2
     tokenizer = AutoTokenizer.from_pretrained(folder)

@@ -7,7 +7,8 @@ import pytest
 from custom_llm import hookimpl
 from custom_llm.data.storage import write_documents
 from custom_llm.default_plugins import text_domain
-from custom_llm.records import Document, Domain, EvalContext, Evaluator
+from custom_llm.evaluation.context import EvalContext
+from custom_llm.records import Document, Domain, Evaluator
 from custom_llm.testing import registered_plugin, run_domain
 
 

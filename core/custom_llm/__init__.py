@@ -9,6 +9,7 @@ it must not import torch or transformers.
 __version__ = "0.2.0"
 
 from custom_llm.errors import ConfigError, CustomLLMError, InputError, PluginError, PluginFailure, SourceError  # noqa: E402
+from custom_llm.evaluation.context import EvalContext  # noqa: E402
 from custom_llm.hookspecs import hookimpl  # noqa: E402
 from custom_llm.records import (  # noqa: E402
     STAGES,
@@ -16,7 +17,6 @@ from custom_llm.records import (  # noqa: E402
     Cases,
     Document,
     Domain,
-    EvalContext,
     Evaluator,
     Example,
     FileIssue,

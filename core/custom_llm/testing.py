@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from custom_llm.evaluation.context import EvalContext
 from custom_llm.plugins import Plugins, get_plugins
-from custom_llm.records import EvalContext
 
 TINY_RUN_OPTIONS = ("--recipe", "scratch", "--model-size", "tiny", "--seq-len", "64", "--batch-size", "4", "--max-steps", "6", "--quiet")
 

@@ -10,7 +10,8 @@ import math
 from collections.abc import Mapping
 
 from custom_llm import hookimpl
-from custom_llm.records import Cases, EvalContext, Evaluator
+from custom_llm.evaluation.context import EvalContext
+from custom_llm.records import Cases, Evaluator
 
 
 def evaluate_perplexity(ctx: EvalContext) -> Mapping[str, float]:

@@ -55,6 +55,7 @@ CORE_EVAL_MODULES = (
     "evaluation/general_ability.py",
     "generation.py",
     "records.py",
+    "evaluation/context.py",
     "default_plugins",
 )
 

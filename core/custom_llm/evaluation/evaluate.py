@@ -12,13 +12,13 @@ from typing import Any
 from custom_llm.data.packing import eval_documents
 from custom_llm.data.stage_results import PackResult, SplitResult
 from custom_llm.data.storage import iter_documents, read_json, write_json
+from custom_llm.evaluation.context import EvalContext
 from custom_llm.evaluation.eval_plan import CALIBRATION_FRACTION, FRACTION_SECONDS, RETRIEVAL_PASS_RATIO, EvalPlan, fitted_plan, full_plan, sized
 from custom_llm.evaluation.evaluator_output import call_evaluator
 from custom_llm.evaluation.general_ability import NAME as GENERAL_ABILITY
 from custom_llm.evaluation.general_ability import evaluation_settings
 from custom_llm.evaluation.retrieval_baseline import evaluate_with_retrieval, prepare_retrieval
 from custom_llm.evaluation.threads import measured_threads
-from custom_llm.records import EvalContext
 from custom_llm.run.progress import progress_bar
 from custom_llm.run.run_state import Run
 from custom_llm.training.distributed import world

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from custom_llm.errors import PluginError
-from custom_llm.records import Cases, EvalContext
+from custom_llm.evaluation.context import EvalContext
+from custom_llm.records import Cases
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from custom_llm.errors import ConfigError
-from custom_llm.records import Cases, Document, EvalContext, Evaluator
+from custom_llm.evaluation.context import EvalContext
+from custom_llm.records import Cases, Document, Evaluator
 
 NAME = "general_ability"
 GENERAL_BYTES = 128 * 1024  # scored at a full evaluation (plan fraction 1)

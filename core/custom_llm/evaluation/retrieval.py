@@ -32,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from custom_llm.evaluation.context import EvalContext
 from custom_llm.evaluation.teacher_forcing import WINDOW, TokenPredictions
-from custom_llm.records import Document, EvalContext
+from custom_llm.records import Document
 
 PASSAGE_CHARS = 600  # a passage: about 150 tokens of code, a paragraph of prose
 PASSAGE_TOKENS = 384  # all of a case's passages together, at most

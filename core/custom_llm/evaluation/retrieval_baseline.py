@@ -13,9 +13,9 @@ import time
 from typing import Any
 
 from custom_llm.data.storage import read_json, write_json
+from custom_llm.evaluation.context import EvalContext
 from custom_llm.evaluation.evaluator_output import call_evaluator
 from custom_llm.evaluation.retrieval import RetrievalContext, retriever_for
-from custom_llm.records import EvalContext
 
 CORE_EVALUATORS = ("perplexity", "general_ability")  # not the domain's cases: no retrieval columns
 COLUMNS = ("base", "base+retrieval", "tuned", "tuned+retrieval")

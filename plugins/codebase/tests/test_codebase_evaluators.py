@@ -8,7 +8,7 @@ import random
 import pytest
 from test_codebase_ingestion import SOURCES, write
 
-from custom_llm.records import EvalContext
+from custom_llm import EvalContext
 from custom_llm.testing import metric_values
 from custom_llm_codebase.evaluators import (
     EVALUATORS,
