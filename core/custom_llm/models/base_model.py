@@ -19,6 +19,7 @@ from custom_llm.models.gguf_tokenizer import match_llama_cpp
 from custom_llm.run.cache import StageCache, file_digest, key_of
 
 PROVENANCE_FILE = "custom_llm_base.json"
+MERGE_STAGE = "from-run"  # --from RUN of an adapter run: its model merged into its base, cached
 GGUF_MAGIC = b"GGUF"
 # transformers' GGUF loader knows these as architectures, but they are not causal language models
 NOT_CAUSAL = frozenset({"general", "tokenizer", "t5", "umt5"})
@@ -202,8 +203,6 @@ def base_folder(base: BaseSource, cache: StageCache, console: Any = None) -> Pat
     if base.kind == "folder":
         return base.path
     if base.kind == "run":  # --from RUN: the run's model, its adapter merged into its base where it has one
-        from custom_llm.models.lineage import merged_folder
-
         return merged_folder(base, cache, console)
     if cache.hit("base-model", base.digest):
         converted = cache.folder("base-model", base.digest)
@@ -218,6 +217,54 @@ def base_folder(base: BaseSource, cache: StageCache, console: Any = None) -> Pat
     (folder / PROVENANCE_FILE).write_text(json.dumps({**base.to_json(), "tokenizer_rule": TOKENIZER_RULE}, indent=2) + "\n", encoding="utf-8")
     cache.commit("base-model", base.digest)
     return folder
+
+
+def merged_folder(source: BaseSource, cache: StageCache, console: Any = None) -> Path:
+    """A transformers folder holding the parent's model: its own folder for full weights, else its
+    base with the adapter merged in (made once, cached by the adapter's and base's content)."""
+    if not (source.path / "adapter_config.json").is_file():
+        return source.path
+    report = _read_dict(source.path.parent / "report.json")
+    raw = report.get("base_model_source")
+    if not raw:
+        raise ConfigError(f"--from: {source.path.parent} has an adapter but its report names no base model to merge it into.")
+    base = BaseSource(**{**raw, "path": Path(raw["path"])})
+    key = key_of(source.digest, base.digest)
+    if cache.hit(MERGE_STAGE, key):
+        return cache.folder(MERGE_STAGE, key)
+    from custom_llm.run.progress import progress_bar
+
+    base_path = base_folder(base, cache, console)  # a GGUF base converted, or a grandparent's model merged, as needed
+    folder = cache.begin(MERGE_STAGE, key)
+    with progress_bar(console) as progress:
+        progress.add_task(f"merge the adapter of {source.path.parent.name} into its base (once; cached)", total=None)
+        merge_adapter(base_path, source.path, folder)
+    cache.commit(MERGE_STAGE, key)
+    return folder
+
+
+def merge_adapter(base_path: Path, adapter: Path, folder: Path) -> None:
+    """Base + peft adapter -> plain model folder, with the adapter run's tokenizer. The base is
+    resized to that tokenizer first, as every loader of the adapter does (``load_tuned_model``)."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(adapter, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(base_path, local_files_only=True, dtype=torch.float32)
+    if len(tokenizer) > model.get_input_embeddings().num_embeddings:
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
+    merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    merged.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+
+
+def _read_dict(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def convert_gguf(path: Path, folder: Path) -> None:

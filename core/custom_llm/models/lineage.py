@@ -14,10 +14,9 @@ from typing import Any
 
 from custom_llm.errors import ConfigError
 from custom_llm.models.base_model import BaseSource
-from custom_llm.run.cache import StageCache, file_digest, key_of
+from custom_llm.run.cache import file_digest, key_of
 
 RUN_PREFIX = "run:"  # a base_model of "run:ID" is the model of run ID (what config.yaml records for --from)
-MERGE_STAGE = "from-run"
 
 
 @dataclass(frozen=True)
@@ -101,47 +100,6 @@ def check_from_run(config: Any, recipe_name: str, needs_base_model: bool) -> Non
         )
     if config.base_model and not str(config.base_model).startswith(RUN_PREFIX):
         raise ConfigError("--from and --base-model both name the starting model: give one of them.")
-
-
-def merged_folder(source: BaseSource, cache: StageCache, console: Any = None) -> Path:
-    """A transformers folder holding the parent's model: its own folder for full weights, else its
-    base with the adapter merged in (made once, cached by the adapter's and base's content)."""
-    if not (source.path / "adapter_config.json").is_file():
-        return source.path
-    report = _read(source.path.parent / "report.json") or {}
-    raw = report.get("base_model_source")
-    if not raw:
-        raise ConfigError(f"--from: {source.path.parent} has an adapter but its report names no base model to merge it into.")
-    base = BaseSource(**{**raw, "path": Path(raw["path"])})
-    key = key_of(source.digest, base.digest)
-    if cache.hit(MERGE_STAGE, key):
-        return cache.folder(MERGE_STAGE, key)
-    from custom_llm.models.base_model import base_folder
-    from custom_llm.run.progress import progress_bar
-
-    base_path = base_folder(base, cache, console)  # a GGUF base converted, or a grandparent's model merged, as needed
-    folder = cache.begin(MERGE_STAGE, key)
-    with progress_bar(console) as progress:
-        progress.add_task(f"merge the adapter of {source.path.parent.name} into its base (once; cached)", total=None)
-        merge_adapter(base_path, source.path, folder)
-    cache.commit(MERGE_STAGE, key)
-    return folder
-
-
-def merge_adapter(base_path: Path, adapter: Path, folder: Path) -> None:
-    """Base + peft adapter -> plain model folder, with the adapter run's tokenizer. The base is
-    resized to that tokenizer first, as every loader of the adapter does (``load_tuned_model``)."""
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(adapter, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(base_path, local_files_only=True, dtype=torch.float32)
-    if len(tokenizer) > model.get_input_embeddings().num_embeddings:
-        model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
-    merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
-    merged.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
 
 
 def run_lineage(base: BaseSource | None) -> dict[str, Any] | None:
