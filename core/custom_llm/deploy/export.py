@@ -533,7 +533,7 @@ def _cache_root(run_dir: Path) -> Path:
             config = {}
     if isinstance(config, dict) and config.get("cache_dir"):
         return Path(config["cache_dir"]).expanduser()
-    from custom_llm.run.run_state import default_cache_dir
+    from custom_llm.run.cache import default_cache_dir
 
     return Path(default_cache_dir())
 
@@ -983,7 +983,7 @@ def held_out_texts(run_dir: Path, max_documents: int | None = None, max_bytes: i
     if config.get("cache_dir"):
         root = Path(config["cache_dir"]).expanduser()
     else:
-        from custom_llm.run.run_state import default_cache_dir
+        from custom_llm.run.cache import default_cache_dir
 
         root = default_cache_dir()
     path = root / f"split-{key}" / "eval.arrow"

@@ -13,6 +13,15 @@ from pathlib import Path
 from typing import Any
 
 BUFFER = 1 << 20
+CACHE_VARIABLE = "CUSTOM_LLM_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    if os.environ.get(CACHE_VARIABLE):
+        return Path(os.environ[CACHE_VARIABLE])
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("custom-llm"))
 
 
 def file_digest(path: Path) -> str:

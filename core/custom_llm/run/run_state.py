@@ -19,9 +19,8 @@ from custom_llm.personal_data.preparer import resolve_options
 from custom_llm.plugin_calls import call_plugin
 from custom_llm.plugins import Plugins
 from custom_llm.records import STAGES, Domain, Recipe, StageEvent, StageReport
-from custom_llm.run.cache import StageCache
+from custom_llm.run.cache import StageCache, default_cache_dir
 
-CACHE_VARIABLE = "CUSTOM_LLM_CACHE_DIR"
 TRAINING_KEYS = (
     "learning_rate",
     "batch_size",
@@ -152,14 +151,6 @@ class Run:
                 handle.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} stage {stage}\n{text.rstrip()}\n")
         except OSError:
             pass  # the log is a convenience: never let it hide the error itself
-
-
-def default_cache_dir() -> Path:
-    if os.environ.get(CACHE_VARIABLE):
-        return Path(os.environ[CACHE_VARIABLE])
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("custom-llm"))
 
 
 def build_run(config: RunConfig, plugins: Plugins, console: Any = None) -> Run:
