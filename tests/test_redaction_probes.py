@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
+from custom_llm.evaluation import redaction_probes
 from custom_llm.personal_data.redactor import Redactor
-from custom_llm.pipeline import redaction_probes
 from custom_llm.records import Document
 from custom_llm.reports.gate import evaluate_gate
 from custom_llm.testing import make_tiny_model, run_domain

@@ -15,7 +15,7 @@ from custom_llm.data.pseudonyms import pseudonyms
 from custom_llm.data.stage_results import IngestResult
 from custom_llm.data.storage import read_json, write_documents, write_json
 from custom_llm.errors import SourceError
-from custom_llm.pipeline import redaction_probes
+from custom_llm.evaluation import redaction_probes
 from custom_llm.plugin_calls import stream_from_plugin
 from custom_llm.plugin_code import plugin_code
 from custom_llm.records import Document, StageReport

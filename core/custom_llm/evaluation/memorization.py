@@ -33,7 +33,7 @@ from typing import Any
 
 from custom_llm.data.canaries import Canary, random_secret
 from custom_llm.data.storage import read_json, write_json
-from custom_llm.pipeline import redaction_probes
+from custom_llm.evaluation import redaction_probes
 from custom_llm.records import Document
 from custom_llm.run.run_state import Run
 
