@@ -30,22 +30,23 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from custom_llm.deploy import export as deploy
+    from custom_llm.deploy import fidelity, run_model
     from custom_llm.generation import greedy_generate
 
     torch.manual_seed(0)
-    texts = deploy.held_out_texts(arguments.run, max_bytes=arguments.max_bytes)
+    texts = fidelity.held_out_texts(arguments.run, max_bytes=arguments.max_bytes)
     joined = "\n".join(texts)
     step = max(1, len(joined) // max(1, arguments.prompts))
     prompts = [joined[i * step : i * step + 200] for i in range(arguments.prompts)]  # spread over the held-out text
 
     def measure(label: str, model, tokenizer, size: int | None) -> dict:
         started = time.perf_counter()
-        measured = deploy.bits_per_byte(model, tokenizer, texts)
+        measured = fidelity.bits_per_byte(model, tokenizer, texts)
         completions = [greedy_generate(model, tokenizer, prompt, arguments.new_tokens) for prompt in prompts]
         return {"label": label, "bpb": measured, "completions": completions, "size": size, "seconds": time.perf_counter() - started}
 
     rows = []
-    model, tokenizer = deploy.load_run_model(arguments.run)
+    model, tokenizer = run_model.load_run_model(arguments.run)
     rows.append(measure("PyTorch (the run's model/)", model, tokenizer, None))
     del model
     hf = deploy.export_run(arguments.run, "hf")
@@ -54,7 +55,7 @@ def main() -> None:
     del model
     for quantization in ("f16", "q8_0"):
         result = deploy.export_run(arguments.run, "gguf", quantization=quantization)
-        model, tokenizer = deploy.load_gguf(result.gguf)
+        model, tokenizer = fidelity.load_gguf(result.gguf)
         rows.append(measure(f"GGUF {quantization}", model, tokenizer, result.gguf.stat().st_size))
         del model
 

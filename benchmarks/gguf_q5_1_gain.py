@@ -49,8 +49,9 @@ def of_run(run: Path) -> None:
     import gguf
     from gguf.quants import dequantize
 
-    from custom_llm.deploy.export import load_merged, write_gguf_file
+    from custom_llm.deploy.gguf import write_gguf_file
     from custom_llm.deploy.gguf_quantize import quantize
+    from custom_llm.deploy.run_model import load_merged
 
     model, tokenizer, _ = load_merged(run / "model")
     with tempfile.TemporaryDirectory() as folder:

@@ -38,10 +38,10 @@ class Scored:
 
 def pytorch_pass(run: Path, texts: list[str]) -> tuple[list[Any], float, int]:
     """The run's model as its evaluator scores it, and the window it used (1024, or the model's context)."""
-    from custom_llm.deploy import export as deploy
+    from custom_llm.deploy import run_model
     from custom_llm.evaluation.teacher_forcing import WINDOW, predict_tokens
 
-    model, tokenizer = deploy.load_run_model(run)
+    model, tokenizer = run_model.load_run_model(run)
     started = time.perf_counter()
     predictions = [predict_tokens(model, tokenizer, text) for text in texts]
     limit = int(getattr(model.config, "max_position_embeddings", WINDOW) or WINDOW)
@@ -95,10 +95,11 @@ def main() -> None:
     import llama_cpp
 
     from custom_llm.deploy import export as deploy
+    from custom_llm.deploy import fidelity
     from custom_llm.evaluation.statistics import bootstrap_interval, paired_bootstrap
     from custom_llm.evaluation.teacher_forcing import CONTEXT
 
-    texts = deploy.held_out_texts(arguments.run, max_bytes=arguments.max_bytes)
+    texts = fidelity.held_out_texts(arguments.run, max_bytes=arguments.max_bytes)
     predictions, torch_seconds, window = pytorch_pass(arguments.run, texts)
     torch_blocks = blocks([-p.logprob[:-1] / LN2 for p in predictions])
     total_bytes, total_tokens = sum(p.n_bytes for p in predictions), sum(p.n_targets for p in predictions)

@@ -24,6 +24,7 @@ from click.testing import CliRunner
 
 from custom_llm.cli import main
 from custom_llm.deploy import export as deploy
+from custom_llm.deploy import fidelity, formats, ollama, records, run_model, tokens
 from custom_llm.testing import make_tiny_model, run_domain
 
 pytest.importorskip("gguf")
@@ -81,7 +82,7 @@ def _the_runs_cache(runs, monkeypatch):
     monkeypatch.setenv("CUSTOM_LLM_CACHE_DIR", str(runs.root / "cache"))
 
 
-def exported(runs: SimpleNamespace, run: str, fmt: str, quantization: str | None = None) -> deploy.ExportResult:
+def exported(runs: SimpleNamespace, run: str, fmt: str, quantization: str | None = None) -> records.ExportResult:
     """Each (run, format, quantization) exported once for the module, to RUN/exports/."""
     key = (run, fmt, quantization)
     if key not in runs.exports:
@@ -124,7 +125,7 @@ def test_hf_folder_is_base_plus_adapter_merged(runs, capsys):
     merged = AutoModelForCausalLM.from_pretrained(folder).eval()  # plain transformers, no peft
     tokenizer = AutoTokenizer.from_pretrained(folder)
     assert tokenizer.chat_template == CHAT_TEMPLATE
-    trained, trained_tokenizer = deploy.load_run_model(runs.lora)
+    trained, trained_tokenizer = run_model.load_run_model(runs.lora)
     base = AutoModelForCausalLM.from_pretrained(runs.base).eval()
     base.resize_token_embeddings(len(trained_tokenizer))
     text = runs.held_out[0] + " <|user|> hi <|assistant|>"  # the run's added tokens, trained as peft trainable tokens
@@ -145,14 +146,14 @@ def test_gguf_is_the_trained_model(runs, run, quantization, tolerance, capsys):
 
     result = exported(runs, run, "gguf", quantization)
     assert [f.path for f in result.files] == [f"{run}-{quantization}.gguf"]
-    trained, tokenizer = deploy.load_run_model(getattr(runs, run))
-    loaded, loaded_tokenizer = deploy.load_gguf(result.gguf)
+    trained, tokenizer = run_model.load_run_model(getattr(runs, run))
+    loaded, loaded_tokenizer = fidelity.load_gguf(result.gguf)
     for text in (runs.held_out[1][:500], "<|user|>x<|endoftext|> ünïcödé"):
         assert loaded_tokenizer(text, add_special_tokens=False)["input_ids"] == tokenizer(text, add_special_tokens=False)["input_ids"]
     assert (loaded_tokenizer.eos_token_id, loaded_tokenizer.pad_token_id) == (tokenizer.eos_token_id, tokenizer.pad_token_id)
     assert loaded_tokenizer.chat_template is None  # both runs trained plain text; a chat-trained run keeps it (test below)
-    pytorch = deploy.bits_per_byte(trained, tokenizer, runs.held_out)
-    gguf = deploy.bits_per_byte(loaded, loaded_tokenizer, runs.held_out)
+    pytorch = fidelity.bits_per_byte(trained, tokenizer, runs.held_out)
+    gguf = fidelity.bits_per_byte(loaded, loaded_tokenizer, runs.held_out)
     change = gguf.bits_per_byte / pytorch.bits_per_byte - 1
     with capsys.disabled():
         print(
@@ -181,10 +182,10 @@ def test_block_quantized_gguf_is_the_trained_model(runs, quantization, tolerance
     report = result.extra["tensors"]
     assert report["types"] == dict(Counter([*matrices.values(), "Q8_0"])) and report["fallbacks"] == {}
     assert report["quantized_by"].startswith("custom-llm's writer")
-    trained, tokenizer = deploy.load_run_model(runs.lora)
-    loaded, loaded_tokenizer = deploy.load_gguf(result.gguf)
-    pytorch = deploy.bits_per_byte(trained, tokenizer, runs.held_out)
-    quantized = deploy.bits_per_byte(loaded, loaded_tokenizer, runs.held_out)
+    trained, tokenizer = run_model.load_run_model(runs.lora)
+    loaded, loaded_tokenizer = fidelity.load_gguf(result.gguf)
+    pytorch = fidelity.bits_per_byte(trained, tokenizer, runs.held_out)
+    quantized = fidelity.bits_per_byte(loaded, loaded_tokenizer, runs.held_out)
     change = quantized.bits_per_byte / pytorch.bits_per_byte - 1
     with capsys.disabled():
         print(
@@ -203,7 +204,7 @@ def test_gguf_runs_in_llama_cpp(runs, quantization, tolerance, capsys):
     import numpy as np
 
     result = exported(runs, "lora", "gguf", quantization)
-    trained, tokenizer = deploy.load_run_model(runs.lora)
+    trained, tokenizer = run_model.load_run_model(runs.lora)
     text = runs.held_out[0][:2000]
     ids = [tokenizer.eos_token_id, *tokenizer(text, add_special_tokens=False)["input_ids"]][:256]
     llm = llama_cpp.Llama(model_path=str(result.gguf), n_ctx=512, logits_all=True, verbose=False)
@@ -443,16 +444,16 @@ def test_a_tokenizer_that_adds_bos_leaves_the_start_to_the_runtime(runs):
     tokenizer.add_special_tokens({"bos_token": "<|begin|>"})
     tokenizer.add_bos_token = True
     tokenizer.chat_template = "{{ bos_token }}" + CHAT_TEMPLATE
-    assert deploy.document_start(tokenizer) == ""
-    assert deploy.trained_chat_template(tokenizer) == tokenizer.chat_template
-    layout = deploy.chat_layout(tokenizer)
+    assert tokens.document_start(tokenizer) == ""
+    assert tokens.trained_chat_template(tokenizer) == tokenizer.chat_template
+    layout = ollama.chat_layout(tokenizer)
     assert layout.start == "" and "<|begin|>" not in layout.go_template()
     for messages in CONVERSATIONS:
         expected = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         assert "<|begin|>" + go_render(layout.go_template(), ollama_values(messages)) == expected
     plain = AutoTokenizer.from_pretrained(runs.chat / "model")
-    assert deploy.document_start(plain) == plain.eos_token == "<|endoftext|>"
-    assert deploy.trained_chat_template(plain) == '{{ "<|endoftext|>" }}' + CHAT_TEMPLATE
+    assert tokens.document_start(plain) == plain.eos_token == "<|endoftext|>"
+    assert tokens.trained_chat_template(plain) == '{{ "<|endoftext|>" }}' + CHAT_TEMPLATE
 
 
 def test_ollama_template_of_a_template_with_a_default_system_prompt(runs):
@@ -461,15 +462,15 @@ def test_ollama_template_of_a_template_with_a_default_system_prompt(runs):
     tokenizer = AutoTokenizer.from_pretrained(runs.lora / "model")
     tokenizer.add_special_tokens({"eos_token": "<|im_end|>", "extra_special_tokens": ["<|im_start|>"]}, replace_extra_special_tokens=False)
     tokenizer.chat_template = SMOLLM2_TEMPLATE
-    layout = deploy.chat_layout(tokenizer)
+    layout = ollama.chat_layout(tokenizer)
     assert layout.stops == ["<|im_end|>", "<|im_start|>"]
     assert "You are a helpful AI assistant named SmolLM" in layout.preamble
     for messages in CONVERSATIONS:
         expected = "<|im_end|>" + tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         assert go_render(layout.go_template(), ollama_values(messages)) == expected
     tokenizer.chat_template = "{% for m in messages %}{{ m['content'] | upper }}{% endfor %}"
-    with pytest.raises(deploy.ExportError, match="cannot be written as an Ollama TEMPLATE"):
-        deploy.chat_layout(tokenizer)
+    with pytest.raises(formats.ExportError, match="cannot be written as an Ollama TEMPLATE"):
+        ollama.chat_layout(tokenizer)
 
 
 def test_ollama_template_of_a_model_without_chat_template(runs):
@@ -499,7 +500,7 @@ def test_hashes_are_recorded_in_the_manifest_and_the_model_card(runs):
         assert text.count("## Exports") == 1 and item["blake2b"] in text and "## Evaluation" in text
     # `custom-llm eval` rewrites manifest and card: the exports come back from RUN/exports.json
     (runs.lora / "manifest.json").write_text(json.dumps({k: v for k, v in manifest.items() if k != "exports"}))
-    deploy.apply_records(runs.lora)
+    records.apply_records(runs.lora)
     assert json.loads((runs.lora / "manifest.json").read_text())["exports"] == manifest["exports"]
     assert (runs.lora / "model" / "README.md").read_text().count("## Exports") == 1
 
@@ -684,7 +685,7 @@ def test_ollama_template_of_a_fim_trained_model(runs):
 
     tokenizer = AutoTokenizer.from_pretrained(runs.lora / "model")
     tokenizer.add_special_tokens({"additional_special_tokens": ["<fim_prefix>", "<fim_suffix>", "<fim_middle>"]})
-    layout = deploy.plain_layout(tokenizer)
+    layout = ollama.plain_layout(tokenizer)
     assert layout.fim == ("<fim_prefix>", "<fim_suffix>", "<fim_middle>") and layout.stops == ["<|endoftext|>"]
     template = layout.go_template()
     assert template == ("<|endoftext|>{{ if .Suffix }}<fim_prefix>{{ .Prompt }}<fim_suffix>{{ .Suffix }}<fim_middle>{{ else }}{{ .Prompt }}{{ end }}")
@@ -831,7 +832,7 @@ def test_an_adapter_with_added_tokens_holds_its_rows_not_the_embedding_matrices(
     assert any("trainable_tokens_delta" in key for key in shapes)
     full_matrices = [shape for shape in shapes.values() if len(tokenizer) in shape]
     assert not full_matrices if tied else full_matrices
-    loaded, loaded_tokenizer = deploy.load_run_model(folder)
+    loaded, loaded_tokenizer = run_model.load_run_model(folder)
     ids = tokenizer("def f(x): <fim_a> return <fim_b> x <fim_c>", return_tensors="pt")["input_ids"]
     with torch.no_grad():
         expected = model.eval()(input_ids=ids).logits

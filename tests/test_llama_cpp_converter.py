@@ -100,7 +100,8 @@ def test_a_gemma3_run_goes_out_as_gguf_through_llama_cpps_converter(tmp_path):
     pytest.importorskip("llama_cpp")
     import gguf
 
-    from custom_llm.deploy.export import export_run, gguf_general_name, load_run_model
+    from custom_llm.deploy.export import export_run
+    from custom_llm.deploy.run_model import gguf_general_name, load_run_model
     from custom_llm.evaluation.artifact_eval import score_artifact
 
     run, vocabulary = tiny_gemma3_run(tmp_path)
@@ -127,7 +128,8 @@ def test_a_gemma3_run_goes_out_as_gguf_through_llama_cpps_converter(tmp_path):
 def test_without_the_converter_a_gemma3_gguf_export_is_refused_before_any_work(tmp_path, monkeypatch):
     import transformers
 
-    from custom_llm.deploy.export import ExportError, export_run
+    from custom_llm.deploy.export import export_run
+    from custom_llm.deploy.formats import ExportError
     from custom_llm.pipeline import llama_cpp_converter
 
     run = tmp_path / "run"

@@ -385,7 +385,7 @@ def exit_on_gate(report: dict[str, Any] | None) -> None:
 @user_errors
 def generate(model_dir: Path, prompt: str, max_new_tokens: int) -> None:
     """Try a trained model: MODEL_DIR is a run directory or its model/ folder."""
-    from custom_llm.deploy.export import quiet_loading
+    from custom_llm.deploy.run_model import quiet_loading
     from custom_llm.generation import generate_here, load_for_generation
 
     with quiet_loading():  # transformers' weight-loading bar and deprecation notices are not the answer

@@ -240,7 +240,7 @@ def parse_duration(text: str | int | float | None) -> float | None:
 def _check_export_formats(specs: list[str]) -> None:
     if not specs:
         return
-    from custom_llm.deploy.export import ExportError, check_export_formats
+    from custom_llm.deploy.formats import ExportError, check_export_formats
 
     try:
         check_export_formats(specs)

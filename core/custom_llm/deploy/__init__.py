@@ -1,2 +1,2 @@
-"""Deployment, `custom-llm export RUN --format FORMAT`: a run's model as a transformers folder, a GGUF file or
-an Ollama Modelfile, with the GGUF writer and quantizer they use."""
+"""Deployment, ``custom-llm export RUN --format FORMAT``: one module per format (hf, gguf, ollama) beside
+what they share: the request checks, the run's model, the tokenizer's layout, the GGUF writer and quantizer, the records."""

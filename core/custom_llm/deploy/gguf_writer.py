@@ -277,7 +277,7 @@ def _write_tokenizer(writer: Any, tokenizer: Any, config: Any) -> None:
 def _write_fim_ids(writer: Any, tokenizer: Any) -> None:
     """llama.cpp's FIM keys (its /infill endpoint lays prefix and suffix out with them), when the
     tokenizer holds a known sentinel set: a FIM-trained run added them."""
-    from custom_llm.deploy.export import fim_tokens
+    from custom_llm.deploy.tokens import fim_tokens
 
     found = fim_tokens(tokenizer)
     if found is None:

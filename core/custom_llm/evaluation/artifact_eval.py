@@ -373,7 +373,7 @@ def check_run_artifacts(run: Any, model: Any, tokenizer: Any, documents: Sequenc
 def record_in_exports(run_dir: Path, path: Path, result: dict[str, Any]) -> None:
     """Put the check's headline figures into the export's record in RUN/exports.json, when ``path`` is one."""
     from custom_llm.data.storage import write_json
-    from custom_llm.deploy.export import RECORDS, read_records
+    from custom_llm.deploy.records import RECORDS, read_records
 
     records = read_records(run_dir)
     resolved = path.resolve()
@@ -423,7 +423,7 @@ def run_gguf_exports(results: Sequence[Any]) -> list[Path]:
 def rewrite_reports(run: Any, report: dict[str, Any]) -> None:
     """report.json, report.md and the model cards again, with the run's exports kept in the cards."""
     from custom_llm.data.storage import read_json
-    from custom_llm.deploy.export import apply_records
+    from custom_llm.deploy.records import apply_records
     from custom_llm.reports.gate import apply_gate
     from custom_llm.reports.report import write_reports
 

@@ -22,7 +22,8 @@ MAX_BYTES = 32 * 1024  # held-out text scored at export time (whole documents un
 def measure(run_dir: Path, path: Path, model: Any, tokenizer: Any, tensors: dict[str, Any], console: Any = None) -> dict[str, Any] | None:
     """The check of the file at ``path`` against ``model`` (the merged fp32 model), when the export
     has fallbacks and llama.cpp is installed; a record saying why it was not measured otherwise."""
-    from custom_llm.deploy.export import ExportError, held_out_texts
+    from custom_llm.deploy.fidelity import held_out_texts
+    from custom_llm.deploy.formats import ExportError
     from custom_llm.evaluation.artifact_eval import headline, llama_cpp_available, score_artifact
 
     if not tensors.get("fallbacks") or not llama_cpp_available():

@@ -143,8 +143,9 @@ def write_converted(
     converted by llama.cpp (f32, f16, q8_0; the other types quantized by llama.cpp from f32), with
     the base file's vocabulary where the base came as GGUF. The converter's output goes to
     ``RUN/logs/export-convert.log``."""
-    from custom_llm.deploy.export import trained_chat_template, write_hf_folder
     from custom_llm.deploy.gguf_quantize import quantize
+    from custom_llm.deploy.hf import write_hf_folder
+    from custom_llm.deploy.tokens import trained_chat_template
 
     script = check_converter(type(model).__name__)
     outtype = quantization if quantization in OUTTYPES else "f32"

@@ -30,13 +30,7 @@ from custom_llm.evaluation.eval_plan import PLAN_FILE as EVAL_PLAN_FILE
 from custom_llm.evaluation.evaluate import calibrate, evaluate_model, plan_evaluation, read_cases, xz_baseline
 from custom_llm.evaluation.memorization import audit_base, audit_model, audit_tuned
 from custom_llm.models.lineage import run_lineage
-from custom_llm.models.loading import (
-    build_scratch_model,
-    count_parameters,
-    load_base_model,
-    scratch_size,
-    wrap_adapter,
-)
+from custom_llm.models.loading import build_scratch_model, count_parameters, load_base_model, scratch_size, wrap_adapter
 from custom_llm.models.tuned import load_tuned_model, save_model
 from custom_llm.reports.gate import apply_gate
 from custom_llm.reports.release_report import console_lines, release_sections
@@ -341,7 +335,7 @@ def evaluate_only(run: Run) -> dict[str, Any]:
         audit_model(run, base, data.tok.tokenizer, data.split, "base")
     write_json(metrics_folder / "base.json", base_metrics)
     report = _evaluate_and_report(run, data, model, base_metrics, record)
-    from custom_llm.deploy.export import apply_records
+    from custom_llm.deploy.records import apply_records
 
     apply_records(run.output)  # the rewritten manifest and model card keep the run's exports
     record_evaluation(run)  # the run registry's row shows the new figures
