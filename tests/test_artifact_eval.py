@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from custom_llm.cli import main
-from custom_llm.evaluation import artifact_eval
+from custom_llm.evaluation import artifact_eval, statistics
 from custom_llm.testing import run_domain
 
 CLICK_FILES = sorted(Path(click.__file__).parent.glob("*.py"))
@@ -41,9 +41,9 @@ def test_a_file_that_is_not_gguf_is_refused_in_one_line(tmp_path, monkeypatch):
 
 
 def test_equivalence_verdict_reads_the_interval():
-    assert artifact_eval.equivalence((-0.001, 0.002), 0.005).startswith("same within")
-    assert artifact_eval.equivalence((0.006, 0.02), 0.005).startswith("differs")
-    assert artifact_eval.equivalence((-0.001, 0.009), 0.005).startswith("undetermined")
+    assert statistics.equivalence((-0.001, 0.002), 0.005).startswith("same within")
+    assert statistics.equivalence((0.006, 0.02), 0.005).startswith("differs")
+    assert statistics.equivalence((-0.001, 0.009), 0.005).startswith("undetermined")
     assert artifact_eval.line_spans("a\n\n  \nbc\n") == [(0, 1), (6, 8)]
 
 

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from custom_llm.errors import CustomLLMError
+from custom_llm.evaluation.statistics import equivalence
 
 INSTALL = "pip install 'custom-llm[llamacpp]'"
 MAX_BYTES = 128 * 1024  # held-out text scored per artifact: whole documents, until this much
@@ -171,16 +172,6 @@ def ratio_interval(numerator: Sequence[float], denominator: Sequence[float], see
         draws.append(sum(numerator[i] for i in picks) / max(1e-12, sum(denominator[i] for i in picks)))
     draws.sort()
     return draws[int(0.025 * RESAMPLES)], draws[min(RESAMPLES - 1, int(0.975 * RESAMPLES))]
-
-
-def equivalence(interval: tuple[float, float], tolerance: float) -> str:
-    """The verdict of a relative change's interval against ``±tolerance``."""
-    low, high = interval
-    if -tolerance <= low and high <= tolerance:
-        return f"same within ±{tolerance:.2%}"
-    if high < -tolerance or low > tolerance:
-        return f"differs by more than ±{tolerance:.2%}"
-    return f"undetermined: the interval reaches past ±{tolerance:.2%}"
 
 
 def chunked(compared: Compared) -> tuple[list[float], list[float], list[float], list[float]]:

@@ -125,3 +125,14 @@ def compare(
     else:
         verdict = "better" if (difference < 0) == lower_is_better else "worse"
     return Comparison(n, test, p, base_interval, tuned_interval, verdict, discordant)
+
+
+def equivalence(interval: tuple[float, float], tolerance: float) -> str:
+    """The verdict of a relative change's interval against ``±tolerance`` (an equivalence check: the
+    exported GGUF against PyTorch, in the artifact check and the release gate)."""
+    low, high = interval
+    if -tolerance <= low and high <= tolerance:
+        return f"same within ±{tolerance:.2%}"
+    if high < -tolerance or low > tolerance:
+        return f"differs by more than ±{tolerance:.2%}"
+    return f"undetermined: the interval reaches past ±{tolerance:.2%}"

@@ -149,7 +149,7 @@ def redacted_values_check(section: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def artifact_check(tolerance: float, results: Sequence[Mapping[str, Any]] | None, note: str | None) -> dict[str, Any]:
     """Every GGUF checked through llama.cpp has its bits-per-byte change interval within ``±tolerance``."""
-    from custom_llm.evaluation.artifact_eval import equivalence
+    from custom_llm.evaluation.statistics import equivalence
 
     label = "artifact_tolerance"
     if not results:
