@@ -37,7 +37,7 @@ def child_main(corpus: str, cache: str, num_proc: str, seq_len: int) -> None:
     started = time.perf_counter()
     from custom_llm.config import RunConfig
     from custom_llm.plugins import get_plugins
-    from custom_llm.run.orchestration import prepare_data
+    from custom_llm.run.data_stages import prepare_data
     from custom_llm.run.progress import make_console
     from custom_llm.run.run_state import build_run
 

@@ -42,7 +42,7 @@ def build(recipe: str, base: str, corpus: Path, output: Path, steps: int, batch:
     from custom_llm.config import RunConfig
     from custom_llm.models.loading import load_base_model, wrap_adapter
     from custom_llm.plugins import get_plugins
-    from custom_llm.run.orchestration import prepare_data
+    from custom_llm.run.data_stages import prepare_data
     from custom_llm.run.progress import make_console
     from custom_llm.run.run_state import build_run
 

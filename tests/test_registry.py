@@ -444,12 +444,12 @@ def test_runs_compare_shows_config_and_metric_differences(recorded):
 
 @pytest.mark.slow
 def test_a_failing_run_is_recorded_as_failed(recorded, tmp_path, monkeypatch):
-    import custom_llm.run.orchestration as orchestration
+    import custom_llm.run.data_stages as data_stages
 
     def no_space(*args, **kwargs):
         raise RuntimeError("no space")
 
-    monkeypatch.setattr(orchestration, "split_documents", no_space)  # the split stage fails (a lifecycle hook cannot fail a run)
+    monkeypatch.setattr(data_stages, "split_documents", no_space)  # the split stage fails (a lifecycle hook cannot fail a run)
     arguments = ["run", "--recipe", "scratch", "--source", str(recorded.corpus), "--output", str(tmp_path / "f"), "--quiet"]
     with registered_plugin(recorded.redaction, "test-email-redaction"):
         result = CliRunner().invoke(main, arguments)

@@ -264,7 +264,7 @@ def make_refreshed_run(kwargs: dict[str, Any], refresh: tuple[str, ...]) -> Any:
 @user_errors
 def run(dry_run: bool, resume: bool, refresh: tuple[str, ...], **kwargs: Any) -> None:
     """Run every stage: ingest, prepare, tokenize, train, evaluate, export, report."""
-    from custom_llm.run.orchestration import dry_run as plan_run
+    from custom_llm.run.dry_run import dry_run as plan_run
     from custom_llm.run.orchestration import print_summary, train
     from custom_llm.third_party_output import to_run_log
 
@@ -289,7 +289,7 @@ def run(dry_run: bool, resume: bool, refresh: tuple[str, ...], **kwargs: Any) ->
 def ingest(refresh: tuple[str, ...], **kwargs: Any) -> None:
     """Ingest, prepare, split, tokenize and pack the sources (cached), and show what was found."""
     from custom_llm.run import run_directory
-    from custom_llm.run.orchestration import data_summary, prepare_data
+    from custom_llm.run.data_stages import data_summary, prepare_data
 
     job = make_refreshed_run(kwargs, refresh)
     run_directory.claim(job)
@@ -349,7 +349,9 @@ def evaluate(run_dir: Path | None, artifacts: tuple[Path, ...], **kwargs: Any) -
 def _evaluate_artifacts(artifacts: tuple[Path, ...], kwargs: dict[str, Any]) -> None:
     """``eval RUN --artifact PATH``: refused before any work without llama.cpp, a GGUF file or a finished run."""
     from custom_llm.errors import RunDirError
-    from custom_llm.evaluation.artifact_eval import check_artifact, evaluate_artifacts, require_llama_cpp, summary_lines
+    from custom_llm.evaluation.artifact_eval import check_artifact, require_llama_cpp
+    from custom_llm.reports.artifact_section import summary_lines
+    from custom_llm.run.artifact_check import evaluate_artifacts
     from custom_llm.third_party_output import to_run_log
 
     require_llama_cpp()

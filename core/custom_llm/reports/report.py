@@ -436,16 +436,16 @@ def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
 
 def shipped_and_memorized_lines(report: dict[str, Any]) -> list[str]:
     """report.md's "Shipped artifact" and "Memorization" sections (docs/deploy.md, docs/concepts.md#memorization)."""
-    from custom_llm.evaluation.artifact_eval import artifact_lines
     from custom_llm.evaluation.memorization import memorization_lines
+    from custom_llm.reports.artifact_section import artifact_lines
 
     return [*artifact_lines(report.get("artifacts"), report.get("artifacts_note")), *memorization_lines(report.get("memorization"))]
 
 
 def card_release_lines(report: dict[str, Any]) -> list[str]:
     """The card's lines on the shipped GGUF through llama.cpp and on memorization (no secret: canaries by index)."""
-    from custom_llm.evaluation.artifact_eval import summary_lines
     from custom_llm.evaluation.memorization import summary_line
+    from custom_llm.reports.artifact_section import summary_lines
 
     lines = [*summary_lines(report.get("artifacts")), summary_line(report.get("memorization"))]
     return [line for text in lines if text for line in ("", text)]

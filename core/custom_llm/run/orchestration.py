@@ -7,30 +7,18 @@ import time
 from typing import Any
 
 from custom_llm.config import parse_duration
-from custom_llm.data.canaries import canaries_of_finished_run, manifest_entry, planted_split
-from custom_llm.data.ingest import ingest_and_prepare
-from custom_llm.data.packing import eval_documents, pack_datasets
-from custom_llm.data.pseudonyms import shown_sources
-from custom_llm.data.split import split_documents
+from custom_llm.data.canaries import canaries_of_finished_run, manifest_entry
+from custom_llm.data.packing import eval_documents
 from custom_llm.data.stage_results import PreparedData
 from custom_llm.data.storage import read_json, write_json, write_text
-from custom_llm.data.tokenization import prepare_tokenizer
 from custom_llm.errors import TrainingError
 from custom_llm.evaluation.base_figures import base_key, reuse_base, store_base
-from custom_llm.evaluation.eval_plan import (
-    CALIBRATION_FRACTION,
-    EVAL_BUDGET_SHARE,
-    FRACTION_SECONDS,
-    MIN_EVALUATORS_SHARE,
-    EvalPlan,
-    fitted_plan,
-    full_plan,
-)
+from custom_llm.evaluation.eval_plan import EVAL_BUDGET_SHARE, MIN_EVALUATORS_SHARE, EvalPlan
 from custom_llm.evaluation.eval_plan import PLAN_FILE as EVAL_PLAN_FILE
-from custom_llm.evaluation.evaluate import calibrate, evaluate_model, plan_evaluation, read_cases, xz_baseline
+from custom_llm.evaluation.evaluate import evaluate_model, plan_evaluation, read_cases, xz_baseline
 from custom_llm.evaluation.memorization import audit_base, audit_model, audit_tuned
 from custom_llm.models.lineage import run_lineage
-from custom_llm.models.loading import build_scratch_model, count_parameters, load_base_model, scratch_size, wrap_adapter
+from custom_llm.models.loading import count_parameters
 from custom_llm.models.tuned import load_tuned_model, save_model
 from custom_llm.reports.gate import apply_gate
 from custom_llm.reports.release_report import console_lines, release_sections
@@ -45,201 +33,16 @@ from custom_llm.reports.report import (
     xz_verdict,
 )
 from custom_llm.run import run_directory
-from custom_llm.run.cache import file_digest
-from custom_llm.run.dry_run_estimate import audit_seconds, startup_seconds
+from custom_llm.run.data_stages import base_description, base_model, data_summary, model_to_train, prepare_data
 from custom_llm.run.run_state import Run
+from custom_llm.run.settings import resolved_config
 from custom_llm.run.tracking import start_tracking
 from custom_llm.run_registry.recording import record_evaluation, record_start
-from custom_llm.training.distributed import main_process_first, world
-from custom_llm.training.trainer import EVAL_SHARE, MAX_EVAL_BLOCKS, finished_training, plan_steps
+from custom_llm.training.distributed import world
+from custom_llm.training.trainer import finished_training, plan_steps
 from custom_llm.training.trl_training import train_for_recipe
 
 MIN_TRAINING_SECONDS = 1.0  # a budget the evaluations fill still trains (at least one step)
-
-
-def prepare_data(run: Run) -> PreparedData:
-    """Ingest, prepare, split, tokenize and pack: every step cached by content and settings."""
-    with main_process_first():  # under torchrun / accelerate: prepared once, reused by the other processes
-        ingested = ingest_and_prepare(run)
-        split = split_documents(run, ingested)
-        tok = prepare_tokenizer(run, split)
-        packed = pack_datasets(run, planted_split(run, split), tok)  # canaries in the training examples only (docs/concepts.md#memorization)
-    data = PreparedData(ingested=ingested, split=split, tok=tok, packed=packed)
-    if world().is_main:
-        write_json(run.output / "ingest_report.json", run.report("ingest").to_json())
-    return data
-
-
-def data_summary(run: Run, data: PreparedData) -> dict[str, Any]:
-    packed, split = data.packed, data.split
-    return {
-        "files": len(run.artifacts.get("files", [])),
-        "documents": data.ingested.count,
-        "files_left_out": run.report("ingest").left_out()[0],
-        "parts_left_out": run.report("ingest").left_out()[1],
-        "files_kept_with_fallback": len({i.path for i in run.report("ingest").fallbacks}),  # read, but a simpler way
-        "train_documents": split.train_documents,
-        "eval_documents": split.eval_documents,
-        "train_tokens": packed.train.real_tokens,
-        "train_blocks": packed.train.n_blocks,
-        "eval_tokens": packed.eval.real_tokens,
-        "seq_len": packed.train.seq_len,
-        "packing_efficiency": round(packed.train.efficiency, 4),
-        "examples_too_long": packed.train.too_long,  # instruction examples left out: longer than a block
-        "longest_example": packed.train.longest_example,
-        # a content hash of the packed training blocks: equal fingerprints mean the model saw the same tokens
-        "packed_fingerprint": file_digest(packed.train.path),
-        "vocab_size": len(data.tok.tokenizer),
-        "added_tokens": ", ".join(data.tok.added_tokens) or "none",
-        "cached_stages": ", ".join(name for name, result in data.stages().items() if result.cached) or "none",
-        "counts": dict(run.report("ingest").counts),
-    }
-
-
-def base_model(run: Run, data: PreparedData) -> Any:
-    """The model before training: the scratch initialization (seeded) or the local base model."""
-    tokenizer = data.tok.tokenizer
-    if run.recipe.needs_base_model:
-        model = load_base_model(run, tokenizer)
-    else:
-        model = build_scratch_model(run, tokenizer, data.packed.train.real_tokens)
-    return model
-
-
-def base_description(run: Run, data: PreparedData) -> str:
-    if run.base is not None:
-        return run.base.describe()
-    size = scratch_size(run.config.model_size, data.packed.train.real_tokens)
-    return (
-        f"untrained initialization of a '{size}' Mistral-architecture model (seed {run.config.seed}); the scratch recipe starts from random weights"
-    )
-
-
-def dry_run(run: Run) -> dict[str, Any]:
-    """Everything but training: the plan, with the time of each part measured, not assumed: two
-    timed training steps, a timed calibration evaluation (``eval_plan``), a timed xz sample, a timed
-    slice of the memorization audit and the process's own start-up (``dry_run_estimate``)."""
-    started = time.perf_counter()
-    startup = startup_seconds()  # imports, plugins, config: the run pays them again
-    data = prepare_data(run)
-    prepared = time.perf_counter()
-    data = prepare_data(run)  # what the run will spend: the stages served from the cache
-    prepare_seconds = time.perf_counter() - prepared
-    loading = time.perf_counter()
-    model = _model_to_train(run, data)  # with its adapter, as training will see it
-    load_seconds = time.perf_counter() - loading
-    steps = plan_steps(run, data.packed.train)
-    seconds_per_step = _time_steps(run, model, data)
-    total, trainable = count_parameters(model)
-    budget = parse_duration(run.training.get("time_budget"))
-    calibration, covered = calibrate(run, model, data.tok.tokenizer, data.split, data.packed)
-    documents = eval_documents(run, data.split)
-    config = run.config
-    if budget is not None and world().size == 1:
-        evaluation = fitted_plan(
-            documents,
-            config.max_eval_examples,
-            config.max_eval_cases,
-            config.seed,
-            EVAL_BUDGET_SHARE * budget,
-            calibration,
-            covered,
-            run.artifacts.get(FRACTION_SECONDS, 0.0),  # general ability: sized by the fraction, not the held-out bytes
-        )
-    else:
-        evaluation = full_plan(documents, config.max_eval_examples, config.max_eval_cases)
-        scaled = min(run.artifacts.get(FRACTION_SECONDS, 0.0), calibration)
-        evaluation.estimated_seconds = round((calibration - scaled) / covered + scaled / CALIBRATION_FRACTION, 1)
-    one_eval = float(evaluation.estimated_seconds or 0.0)
-    xz_seconds = _time_xz(data)
-    audit = audit_seconds(run, model, data)  # the memorization audit, of the base and of the tuned model
-    fixed = startup + prepare_seconds + load_seconds + 2 * one_eval + xz_seconds + 2 * audit
-    during = _training_eval_share(run, steps, seconds_per_step, data.packed.eval.n_blocks)
-    if budget is not None:  # at least one step: a run whose budget the rest fills still trains one
-        one_step = seconds_per_step * (1 + during)
-        training_seconds = max(one_step, min(budget - fixed, steps["max_steps"] * one_step))
-        planned = min(steps["max_steps"], max(1, int(training_seconds / (seconds_per_step * (1 + during)))))
-    else:
-        planned = steps["max_steps"]
-        training_seconds = planned * seconds_per_step * (1 + during)
-    plan = {
-        **{k: v for k, v in data_summary(run, data).items() if k != "counts"},
-        "parameters": total,
-        "trainable_parameters": trainable,
-        **steps,
-        "seconds_per_step": round(seconds_per_step, 3),
-        "time_budget_minutes": round(budget / 60, 1) if budget else "none",
-        "training_steps": planned,
-        "estimated_training_minutes": round(training_seconds / 60, 1),
-        "evaluation_documents": f"{evaluation.documents} of {evaluation.documents_available}",
-        "evaluation_max_examples": evaluation.max_examples,
-        "evaluation_max_cases": evaluation.max_cases,
-        "estimated_evaluation_minutes": round(2 * one_eval / 60, 1),
-        "estimated_memorization_minutes": round(2 * audit / 60, 1),
-        "estimated_other_minutes": round((startup + prepare_seconds + load_seconds + xz_seconds) / 60, 1),
-        "estimated_total_minutes": round((fixed + training_seconds) / 60, 1),
-        "estimated_total_seconds": round(fixed + training_seconds, 1),
-        "dry_run_minutes": round((time.perf_counter() - started) / 60, 1),
-    }
-    if budget is not None and planned < steps["max_steps"]:
-        plan["estimated_steps_in_budget"] = planned  # kept for scripts that read the earlier key
-    return plan
-
-
-def _training_eval_share(run: Run, steps: dict[str, int], seconds_per_step: float, eval_blocks: int) -> float:
-    """Held-out evaluation during training, as a share of the training time: at most
-    ``EVAL_SHARE`` under a time budget; otherwise every ``eval_steps`` steps, its blocks scored at
-    about three forward passes per training step's time."""
-    if parse_duration(run.training.get("time_budget")) is not None:
-        return EVAL_SHARE
-    blocks = min(MAX_EVAL_BLOCKS, max(1, eval_blocks))
-    per_eval = blocks / max(1, steps["blocks_per_step"]) * seconds_per_step / 3
-    return per_eval / max(steps["eval_steps"] * seconds_per_step, 1e-9)
-
-
-def _time_xz(data: PreparedData) -> float:
-    """Seconds the xz baseline will take: xz -9e timed on a sample of the training text, scaled
-    to the bytes it compresses (the training tail twice, with and without the held-out text)."""
-    import lzma
-
-    from custom_llm.data.storage import iter_documents, text_bytes
-    from custom_llm.evaluation.evaluate import XZ_CONTEXT_BYTES
-
-    sample = b""
-    for document in iter_documents(data.split.train):
-        sample += document.text.encode("utf-8") + b"\n"
-        if len(sample) >= 1 << 20:
-            break
-    if not sample:
-        return 0.0
-    began = time.perf_counter()
-    lzma.compress(sample, preset=9 | lzma.PRESET_EXTREME)
-    rate = len(sample) / max(time.perf_counter() - began, 1e-9)
-    train_bytes = min(XZ_CONTEXT_BYTES, text_bytes(data.split.train))
-    return 2 * train_bytes / rate
-
-
-def _time_steps(run: Run, model: Any, data: PreparedData) -> float:
-    import torch
-
-    from custom_llm.evaluation.scoring import collate_blocks
-    from custom_llm.training.lm_loss import summed_loss
-    from custom_llm.training.trainer import use_bf16
-
-    dataset = data.packed.train.dataset
-    size = min(len(dataset), int(run.training["batch_size"]))
-    batch = collate_blocks([dataset[i] for i in range(size)])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    timings = []
-    for _ in range(3):
-        started = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(run.config.precision)):
-            total, count = summed_loss(model, batch)  # the loss training computes (chunked output layer)
-        (total / max(count, 1)).backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        timings.append(time.perf_counter() - started)
-    return min(timings[1:]) * int(run.training.get("gradient_accumulation_steps") or 1)
 
 
 def train(run: Run, resume: bool = False) -> dict[str, Any] | None:
@@ -261,7 +64,7 @@ def train(run: Run, resume: bool = False) -> dict[str, Any] | None:
     try:
         data = prepare_data(run)
         _write_config(run)
-        model = _model_to_train(run, data)
+        model = model_to_train(run, data)
         base_metrics = _base_metrics(run, model, data, resume)
         _share_budget(run, data, started)
         tracker = start_tracking(run)  # MLflow / W&B, offline, where report_to names them (run/tracking.py)
@@ -280,7 +83,7 @@ def train(run: Run, resume: bool = False) -> dict[str, Any] | None:
             )
         if run.config.export_formats:  # deployment copies (docs/deploy.md), after the report they are recorded in
             from custom_llm.deploy.export import export_configured
-            from custom_llm.evaluation.artifact_eval import check_exports
+            from custom_llm.run.artifact_check import check_exports
 
             with run.stage("export"):
                 exported = export_configured(run)
@@ -300,15 +103,8 @@ def train(run: Run, resume: bool = False) -> dict[str, Any] | None:
 def _train_as_worker(run: Run, resume: bool) -> None:
     """A process other than rank 0: the same data (from the cache) and the same model, trained in step."""
     data = prepare_data(run)
-    model = _model_to_train(run, data)
+    model = model_to_train(run, data)
     _trained(run, model, data, resume)
-
-
-def _model_to_train(run: Run, data: PreparedData) -> Any:
-    model = base_model(run, data)
-    if run.recipe.adapter:
-        model = wrap_adapter(run, model, data.tok.tokenizer.convert_tokens_to_ids(list(data.tok.added_tokens)))
-    return model
 
 
 def _trained(run: Run, model: Any, data: PreparedData, resume: bool) -> dict[str, Any]:
@@ -480,16 +276,6 @@ def run_advice(run: Run, data: PreparedData, record: dict[str, Any], base_metric
 def _read_examples(run: Run, label: str) -> dict[str, Any]:
     path = run.output / "metrics" / f"{label}_examples.json"
     return read_json(path) if path.is_file() else {}
-
-
-def resolved_config(run: Run) -> dict[str, Any]:
-    """The fully resolved settings: what config.yaml holds and the run registry records."""
-    from custom_llm.config import FIELDS
-
-    resolved = run.config.to_dict()
-    resolved.update({k: v for k, v in run.training.items() if k in FIELDS})
-    resolved.update(recipe=run.recipe.name, sources=shown_sources(run), domain_options=run.options, output=str(run.output))
-    return resolved
 
 
 def _write_config(run: Run) -> None:

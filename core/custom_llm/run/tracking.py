@@ -157,7 +157,7 @@ def _registry_id(output: Path) -> str | None:
 def config_params(run: Run) -> dict[str, str]:
     """The run's resolved config, flattened, as ``custom_llm.<key>`` params (prefixed, so they never
     collide with the Trainer's own TrainingArguments params)."""
-    from custom_llm.run.orchestration import resolved_config
+    from custom_llm.run.settings import resolved_config
 
     flat = _flatten(resolved_config(run))
     return {f"{PARAM_PREFIX}{key}": str(value)[:6000] for key, value in flat.items()}
