@@ -168,7 +168,7 @@ def main() -> None:
             run, data, model = build(
                 recipe, options.base, corpus, work / recipe, options.steps, options.batch, options.seq_len, options.pairs, options.completion_tokens
             )
-            from custom_llm.training.trl_training import train_for_recipe
+            from custom_llm.training.recipe_trainer import train_for_recipe
 
             record = train_for_recipe(run, model, data, resume=False)
             rate = record["tokens_per_second"]
