@@ -59,7 +59,7 @@ def main() -> None:
     from custom_llm.models.base_model import base_folder, resolve_base_model
     from custom_llm.plugins import get_plugins
     from custom_llm.run.cache import StageCache, default_cache_dir
-    from custom_llm.training.trainer import use_bf16
+    from custom_llm.training.precision import use_bf16
 
     folder = base_folder(resolve_base_model(DEFAULT_BASE_MODEL, get_plugins()), StageCache(default_cache_dir()))
     tokenizer = AutoTokenizer.from_pretrained(folder)

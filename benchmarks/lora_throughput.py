@@ -27,7 +27,8 @@ from pathlib import Path
 import torch
 
 from custom_llm.training.lm_loss import summed_loss
-from custom_llm.training.trainer import lora_flops_per_token, use_bf16
+from custom_llm.training.precision import use_bf16
+from custom_llm.training.trainer import lora_flops_per_token
 
 BF16 = use_bf16("auto")
 
@@ -71,7 +72,8 @@ def main() -> None:
     from custom_llm.evaluation.scoring import collate_blocks
     from custom_llm.models.loading import load_base_model, wrap_adapter
     from custom_llm.records import Example
-    from custom_llm.training.trainer import StepPlan, _scheduled_trainer, training_arguments
+    from custom_llm.training.steps import StepPlan
+    from custom_llm.training.trainer import _scheduled_trainer, training_arguments
 
     work = Path(tempfile.mkdtemp(prefix="bench-lora-"))
     (work / "corpus").mkdir()

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from custom_llm.training.trainer import use_bf16
+from custom_llm.training.precision import use_bf16
 
 BF16 = use_bf16("auto")
 PRECISION = "bf16" if BF16 else "fp32"

@@ -78,7 +78,7 @@ def direct_model(run, data):
 
 
 def common_args(run, steps: int, output: Path) -> dict:
-    from custom_llm.training.trainer import use_bf16
+    from custom_llm.training.precision import use_bf16
 
     t = run.training
     return dict(

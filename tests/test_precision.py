@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from custom_llm.training import trainer as training
+from custom_llm.training import precision
 
 
 @pytest.mark.parametrize("speedup, expected", [(10.0, True), (1.5, True), (1.0, False), (0.03, False)])
 def test_auto_uses_bf16_only_where_it_measured_faster(monkeypatch, speedup, expected):
-    monkeypatch.setattr(training, "cpu_bf16_speedup", lambda: speedup)
+    monkeypatch.setattr(precision, "cpu_bf16_speedup", lambda: speedup)
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    assert training.use_bf16("auto") is expected
-    assert training.use_bf16("bf16") is True and training.use_bf16("fp32") is False
+    assert precision.use_bf16("auto") is expected
+    assert precision.use_bf16("bf16") is True and precision.use_bf16("fp32") is False
 
 
 def test_the_measurement_is_a_ratio_of_real_matmul_times():
-    speedup = training.cpu_bf16_speedup(size=128, repeats=2)
+    speedup = precision.cpu_bf16_speedup(size=128, repeats=2)
     assert 0.0 < speedup < 1000.0
 
 
@@ -38,8 +38,8 @@ def test_one_slow_bf16_product_does_not_decide_the_precision(monkeypatch):
         return a
 
     monkeypatch.setattr(torch, "mm", fake_mm)
-    training.cpu_bf16_speedup.cache_clear()
+    precision.cpu_bf16_speedup.cache_clear()
     try:
-        assert training.cpu_bf16_speedup() > 1.5
+        assert precision.cpu_bf16_speedup() > 1.5
     finally:
-        training.cpu_bf16_speedup.cache_clear()
+        precision.cpu_bf16_speedup.cache_clear()

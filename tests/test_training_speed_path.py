@@ -13,9 +13,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from custom_llm.errors import TrainingError
 from custom_llm.models.loading import hold_frozen_in_bf16
-from custom_llm.training import lm_loss
-from custom_llm.training import trainer as training
+from custom_llm.training import callbacks, lm_loss, steps
 
 
 def tiny_llama(tied: bool = True) -> torch.nn.Module:
@@ -102,39 +102,39 @@ def test_frozen_weights_in_bf16_give_autocast_s_numbers():
 
 
 def test_the_first_step_never_runs_at_rate_zero():
-    assert training.cosine_factor(0, 1, 0.05) > 0
-    assert training.cosine_factor(0, 300, 0.05) > 0
-    rates = [training.cosine_factor(step, 300, 0.05) for step in range(16)]  # 15 warm-up steps, then the peak
+    assert steps.cosine_factor(0, 1, 0.05) > 0
+    assert steps.cosine_factor(0, 300, 0.05) > 0
+    rates = [steps.cosine_factor(step, 300, 0.05) for step in range(16)]  # 15 warm-up steps, then the peak
     assert rates == sorted(rates) and rates[-1] <= 1.0  # warm-up rises
-    assert training.cosine_factor(300, 300, 0.05) == pytest.approx(0.0)
+    assert steps.cosine_factor(300, 300, 0.05) == pytest.approx(0.0)
 
 
 def test_a_non_finite_loss_stops_training_before_it_is_saved(tmp_path):
-    guard = training.DivergenceGuard()
+    guard = callbacks.DivergenceGuard()
     control = SimpleNamespace(should_training_stop=False, should_evaluate=True, should_save=True)
     guard.check(SimpleNamespace(global_step=3), control, {"loss": 2.1})
     assert not control.should_training_stop
     guard.check(SimpleNamespace(global_step=4), control, {"loss": math.nan})
     assert control.should_training_stop and not control.should_save and not control.should_evaluate
     run = SimpleNamespace(output=tmp_path, training={"learning_rate": 0.5}, config=SimpleNamespace(precision="auto"))
-    with pytest.raises(training.TrainingError, match=r"step 4: the training loss became nan .*no checkpoint"):
+    with pytest.raises(TrainingError, match=r"step 4: the training loss became nan .*no checkpoint"):
         guard.raise_if_diverged(run)
 
 
 def test_a_run_that_moved_nothing_says_why():
     model = tiny_llama()
-    before = training.weight_fingerprint(model)
-    assert training.unchanged_reason(before, training.weight_fingerprint(model), 0, []) == "no optimizer step ran"
-    reason = training.unchanged_reason(before, before, 1, [{"learning_rate": 0.0, "loss": 2.0}])
+    before = callbacks.weight_fingerprint(model)
+    assert callbacks.unchanged_reason(before, callbacks.weight_fingerprint(model), 0, []) == "no optimizer step ran"
+    reason = callbacks.unchanged_reason(before, before, 1, [{"learning_rate": 0.0, "loss": 2.0}])
     assert reason == "the learning rate was 0 at each of its 1 steps"
     with torch.no_grad():
         next(model.parameters()).add_(1e-3)
-    assert training.unchanged_reason(before, training.weight_fingerprint(model), 1, []) is None
+    assert callbacks.unchanged_reason(before, callbacks.weight_fingerprint(model), 1, []) is None
 
 
 def test_progress_shows_a_dash_until_there_is_a_loss():
-    assert training._shown(None) == "-"
-    assert training._shown(2.34567) == "2.346"
+    assert callbacks._shown(None) == "-"
+    assert callbacks._shown(2.34567) == "2.346"
 
 
 @pytest.mark.slow

@@ -233,7 +233,7 @@ def main() -> None:
     import torch
 
     from custom_llm.models.loading import count_parameters, wrap_adapter
-    from custom_llm.training.trainer import use_bf16
+    from custom_llm.training.precision import use_bf16
 
     if args.dry_run:
         device, preset, seconds, warmup, peak_size, max_steps = "cpu", "tiny", 0.0, 1, 256, 4

@@ -286,7 +286,7 @@ def score_artifact(
     from custom_llm.evaluation.teacher_forcing import CONTEXT, WINDOW, predict_tokens
     from custom_llm.evaluation.threads import measured_threads
     from custom_llm.generation import greedy_generate
-    from custom_llm.training.trainer import use_bf16
+    from custom_llm.training.precision import use_bf16
 
     require_llama_cpp()
     path = check_artifact(path)

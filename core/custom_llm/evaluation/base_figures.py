@@ -77,7 +77,7 @@ def base_key(run: Run, data: PreparedData, model: Any, share_seconds: float | No
 
     from custom_llm.evaluation.evaluate import evaluator_names
     from custom_llm.plugin_code import plugin_code
-    from custom_llm.training.trainer import use_bf16
+    from custom_llm.training.precision import use_bf16
 
     names = evaluator_names(run)
     owners = {run.plugins.evaluators.owner(name) for name in names}

@@ -22,7 +22,7 @@ from custom_llm.evaluation.threads import measured_threads
 from custom_llm.run.progress import progress_bar
 from custom_llm.run.run_state import Run
 from custom_llm.training.distributed import world
-from custom_llm.training.trainer import use_bf16
+from custom_llm.training.precision import use_bf16
 
 XZ_CONTEXT_BYTES = 32 * 1024 * 1024  # within xz -9's 64 MiB dictionary, so all of it is usable context
 

@@ -218,7 +218,7 @@ def audit_model(run: Run, model: Any, tokenizer: Any, split: Any, label: str) ->
 
     from custom_llm.data.packing import eval_documents
     from custom_llm.evaluation.threads import measured_threads
-    from custom_llm.training.trainer import use_bf16
+    from custom_llm.training.precision import use_bf16
 
     if not getattr(run.config, "memorization_audit", True):
         return None

@@ -46,7 +46,7 @@ def evaluate_with_retrieval(run: Any, context: EvalContext, label: str) -> dict[
     from custom_llm.evaluation.threads import measured_threads
     from custom_llm.run.progress import progress_bar
     from custom_llm.training.distributed import world
-    from custom_llm.training.trainer import use_bf16
+    from custom_llm.training.precision import use_bf16
 
     if not wanted(run):
         return {}

@@ -112,7 +112,7 @@ def wrap_adapter(run: Run, model: Any, added_token_ids: list[int]) -> Any:
     )
     wrapped = get_peft_model(model, lora)
     if not run.recipe.quantize_4bit:
-        from custom_llm.training.trainer import use_bf16
+        from custom_llm.training.precision import use_bf16
 
         if use_bf16(run.config.precision):
             hold_frozen_in_bf16(wrapped)

@@ -16,7 +16,7 @@ from custom_llm.run.data_stages import data_summary, model_to_train, prepare_dat
 from custom_llm.run.dry_run_estimate import audit_seconds, startup_seconds
 from custom_llm.run.run_state import Run
 from custom_llm.training.distributed import world
-from custom_llm.training.trainer import EVAL_SHARE, MAX_EVAL_BLOCKS, plan_steps
+from custom_llm.training.steps import EVAL_SHARE, MAX_EVAL_BLOCKS, plan_steps
 
 
 def dry_run(run: Run) -> dict[str, Any]:
@@ -128,7 +128,7 @@ def _time_steps(run: Run, model: Any, data: PreparedData) -> float:
 
     from custom_llm.evaluation.scoring import collate_blocks
     from custom_llm.training.lm_loss import summed_loss
-    from custom_llm.training.trainer import use_bf16
+    from custom_llm.training.precision import use_bf16
 
     dataset = data.packed.train.dataset
     size = min(len(dataset), int(run.training["batch_size"]))

@@ -44,7 +44,7 @@ def audit_seconds(run: Any, model: Any, data: Any) -> float:
     from custom_llm.data.packing import eval_documents
     from custom_llm.evaluation import memorization as audit
     from custom_llm.evaluation.threads import measured_threads
-    from custom_llm.training.trainer import use_bf16
+    from custom_llm.training.precision import use_bf16
 
     if not getattr(run.config, "memorization_audit", True):
         return 0.0

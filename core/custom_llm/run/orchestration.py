@@ -40,7 +40,8 @@ from custom_llm.run.tracking import start_tracking
 from custom_llm.run_registry.recording import record_evaluation, record_start
 from custom_llm.training.distributed import world
 from custom_llm.training.recipe_trainer import train_for_recipe
-from custom_llm.training.trainer import finished_training, plan_steps
+from custom_llm.training.steps import plan_steps
+from custom_llm.training.trainer import finished_training
 
 MIN_TRAINING_SECONDS = 1.0  # a budget the evaluations fill still trains (at least one step)
 

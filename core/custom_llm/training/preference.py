@@ -153,7 +153,7 @@ def autocast(run: Run, model: Any) -> Any:
     """The training precision's autocast (frozen LoRA weights are held in bf16 where it is used)."""
     import torch
 
-    from custom_llm.training.trainer import use_bf16
+    from custom_llm.training.precision import use_bf16
 
     device = next(model.parameters()).device
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16(run.config.precision))

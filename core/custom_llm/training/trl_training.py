@@ -13,16 +13,9 @@ from typing import Any
 
 from custom_llm.config import parse_duration
 from custom_llm.run.run_state import Run
-from custom_llm.training.trainer import (
-    DivergenceGuard,
-    StepPlan,
-    TimeBudget,
-    _Progress,
-    cosine_factor,
-    last_checkpoint,
-    run_trainer,
-    training_arguments,
-)
+from custom_llm.training.callbacks import DivergenceGuard, TimeBudget, _Progress
+from custom_llm.training.steps import StepPlan, cosine_factor, last_checkpoint
+from custom_llm.training.trainer import run_trainer, training_arguments
 
 
 def plan(run: Run, rows: int) -> dict[str, int]:
