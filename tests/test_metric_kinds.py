@@ -2,7 +2,7 @@
 
 from custom_llm.cli_run_history import _value
 from custom_llm.metric_kinds import is_count
-from custom_llm.reports.report import _cell
+from custom_llm.reports.cells import _cell
 
 
 def test_counts_are_recognised_by_name() -> None:

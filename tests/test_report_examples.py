@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from custom_llm.reports.report import OUTCOMES, _example_lines, is_right, pick_examples
+from custom_llm.reports.examples import OUTCOMES, _example_lines, is_right, pick_examples
 
 
 def offered(outcomes: dict[str, tuple[bool, bool]]) -> tuple[dict, dict]:

@@ -20,18 +20,11 @@ from custom_llm.evaluation.memorization import audit_base, audit_model, audit_tu
 from custom_llm.models.lineage import run_lineage
 from custom_llm.models.loading import count_parameters
 from custom_llm.models.tuned import load_tuned_model, save_model
+from custom_llm.reports.examples import pick_examples
 from custom_llm.reports.gate import apply_gate
+from custom_llm.reports.model_card import card_release_lines
 from custom_llm.reports.release_report import console_lines, release_sections
-from custom_llm.reports.report import (
-    SCRATCH_ADVICE,
-    card_release_lines,
-    comparison_rows,
-    pick_examples,
-    summary_table,
-    write_manifest,
-    write_reports,
-    xz_verdict,
-)
+from custom_llm.reports.report import SCRATCH_ADVICE, comparison_rows, summary_table, write_manifest, write_reports, xz_verdict
 from custom_llm.run import run_directory
 from custom_llm.run.data_stages import base_description, base_model, data_summary, model_to_train, prepare_data
 from custom_llm.run.run_state import Run

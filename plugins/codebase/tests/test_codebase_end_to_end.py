@@ -13,7 +13,7 @@ from test_codebase_ingestion import SOURCES, write
 from test_codebase_redaction import ENV_FILE, PEM_BODY, PLANTED
 
 from conftest import CLICK_SOURCE
-from custom_llm.reports.report import OUTCOMES
+from custom_llm.reports.examples import OUTCOMES
 from custom_llm.testing import run_domain
 
 pytestmark = pytest.mark.slow

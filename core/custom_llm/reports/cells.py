@@ -1,0 +1,38 @@
+"""How a figure is written in every table a run leaves (report.md, the model card, the console summary):
+numbers, counts, intervals, p-values and case counts, one way everywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from custom_llm.metric_kinds import is_count
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def _with_interval(row: dict[str, Any], key: str) -> str:
+    interval = row.get(f"{key}_interval")
+    return _cell(row, key) + (f" [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else "")
+
+
+def _p(row: dict[str, Any]) -> str:
+    p = row.get("p_value")
+    return "" if p is None else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def _cases(row: dict[str, Any]) -> str:
+    n = row.get("n")
+    return f"{int(n):,}" if isinstance(n, (int, float)) and not isinstance(n, bool) else ""
+
+
+def _cell(row: dict[str, Any], key: str) -> str:
+    value = row[key]
+    return f"{int(value):,}" if is_count(row["metric"]) and isinstance(value, (int, float)) else _fmt(value)
