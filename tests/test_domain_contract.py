@@ -14,7 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from custom_llm import STAGES, Document, Domain, Example, PluginError, StageEvent, hookimpl
-from custom_llm.cli import DEBUG_VARIABLE, main
+from custom_llm.cli import main
+from custom_llm.cli_errors import DEBUG_VARIABLE
 from custom_llm.plugins import Plugins, get_plugins
 from custom_llm.testing import ingest_domain, registered_plugin, run_domain
 
