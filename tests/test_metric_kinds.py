@@ -1,6 +1,6 @@
 """Counts print as integers in every table: report.md and `runs show` share one rule."""
 
-from custom_llm.cli_run_history import _value
+from custom_llm.cli_run_tables import _value
 from custom_llm.metric_kinds import is_count
 from custom_llm.reports.cells import _cell
 

@@ -10,6 +10,9 @@ the ``runs`` commands show it as such, while recording a training run
 (``custom_llm.run_registry.recording``) only warns.
 
 Only the standard library and platformdirs are imported here: ``custom-llm runs`` stays light.
+
+Reads best whole (over 400 lines): one class over one SQLite file, whose schema, migrations, writes and
+queries change together and are checked against each other.
 """
 
 from __future__ import annotations
