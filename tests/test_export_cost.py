@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from custom_llm.pipeline.export_cost import card_lines, cost_line, measure
+from custom_llm.deploy.export_cost import card_lines, cost_line, measure
 
 
 def test_without_the_held_out_split_the_cost_is_said_not_measured(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 convert_hf_to_gguf.py: a tiny Gemma 3 whose tokenizer came from a Gemma-shaped SentencePiece GGUF,
 exported, loaded by llama.cpp and scored against PyTorch on the same token ids; and the one-line
 refusal when the converter is not set up. The converter comes from the test setup
-(``python -m custom_llm.pipeline.llama_cpp_converter``)."""
+(``python -m custom_llm.deploy.llama_cpp_converter``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from custom_llm.pipeline.llama_cpp_converter import find_converter
+from custom_llm.deploy.llama_cpp_converter import find_converter
 
 WORDS = ["def", "intelligently", "x", "b", "a", "c", "return", "value", "1", "2"]
 TEXTS = [
@@ -92,7 +92,7 @@ def tiny_gemma3_run(root: Path) -> tuple[Path, Path]:
     return run, vocabulary
 
 
-@pytest.mark.skipif(find_converter() is None, reason="llama.cpp's converter is not set up (python -m custom_llm.pipeline.llama_cpp_converter)")
+@pytest.mark.skipif(find_converter() is None, reason="llama.cpp's converter is not set up (python -m custom_llm.deploy.llama_cpp_converter)")
 def test_a_gemma3_run_goes_out_as_gguf_through_llama_cpps_converter(tmp_path):
     """Exported through the converter, the file holds the base file's SentencePiece vocabulary (not
     the converter's byte-level guess), llama.cpp tokenizes as the run's tokenizer does, and its bits
@@ -128,9 +128,9 @@ def test_a_gemma3_run_goes_out_as_gguf_through_llama_cpps_converter(tmp_path):
 def test_without_the_converter_a_gemma3_gguf_export_is_refused_before_any_work(tmp_path, monkeypatch):
     import transformers
 
+    from custom_llm.deploy import llama_cpp_converter
     from custom_llm.deploy.export import export_run
     from custom_llm.deploy.formats import ExportError
-    from custom_llm.pipeline import llama_cpp_converter
 
     run = tmp_path / "run"
     config = transformers.Gemma3TextConfig(vocab_size=16, hidden_size=8, intermediate_size=16, num_hidden_layers=1, num_attention_heads=1)
@@ -146,8 +146,8 @@ def test_without_the_converter_a_gemma3_gguf_export_is_refused_before_any_work(t
 
 
 def test_a_run_asking_for_gguf_of_a_gemma3_base_is_refused_before_any_work_without_the_converter(tmp_path, monkeypatch):
+    from custom_llm.deploy import llama_cpp_converter
     from custom_llm.errors import ConfigError
-    from custom_llm.pipeline import llama_cpp_converter
 
     monkeypatch.setenv(llama_cpp_converter.ENV, str(tmp_path / "nowhere"))
     monkeypatch.setattr(llama_cpp_converter, "default_dir", lambda: tmp_path / "nowhere")

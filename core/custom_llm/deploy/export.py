@@ -44,12 +44,12 @@ from custom_llm.deploy.tokens import document_start
 
 def check_architecture(fmt: str, architecture: str, quantization: str = DEFAULT_QUANTIZATION) -> None:
     """custom-llm writes Llama and Mistral itself; any other architecture goes through llama.cpp's own
-    converter (:mod:`custom_llm.pipeline.llama_cpp_converter`), refused here in one line when it is
+    converter (:mod:`custom_llm.deploy.llama_cpp_converter`), refused here in one line when it is
     not set up or does not know the architecture, or when the type needs llama.cpp's quantizer and it is missing."""
     if fmt == "hf" or architecture in GGUF_ARCHITECTURES:
         return
     from custom_llm.deploy.gguf_quantize import INSTALL, llama_cpp_installed
-    from custom_llm.pipeline.llama_cpp_converter import OUTTYPES, ConverterError, check_converter
+    from custom_llm.deploy.llama_cpp_converter import OUTTYPES, ConverterError, check_converter
 
     try:
         check_converter(architecture)
@@ -117,7 +117,7 @@ def export_run(
     """Export the model of the run in ``run_dir`` as ``fmt`` ("hf", "gguf" or "ollama") to ``out``
     (default ``RUN/exports/FORMAT[-QUANTIZATION]``), atomically, and record its files' hashes in the
     run's manifest and model card. ``quantization``: for GGUF formats f16 (default), q8_0 or f32.
-    ``measure``: score a GGUF file whose matrices fell back through llama.cpp (:mod:`custom_llm.pipeline.export_cost`)."""
+    ``measure``: score a GGUF file whose matrices fell back through llama.cpp (:mod:`custom_llm.deploy.export_cost`)."""
     fmt = str(fmt).strip().lower()
     quantization = check_request(fmt, quantization)
     model_dir = model_folder_of(Path(run_dir))
@@ -151,7 +151,7 @@ def _export(
             if architecture in GGUF_ARCHITECTURES:
                 write_gguf_file(model, tokenizer, partial / gguf_name, quantization, gguf_general_name(run_dir), chat)
             else:
-                from custom_llm.pipeline.llama_cpp_converter import write_converted
+                from custom_llm.deploy.llama_cpp_converter import write_converted
 
                 base = adapter_base(model_dir)
                 write_converted(model, tokenizer, partial / gguf_name, quantization, gguf_general_name(run_dir), chat, run_dir, base, console)
@@ -159,7 +159,7 @@ def _export(
             extra["layout"] = {"chat_template": chat, "why": why, "start": document_start(tokenizer)}
             extra["tensors"] = _tensor_report(partial / gguf_name, quantization, console)
             if measure:
-                from custom_llm.pipeline.export_cost import measure as measure_cost
+                from custom_llm.deploy.export_cost import measure as measure_cost
 
                 check = measure_cost(run_dir, partial / gguf_name, model, tokenizer, extra["tensors"], console)
                 if check is not None:

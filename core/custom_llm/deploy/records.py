@@ -118,7 +118,7 @@ def card_section(records: Sequence[Mapping[str, Any]], run_dir: Path | None = No
         shown = _shown_folder(record["folder"], run_dir)
         for item in record.get("files", []):
             lines.append(f"| {record['format']} | {record['quantization']} | {shown} | {item['path']} | {item['bytes']:,} | {item['blake2b']} |")
-    from custom_llm.pipeline.export_cost import card_lines
+    from custom_llm.deploy.export_cost import card_lines
 
     return "\n".join([*lines, *card_lines(records), "", CARD_END]) + "\n"
 

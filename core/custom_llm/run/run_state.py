@@ -161,7 +161,7 @@ def build_run(config: RunConfig, plugins: Plugins, console: Any = None) -> Run:
     recipe, base = _choose_recipe_and_base(config, plugins, domain, console)
     if base is not None:
         config.base_model = base.name
-        from custom_llm.pipeline.llama_cpp_converter import check_run_exports
+        from custom_llm.deploy.llama_cpp_converter import check_run_exports
 
         check_run_exports(config.export_formats or [], base.architecture)  # a Gemma run's GGUF export needs llama.cpp's converter
     if recipe.check is not None:

@@ -3,7 +3,7 @@ through llama.cpp's own converter, ``convert_hf_to_gguf.py``, run in a child pro
 
 The converter is not in llama-cpp-python's wheel, but it is in its source distribution (the
 llama.cpp it vendors: ``vendor/llama.cpp/convert_hf_to_gguf.py`` with ``conversion/`` and
-``gguf-py/``). ``python -m custom_llm.pipeline.llama_cpp_converter`` unpacks those from the sdist of
+``gguf-py/``). ``python -m custom_llm.deploy.llama_cpp_converter`` unpacks those from the sdist of
 the pinned llama-cpp-python into custom-llm's cache once (the test setup runs it); a llama.cpp
 checkout works too (``CUSTOM_LLM_LLAMA_CPP=PATH``). Its own gguf-py goes with it, so the converter
 writes what that llama.cpp reads, whatever ``gguf`` version is installed.
@@ -36,7 +36,7 @@ ENV = "CUSTOM_LLM_LLAMA_CPP"
 LLAMA_CPP_PYTHON = "0.3.36"  # constraints-cpu.txt's pin: its sdist vendors llama.cpp 0c1e57098
 SCRIPT = "convert_hf_to_gguf.py"
 MEMBERS = (SCRIPT, "conversion/", "gguf-py/", "LICENSE")  # what the converter needs, under vendor/llama.cpp/
-SETUP = ".venv/bin/python -m custom_llm.pipeline.llama_cpp_converter"
+SETUP = ".venv/bin/python -m custom_llm.deploy.llama_cpp_converter"
 WRITER_MODEL_TYPES = ("llama", "mistral")  # what custom-llm's own writer takes (gguf_writer); the rest goes through the converter
 OUTTYPES = ("f32", "f16", "q8_0")  # the converter writes these itself; others are quantized by llama.cpp from f32
 _CONTROL, _USER_DEFINED, _UNUSED = 3, 4, 5
