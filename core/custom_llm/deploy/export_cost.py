@@ -24,8 +24,7 @@ def measure(run_dir: Path, path: Path, model: Any, tokenizer: Any, tensors: dict
     has fallbacks and llama.cpp is installed; a record saying why it was not measured otherwise."""
     from custom_llm.deploy.fidelity import held_out_texts
     from custom_llm.deploy.formats import ExportError
-    from custom_llm.evaluation.artifact_eval import llama_cpp_available, score_artifact
-    from custom_llm.run.artifact_check import headline
+    from custom_llm.evaluation.artifact_eval import headline, llama_cpp_available, score_artifact
 
     if not tensors.get("fallbacks") or not llama_cpp_available():
         return None

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from custom_llm.deploy.records import ExportResult
 from custom_llm.deploy.run_model import _read_json
+
+if TYPE_CHECKING:
+    from custom_llm.deploy.records import ExportResult
 
 
 def write_hf_folder(model: Any, tokenizer: Any, folder: Path) -> None:

@@ -335,3 +335,26 @@ def _version(name: str) -> str:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+def headline(result: dict[str, Any]) -> dict[str, Any]:
+    """The few figures an export's record and the model card carry."""
+    bpb = result["bits_per_byte"]
+    lines = result.get("line_exact_match") or {}
+    chat = result.get("chat") or {}
+    return {
+        "artifact": result["artifact"],
+        "runtime": result["runtimes"]["llama_cpp"],
+        "tokens": result["tokens"],
+        "bits_per_byte_pytorch": bpb["pytorch"],
+        "bits_per_byte_llama_cpp": bpb["llama_cpp"],
+        "change": bpb["change"],
+        "verdict": bpb["verdict"],
+        "top1_agreement": result["top1_agreement"]["value"],
+        "line_exact_match_pytorch": lines.get("pytorch"),
+        "line_exact_match_llama_cpp": lines.get("llama_cpp"),
+        "lines": lines.get("n"),
+        "greedy_same": f"{sum(g['same'] for g in result['greedy'])}/{len(result['greedy'])}",
+        "chat_answers_same": f"{chat['agreement']['same']}/{chat['cases']}" if chat else None,
+        "chat_finding": chat.get("finding") if chat else None,
+    }

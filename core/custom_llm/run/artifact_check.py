@@ -7,7 +7,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from custom_llm.evaluation.artifact_eval import DEFAULT_TOLERANCE, INSTALL, check_artifact, llama_cpp_available, require_llama_cpp, score_artifact
+from custom_llm.evaluation.artifact_eval import (
+    DEFAULT_TOLERANCE,
+    INSTALL,
+    check_artifact,
+    headline,
+    llama_cpp_available,
+    require_llama_cpp,
+    score_artifact,
+)
 
 
 def check_run_artifacts(run: Any, model: Any, tokenizer: Any, documents: Sequence[Any], paths: Sequence[Path]) -> list[dict[str, Any]]:
@@ -45,29 +53,6 @@ def record_in_exports(run_dir: Path, path: Path, result: dict[str, Any]) -> None
             changed = True
     if changed:
         write_json(Path(run_dir) / RECORDS, {"exports": records})
-
-
-def headline(result: dict[str, Any]) -> dict[str, Any]:
-    """The few figures an export's record and the model card carry."""
-    bpb = result["bits_per_byte"]
-    lines = result.get("line_exact_match") or {}
-    chat = result.get("chat") or {}
-    return {
-        "artifact": result["artifact"],
-        "runtime": result["runtimes"]["llama_cpp"],
-        "tokens": result["tokens"],
-        "bits_per_byte_pytorch": bpb["pytorch"],
-        "bits_per_byte_llama_cpp": bpb["llama_cpp"],
-        "change": bpb["change"],
-        "verdict": bpb["verdict"],
-        "top1_agreement": result["top1_agreement"]["value"],
-        "line_exact_match_pytorch": lines.get("pytorch"),
-        "line_exact_match_llama_cpp": lines.get("llama_cpp"),
-        "lines": lines.get("n"),
-        "greedy_same": f"{sum(g['same'] for g in result['greedy'])}/{len(result['greedy'])}",
-        "chat_answers_same": f"{chat['agreement']['same']}/{chat['cases']}" if chat else None,
-        "chat_finding": chat.get("finding") if chat else None,
-    }
 
 
 def merge_results(previous: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
