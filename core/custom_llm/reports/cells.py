@@ -8,7 +8,7 @@ from typing import Any
 from custom_llm.metric_kinds import is_count
 
 
-def _fmt(value: Any) -> str:
+def fmt(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float) and value.is_integer() and abs(value) >= 1000:
@@ -18,21 +18,32 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _with_interval(row: dict[str, Any], key: str) -> str:
+def with_interval(row: dict[str, Any], key: str) -> str:
     interval = row.get(f"{key}_interval")
-    return _cell(row, key) + (f" [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else "")
+    return value_cell(row, key) + (f" [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else "")
 
 
-def _p(row: dict[str, Any]) -> str:
+def p_cell(row: dict[str, Any]) -> str:
     p = row.get("p_value")
     return "" if p is None else ("< 0.001" if p < 0.001 else f"{p:.3f}")
 
 
-def _cases(row: dict[str, Any]) -> str:
+def cases_cell(row: dict[str, Any]) -> str:
     n = row.get("n")
     return f"{int(n):,}" if isinstance(n, (int, float)) and not isinstance(n, bool) else ""
 
 
-def _cell(row: dict[str, Any], key: str) -> str:
+def value_cell(row: dict[str, Any], key: str) -> str:
     value = row[key]
-    return f"{int(value):,}" if is_count(row["metric"]) and isinstance(value, (int, float)) else _fmt(value)
+    return f"{int(value):,}" if is_count(row["metric"]) and isinstance(value, (int, float)) else fmt(value)
+
+
+def comparison_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The base-against-tuned table, the same in report.md and the model card."""
+    lines = ["| evaluator | metric | cases | base | tuned | p | verdict |", "| --- | --- | ---: | --- | --- | ---: | --- |"]
+    for row in rows:
+        lines.append(
+            f"| {row['evaluator']} | {row['metric']} | {cases_cell(row)} | {with_interval(row, 'base')} | "
+            f"{with_interval(row, 'tuned')} | {p_cell(row)} | {row.get('verdict') or ''} |"
+        )
+    return lines

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from custom_llm.models.lineage import lineage_lines
-from custom_llm.reports.cells import _cases, _fmt, _p, _with_interval
+from custom_llm.reports.cells import comparison_table, fmt
 
 _STAGE_FIGURES = (
     ("discover", ("files", "files_left_out", "parts_left_out")),
@@ -85,7 +85,7 @@ def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
     ]
     lines += ["", "## Counts per stage", ""]
     data = report["data"]
-    stage_lines = {stage: ", ".join(f"{k.replace('_', ' ')} {_fmt(data[k])}" for k in keys if k in data) for stage, keys in _STAGE_FIGURES}
+    stage_lines = {stage: ", ".join(f"{k.replace('_', ' ')} {fmt(data[k])}" for k in keys if k in data) for stage, keys in _STAGE_FIGURES}
     lines.append(f"- discover: {stage_lines['discover']}")
     for stage, stage_counts in manifest["counts"].items():
         lines.append(f"- {stage}: " + ", ".join(f"{k} {v}" for k, v in sorted(stage_counts.items())))
@@ -102,15 +102,9 @@ def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
         "Intervals are 95%; base and tuned are compared on the same cases (McNemar's exact test for exact match,",
         "a paired bootstrap otherwise); the verdict is at the 5% level.",
         "",
-        "| evaluator | metric | cases | base | tuned | p | verdict |",
-        "| --- | --- | ---: | --- | --- | ---: | --- |",
+        *comparison_table(report["comparison"]),
     ]
-    for row in report["comparison"]:
-        lines.append(
-            f"| {row['evaluator']} | {row['metric']} | {_cases(row)} | {_with_interval(row, 'base')} | "
-            f"{_with_interval(row, 'tuned')} | {_p(row)} | {row.get('verdict') or ''} |"
-        )
-    lines += ["", f"xz baseline: {_fmt(report['xz_bits_per_byte'])} bits per byte. {report['xz_verdict']}"]
+    lines += ["", f"xz baseline: {fmt(report['xz_bits_per_byte'])} bits per byte. {report['xz_verdict']}"]
     lines += card_release_lines(report)
     lines += ["", "## Versions", ""]
     for name, version in manifest["versions"].items():

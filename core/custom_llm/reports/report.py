@@ -12,7 +12,7 @@ from custom_llm.data.pseudonyms import shown_sources
 from custom_llm.data.storage import replacing, write_json, write_text
 from custom_llm.metric_kinds import is_count
 from custom_llm.models.lineage import lineage_lines
-from custom_llm.reports.cells import _cases, _fmt, _p, _with_interval
+from custom_llm.reports.cells import cases_cell, comparison_table, fmt, p_cell, with_interval
 from custom_llm.reports.examples import _example_lines
 from custom_llm.reports.gate import gate_lines
 from custom_llm.reports.model_card import _base_lines, render_model_card, shipped_and_memorized_lines
@@ -161,21 +161,15 @@ def render_markdown(report: dict[str, Any], has_curve: bool) -> str:
         "Intervals are 95%; base and tuned are compared on the same cases (McNemar's exact test for exact match,",
         "a paired bootstrap otherwise); the verdict is at the 5% level. See docs/concepts.md#reading-the-verdict.",
         "",
-        "| evaluator | metric | cases | base | tuned | p | verdict |",
-        "| --- | --- | ---: | --- | --- | ---: | --- |",
+        *comparison_table(report["comparison"]),
     ]
-    for row in report["comparison"]:
-        lines.append(
-            f"| {row['evaluator']} | {row['metric']} | {_cases(row)} | {_with_interval(row, 'base')} | "
-            f"{_with_interval(row, 'tuned')} | {_p(row)} | {row.get('verdict') or ''} |"
-        )
     lines += evaluation_lines(report.get("evaluation"))
     lines += shipped_and_memorized_lines(report)
     lines += release_lines(report)  # the retrieval baseline and general ability
     lines += gate_lines(report.get("gate"))  # the release gate, where gate: sets one
     lines += [
         "",
-        f"No-learning baseline (xz -9e, training split as context): {_fmt(report['xz_bits_per_byte'])} bits per byte.",
+        f"No-learning baseline (xz -9e, training split as context): {fmt(report['xz_bits_per_byte'])} bits per byte.",
         "",
         report["xz_verdict"],
         "",
@@ -186,12 +180,12 @@ def render_markdown(report: dict[str, Any], has_curve: bool) -> str:
     ]
     for key, value in data.items():
         if not isinstance(value, (dict, list)):
-            lines.append(f"| {key} | {_fmt(value)} |")
+            lines.append(f"| {key} | {fmt(value)} |")
     redacted = {k: v for k, v in data.get("counts", {}).items() if k.startswith("redact")}  # counts per kind, never a value
-    lines += ["", "Redaction: " + (", ".join(f"{k} {_fmt(v)}" for k, v in sorted(redacted.items())) or "nothing was redacted") + "."]
+    lines += ["", "Redaction: " + (", ".join(f"{k} {fmt(v)}" for k, v in sorted(redacted.items())) or "nothing was redacted") + "."]
     lines += ["", "## Training", "", "| figure | value |", "| --- | --- |"]
     for key, value in training.items():
-        lines.append(f"| {key} | {_fmt(value)} |")
+        lines.append(f"| {key} | {fmt(value)} |")
     if has_curve:
         lines += ["", "![loss curve](loss_curve.png)"]
     lines += _example_lines(report.get("examples", []))
@@ -225,11 +219,11 @@ def summary_table(report: dict[str, Any]) -> Any:
         table.add_row(
             row["evaluator"],
             row["metric"],
-            _cases(row),
-            _with_interval(row, "base"),
-            _with_interval(row, "tuned"),
-            _p(row),
+            cases_cell(row),
+            with_interval(row, "base"),
+            with_interval(row, "tuned"),
+            p_cell(row),
             colours.get(row.get("verdict") or "", ""),
         )
-    table.add_row("xz -9e baseline", "bits_per_byte", "", "", _fmt(report["xz_bits_per_byte"]), "", "")
+    table.add_row("xz -9e baseline", "bits_per_byte", "", "", fmt(report["xz_bits_per_byte"]), "", "")
     return table
