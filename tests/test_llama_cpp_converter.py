@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from spm_vocabulary import write_spm_vocabulary
 
 from custom_llm.deploy.llama_cpp_converter import find_converter
 
@@ -22,35 +23,11 @@ TEXTS = [
 
 
 def spm_vocabulary(path: Path) -> Path:
-    """A vocabulary-only GGUF shaped like Gemma 3's: control tokens, whitespace runs as USER_DEFINED
-    tokens of real characters, byte fallback, scored pieces (the tests' stand-in for the base file)."""
-    import gguf
-
-    tokens = [("<pad>", 3), ("<eos>", 3), ("<bos>", 3), ("<unk>", 2)]
-    tokens += [(" " * n, 4) for n in (2, 3, 4)] + [("\n", 4), ("\n\n", 4), ("\t", 4), ("\t\t", 4)]
-    tokens += [(f"<0x{byte:02X}>", 6) for byte in range(256)]
+    """Gemma 3's tokenizer shape, each word's pieces scored by their order (the base file's stand-in)."""
     pieces = ["▁", *"abcdefghijklmnopqrstuvwxyz0123456789():.,=_+"]
     for word in WORDS:
         pieces += [piece for piece in ("▁" + word[:i] for i in range(1, len(word) + 1)) if piece not in pieces]
-    tokens += [(piece, 1) for piece in pieces]
-    writer = gguf.GGUFWriter(str(path), "gemma3")
-    writer.add_tokenizer_model("llama")
-    writer.add_tokenizer_pre("default")
-    writer.add_token_list([token for token, _ in tokens])
-    writer.add_token_scores([-float(index) if kind == 1 else 0.0 for index, (_, kind) in enumerate(tokens)])
-    writer.add_token_types([kind for _, kind in tokens])
-    writer.add_bos_token_id(2)
-    writer.add_eos_token_id(1)
-    writer.add_unk_token_id(3)
-    writer.add_pad_token_id(0)
-    writer.add_add_bos_token(True)
-    writer.add_add_eos_token(False)
-    writer.add_add_space_prefix(False)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
+    return write_spm_vocabulary(path, pieces)
 
 
 def tiny_gemma3_run(root: Path) -> tuple[Path, Path]:
