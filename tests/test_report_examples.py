@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from custom_llm.reports.examples import OUTCOMES, _example_lines, is_right, pick_examples
+from custom_llm.reports.examples import OUTCOMES, example_lines, is_right, pick_examples
 
 
 def offered(outcomes: dict[str, tuple[bool, bool]]) -> tuple[dict, dict]:
@@ -51,6 +51,6 @@ def test_without_a_verdict_from_the_evaluator_right_means_the_output_is_the_trut
 
 def test_report_md_states_the_tally_and_each_outcome():
     base, tuned = offered(mixed())
-    text = "\n".join(_example_lines(pick_examples(base, tuned, seed=1)))
+    text = "\n".join(example_lines(pick_examples(base, tuned, seed=1)))
     assert "Of the 55 cases the evaluators offered: tuned right, base wrong 3; base right, tuned wrong 2; both wrong 40; both right 10." in text
     assert text.count(": tuned right, base wrong\n") == 2 and text.count(": both wrong\n") == 2

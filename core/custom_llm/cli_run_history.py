@@ -16,7 +16,17 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from custom_llm.cli_run_tables import _delta, _duration, _flatten, _fmt, _metric_rows, _status, _table, _when, comparison_table
+from custom_llm.cli_run_tables import (
+    comparison_table,
+    delta_cell,
+    duration_cell,
+    flatten_metrics,
+    fmt_cell,
+    metric_rows,
+    new_table,
+    status_cell,
+    when_cell,
+)
 from custom_llm.run_registry.store import KEY_METRIC, STATUSES, RunRecord, RunStore, RunStoreError, registry_path
 
 FILES_SHOWN = 20
@@ -90,7 +100,7 @@ def list_runs(limit: int, status: str | None, domain: str | None, recipe: str | 
         console.print(f"No runs recorded in {escape(str(registry.path))}" + (" match these filters." if status or domain or recipe else " yet."))
         return
     evaluator, metric = KEY_METRIC
-    table = _table(
+    table = new_table(
         f"runs in {escape(str(registry.path))}",
         "id",
         "started",
@@ -105,12 +115,12 @@ def list_runs(limit: int, status: str | None, domain: str | None, recipe: str | 
     for record in records:
         table.add_row(
             record.id,
-            _when(record.started),
-            _status(record.status),
-            _fmt(record.domain),
-            _fmt(record.recipe),
-            _fmt(record.key_metric),
-            _fmt(record.output),
+            when_cell(record.started),
+            status_cell(record.status),
+            fmt_cell(record.domain),
+            fmt_cell(record.recipe),
+            fmt_cell(record.key_metric),
+            fmt_cell(record.output),
         )
     console.print(table)
 
@@ -130,12 +140,12 @@ def show(run_id: str, as_json: bool, registry_file: Path | None) -> None:
         click.echo(json.dumps(record.to_json(), indent=2))
         return
     console = _console()
-    about = _table(f"run {record.id}", "field", "value")
+    about = new_table(f"run {record.id}", "field", "value")
     fields = {
-        "status": _status(record.status),
-        "started": _when(record.started),
-        "finished": _when(record.finished),
-        "duration": _duration(record),
+        "status": status_cell(record.status),
+        "started": when_cell(record.started),
+        "finished": when_cell(record.finished),
+        "duration": duration_cell(record),
         "command": record.command,
         "domain": record.domain,
         "recipe": record.recipe,
@@ -147,45 +157,45 @@ def show(run_id: str, as_json: bool, registry_file: Path | None) -> None:
         "resumed": f"{record.resumes} time(s)" if record.resumes else None,
         "error": record.error,
         "host": record.host,
-        "versions": ", ".join(f"{k} {v}" for k, v in _flatten(record.versions).items() if v is not None),
+        "versions": ", ".join(f"{k} {v}" for k, v in flatten_metrics(record.versions).items() if v is not None),
     }
     for key, value in fields.items():
         if value not in (None, ""):
-            about.add_row(key, value if key == "status" else _fmt(value))
+            about.add_row(key, value if key == "status" else fmt_cell(value))
     console.print(about)
 
     comparison = record.metrics.get("comparison") or []
-    rows = _metric_rows(record)
+    rows = metric_rows(record)
     if comparison:
         console.print(comparison_table(comparison, record.metrics.get("xz_bits_per_byte")))
     elif rows:  # recorded before the registry kept the comparison: base, tuned and delta only
-        metrics = _table("metrics (held-out documents)", "evaluator", "metric", "base", "tuned", "delta", right=("base", "tuned", "delta"))
+        metrics = new_table("metrics (held-out documents)", "evaluator", "metric", "base", "tuned", "delta", right=("base", "tuned", "delta"))
         for (evaluator, metric), (before, after) in rows.items():
-            metrics.add_row(_fmt(evaluator), _fmt(metric), _fmt(before), _fmt(after), _delta(before, after))
+            metrics.add_row(fmt_cell(evaluator), fmt_cell(metric), fmt_cell(before), fmt_cell(after), delta_cell(before, after))
         if record.metrics.get("xz_bits_per_byte") is not None:
-            metrics.add_row("xz -9e baseline", "bits_per_byte", "", _fmt(record.metrics["xz_bits_per_byte"]), "")
+            metrics.add_row("xz -9e baseline", "bits_per_byte", "", fmt_cell(record.metrics["xz_bits_per_byte"]), "")
         console.print(metrics)
     gate = record.metrics.get("gate")
     if gate:  # the release gate (reports/gate.py): each condition's pass or failure
-        checks = _table(f"release gate: {'passed' if gate['passed'] else 'FAILED'}", "condition", "result", "detail")
+        checks = new_table(f"release gate: {'passed' if gate['passed'] else 'FAILED'}", "condition", "result", "detail")
         for check in gate["checks"]:
-            checks.add_row(_fmt(check["name"]), "pass" if check["passed"] else "[red]FAIL[/red]", _fmt(check["detail"]))
+            checks.add_row(fmt_cell(check["name"]), "pass" if check["passed"] else "[red]FAIL[/red]", fmt_cell(check["detail"]))
         console.print(checks)
     training = record.metrics.get("training") or {}
     if training:
-        table = _table("training", "figure", "value", right=("value",))
+        table = new_table("training", "figure", "value", right=("value",))
         for key, value in training.items():
-            table.add_row(_fmt(key), _fmt(value))
+            table.add_row(fmt_cell(key), fmt_cell(value))
         console.print(table)
 
-    config = _table("config (resolved)", "setting", "value")
-    for key, value in _flatten(record.config).items():
-        config.add_row(_fmt(key), _fmt(value))
+    config = new_table("config (resolved)", "setting", "value")
+    for key, value in flatten_metrics(record.config).items():
+        config.add_row(fmt_cell(key), fmt_cell(value))
     console.print(config)
 
-    files = _table(f"source files ({len(record.files)})", "source", "path", "blake2b", "bytes", right=("bytes",))
+    files = new_table(f"source files ({len(record.files)})", "source", "path", "blake2b", "bytes", right=("bytes",))
     for f in record.files[:FILES_SHOWN]:
-        files.add_row(_fmt(f["source"]), _fmt(f["path"]), _fmt(f["blake2b"]), _fmt(f["bytes"]))
+        files.add_row(fmt_cell(f["source"]), fmt_cell(f["path"]), fmt_cell(f["blake2b"]), fmt_cell(f["bytes"]))
     console.print(files)
     if len(record.files) > FILES_SHOWN:
         console.print(f"... and {len(record.files) - FILES_SHOWN} more files: `custom-llm runs show {record.id} --json` lists them all.")
@@ -201,33 +211,33 @@ def compare(first: str, second: str, registry_file: Path | None) -> None:
     registry = _open(registry_file)
     a, b = registry.get(first), registry.get(second)
     console = _console()
-    header = _table(f"runs {a.id} and {b.id}", "", a.id, b.id)
+    header = new_table(f"runs {a.id} and {b.id}", "", a.id, b.id)
     for label, get in (
         ("status", lambda r: r.status),
-        ("started", lambda r: _when(r.started)),
+        ("started", lambda r: when_cell(r.started)),
         ("domain", lambda r: r.domain),
         ("recipe", lambda r: r.recipe),
         ("output", lambda r: r.output),
         ("manifest blake2b", lambda r: r.manifest_hash),
     ):
-        header.add_row(label, _fmt(get(a)), _fmt(get(b)))
+        header.add_row(label, fmt_cell(get(a)), fmt_cell(get(b)))
     console.print(header)
 
-    config_a, config_b = _flatten(a.config), _flatten(b.config)
+    config_a, config_b = flatten_metrics(a.config), flatten_metrics(b.config)
     changed = [k for k in [*config_a, *(k for k in config_b if k not in config_a)] if config_a.get(k) != config_b.get(k)]
     if changed:
-        table = _table("config differences", "setting", a.id, b.id)
+        table = new_table("config differences", "setting", a.id, b.id)
         for key in changed:
-            table.add_row(_fmt(key), _fmt(config_a.get(key)), _fmt(config_b.get(key)))
+            table.add_row(fmt_cell(key), fmt_cell(config_a.get(key)), fmt_cell(config_b.get(key)))
         console.print(table)
     else:
         console.print("config: identical")
 
-    rows_a: dict[tuple[str, str], tuple[Any, Any]] = _metric_rows(a)
-    rows_b: dict[tuple[str, str], tuple[Any, Any]] = _metric_rows(b)
+    rows_a: dict[tuple[str, str], tuple[Any, Any]] = metric_rows(a)
+    rows_b: dict[tuple[str, str], tuple[Any, Any]] = metric_rows(b)
     keys = [*rows_a, *(k for k in rows_b if k not in rows_a)]
     if keys:
-        metrics = _table(
+        metrics = new_table(
             "metrics (held-out documents)",
             "evaluator",
             "metric",
@@ -244,14 +254,14 @@ def compare(first: str, second: str, registry_file: Path | None) -> None:
             base_a, tuned_a = rows_a.get(row_key, (None, None))
             base_b, tuned_b = rows_b.get(row_key, (None, None))
             metrics.add_row(
-                *map(_fmt, row_key),
-                _fmt(base_a),
-                _fmt(tuned_a),
-                _delta(base_a, tuned_a),
-                _fmt(base_b),
-                _fmt(tuned_b),
-                _delta(base_b, tuned_b),
-                _delta(tuned_a, tuned_b),
+                *map(fmt_cell, row_key),
+                fmt_cell(base_a),
+                fmt_cell(tuned_a),
+                delta_cell(base_a, tuned_a),
+                fmt_cell(base_b),
+                fmt_cell(tuned_b),
+                delta_cell(base_b, tuned_b),
+                delta_cell(tuned_a, tuned_b),
             )
         console.print(metrics)
     else:
@@ -260,9 +270,9 @@ def compare(first: str, second: str, registry_file: Path | None) -> None:
     training_a, training_b = a.metrics.get("training") or {}, b.metrics.get("training") or {}
     training_keys = [k for k in [*training_a, *(k for k in training_b if k not in training_a)] if training_a.get(k) != training_b.get(k)]
     if training_keys:
-        table = _table("training differences", "figure", a.id, b.id, right=(a.id, b.id))
+        table = new_table("training differences", "figure", a.id, b.id, right=(a.id, b.id))
         for key in training_keys:
-            table.add_row(_fmt(key), _fmt(training_a.get(key)), _fmt(training_b.get(key)))
+            table.add_row(fmt_cell(key), fmt_cell(training_a.get(key)), fmt_cell(training_b.get(key)))
         console.print(table)
 
     console.print(_files_summary(a, b))

@@ -13,7 +13,7 @@ from custom_llm.metric_kinds import is_count
 from custom_llm.run_registry.store import RunRecord
 
 
-def _fmt(value: Any) -> str:
+def fmt_cell(value: Any) -> str:
     """A table cell: numbers rounded, structures as JSON, never read as rich markup."""
     if value is None:
         return "-"
@@ -28,14 +28,14 @@ def _fmt(value: Any) -> str:
     return escape(str(value))
 
 
-def _delta(before: Any, after: Any) -> str:
+def delta_cell(before: Any, after: Any) -> str:
     if isinstance(before, (int, float)) and isinstance(after, (int, float)) and not isinstance(before, bool):
         difference = after - before
         return f"{difference:+.4f}" if abs(difference) < 100 else f"{difference:+,.1f}"
     return ""
 
 
-def _when(stamp: str | None) -> str:
+def when_cell(stamp: str | None) -> str:
     """A stored UTC time in local time, to the minute."""
     if not stamp:
         return "-"
@@ -45,7 +45,7 @@ def _when(stamp: str | None) -> str:
         return stamp
 
 
-def _duration(record: RunRecord) -> str:
+def duration_cell(record: RunRecord) -> str:
     if not record.finished:
         return "-"
     seconds = (datetime.fromisoformat(record.finished) - datetime.fromisoformat(record.started)).total_seconds()
@@ -54,22 +54,22 @@ def _duration(record: RunRecord) -> str:
     return f"{hours}h {minutes:02d}m {seconds:02d}s" if hours else f"{minutes}m {seconds:02d}s"
 
 
-def _status(status: str) -> str:
+def status_cell(status: str) -> str:
     colour = {"complete": "green", "running": "cyan", "failed": "red", "interrupted": "yellow"}.get(status, "white")
     return f"[{colour}]{status}[/{colour}]"
 
 
-def _flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten_metrics(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in mapping.items():
         if isinstance(value, dict) and value:
-            flat.update(_flatten(value, f"{prefix}{key}."))
+            flat.update(flatten_metrics(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
     return flat
 
 
-def _metric_rows(record: RunRecord) -> dict[tuple[str, str], tuple[Any, Any]]:
+def metric_rows(record: RunRecord) -> dict[tuple[str, str], tuple[Any, Any]]:
     """(evaluator, metric) -> (base, tuned), in the tuned report's order."""
     base, tuned = record.metrics.get("base", {}), record.metrics.get("tuned", {})
     rows: dict[tuple[str, str], tuple[Any, Any]] = {}
@@ -88,13 +88,13 @@ def _value(row: dict[str, Any], key: str) -> str:
             return f"{int(value):,}"
         text = f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}"
     else:
-        text = _fmt(value)
+        text = fmt_cell(value)
     return text + (f" [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else "")
 
 
 def comparison_table(comparison: list[dict[str, Any]], xz_bits_per_byte: float | None = None) -> Any:
     """report.md's table: cases, base and tuned with 95% intervals, the paired test's p and the verdict."""
-    table = _table(
+    table = new_table(
         "metrics (held-out documents; 95% intervals, paired test, verdict at the 5% level)",
         "evaluator",
         "metric",
@@ -108,20 +108,20 @@ def comparison_table(comparison: list[dict[str, Any]], xz_bits_per_byte: float |
     for row in comparison:
         p = row.get("p_value")
         table.add_row(
-            _fmt(row.get("evaluator")),
-            _fmt(row.get("metric")),
+            fmt_cell(row.get("evaluator")),
+            fmt_cell(row.get("metric")),
             f"{int(row['n']):,}" if isinstance(row.get("n"), (int, float)) else "",
             _value(row, "base"),
             _value(row, "tuned"),
             "" if p is None else ("< 0.001" if p < 0.001 else f"{p:.3f}"),
-            _fmt(row.get("verdict") or ""),
+            fmt_cell(row.get("verdict") or ""),
         )
     if xz_bits_per_byte is not None:
-        table.add_row("xz -9e baseline", "bits_per_byte", "", "", _fmt(xz_bits_per_byte), "", "")
+        table.add_row("xz -9e baseline", "bits_per_byte", "", "", fmt_cell(xz_bits_per_byte), "", "")
     return table
 
 
-def _table(title: str, *columns: str, right: tuple[str, ...] = ()) -> Any:
+def new_table(title: str, *columns: str, right: tuple[str, ...] = ()) -> Any:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from custom_llm.deploy.formats import ExportError
-from custom_llm.deploy.run_model import _read_json, quiet_loading
+from custom_llm.deploy.run_model import quiet_loading, read_json
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def held_out_texts(run_dir: Path, max_documents: int | None = None, max_bytes: i
     from custom_llm.data.storage import iter_documents
 
     run_dir = Path(run_dir)
-    manifest = _read_json(run_dir / "manifest.json") if (run_dir / "manifest.json").is_file() else {}
+    manifest = read_json(run_dir / "manifest.json") if (run_dir / "manifest.json").is_file() else {}
     key = (manifest.get("stage_keys") or {}).get("split")
     config: dict[str, Any] = {}
     if (run_dir / "config.yaml").is_file():

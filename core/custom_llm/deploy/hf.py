@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from custom_llm.deploy.run_model import _read_json
+from custom_llm.deploy.run_model import read_json
 
 if TYPE_CHECKING:
     from custom_llm.deploy.records import ExportResult
@@ -38,7 +38,7 @@ def write_hf_folder(model: Any, tokenizer: Any, folder: Path) -> None:
 
 def hf_card(run_dir: Path, result: ExportResult) -> str:
     """The merged folder's own README: what it is, how to load and serve it, its files' hashes."""
-    report = _read_json(run_dir / "report.json") if (run_dir / "report.json").is_file() else {}
+    report = read_json(run_dir / "report.json") if (run_dir / "report.json").is_file() else {}
     what = f"{report.get('domain', '?')} / {report.get('recipe', '?')}" if report else "custom-llm"
     lines = [
         "---",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from custom_llm.deploy.run_model import _read_json
+from custom_llm.deploy.run_model import read_json
 
 RECEIPT = "export.json"
 
@@ -90,7 +90,7 @@ def apply_records(run_dir: Path) -> None:
     run_dir = Path(run_dir)
     records = read_records(run_dir)
     manifest_path = run_dir / "manifest.json"
-    manifest = _read_json(manifest_path) if manifest_path.is_file() else {}
+    manifest = read_json(manifest_path) if manifest_path.is_file() else {}
     manifest["exports"] = records
     write_json(manifest_path, manifest)
     section = card_section(records, run_dir)

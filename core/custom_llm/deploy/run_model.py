@@ -34,7 +34,7 @@ def run_directory_of(model_dir: Path) -> Path:
     return model_dir.parent if model_dir.name == "model" else model_dir
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -45,7 +45,7 @@ def adapter_base(model_dir: Path) -> Path | None:
     """The base folder an adapter was trained on (None for a full model); ExportError when it is gone."""
     if not (model_dir / "adapter_config.json").is_file():
         return None
-    base = _read_json(model_dir / "adapter_config.json").get("base_model_name_or_path")
+    base = read_json(model_dir / "adapter_config.json").get("base_model_name_or_path")
     if not base or not (Path(base) / "config.json").is_file():
         raise ExportError(
             f"the adapter in {str(model_dir)!r} was trained on the base model folder {base!r}, which is not here any more "
@@ -58,7 +58,7 @@ def adapter_base(model_dir: Path) -> Path | None:
 def architecture_of(model_dir: Path) -> str:
     """The model class the run trained (the base's, for an adapter), read from config.json."""
     base = adapter_base(model_dir)
-    config = _read_json((base or model_dir) / "config.json")
+    config = read_json((base or model_dir) / "config.json")
     architectures = config.get("architectures") or []
     if architectures:
         return str(architectures[0])
@@ -121,8 +121,8 @@ def gguf_general_name(run_dir: Path) -> str:
     """GGUF ``general.name``: the run's domain, base and id (``codebase-smollm2-135m-instruct-3f2a9c1d``),
     not the folder's name, so a file copied elsewhere still says what it is."""
     run_dir = Path(run_dir)
-    report = _read_json(run_dir / "report.json") if (run_dir / "report.json").is_file() else {}
-    held = _read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
+    report = read_json(run_dir / "report.json") if (run_dir / "report.json").is_file() else {}
+    held = read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
     identity = held.get("identity") or {}
     domain = report.get("domain") or identity.get("domain") or "custom-llm"
     base = (report.get("base_model_source") or {}).get("name") or report.get("base_model") or identity.get("base_model")
@@ -168,7 +168,7 @@ def _cache_root(run_dir: Path) -> Path:
 
 
 def _pack_stats(run_dir: Path) -> dict[str, Any] | None:
-    manifest = _read_json(run_dir / "manifest.json") if (run_dir / "manifest.json").is_file() else {}
+    manifest = read_json(run_dir / "manifest.json") if (run_dir / "manifest.json").is_file() else {}
     key = (manifest.get("stage_keys") or {}).get("packed")
     path = _cache_root(run_dir) / f"pack-{key}" / "stats.json"
     if not key or not path.is_file():

@@ -8,7 +8,7 @@ from typing import Any
 OUTCOMES = ("tuned right, base wrong", "base right, tuned wrong", "both wrong", "both right")
 
 
-def _example_lines(examples: list[dict[str, Any]]) -> list[str]:
+def example_lines(examples: list[dict[str, Any]]) -> list[str]:
     """Held-out cases side by side: the end of the prompt, the truth, the base's and the tuned model's
     output, each labelled with its outcome, under a line saying how the offered cases split."""
     if not examples:

@@ -16,7 +16,7 @@ _STAGE_FIGURES = (
 )
 
 
-def _base_lines(source: dict[str, Any] | None, card: bool = False) -> list[str]:
+def base_lines(source: dict[str, Any] | None, card: bool = False) -> list[str]:
     """The base model's provenance: name, file and hash, licence, and what quantization it came in.
     The model card (``card``) names the base's file, not its path on the machine that trained."""
     if not source:
@@ -79,7 +79,7 @@ def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
         "",
         f"Base: {_card_base_description(report)}.",
         "",
-        *_base_lines(report.get("base_model_source"), card=True),
+        *base_lines(report.get("base_model_source"), card=True),
         *lineage_lines(report),
         *source_lines(manifest["files"]),
     ]

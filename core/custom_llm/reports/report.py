@@ -13,9 +13,9 @@ from custom_llm.data.storage import replacing, write_json, write_text
 from custom_llm.metric_kinds import is_count
 from custom_llm.models.lineage import lineage_lines
 from custom_llm.reports.cells import cases_cell, comparison_table, fmt, p_cell, with_interval
-from custom_llm.reports.examples import _example_lines
+from custom_llm.reports.examples import example_lines
 from custom_llm.reports.gate import gate_lines
-from custom_llm.reports.model_card import _base_lines, render_model_card, shipped_and_memorized_lines
+from custom_llm.reports.model_card import base_lines, render_model_card, shipped_and_memorized_lines
 from custom_llm.reports.release_report import release_lines
 from custom_llm.run.run_state import Run
 
@@ -154,7 +154,7 @@ def render_markdown(report: dict[str, Any], has_curve: bool) -> str:
         "",
         f"Base model: {report['base_description']}",
         "",
-        *_base_lines(report.get("base_model_source")),
+        *base_lines(report.get("base_model_source")),
         *lineage_lines(report),
         "## Evaluation on held-out documents",
         "",
@@ -188,7 +188,7 @@ def render_markdown(report: dict[str, Any], has_curve: bool) -> str:
         lines.append(f"| {key} | {fmt(value)} |")
     if has_curve:
         lines += ["", "![loss curve](loss_curve.png)"]
-    lines += _example_lines(report.get("examples", []))
+    lines += example_lines(report.get("examples", []))
     issues = report.get("ingest_issues", [])
     if issues:
         lines += ["", f"## Left out ({len(issues)}: whole files, and lines or sections of files that were read)", ""]

@@ -159,16 +159,16 @@ def config_params(run: Run) -> dict[str, str]:
     collide with the Trainer's own TrainingArguments params)."""
     from custom_llm.run.settings import resolved_config
 
-    flat = _flatten(resolved_config(run))
+    flat = flatten_metrics(resolved_config(run))
     return {f"{PARAM_PREFIX}{key}": str(value)[:6000] for key, value in flat.items()}
 
 
-def _flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten_metrics(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in mapping.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict) and value:
-            flat.update(_flatten(value, f"{name}."))
+            flat.update(flatten_metrics(value, f"{name}."))
         else:
             flat[name] = json.dumps(value) if isinstance(value, (list, tuple)) else value
     return flat
