@@ -47,8 +47,12 @@ def colour_model(tmp_path_factory):
 
 
 def test_dpo_on_supplied_pairs_moves_the_weights_and_raises_the_margin(tmp_path, colour_model):
+    """The preference term alone (``sft_weight`` 0): on this tiny model the chosen answer's own
+    loss, at the recipe's weight, outweighs it in 8 steps (the next test)."""
     source = _pairs(tmp_path, bad_lines=True)
     output = tmp_path / "dpo"
+    config = tmp_path / "plain-dpo.yaml"
+    config.write_text("sft_weight: 0\n")
     report = run_domain(
         "text",
         [source],
@@ -57,6 +61,8 @@ def test_dpo_on_supplied_pairs_moves_the_weights_and_raises_the_margin(tmp_path,
         "dpo",
         "--base-model",
         str(colour_model),
+        "--config",
+        str(config),
         "--max-steps",
         "8",
         "--learning-rate",
@@ -75,6 +81,36 @@ def test_dpo_on_supplied_pairs_moves_the_weights_and_raises_the_margin(tmp_path,
     last = len(THINGS) * 3
     assert "without 'rejected'" in reasons[f"pairs.jsonl:{last + 1}"]
     assert "equals its rejected" in reasons[f"pairs.jsonl:{last + 2}"]
+
+
+def test_the_chosen_answers_own_loss_keeps_it_likely_where_plain_dpo_lets_it_fall(tmp_path, colour_model):
+    """DPO alone only widens the gap: at a high rate it can push the chosen answer down with the
+    rejected one (it did, on automotive values). ``sft_weight`` adds the chosen answer's own loss."""
+    source = _pairs(tmp_path)
+    chosen_after = {}
+    for weight in (0.0, 2.0):
+        config = tmp_path / f"sft-{weight}.yaml"
+        config.write_text(f"sft_weight: {weight}\n")
+        training = run_domain(
+            "text",
+            [source],
+            tmp_path / f"dpo-{weight}",
+            "--recipe",
+            "dpo",
+            "--base-model",
+            str(colour_model),
+            "--config",
+            str(config),
+            "--max-steps",
+            "8",
+            "--learning-rate",
+            "0.01",
+            "--seq-len",
+            "64",
+        )["training"]
+        assert training["sft_weight"] == weight and training["weights_moved"]
+        chosen_after[weight] = training["chosen_logprob_after"]
+    assert chosen_after[2.0] > chosen_after[0.0] + 1.0
 
 
 def test_orpo_is_reference_free_on_the_same_path(tmp_path, colour_model):
@@ -159,13 +195,13 @@ def test_under_a_time_budget_the_margin_is_measured_on_the_pairs_that_fit_its_sh
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from custom_llm.training.preference import Pair, margins
+    from custom_llm.training.preference import Pair, pair_logprobs
 
     model = AutoModelForCausalLM.from_pretrained(colour_model)
     tokenizer = AutoTokenizer.from_pretrained(colour_model)
     run = SimpleNamespace(config=SimpleNamespace(precision="fp32"))
     pairs = [Pair(f"What colour is the {t}? ", "It is red.", "It is blue.", "on-policy") for t in THINGS[:5]]
-    everything = margins(run, model, tokenizer, pairs)
+    everything = pair_logprobs(run, model, tokenizer, pairs)
     assert len(everything) == 5 and len(set(everything)) > 1
-    assert margins(run, model, tokenizer, pairs, deadline=time.perf_counter() + 3600) == everything
-    assert margins(run, model, tokenizer, pairs, deadline=time.perf_counter() - 1) == everything[:1]
+    assert pair_logprobs(run, model, tokenizer, pairs, deadline=time.perf_counter() + 3600) == everything
+    assert pair_logprobs(run, model, tokenizer, pairs, deadline=time.perf_counter() - 1) == everything[:1]

@@ -64,6 +64,7 @@ class RunConfig:
     lora_targets: list[str] | None = None
     # preference and reward recipes (dpo, orpo, grpo): docs/recipes.md#preferences-and-rewards
     beta: float | None = None
+    sft_weight: float | None = None
     max_pairs: int | None = None
     num_generations: int | None = None
     report_to: list[str] = field(default_factory=list)
@@ -190,6 +191,8 @@ def _check_ranges(config: RunConfig) -> None:
     if config.time_budget is not None:
         parse_duration(config.time_budget)
     _check_release_settings(config)
+    if config.sft_weight is not None and not config.sft_weight >= 0:
+        raise ConfigError(f"sft_weight must be 0 (plain DPO) or more, got {config.sft_weight}.")
     if config.epochs is not None and config.epochs <= 0:
         raise ConfigError(f"epochs must be positive, got {config.epochs}.")
     _check_trackers(config.report_to)

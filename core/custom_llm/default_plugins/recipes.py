@@ -28,8 +28,11 @@ def _check_trl() -> None:
 
 
 # LoRA, as the lora recipe; preference and reward defaults measured to move a tiny model in a few steps and
-# kept at the values TRL's documentation uses for LoRA (beta 0.1 for DPO and ORPO; 4 samples per GRPO prompt)
+# kept at the values TRL's documentation uses for LoRA (beta 0.1 for DPO and ORPO; 4 samples per GRPO prompt);
+# dpo adds the chosen answer's own loss at weight 1 (sft_weight): without it a LoRA DPO stage at a rate that moves
+# the model in minutes pushed the rejected answers down and the exact values with them (docs/performance.md)
 _PREFERENCE = {"learning_rate": 5e-5, "batch_size": 4, "epochs": 1.0, "beta": 0.1, "max_pairs": 256}
+_DPO = {**_PREFERENCE, "sft_weight": 1.0}
 _GRPO = {
     "learning_rate": 1e-5,
     "batch_size": 4,
@@ -75,7 +78,7 @@ def register_recipes(register):
         (
             "dpo",
             "Direct preference optimization (TRL's DPOTrainer) with LoRA: chosen over rejected answers, against the starting model.",
-            _PREFERENCE,
+            _DPO,
         ),
         ("orpo", "Odds-ratio preference optimization (TRL's ORPOTrainer) with LoRA: reference-free, the chosen answer's loss included.", _PREFERENCE),
         ("grpo", "Group relative policy optimization (TRL's GRPOTrainer) with LoRA: sampled answers scored by the domain's reward.", _GRPO),
@@ -92,6 +95,7 @@ def register_recipes(register):
             )
         )
     full_preference = {**_COMMON, "seq_len": 512, "weight_decay": 0.0, **_PREFERENCE, "learning_rate": 5e-6}
+    full_dpo = {**full_preference, "sft_weight": _DPO["sft_weight"]}
     for name, trainer in (("dpo-full", "dpo"), ("orpo-full", "orpo")):
         register(
             Recipe(
@@ -99,7 +103,7 @@ def register_recipes(register):
                 description=f"{trainer.upper()} (TRL) on every weight; the reference is a frozen copy of the starting model."
                 if trainer == "dpo"
                 else "ORPO (TRL) on every weight, reference-free.",
-                defaults=full_preference,
+                defaults=full_dpo if trainer == "dpo" else full_preference,
                 needs_base_model=True,
                 check=_check_trl,
                 trainer=trainer,

@@ -38,6 +38,7 @@ TRAINING_KEYS = (
     "lora_dropout",
     "lora_targets",
     "beta",
+    "sft_weight",
     "max_pairs",
     "num_generations",
 )

@@ -64,6 +64,15 @@ def layout(example: Example, tokenizer: Any, answer: str) -> tuple[str, str]:
     return document_start_text(tokenizer) + laid.prompt, laid.completion
 
 
+def dpo_loss(run: Run) -> dict[str, Any]:
+    """TRL's DPO loss, plus the chosen answer's own loss at ``sft_weight`` (0: plain DPO): the
+    preference term alone can lower the chosen answer's likelihood along with the rejected one's."""
+    weight = float(run.training.get("sft_weight") or 0.0)
+    if weight == 0:
+        return {"loss_type": ["sigmoid"]}
+    return {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, weight]}
+
+
 def checkable_examples(run: Run, examples: list[Example]) -> list[Example]:
     """The examples the domain says have one checkable answer (none when it declares no ``checkable``)."""
     if run.domain.checkable is None:
@@ -159,9 +168,9 @@ def autocast(run: Run, model: Any) -> Any:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16(run.config.precision))
 
 
-def margins(run: Run, model: Any, tokenizer: Any, pairs: list[Pair], deadline: float | None = None) -> list[float]:
-    """Per pair: log p(chosen | prompt) - log p(rejected | prompt) under ``model`` (summed over tokens),
-    for the pairs measured before ``deadline`` (a ``perf_counter`` time; at least one)."""
+def pair_logprobs(run: Run, model: Any, tokenizer: Any, pairs: list[Pair], deadline: float | None = None) -> list[tuple[float, float]]:
+    """Per pair: (log p(chosen | prompt), log p(rejected | prompt)) under ``model`` (summed over
+    tokens), for the pairs measured before ``deadline`` (a ``perf_counter`` time; at least one)."""
     import time
 
     import torch
@@ -179,11 +188,11 @@ def margins(run: Run, model: Any, tokenizer: Any, pairs: list[Pair], deadline: f
     model.eval()
     try:
         with torch.no_grad(), autocast(run, model):
-            measured: list[float] = []
+            measured: list[tuple[float, float]] = []
             for p in pairs:
                 if measured and deadline is not None and time.perf_counter() > deadline:
                     break
-                measured.append(logprob(p.prompt, p.chosen) - logprob(p.prompt, p.rejected))
+                measured.append((logprob(p.prompt, p.chosen), logprob(p.prompt, p.rejected)))
             return measured
     finally:
         model.train(was_training)
@@ -263,7 +272,7 @@ def train_preference(run: Run, model: Any, data: PreparedData, resume: bool) -> 
     write_pairs(run, pairs)
     measured = random.Random(run.config.seed).sample(pairs, min(MARGIN_PAIRS, len(pairs)))
     measuring = time.perf_counter()
-    before = margins(run, model, tokenizer, measured, measuring + MARGIN_BUDGET_SHARE * budget if budget is not None else None)
+    before = pair_logprobs(run, model, tokenizer, measured, measuring + MARGIN_BUDGET_SHARE * budget if budget is not None else None)
     measured = measured[: len(before)]  # under a time budget, the pairs measured in its share (the same ones after training)
     if budget is not None:  # asking for negatives and the margins (before, and after training) come out of the training budget
         now = time.perf_counter()
@@ -284,7 +293,7 @@ def train_preference(run: Run, model: Any, data: PreparedData, resume: bool) -> 
         else:
             from trl import DPOConfig, DPOTrainer
 
-            args = trl_arguments(run, steps, DPOConfig, beta=beta, max_length=max_length, disable_dropout=True)
+            args = trl_arguments(run, steps, DPOConfig, beta=beta, max_length=max_length, disable_dropout=True, **dpo_loss(run))
             trainer_class = DPOTrainer
         extra = {}
         if run.recipe.trainer == "dpo" and not run.recipe.adapter:  # full weights: a frozen copy of the starting model is the reference
@@ -293,13 +302,17 @@ def train_preference(run: Run, model: Any, data: PreparedData, resume: bool) -> 
         return trainer_class(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks, **extra)
 
     record = run_trl(run, model, steps, tokens_per_step, build, resume)
-    after = margins(run, record["model"], tokenizer, measured)
+    after = pair_logprobs(run, record["model"], tokenizer, measured)
+    margin_before, margin_after = [c - r for c, r in before], [c - r for c, r in after]
     record.update(
         counts,
         pairs=len(pairs),
         margin_pairs=len(measured),
-        margin_before=round(sum(before) / len(before), 4),
-        margin_after=round(sum(after) / len(after), 4),
-        margin_improved_pairs=sum(a > b for a, b in zip(after, before, strict=True)),
+        margin_before=round(sum(margin_before) / len(before), 4),
+        margin_after=round(sum(margin_after) / len(after), 4),
+        margin_improved_pairs=sum(a > b for a, b in zip(margin_after, margin_before, strict=True)),
+        chosen_logprob_before=round(sum(c for c, _ in before) / len(before), 4),
+        chosen_logprob_after=round(sum(c for c, _ in after) / len(after), 4),
+        sft_weight=float(run.training.get("sft_weight") or 0.0) if run.recipe.trainer == "dpo" else None,
     )
     return record
