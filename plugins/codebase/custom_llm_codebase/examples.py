@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from custom_llm import Document, Example
+from custom_llm import ConfigError, Document, Example
 from custom_llm_codebase.fim import fim_tokens, format_fim, random_span, syntax_span
 from custom_llm_codebase.languages import header, is_parsed
 from custom_llm_codebase.units import BRACE_LANGUAGES, extract, units_text_valid
@@ -22,24 +22,61 @@ def units_of(document: Document) -> list[dict[str, Any]]:
     return extract(document.text, language).units
 
 
-def make_examples(document: Document, options: Mapping[str, Any], rng: Any, tokenizer: Any) -> list[Example]:
+TRAINING_EXAMPLES = ("all", "files", "tasks")
+"""Values of the ``training_examples`` option: everything (the default), the files alone (continued
+pretraining), or the tasks alone (line answers and FIM), so a run can build on another with ``--from``."""
+
+
+def training_examples(options: Mapping[str, Any]) -> str:
+    """The ``training_examples`` option's value; ConfigError naming the allowed values otherwise."""
+    value = options.get("training_examples", "all")
+    if value not in TRAINING_EXAMPLES:
+        raise ConfigError(f"codebase option training_examples must be one of {', '.join(TRAINING_EXAMPLES)}, not {value!r}.")
+    return str(value)
+
+
+def make_examples(document: Document, options: Mapping[str, Any], rng: Any, tokenizer: Any, seq_len: int = 256) -> list[Example]:
+    """The examples ``training_examples`` asks for (``seq_len`` sizes the line answers' context)."""
+    chosen = training_examples(options)
+    if chosen == "files":
+        return file_examples(document, units_of(document), options)
+    if chosen == "tasks":
+        return task_examples(document, options, rng, tokenizer, seq_len)
+    units = units_of(document)
+    examples = file_examples(document, units, options)
+    if len(document.text) >= 2 and rng.random() < float(options.get("fim_rate", 0.5)) and fim_allowed(document, tokenizer):
+        examples.append(fim_example(document, units, options, rng, tokenizer))
+    return examples
+
+
+def file_examples(document: Document, units: list[dict[str, Any]], options: Mapping[str, Any]) -> list[Example]:
+    """The whole file with its header, then its syntax units with their context (no rng used)."""
     language = str(document.metadata.get("language", "text"))
     path = document.source
     examples = [Example(completion=header(path, language) + document.text, kind="causal", doc_id=document.id, metadata={"language": language})]
-    units = units_of(document)
     if options.get("include_units", True) and units:
         for text in unit_chunks(
             document.text, path, language, units, int(options.get("max_unit_chars", 4000)), document.metadata.get("imports") or []
         ):
             examples.append(Example(completion=text, kind="unit", doc_id=document.id, metadata={"language": language}))
-    if (
-        len(document.text) >= 2
-        and rng.random() < float(options.get("fim_rate", 0.5))
-        and not any(token in document.text for token in fim_tokens(tokenizer).as_list())
-    ):
-        # a file that spells out a sentinel (a FIM implementation, say) would make the layout ambiguous
-        examples.append(fim_example(document, units, options, rng, tokenizer))
     return examples
+
+
+def task_examples(document: Document, options: Mapping[str, Any], rng: Any, tokenizer: Any, seq_len: int) -> list[Example]:
+    """The task stage: the line answers (prompt masked, the line the target) and one whole-file FIM
+    sequence for every file that can have one (not at ``fim_rate``); no whole-file causal text."""
+    from custom_llm_codebase.answers import answer_examples
+
+    examples = answer_examples(document, options, rng, tokenizer, seq_len)
+    if fim_allowed(document, tokenizer):
+        examples.append(fim_example(document, units_of(document), options, rng, tokenizer))
+    return examples
+
+
+def fim_allowed(document: Document, tokenizer: Any) -> bool:
+    """A file of two characters or more that spells out no sentinel (a FIM implementation, say,
+    would make the layout ambiguous)."""
+    return len(document.text) >= 2 and not any(token in document.text for token in fim_tokens(tokenizer).as_list())
 
 
 def fim_example(document: Document, units: list[dict[str, Any]], options: Mapping[str, Any], rng: Any, tokenizer: Any) -> Example:

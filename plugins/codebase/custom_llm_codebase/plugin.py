@@ -27,6 +27,7 @@ OPTIONS: dict[str, Any] = {
     "fim_syntax_rate": 0.5,
     "near_dedup_threshold": 0.7,
     "num_perm": 256,
+    "training_examples": "all",  # all | files (continued pretraining: files and units) | tasks (line answers and FIM)
 }
 EVALUATOR_NAMES = ("code-exact", "code-project-names", "code-fim")  # teacher-forced, no generation; code-fim only with fim_eval_cases
 # registered, for plugins and configs that name them: greedy generation, at least 200 cases, slow on CPU
@@ -35,7 +36,9 @@ EXTRA_EVALUATORS = ("code-line-completion", "code-infilling", "code-function-bod
 
 def discover(source: Path, options: Mapping[str, Any], report: StageReport) -> list[Path]:
     from custom_llm_codebase.discovery import discover as find
+    from custom_llm_codebase.examples import training_examples
 
+    training_examples(options)  # a bad value refused before any file is read
     return find(Path(source), options, report)
 
 
@@ -62,7 +65,7 @@ def make_examples(
         return answer_examples(document, options, rng, tokenizer, int(settings["seq_len"]))
     from custom_llm_codebase.examples import make_examples as build
 
-    return build(document, options, rng, tokenizer)
+    return build(document, options, rng, tokenizer, int((settings or {}).get("seq_len", 256)))
 
 
 def checkable(example: Example) -> bool:
