@@ -42,6 +42,23 @@ def test_a_chain_of_three_runs_starts_from_each_model_and_records_its_lineage(tm
         text = (tmp_path / "c" / name).read_text()
         assert f"run {a} (lora, text) -> run {b} (lora, text) -> this run (full, text)" in text
 
+    # the second run evaluated the first run's cases, so its tuned model pairs with the original base too
+    assert second["evaluation"]["adopted_from"] == a and first["evaluation"]["adopted_from"] is None
+    original = second["original_base"]
+    assert original["name"] == str(tiny_base_model) and original["run"] == a
+    rows = {(r["evaluator"], r["metric"]): r for r in original["comparison"]}
+    bpb = rows[("perplexity", "bits_per_byte")]
+    assert bpb["base"] == first["base"]["perplexity"]["bits_per_byte"] and bpb["tuned"] == second["tuned"]["perplexity"]["bits_per_byte"]
+    assert bpb["n"] == next(r["n"] for r in first["comparison"] if r["metric"] == "bits_per_byte") and bpb["verdict"]
+    assert "## Against the original base" in (tmp_path / "b" / "report.md").read_text()
+    assert third["evaluation"]["adopted_from"] == a and third["original_base"]["comparison"]
+    fewer = tmp_path / "fewer.yaml"
+    fewer.write_text(json.dumps({**LEAN, "max_eval_cases": 3}))  # other cases than the first run's: compared with the start only
+    fourth = run_domain("text", [text_corpus], tmp_path / "d", *LORA, "--from", b, "--config", str(fewer))
+    assert fourth["evaluation"]["adopted_from"] is None and fourth["comparison"]
+    assert fourth["original_base"]["not_compared"] == f"run {a} evaluated other cases (other held-out data, evaluators, options or limits)"
+    assert "Not compared: run" in (tmp_path / "d" / "report.md").read_text()
+
     c = _run_id(tmp_path / "c")
     shown = CliRunner().invoke(main, ["runs", "show", c], env={"COLUMNS": "300"})
     assert shown.exit_code == 0, shown.output

@@ -70,33 +70,53 @@ class CachedBase:
     folder: Path
 
 
-def base_key(run: Run, data: PreparedData, model: Any, share_seconds: float | None) -> str:
-    """The cache key of the base's figures (see the module docstring for what it covers)."""
+def base_key(run: Run, data: PreparedData, model: Any, share_seconds: float | None, adopted_fraction: float | None = None) -> str:
+    """The cache key of the base's figures (see the module docstring for what it covers);
+    ``adopted_fraction``: the plan was taken from the lineage's first run, not sized here."""
     import torch
     import transformers
 
+    from custom_llm.training.precision import use_bf16
+
+    config = run.config
+    return key_of(
+        STAGE,
+        model_identity(run, data),
+        evaluation_identity(run, data),
+        data.packed.key,
+        data.tok.key,
+        list(data.tok.added_tokens),
+        {k: v for k, v in sorted(run.training.items()) if k not in TRAINING_ONLY},
+        use_bf16(config.precision),
+        str(next(model.parameters()).device.type),
+        None if share_seconds is None else round(share_seconds, 1),
+        adopted_fraction,
+        run.recipe.adapter,
+        torch.__version__,
+        transformers.__version__,
+    )
+
+
+def evaluation_identity(run: Run, data: PreparedData) -> str:
+    """What makes two runs' evaluations ask the same cases whatever model they evaluate: the
+    held-out split, the evaluators and their code, the domain options, the seed, the case limits and
+    the windows (``seq_len``, ``batch_size``). Runs of one lineage with the same identity are paired
+    case by case (``original_base``); the base-figure key holds it too."""
     from custom_llm.evaluation.evaluate import evaluator_names
     from custom_llm.plugin_code import plugin_code
-    from custom_llm.training.precision import use_bf16
 
     names = evaluator_names(run)
     owners = {run.plugins.evaluators.owner(name) for name in names}
     config = run.config
     return key_of(
-        STAGE,
-        model_identity(run, data),
+        "evaluation",
         data.split.key,
-        data.packed.key,
-        data.tok.key,
-        list(data.tok.added_tokens),
         names,
         plugin_code(run.plugins, owners),
         core_eval_code(),
-        {k: v for k, v in sorted(run.training.items()) if k not in TRAINING_ONLY},
+        [run.training.get("seq_len"), run.training.get("batch_size")],
         run.options,
         config.seed,
-        use_bf16(config.precision),
-        str(next(model.parameters()).device.type),
         config.max_eval_documents,
         config.max_eval_examples,
         config.max_eval_cases,
@@ -104,10 +124,6 @@ def base_key(run: Run, data: PreparedData, model: Any, share_seconds: float | No
         config.general_corpus,
         general_corpus_identity(config.general_corpus),  # what the corpus holds, not only its path
         sys.version,  # the default general corpus is this Python's pydoc_data
-        None if share_seconds is None else round(share_seconds, 1),
-        run.recipe.adapter,
-        torch.__version__,
-        transformers.__version__,
     )
 
 

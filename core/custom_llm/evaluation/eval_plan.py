@@ -47,6 +47,8 @@ class EvalPlan:
     xz_seconds: float | None = None
     training_seconds: float | None = None  # the training share of the budget
     base_cached: bool = False  # the base's figures (and this plan) came from the stage cache (``base_figures``)
+    identity: str | None = None  # what the cases depend on besides the model (``base_figures.evaluation_identity``)
+    adopted_from: str | None = None  # --from: the lineage's first run, whose plan (and so its cases) this one took
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,6 +59,8 @@ class EvalPlan:
             f"{self.documents} of {self.documents_available} held-out documents, "
             f"at most {self.max_examples} generated and {self.max_cases} scored cases per evaluator"
         )
+        if self.adopted_from is not None:
+            return f"evaluation: {counts}: the cases run {self.adopted_from} evaluated (the lineage's first run), to pair with its original base"
         if self.share_seconds is None:
             return f"evaluation: {counts}"
         estimate = f"{self.estimated_seconds:.0f} s" if self.estimated_seconds is not None else "unknown"

@@ -47,3 +47,20 @@ def comparison_table(rows: list[dict[str, Any]]) -> list[str]:
             f"{with_interval(row, 'tuned')} | {p_cell(row)} | {row.get('verdict') or ''} |"
         )
     return lines
+
+
+def original_base_lines(section: dict[str, Any] | None) -> list[str]:
+    """report.md's and the model card's section on the original base (none for a run from a base)."""
+    if not section:
+        return []
+    title = ["", f"## Against the original base ({section['name']})", ""]
+    if "not_compared" in section:
+        return [*title, f"Not compared: {section['not_compared']}; the figures above compare with the model this run started from.", ""]
+    return [
+        *title,
+        f"The tuned model against the original base on the same cases (the base column: the figures run {section['run']}, "
+        "the first of this lineage, measured of the original base).",
+        "",
+        *comparison_table(section["comparison"]),
+        "",
+    ]

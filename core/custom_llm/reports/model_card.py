@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from custom_llm.models.lineage import lineage_lines
-from custom_llm.reports.cells import comparison_table, fmt
+from custom_llm.reports.cells import comparison_table, fmt, original_base_lines
 
 _STAGE_FIGURES = (
     ("discover", ("files", "files_left_out", "parts_left_out")),
@@ -103,6 +103,7 @@ def render_model_card(report: dict[str, Any], manifest: dict[str, Any]) -> str:
         "a paired bootstrap otherwise); the verdict is at the 5% level.",
         "",
         *comparison_table(report["comparison"]),
+        *original_base_lines(report.get("original_base")),
     ]
     lines += ["", f"xz baseline: {fmt(report['xz_bits_per_byte'])} bits per byte. {report['xz_verdict']}"]
     lines += card_release_lines(report)

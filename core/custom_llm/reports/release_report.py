@@ -28,4 +28,19 @@ def console_lines(report: dict[str, Any]) -> list[str]:
     general = report.get("general_ability")
     if general:
         lines.append(f"[bold red]{general['summary']}[/bold red]" if general["failed"] else general["summary"])
+    original = report.get("original_base")
+    if original:
+        lines.append(original_base_summary(original))
     return lines
+
+
+def original_base_summary(section: dict[str, Any]) -> str:
+    """One line on the tuned model against the lineage's original base (a run started --from a run)."""
+    if "not_compared" in section:
+        return f"Against the original base ({section['name']}): not compared: {section['not_compared']}."
+    verdicts = [row.get("verdict") for row in section["comparison"] if row.get("verdict")]
+    counts = {v: verdicts.count(v) for v in ("better", "worse", "no significant difference")}
+    return (
+        f"Against the original base ({section['name']}, the same cases, its figures from run {section['run']}): "
+        f"{counts['better']} of {len(verdicts)} metrics better, {counts['worse']} worse (report.md)."
+    )

@@ -12,7 +12,7 @@ from custom_llm.data.pseudonyms import shown_sources
 from custom_llm.data.storage import replacing, write_json, write_text
 from custom_llm.metric_kinds import is_count
 from custom_llm.models.lineage import lineage_lines
-from custom_llm.reports.cells import cases_cell, comparison_table, fmt, p_cell, with_interval
+from custom_llm.reports.cells import cases_cell, comparison_table, fmt, original_base_lines, p_cell, with_interval
 from custom_llm.reports.examples import example_lines
 from custom_llm.reports.gate import gate_lines
 from custom_llm.reports.model_card import base_lines, render_model_card, shipped_and_memorized_lines
@@ -89,6 +89,19 @@ def comparison_rows(
     return rows
 
 
+def original_base_comparison(run: Run, tuned: dict[str, dict[str, float]]) -> dict[str, Any] | None:
+    """report.json's ``original_base`` for a run started from another run: the tuned model against
+    the lineage's original base on the same cases (``comparison``), or why not (``not_compared``)."""
+    from custom_llm.evaluation.evaluate import read_cases
+    from custom_llm.evaluation.original_base import original_base_section
+
+    section = original_base_section(run)
+    if section is None or "not_compared" in section:
+        return section
+    metrics, cases = section.pop("metrics"), section.pop("cases")
+    return {**section, "comparison": comparison_rows(run, metrics, tuned, cases, read_cases(run, "tuned"))}
+
+
 def evaluation_lines(plan: dict[str, Any] | None) -> list[str]:
     """The cases the evaluation covered and, under a time budget, why (custom_llm.evaluation.eval_plan)."""
     if not plan:
@@ -162,6 +175,7 @@ def render_markdown(report: dict[str, Any], has_curve: bool) -> str:
         "a paired bootstrap otherwise); the verdict is at the 5% level. See docs/concepts.md#reading-the-verdict.",
         "",
         *comparison_table(report["comparison"]),
+        *original_base_lines(report.get("original_base")),
     ]
     lines += evaluation_lines(report.get("evaluation"))
     lines += shipped_and_memorized_lines(report)

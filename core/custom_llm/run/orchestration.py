@@ -12,11 +12,12 @@ from custom_llm.data.packing import eval_documents
 from custom_llm.data.stage_results import PreparedData
 from custom_llm.data.storage import read_json, write_json, write_text
 from custom_llm.errors import TrainingError
-from custom_llm.evaluation.base_figures import base_key, reuse_base, store_base
+from custom_llm.evaluation.base_figures import base_key, evaluation_identity, reuse_base, store_base
 from custom_llm.evaluation.eval_plan import EVAL_BUDGET_SHARE, MIN_EVALUATORS_SHARE, EvalPlan
 from custom_llm.evaluation.eval_plan import PLAN_FILE as EVAL_PLAN_FILE
 from custom_llm.evaluation.evaluate import evaluate_model, plan_evaluation, read_cases, xz_baseline
 from custom_llm.evaluation.memorization import audit_base, audit_model, audit_tuned
+from custom_llm.evaluation.original_base import adopted_plan
 from custom_llm.models.lineage import run_lineage
 from custom_llm.models.loading import count_parameters
 from custom_llm.models.tuned import load_tuned_model, save_model
@@ -24,7 +25,15 @@ from custom_llm.reports.examples import pick_examples
 from custom_llm.reports.gate import apply_gate
 from custom_llm.reports.model_card import card_release_lines
 from custom_llm.reports.release_report import console_lines, release_sections
-from custom_llm.reports.report import SCRATCH_ADVICE, comparison_rows, summary_table, write_manifest, write_reports, xz_verdict
+from custom_llm.reports.report import (
+    SCRATCH_ADVICE,
+    comparison_rows,
+    original_base_comparison,
+    summary_table,
+    write_manifest,
+    write_reports,
+    xz_verdict,
+)
 from custom_llm.run import run_directory
 from custom_llm.run.data_stages import base_description, base_model, data_summary, model_to_train, prepare_data
 from custom_llm.run.run_state import Run
@@ -141,14 +150,17 @@ def _base_metrics(run: Run, model: Any, data: PreparedData, resume: bool) -> dic
         return read_json(path)
     budget = parse_duration(run.training.get("time_budget"))
     share = EVAL_BUDGET_SHARE * budget if budget is not None and world().size == 1 else None
-    key = base_key(run, data, model, share)
+    identity = evaluation_identity(run, data)
+    adopted = adopted_plan(run, identity, share)  # --from: the cases the lineage's first run evaluated, so the original base pairs too
+    key = base_key(run, data, model, share, adopted.fraction if adopted is not None else None)
     with run.stage("evaluate"):
         audit_base(run, model, data, key)  # memorization: cached under the same key
     cached = reuse_base(run, key, data)  # the same base, held-out set, evaluators and settings: figures from the cache
     if cached is not None:
         return cached
     with run.stage("evaluate"):
-        plan = plan_evaluation(run, model, data.tok.tokenizer, data.split, data.packed, evaluators_share(run, share))
+        plan = adopted or plan_evaluation(run, model, data.tok.tokenizer, data.split, data.packed, evaluators_share(run, share))
+        plan.identity = identity
         run.artifacts["evaluation_plan"] = plan
         run.console.print(plan.describe())
         began = time.perf_counter()
@@ -222,6 +234,7 @@ def _evaluate_and_report(run: Run, data: PreparedData, model: Any, base_metrics:
         "base": base_metrics,
         "tuned": tuned,
         "comparison": comparison_rows(run, base_metrics, tuned, read_cases(run, "base"), read_cases(run, "tuned")),
+        "original_base": original_base_comparison(run, tuned),  # --from: the tuned model against the lineage's original base too
         "examples": pick_examples(_read_examples(run, "base"), _read_examples(run, "tuned"), run.config.seed),
         "xz_bits_per_byte": xz,
         "xz_verdict": xz_verdict(tuned_bpb, xz, run_advice(run, data, record, base_metrics)),
