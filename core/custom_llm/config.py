@@ -57,6 +57,7 @@ class RunConfig:
     patience: int | None = None
     time_budget: str | int | None = None
     precision: str = "auto"
+    training_threads: int | str = "auto"  # CPU threads while training: "auto" measures as it trains (training/thread_tuning.py)
     model_size: str = "auto"
     lora_r: int | None = None
     lora_alpha: int | None = None
@@ -188,6 +189,8 @@ def _check_ranges(config: RunConfig) -> None:
         raise ConfigError(f"seq_len must be at least 16 tokens, got {config.seq_len}.")
     if config.num_proc != "auto" and not (type(config.num_proc) is int and config.num_proc >= 1):
         raise ConfigError(f"num_proc must be 'auto' or a whole number of processes (1 or more), got {config.num_proc!r}.")
+    if config.training_threads != "auto" and not (type(config.training_threads) is int and config.training_threads >= 1):
+        raise ConfigError(f"training_threads must be 'auto' (measured) or a number of threads (1 or more), got {config.training_threads!r}.")
     if config.time_budget is not None:
         parse_duration(config.time_budget)
     _check_release_settings(config)

@@ -27,6 +27,7 @@ from custom_llm.training.steps import (
     last_checkpoint,
     plan_steps,
 )
+from custom_llm.training.thread_tuning import threads_record, training_threads
 
 
 def reseed(seed: int) -> None:
@@ -193,11 +194,15 @@ def run_trainer(
     before = weight_fingerprint(model)
     reseed(run.config.seed)
     started = time.perf_counter()
-    try:
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    finally:
-        progress.stop()
-    seconds = time.perf_counter() - started
+    with training_threads(model, run.config.training_threads) as tuner:
+        if tuner is not None:  # the thread count follows the load, step by step (thread_tuning.py)
+            trainer.add_callback(tuner.callback)
+        try:
+            trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        finally:
+            progress.stop()
+        seconds = time.perf_counter() - started
+        threads = threads_record(tuner, model, trainer.state.global_step - (_step_of(checkpoint) if checkpoint else 0))
     guard.raise_if_diverged(run)
     state = trainer.state
     done_steps = state.global_step - (_step_of(checkpoint) if checkpoint else 0)
@@ -220,6 +225,7 @@ def run_trainer(
         "history": state.log_history,
         "precision": "bf16" if bf16 else run.config.precision.replace("auto", "fp32"),
         "resumed_from": str(checkpoint) if checkpoint else None,
+        **threads,  # the thread counts the steps ran at and the switches between them
     }
 
 
