@@ -226,7 +226,10 @@ class Domain:
     Each function may accept only the arguments it uses, by name (``make_examples(document)`` is
     fine). ``recipe_defaults`` maps a recipe name to the settings the domain prefers for it (user
     config and options still win). ``options`` maps every domain-specific setting to its default;
-    the config's ``domain_options`` are validated against it. ``evaluators`` names the evaluators
+    the config's ``domain_options`` are validated against it; ``training_options`` names those of
+    them that change only what is trained, never what an evaluator asks, so runs that differ only in
+    them evaluate the same cases and are paired case by case (a stage with the original base,
+    ``custom-llm runs compare``). ``evaluators`` names the evaluators
     run besides perplexity. ``default_source`` is used when the user gives no ``--source``.
     ``default_base_model`` names the base model (see :class:`BaseModel`) ``default_recipe`` tunes
     when the user names none; when that base is not available here, a run that set neither
@@ -252,6 +255,7 @@ class Domain:
     special_tokens: Callable[..., Iterable[str]] | None = None
     recipe_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
+    training_options: tuple[str, ...] = ()
     evaluators: tuple[str, ...] = ()
     default_recipe: str = "scratch"
     default_source: str | None = None

@@ -99,9 +99,11 @@ def base_key(run: Run, data: PreparedData, model: Any, share_seconds: float | No
 
 def evaluation_identity(run: Run, data: PreparedData) -> str:
     """What makes two runs' evaluations ask the same cases whatever model they evaluate: the
-    held-out split, the evaluators and their code, the domain options, the seed, the case limits and
-    the windows (``seq_len``, ``batch_size``). Runs of one lineage with the same identity are paired
-    case by case (``original_base``); the base-figure key holds it too."""
+    held-out documents (their content: a split key also covers how the data was read), the
+    evaluators and their code, the domain options less the domain's ``training_options``, the seed,
+    the case limits and the windows (``seq_len``, ``batch_size``). Runs of one lineage with the
+    same identity are paired case by case (``original_base``); the base-figure key holds it too."""
+    from custom_llm.data.packing import eval_documents
     from custom_llm.evaluation.evaluate import evaluator_names
     from custom_llm.plugin_code import plugin_code
 
@@ -110,12 +112,12 @@ def evaluation_identity(run: Run, data: PreparedData) -> str:
     config = run.config
     return key_of(
         "evaluation",
-        data.split.key,
+        heldout_digest(eval_documents(run, data.split)),
         names,
         plugin_code(run.plugins, owners),
         core_eval_code(),
         [run.training.get("seq_len"), run.training.get("batch_size")],
-        run.options,
+        {k: v for k, v in sorted(run.options.items()) if k not in run.domain.training_options},
         config.seed,
         config.max_eval_documents,
         config.max_eval_examples,
@@ -125,6 +127,11 @@ def evaluation_identity(run: Run, data: PreparedData) -> str:
         general_corpus_identity(config.general_corpus),  # what the corpus holds, not only its path
         sys.version,  # the default general corpus is this Python's pydoc_data
     )
+
+
+def heldout_digest(documents: list[Any]) -> str:
+    """The held-out documents by id, source, text and metadata (what evaluators read of them)."""
+    return key_of(*([d.id, d.source, d.text, d.metadata] for d in documents))
 
 
 def model_identity(run: Run, data: PreparedData) -> list[Any]:

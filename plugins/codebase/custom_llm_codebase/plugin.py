@@ -29,6 +29,8 @@ OPTIONS: dict[str, Any] = {
     "num_perm": 256,
     "training_examples": "all",  # all | files (continued pretraining: files and units) | tasks (line answers and FIM)
 }
+# what each file is trained as, never what an evaluator asks: runs differing only in these are paired case by case
+TRAINING_OPTIONS = ("training_examples", "fim_rate", "fim_spm_rate", "fim_syntax_rate", "include_units", "max_unit_chars")
 EVALUATOR_NAMES = ("code-exact", "code-project-names", "code-fim")  # teacher-forced, no generation; code-fim only with fim_eval_cases
 # registered, for plugins and configs that name them: greedy generation, at least 200 cases, slow on CPU
 EXTRA_EVALUATORS = ("code-line-completion", "code-infilling", "code-function-body")
@@ -101,6 +103,7 @@ def register_domains(register):
             special_tokens=special_tokens,
             recipe_defaults=RECIPE_DEFAULTS,
             options=OPTIONS,
+            training_options=TRAINING_OPTIONS,
             evaluators=EVALUATOR_NAMES,
             default_recipe="lora",
             default_base_model="smollm2-135m-instruct",

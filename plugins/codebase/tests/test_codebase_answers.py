@@ -111,3 +111,32 @@ def test_a_grpo_step_scores_sampled_lines_with_the_codebase_reward(tmp_path, rep
     assert training["trainer_class"] == "GRPOTrainer" and training["steps_done"] == 3
     assert training["rewards_scored"] == 3 * 4 and 0.0 <= training["mean_reward"] <= 1.0  # a prompt a step, four sampled answers each
     assert training["prompts"] > 0 and training["weights_moved"]
+
+
+def test_continued_pretraining_then_tasks_pairs_with_the_original_base(tmp_path, repo, tiny):
+    """``training_examples`` changes only what is trained (a training option): the task stage asks the
+    cases its starting run asked, so it is compared with the original base too, case by case."""
+    options = ("--base-model", str(tiny), "--max-steps", "2", "--seq-len", "128", "--batch-size", "2")
+    lean = tmp_path / "lean.yaml"
+    lean.write_text("memorization_audit: false\ncanaries: 0\nretrieval_top_k: 0\n")
+    files = run_domain(
+        "codebase", [repo], tmp_path / "cpt", "--recipe", "lora", "--option", "training_examples=files", "--config", str(lean), *options
+    )
+    tasks = run_domain(
+        "codebase",
+        [repo],
+        tmp_path / "tasks",
+        "--from",
+        str(tmp_path / "cpt"),
+        "--option",
+        "training_examples=tasks",
+        "--config",
+        str(lean),
+        "--recipe",
+        "lora",
+        *options[2:],
+    )
+    assert tasks["evaluation"]["adopted_from"] and tasks["evaluation"]["identity"] == files["evaluation"]["identity"]
+    rows = {(r["evaluator"], r["metric"]): r for r in tasks["original_base"]["comparison"]}
+    bpb = rows[("perplexity", "bits_per_byte")]
+    assert bpb["base"] == files["base"]["perplexity"]["bits_per_byte"] and bpb["n"] > 0 and bpb["verdict"]
