@@ -64,6 +64,18 @@ def test_a_chain_of_three_runs_starts_from_each_model_and_records_its_lineage(tm
     assert shown.exit_code == 0, shown.output
     assert f"{tiny_base_model} -> run {a} (lora) -> run {b} (lora) -> run {c} (full)" in " ".join(shown.output.split())
 
+    # two stages that asked the same cases: their tuned models tested pair by pair, as base against tuned is
+    compared = CliRunner().invoke(main, ["runs", "compare", b, c], env={"COLUMNS": "300"})
+    assert compared.exit_code == 0, compared.output
+    assert f"tuned models on the same cases: {c} against {b}" in compared.output
+    paired = compared.output.split(f"tuned models on the same cases: {c} against {b}")[1]
+    line = next(line for line in paired.splitlines() if "bits_per_byte" in line and "perplexity" in line)
+    cases = next(r["n"] for r in third["comparison"] if r["metric"] == "bits_per_byte")
+    assert f" {cases} " in line and any(word in line for word in ("better", "worse", "no significant"))
+    d = _run_id(tmp_path / "d")
+    unpaired = CliRunner().invoke(main, ["runs", "compare", b, d], env={"COLUMNS": "300"})
+    assert "tuned models not paired: the two runs evaluated other cases" in " ".join(unpaired.output.split())
+
 
 def test_an_unknown_or_unfinished_run_is_refused_in_one_line(tmp_path, text_corpus):
     arguments = ["run", "--source", str(text_corpus), "--output", str(tmp_path / "x"), "--from", "nosuchrun", *TINY_RUN_OPTIONS[2:]]

@@ -275,7 +275,35 @@ def compare(first: str, second: str, registry_file: Path | None) -> None:
             table.add_row(fmt_cell(key), fmt_cell(training_a.get(key)), fmt_cell(training_b.get(key)))
         console.print(table)
 
+    _print_paired(console, a, b)
     console.print(_files_summary(a, b))
+
+
+def _print_paired(console: Any, a: RunRecord, b: RunRecord) -> None:
+    """The two tuned models on the same cases, with paired tests, where both asked the same cases."""
+    from custom_llm.plugins import get_plugins
+    from custom_llm.reports.paired_runs import paired_tuned
+
+    seed = int((a.config or {}).get("seed") or 0)
+    rows, why = paired_tuned(get_plugins(), Path(a.output), Path(b.output), seed)
+    if why is not None:
+        console.print(f"tuned models not paired: {why}.")
+        return
+    table = new_table(f"tuned models on the same cases: {b.id} against {a.id}", "evaluator", "metric", "cases", a.id, b.id, "p", f"{b.id} is")
+    for row in rows:
+        if row.get("n") is None:
+            continue
+        p_value = row["p_value"]
+        table.add_row(
+            row["evaluator"],
+            row["metric"],
+            fmt_cell(row["n"]),
+            fmt_cell(row["base"]),
+            fmt_cell(row["tuned"]),
+            "< 0.001" if p_value < 0.001 else f"{p_value:.3f}",
+            row.get("verdict") or "",
+        )
+    console.print(table)
 
 
 def _files_summary(a: RunRecord, b: RunRecord) -> str:

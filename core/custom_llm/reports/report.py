@@ -62,20 +62,31 @@ def comparison_rows(
 ) -> list[dict[str, Any]]:
     """One row per metric: base and tuned, and where the evaluator gave per-case values for both on
     the same cases, the number of cases, 95% intervals, the paired test and its verdict."""
+    return paired_rows(run.plugins, run.config.seed, base, tuned, base_cases, tuned_cases)
+
+
+def paired_rows(
+    plugins: Any,
+    seed: int,
+    base: dict[str, dict[str, float]],
+    tuned: dict[str, dict[str, float]],
+    base_cases: dict[str, Any] | None = None,
+    tuned_cases: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """``comparison_rows`` for any two evaluations of the same cases ("base" the first, "tuned" the
+    second), with the evaluators' directions from ``plugins``: also two runs' tuned models."""
     from custom_llm.evaluation.statistics import compare
 
     rows = []
     for evaluator, metrics in tuned.items():
-        lower = set(run.plugins.evaluators.get(evaluator).lower_is_better)
+        lower = set(plugins.evaluators.get(evaluator).lower_is_better) if evaluator in plugins.evaluators else set()
         for metric, value in metrics.items():
             before = base.get(evaluator, {}).get(metric)
             row: dict[str, Any] = {"evaluator": evaluator, "metric": metric, "base": before, "tuned": value, "verdict": None}
             lower_is_better = metric in lower or metric.endswith("bits_per_byte")
             paired = [(c or {}).get(evaluator, {}).get(metric) for c in (base_cases, tuned_cases)]
             if not is_count(metric) and all(paired) and len(paired[0]["values"]) == len(paired[1]["values"]):
-                result = compare(
-                    paired[0]["values"], paired[1]["values"], lower_is_better, paired[0]["weights"], paired[1]["weights"], seed=run.config.seed
-                )
+                result = compare(paired[0]["values"], paired[1]["values"], lower_is_better, paired[0]["weights"], paired[1]["weights"], seed=seed)
                 row.update(
                     n=result.n,
                     test=result.test,
