@@ -46,30 +46,20 @@ def colour_model(tmp_path_factory):
     return make_tiny_model(tmp_path_factory.mktemp("base") / "tiny", texts, vocab_size=400)
 
 
+def _dpo(tmp_path, source, output, model, sft_weight: float):
+    """8 DPO steps at a high rate on the supplied pairs, with the chosen answer's own loss at ``sft_weight``."""
+    config = tmp_path / f"sft-weight-{sft_weight}.yaml"
+    config.write_text(f"sft_weight: {sft_weight}\n")
+    options = ("--recipe", "dpo", "--base-model", str(model), "--config", str(config), "--max-steps", "8", "--learning-rate", "0.01")
+    return run_domain("text", [source], output, *options, "--seq-len", "64")
+
+
 def test_dpo_on_supplied_pairs_moves_the_weights_and_raises_the_margin(tmp_path, colour_model):
     """The preference term alone (``sft_weight`` 0): on this tiny model the chosen answer's own
     loss, at the recipe's weight, outweighs it in 8 steps (the next test)."""
     source = _pairs(tmp_path, bad_lines=True)
     output = tmp_path / "dpo"
-    config = tmp_path / "plain-dpo.yaml"
-    config.write_text("sft_weight: 0\n")
-    report = run_domain(
-        "text",
-        [source],
-        output,
-        "--recipe",
-        "dpo",
-        "--base-model",
-        str(colour_model),
-        "--config",
-        str(config),
-        "--max-steps",
-        "8",
-        "--learning-rate",
-        "0.01",
-        "--seq-len",
-        "64",
-    )
+    report = _dpo(tmp_path, source, output, colour_model, sft_weight=0.0)
     training = report["training"]
     assert training["trainer_class"] == "DPOTrainer"
     assert training["weights_moved"] and training["steps_done"] == 8
@@ -89,25 +79,7 @@ def test_the_chosen_answers_own_loss_keeps_it_likely_where_plain_dpo_lets_it_fal
     source = _pairs(tmp_path)
     chosen_after = {}
     for weight in (0.0, 2.0):
-        config = tmp_path / f"sft-{weight}.yaml"
-        config.write_text(f"sft_weight: {weight}\n")
-        training = run_domain(
-            "text",
-            [source],
-            tmp_path / f"dpo-{weight}",
-            "--recipe",
-            "dpo",
-            "--base-model",
-            str(colour_model),
-            "--config",
-            str(config),
-            "--max-steps",
-            "8",
-            "--learning-rate",
-            "0.01",
-            "--seq-len",
-            "64",
-        )["training"]
+        training = _dpo(tmp_path, source, tmp_path / f"dpo-{weight}", colour_model, sft_weight=weight)["training"]
         assert training["sft_weight"] == weight and training["weights_moved"]
         chosen_after[weight] = training["chosen_logprob_after"]
     assert chosen_after[2.0] > chosen_after[0.0] + 1.0
