@@ -113,3 +113,21 @@ def last_checkpoint(folder: Path) -> Path | None:
 
 def _step_of(checkpoint: Path) -> int:
     return int(checkpoint.name.rsplit("-", 1)[-1])
+
+
+def with_planned_schedule(trainer_class: Any, plan: StepPlan, warmup_ratio: float) -> Any:
+    """``trainer_class`` with a cosine learning-rate schedule that reads ``plan.steps`` at every
+    step, so a time budget that resizes the plan mid-run reshapes the schedule (core's Trainer and
+    TRL's alike)."""
+    from torch.optim.lr_scheduler import LambdaLR
+
+    class Planned(trainer_class):
+        def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
+            scheduler: Any = getattr(self, "lr_scheduler", None)
+            if scheduler is None:
+                scheduler = LambdaLR(optimizer or self.optimizer, lambda step: cosine_factor(step, plan.steps, warmup_ratio))
+                self.lr_scheduler = scheduler
+            return scheduler
+
+    Planned.__name__ = f"Planned{trainer_class.__name__}"
+    return Planned

@@ -22,10 +22,10 @@ from custom_llm.training.steps import (
     TRAIN_FORWARD_RATIO,
     StepPlan,
     _step_of,
-    cosine_factor,
     eval_subset,
     last_checkpoint,
     plan_steps,
+    with_planned_schedule,
 )
 from custom_llm.training.thread_tuning import threads_record, training_threads
 
@@ -91,17 +91,9 @@ def training_arguments(run: Run, steps: dict[str, int]) -> Any:
 
 def _scheduled_trainer(plan: StepPlan, warmup_ratio: float) -> Any:
     """The Trainer with a learning-rate schedule that reads ``plan.steps`` at every step."""
-    from torch.optim.lr_scheduler import LambdaLR
     from transformers import Trainer
 
-    class PlannedTrainer(Trainer):
-        def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
-            scheduler: Any = getattr(self, "lr_scheduler", None)
-            if scheduler is None:
-                scheduler = LambdaLR(optimizer or self.optimizer, lambda step: cosine_factor(step, plan.steps, warmup_ratio))
-                self.lr_scheduler = scheduler
-            return scheduler
-
+    class PlannedTrainer(with_planned_schedule(Trainer, plan, warmup_ratio)):  # type: ignore[misc]
         def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
             """transformers' causal-LM loss, computed without the full logits (``lm_loss``)."""
             with self.accelerator.autocast():  # accelerate autocasts only inside model.forward, which this bypasses

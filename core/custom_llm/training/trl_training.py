@@ -14,7 +14,7 @@ from typing import Any
 from custom_llm.config import parse_duration
 from custom_llm.run.run_state import Run
 from custom_llm.training.callbacks import DivergenceGuard, TimeBudget, _Progress
-from custom_llm.training.steps import StepPlan, cosine_factor, last_checkpoint
+from custom_llm.training.steps import StepPlan, last_checkpoint, with_planned_schedule
 from custom_llm.training.trainer import run_trainer, training_arguments
 
 
@@ -46,19 +46,9 @@ def planned(trainer_class: Any, plan_: StepPlan, warmup_ratio: float, autocast: 
     its methods named in ``autocast`` run under the training precision's autocast: TRL runs GRPO's
     sampling outside it, where frozen LoRA weights held in bf16 (``hold_frozen_in_bf16``) meet fp32
     activations."""
-    from torch.optim.lr_scheduler import LambdaLR
-
-    class Planned(trainer_class):
-        def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
-            scheduler: Any = getattr(self, "lr_scheduler", None)
-            if scheduler is None:
-                scheduler = LambdaLR(optimizer or self.optimizer, lambda step: cosine_factor(step, plan_.steps, warmup_ratio))
-                self.lr_scheduler = scheduler
-            return scheduler
-
+    Planned = with_planned_schedule(trainer_class, plan_, warmup_ratio)
     for name in autocast:
         setattr(Planned, name, _under_autocast(getattr(trainer_class, name)))
-    Planned.__name__ = f"Planned{trainer_class.__name__}"
     return Planned
 
 
